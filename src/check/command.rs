@@ -1,0 +1,39 @@
+//! `[[command]]`: runs a command inside a node; checks exit code, stdout and stderr.
+
+use crate::engine::NodeAccess;
+use crate::model::pattern;
+use crate::model::spec::CommandCheck;
+use std::time::Duration;
+
+/// Runs one attempt of a command assertion.
+///
+/// # Errors
+/// A message with what was expected and what the command did.
+pub async fn check(c: &CommandCheck, access: &dyn NodeAccess, timeout: Duration) -> Result<(), String> {
+    let out = access
+        .exec(&c.node, &c.run.0, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.exit_code != i64::from(c.exit) {
+        return Err(format!(
+            "{}\n    stdout: {}\n    stderr: {}",
+            super::mismatch(
+                &format!("`{}` on {} exited with the wrong code", c.run.display(), c.node),
+                c.exit,
+                out.exit_code
+            ),
+            super::excerpt(&out.stdout),
+            super::excerpt(&out.stderr)
+        ));
+    }
+    for (stream, patterns, text) in [("stdout", &c.stdout, &out.stdout), ("stderr", &c.stderr, &out.stderr)] {
+        if let Some(p) = pattern::failing(patterns, text).first() {
+            return Err(super::mismatch(
+                &format!("{stream} of `{}` on {} does not match", c.run.display(), c.node),
+                format!("{stream} {}", p.expectation()),
+                super::excerpt(text),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Checks: runs assertions against a running instance. Each attempt has a deadline;
+//! `eventually` assertions are retried with the one wait mechanism until theirs. Nodes
+//! are reached only through [`NodeAccess`](crate::engine::NodeAccess).
+
+pub mod command;
+pub mod file;
+pub mod http;
+pub mod runner;
+pub mod tcp;
+
+use crate::engine::NodeAccess;
+use crate::model::spec::{Assertion, Check};
+use crate::wait::{self, Poll, WaitError};
+use std::time::{Duration, Instant};
+
+/// How often `eventually` assertions are retried.
+const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The result of one assertion.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub passed: bool,
+    /// For failures: what was expected and what was found.
+    pub message: Option<String>,
+    pub duration: Duration,
+    pub attempts: u32,
+}
+
+/// Runs one assertion to its conclusion.
+pub async fn run(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwest::Client) -> Outcome {
+    let started = Instant::now();
+    let mut attempts = 0;
+    let result = match assertion.eventually {
+        None => {
+            attempts = 1;
+            attempt(assertion, access, client).await
+        }
+        Some(window) => {
+            let outcome = wait::until(window.max(assertion.timeout), RETRY_INTERVAL, || {
+                attempts += 1;
+                async {
+                    match attempt(assertion, access, client).await {
+                        Ok(()) => Poll::Ready(()),
+                        Err(why) => Poll::Pending(why),
+                    }
+                }
+            })
+            .await;
+            outcome.map_err(|e| match e {
+                WaitError::TimedOut { after, last } => {
+                    format!("{last}\n(still failing after {} of retries)", wait::human(after))
+                }
+                WaitError::Failed(why) => why,
+            })
+        }
+    };
+    Outcome {
+        name: assertion.name.clone(),
+        passed: result.is_ok(),
+        message: result.err(),
+        duration: started.elapsed(),
+        attempts,
+    }
+}
+
+/// One attempt, cut off at the assertion's timeout.
+async fn attempt(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwest::Client) -> Result<(), String> {
+    let timeout = assertion.timeout;
+    let run = async {
+        match &assertion.check {
+            Check::Http(c) => http::check(c, access, client, timeout).await,
+            Check::Tcp(c) => tcp::check(c, access, timeout).await,
+            Check::Command(c) => command::check(c, access, timeout).await,
+            Check::File(c) => file::check(c, access, timeout).await,
+        }
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no result within {}", wait::human(timeout))),
+    }
+}
+
+/// Formats an expected-vs-actual failure.
+pub fn mismatch(what: &str, expected: impl std::fmt::Display, actual: impl std::fmt::Display) -> String {
+    format!("{what}\n  expected: {expected}\n    actual: {actual}")
+}
+
+/// Shortens long output for messages, keeping the start.
+pub fn excerpt(text: &str) -> String {
+    const MAX: usize = 600;
+    let t = text.trim_end();
+    if t.is_empty() {
+        return "(empty)".into();
+    }
+    if t.len() <= MAX {
+        return format!("{t:?}");
+    }
+    let mut end = MAX;
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes in all)", &t[..end], t.len())
+}

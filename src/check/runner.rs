@@ -1,0 +1,92 @@
+//! Runs a set of assertions concurrently with cargo-test style output. libtest-mimic
+//! drives the run and prints progress (`test web::home_page ... ok`); every outcome is
+//! also recorded for the machine-readable reporters.
+
+use super::Outcome;
+use crate::engine::NodeAccess;
+use crate::model::spec::Assertion;
+use std::sync::{Arc, Mutex};
+
+/// Choices for one verification run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Keep only assertions whose name contains one of these (all when empty).
+    pub filters: Vec<String>,
+    /// With `exact`, filters must equal the name.
+    pub exact: bool,
+    /// Assertions in flight at once.
+    pub jobs: usize,
+    /// Print nothing but failures and the summary.
+    pub quiet: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            filters: Vec::new(),
+            exact: false,
+            jobs: 16,
+            quiet: false,
+        }
+    }
+}
+
+/// Keeps the assertions selected by the filters.
+pub fn select(assertions: Vec<Assertion>, options: &RunOptions) -> Vec<Assertion> {
+    if options.filters.is_empty() {
+        return assertions;
+    }
+    assertions
+        .into_iter()
+        .filter(|a| {
+            options.filters.iter().any(|f| {
+                if options.exact {
+                    &a.name == f
+                } else {
+                    a.name.contains(f.as_str())
+                }
+            })
+        })
+        .collect()
+}
+
+/// Runs `assertions` (already selected) and returns their outcomes in input order.
+/// Must be called outside the async runtime; it blocks until all are done.
+pub fn run(
+    runtime: &tokio::runtime::Handle,
+    assertions: Vec<Assertion>,
+    access: Arc<dyn NodeAccess>,
+    options: &RunOptions,
+) -> Vec<Outcome> {
+    let client = super::http::client();
+    let recorded: Arc<Mutex<Vec<Outcome>>> = Arc::new(Mutex::new(Vec::new()));
+    let order: Vec<String> = assertions.iter().map(|a| a.name.clone()).collect();
+    let trials = assertions
+        .into_iter()
+        .map(|assertion| {
+            let runtime = runtime.clone();
+            let access = access.clone();
+            let client = client.clone();
+            let recorded = recorded.clone();
+            libtest_mimic::Trial::test(assertion.name.clone(), move || {
+                let outcome = runtime.block_on(super::run(&assertion, access.as_ref(), &client));
+                let result = if outcome.passed {
+                    Ok(())
+                } else {
+                    Err(outcome.message.clone().unwrap_or_default().into())
+                };
+                recorded.lock().expect("no panics while recording").push(outcome);
+                result
+            })
+        })
+        .collect();
+    let args = libtest_mimic::Arguments {
+        test_threads: Some(options.jobs.max(1)),
+        quiet: options.quiet,
+        ..Default::default()
+    };
+    let _conclusion = libtest_mimic::run(&args, trials);
+    let mut outcomes = std::mem::take(&mut *recorded.lock().expect("no panics while recording"));
+    outcomes.sort_by_key(|o| order.iter().position(|n| n == &o.name));
+    outcomes
+}

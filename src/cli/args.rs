@@ -1,0 +1,144 @@
+//! The command line, as clap derive types. The stable surface is documented in
+//! docs/cli.md; keep the two in step.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Scaled-down copies of production from version-controlled definitions: bring them up,
+/// provision them with the code production uses, verify them, tear them down.
+#[derive(Debug, Parser)]
+#[command(name = "envctl", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Project directory (holds environments/ and specs/).
+    #[arg(long, global = true, default_value = ".", env = "ENVCTL_ROOT")]
+    pub root: PathBuf,
+    /// Instance name: several instances of one environment can run side by side.
+    #[arg(long, global = true, default_value = "default", env = "ENVCTL_INSTANCE")]
+    pub instance: String,
+    /// Print only results and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the instance, provision it, and wait until every node is healthy.
+    Up(UpArgs),
+    /// Run the specs against the running instance (exit 1 when any fails).
+    Verify(VerifyArgs),
+    /// Up, verify, then down (down always runs, unless --keep): the CI verb.
+    Test(TestArgs),
+    /// Remove everything the instance created.
+    Down(EnvArg),
+    /// Show nodes, state, health and published ports.
+    Status(EnvArg),
+    /// Show a node's output (or its provisioning log with --provision).
+    Logs(LogsArgs),
+    /// Run a command in a node: `envctl exec [ENV] NODE -- CMD...`.
+    Exec(ExecArgs),
+    /// Parse and check definitions and specs without touching an engine.
+    Validate(ValidateArgs),
+    /// Base images and the provisioning cache.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArg {
+    /// Environment name (optional when the project has exactly one).
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    pub env: Option<String>,
+    /// Provision again even when a cached provisioned image matches.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Assertions checked at once.
+    #[arg(long, short = 'j', default_value_t = 16)]
+    pub jobs: usize,
+    /// Filters must match assertion names exactly.
+    #[arg(long)]
+    pub exact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Environment name, then optional name filters (like `cargo test NAME`). With a
+    /// single environment in the project, every argument is a filter.
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Environment name, then optional name filters.
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Leave the instance running afterwards.
+    #[arg(long)]
+    pub keep: bool,
+    /// Provision again even when a cached provisioned image matches.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// `[ENV] NODE`.
+    #[arg(num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// Keep printing new output.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Show the node's provisioning log instead of its container output.
+    #[arg(long)]
+    pub provision: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// `[ENV] NODE`.
+    #[arg(num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Environment to check (all when omitted).
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build a Debian base image with debootstrap (no registry needed).
+    Bootstrap {
+        /// e.g. debian:bookworm
+        reference: String,
+    },
+    /// List provisioned images kept in the cache.
+    List,
+    /// Remove provisioned images from the cache.
+    Prune,
+}

@@ -1,0 +1,26 @@
+//! `envctl exec [ENV] NODE -- CMD...`: runs a command in a node; exits with its code.
+
+use super::super::args::ExecArgs;
+use super::super::exit::Failure;
+use super::super::Context;
+use crate::engine::NodeAccess;
+use std::io::Write;
+use std::time::Duration;
+
+pub fn run(ctx: &Context, args: ExecArgs) -> Result<u8, Failure> {
+    let (env, node) = match args.target.as_slice() {
+        [node] => (None, node.clone()),
+        [env, node] => (Some(env.clone()), node.clone()),
+        _ => unreachable!("clap takes one or two values"),
+    };
+    let (project, env) = ctx.environment(env.as_deref())?;
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    let view = ctx.runtime.block_on(inst.view())?;
+    let out = ctx
+        .runtime
+        .block_on(view.exec(&node, &args.command, Duration::from_secs(24 * 3600)))?;
+    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    Ok(u8::try_from(out.exit_code).unwrap_or(1))
+}

@@ -1,0 +1,54 @@
+//! `envctl image bootstrap|list|prune`.
+
+use super::super::args::ImageCommand;
+use super::super::exit::{Failure, SUCCESS};
+use super::super::Context;
+use crate::engine::{bootstrap, labels};
+
+pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
+    let docker = ctx.docker()?;
+    match command {
+        ImageCommand::Bootstrap { reference } => {
+            if bootstrap::suite_for(&reference).is_none() {
+                return Err(Failure::Invalid(format!(
+                    "cannot bootstrap `{reference}`: envctl builds debian:bookworm, debian:bullseye and debian:trixie"
+                )));
+            }
+            let id = ctx.runtime.block_on(async {
+                if let Some(img) = docker.image(&reference).await? {
+                    eprintln!("{reference} is already present");
+                    return Ok(img.id);
+                }
+                bootstrap::bootstrap(&docker, &reference, &|m| eprintln!("{m}")).await
+            })?;
+            println!("{reference} {id}");
+        }
+        ImageCommand::List => {
+            let images = ctx
+                .runtime
+                .block_on(docker.list_images(vec![labels::CACHE_KEY.to_string()]))?;
+            println!("{:<40}  {:<12}  {:<12}  {:>8}", "IMAGE", "ENVIRONMENT", "NODE", "SIZE");
+            for i in images {
+                let tag = i.tags.first().cloned().unwrap_or_else(|| i.id.clone());
+                println!(
+                    "{:<40}  {:<12}  {:<12}  {:>6}MB",
+                    tag,
+                    i.labels.get(labels::ENVIRONMENT).map_or("-", String::as_str),
+                    i.labels.get(labels::NODE).map_or("-", String::as_str),
+                    i.size / 1_000_000
+                );
+            }
+        }
+        ImageCommand::Prune => {
+            let removed = ctx.runtime.block_on(async {
+                let images = docker.list_images(vec![labels::CACHE_KEY.to_string()]).await?;
+                for i in &images {
+                    docker.remove_image(&i.id).await?;
+                }
+                Ok::<usize, crate::engine::EngineError>(images.len())
+            })?;
+            println!("removed {removed} cached image(s)");
+        }
+    }
+    Ok(SUCCESS)
+}

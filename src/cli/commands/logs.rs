@@ -1,0 +1,79 @@
+//! `envctl logs [ENV] NODE [--follow] [--provision]`.
+
+use super::super::args::LogsArgs;
+use super::super::exit::{Failure, SUCCESS};
+use super::super::Context;
+use crate::engine::labels;
+use futures_util::StreamExt;
+use std::io::Write;
+
+pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
+    let (env, node) = match args.target.as_slice() {
+        [node] => (None, node.clone()),
+        [env, node] => (Some(env.clone()), node.clone()),
+        _ => unreachable!("clap takes one or two values"),
+    };
+    let (project, env) = ctx.environment(env.as_deref())?;
+    let known = env
+        .nodes
+        .values()
+        .any(|n| n.name == node || n.replica_names().contains(&node));
+    if !known {
+        return Err(Failure::Invalid(format!(
+            "`{node}` is not a node of environment `{}` (nodes: {})",
+            env.name,
+            env.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    if args.provision {
+        let base = node.rsplit_once('-').filter(|(b, _)| inst.env.nodes.contains_key(*b)).map_or(node.as_str(), |(b, _)| b);
+        let path = inst.log_dir().join(format!("{base}.provision.log"));
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            Failure::Environment(format!(
+                "no provisioning log for `{node}` ({}); provisioning runs when `up` builds the node's image",
+                path.display()
+            ))
+        })?;
+        print!("{text}");
+        return Ok(SUCCESS);
+    }
+    let view = ctx.runtime.block_on(inst.view())?;
+    let targets: Vec<(String, String)> = view
+        .replicas()
+        .iter()
+        .filter(|(replica, c)| *replica == &node || c.label(labels::NODE) == Some(node.as_str()))
+        .map(|(replica, c)| (replica.clone(), c.id.clone()))
+        .collect();
+    if targets.is_empty() {
+        return Err(Failure::Environment(format!(
+            "node `{node}` is not running; start it with `envctl up {}`",
+            inst.env.name
+        )));
+    }
+    let prefix = targets.len() > 1;
+    ctx.runtime.block_on(async {
+        let streams = targets.iter().map(|(replica, id)| {
+            let replica = replica.clone();
+            inst.docker
+                .logs(id, args.follow, args.tail)
+                .map(move |chunk| (replica.clone(), chunk))
+                .boxed()
+        });
+        let mut merged = futures_util::stream::select_all(streams);
+        let mut stdout = std::io::stdout();
+        while let Some((replica, chunk)) = merged.next().await {
+            let text = chunk?;
+            if prefix {
+                for line in text.lines() {
+                    let _ = writeln!(stdout, "{replica} | {line}");
+                }
+            } else {
+                let _ = write!(stdout, "{text}");
+            }
+        }
+        Ok::<(), Failure>(())
+    })?;
+    Ok(SUCCESS)
+}

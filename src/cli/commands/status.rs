@@ -1,0 +1,70 @@
+//! `envctl status [ENV]`: what the engine has for the instance, read from labels.
+
+use super::super::args::EnvArg;
+use super::super::exit::{Failure, SUCCESS};
+use super::super::Context;
+use crate::engine::labels;
+use crate::instance::{health, Instance, InstanceView};
+use futures_util::future::join_all;
+use std::time::Duration;
+
+pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
+    let (project, env) = ctx.environment(args.env.as_deref())?;
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    print(ctx, &inst)?;
+    Ok(SUCCESS)
+}
+
+/// Prints the instance's nodes as a table.
+///
+/// # Errors
+/// Engine failures.
+pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
+    let view = ctx.runtime.block_on(inst.view())?;
+    if view.is_empty() {
+        println!(
+            "{}/{}: not running (start it with `envctl up {}`)",
+            inst.env.name, inst.id.instance, inst.env.name
+        );
+        return Ok(());
+    }
+    let client = crate::check::http::client();
+    let network = inst.id.network();
+    let healths: Vec<String> = ctx.runtime.block_on(join_all(view.replicas().values().map(|c| {
+        let node = c.label(labels::NODE).and_then(|n| inst.env.nodes.get(n));
+        let client = &client;
+        let network = &network;
+        async move {
+            if !c.running {
+                return "-".to_string();
+            }
+            match node.and_then(|n| n.health.as_ref()) {
+                None => "running".to_string(),
+                Some(h) => match health::probe(&inst.docker, network, c, &h.check, client, Duration::from_secs(2)).await {
+                    crate::wait::Poll::Ready(()) => "healthy".to_string(),
+                    _ => "unhealthy".to_string(),
+                },
+            }
+        }
+    })));
+    println!("{}/{} (network {network})", inst.env.name, inst.id.instance);
+    let mut rows = vec![["NODE".to_string(), "STATE".into(), "HEALTH".into(), "PORTS".into(), "ADDRESS".into()]];
+    for ((replica, c), health) in view.replicas().iter().zip(healths) {
+        let ports = c
+            .ports
+            .iter()
+            .map(|(private, proto, public)| format!("127.0.0.1:{public}->{private}/{proto}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let address = c.addresses.get(&network).cloned().unwrap_or_default();
+        rows.push([replica.clone(), c.status.clone(), health, ports, address]);
+    }
+    let _ = InstanceView::address_of;
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! `envctl verify [ENV] [FILTER...]`.
+
+use super::super::args::{ReportArgs, VerifyArgs};
+use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
+use super::super::Context;
+use crate::check::runner::{self, RunOptions};
+use crate::instance::Instance;
+use crate::model::spec::Assertion;
+use crate::report::{json, junit, RunSummary};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
+    let (env, filters) = ctx.split_env(&args.args)?;
+    let (project, env) = ctx.environment(env.as_deref())?;
+    let specs = project.specs(&env)?;
+    let selected = select(specs, &filters, &args.report)?;
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    verify(ctx, &inst, selected, &args.report)
+}
+
+/// Applies name filters; filters that select nothing are an input error.
+///
+/// # Errors
+/// [`Failure::Invalid`] when filters match no assertion.
+pub fn select(specs: Vec<Assertion>, filters: &[String], report: &ReportArgs) -> Result<Vec<Assertion>, Failure> {
+    let options = RunOptions {
+        filters: filters.to_vec(),
+        exact: report.exact,
+        ..Default::default()
+    };
+    let total = specs.len();
+    let selected = runner::select(specs, &options);
+    if selected.is_empty() && !filters.is_empty() {
+        return Err(Failure::Invalid(format!(
+            "no assertion matches {} (of {total})",
+            filters.join(", ")
+        )));
+    }
+    Ok(selected)
+}
+
+/// Runs the selected assertions against the running instance and writes reports.
+///
+/// # Errors
+/// [`Failure::Environment`] when the instance is not running or a report cannot be written.
+pub fn verify(ctx: &Context, inst: &Instance, selected: Vec<Assertion>, report: &ReportArgs) -> Result<u8, Failure> {
+    let view = ctx.runtime.block_on(inst.view())?;
+    if view.is_empty() {
+        return Err(Failure::Environment(format!(
+            "instance `{}` of environment `{}` is not running; start it with `envctl up {}`",
+            inst.id.instance, inst.env.name, inst.env.name
+        )));
+    }
+    if selected.is_empty() {
+        eprintln!(
+            "warning: environment `{}` has no specs (add specs/{}/*.toml)",
+            inst.env.name, inst.env.name
+        );
+    }
+    let started = Instant::now();
+    let options = RunOptions {
+        jobs: report.jobs,
+        quiet: ctx.quiet,
+        ..Default::default()
+    };
+    let outcomes = runner::run(ctx.runtime.handle(), selected.clone(), Arc::new(view), &options);
+    let summary = RunSummary {
+        environment: &inst.env.name,
+        instance: &inst.id.instance,
+        assertions: &selected,
+        outcomes: &outcomes,
+        duration: started.elapsed(),
+    };
+    write_reports(&summary, report)?;
+    Ok(if summary.failed() > 0 { SPECS_FAILED } else { SUCCESS })
+}
+
+fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text)
+            .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = &report.junit {
+        let xml = junit::render(summary)
+            .map_err(|e| Failure::Environment(format!("cannot render JUnit XML: {e}")))?;
+        write(path, xml)?;
+    }
+    if let Some(path) = &report.json {
+        let text = serde_json::to_string_pretty(&json::render(summary)).unwrap_or_default();
+        write(path, text)?;
+    }
+    Ok(())
+}

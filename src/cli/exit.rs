@@ -1,0 +1,73 @@
+//! Exit codes, in one place. Documented in README.md and docs/cli.md.
+
+use crate::engine::EngineError;
+use crate::instance::up::UpError;
+use crate::model::ModelError;
+use std::process::ExitCode;
+
+/// Everything passed.
+pub const SUCCESS: u8 = 0;
+/// Specs failed: the gate says no.
+pub const SPECS_FAILED: u8 = 1;
+/// Invalid input (definitions, specs, arguments); nothing was created.
+pub const INVALID_INPUT: u8 = 2;
+/// Environment error: engine unreachable, image, start, provisioning or health failed.
+pub const ENVIRONMENT: u8 = 3;
+/// Provisioning is not idempotent.
+pub const NOT_IDEMPOTENT: u8 = 4;
+/// Interrupted (after cleanup).
+pub const INTERRUPTED: u8 = 130;
+
+/// Why a command did not succeed; maps to an exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Specs failed; the report has already been printed.
+    Specs,
+    Invalid(String),
+    Environment(String),
+    NotIdempotent(String),
+    Interrupted,
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Specs => SPECS_FAILED,
+            Failure::Invalid(_) => INVALID_INPUT,
+            Failure::Environment(_) => ENVIRONMENT,
+            Failure::NotIdempotent(_) => NOT_IDEMPOTENT,
+            Failure::Interrupted => INTERRUPTED,
+        }
+    }
+
+    /// Prints the failure to stderr and returns its exit code.
+    pub fn report(self) -> ExitCode {
+        let code = self.code();
+        match &self {
+            Failure::Specs => {}
+            Failure::Invalid(m) => eprintln!("error: invalid input\n{m}"),
+            Failure::Environment(m) => eprintln!("error: {m}"),
+            Failure::NotIdempotent(m) => eprintln!("error: provisioning is not idempotent\n{m}"),
+            Failure::Interrupted => eprintln!("interrupted; cleaned up"),
+        }
+        ExitCode::from(code)
+    }
+}
+
+impl From<ModelError> for Failure {
+    fn from(e: ModelError) -> Self {
+        Failure::Invalid(e.to_string())
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure::Environment(e.to_string())
+    }
+}
+
+impl From<UpError> for Failure {
+    fn from(e: UpError) -> Self {
+        Failure::Environment(e.to_string())
+    }
+}

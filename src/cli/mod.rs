@@ -1,0 +1,133 @@
+//! The command-line front end: parses arguments, runs one verb, maps the result to an
+//! exit code. Verbs live in `commands/`, one file each.
+
+pub mod args;
+pub mod commands;
+pub mod exit;
+pub mod interrupt;
+
+use crate::engine::Docker;
+use crate::instance::Instance;
+use crate::model::{Environment, Project};
+use args::{Cli, Command};
+use clap::Parser;
+use exit::Failure;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Runs envctl with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Failure::Environment(format!("cannot start the async runtime: {e}")).report(),
+    };
+    let ctx = Context {
+        runtime,
+        root: cli.root,
+        instance: cli.instance,
+        quiet: cli.quiet,
+    };
+    let result = match cli.command {
+        Command::Up(a) => commands::up::run(&ctx, a),
+        Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Test(a) => commands::test::run(&ctx, a),
+        Command::Down(a) => commands::down::run(&ctx, a),
+        Command::Status(a) => commands::status::run(&ctx, a),
+        Command::Logs(a) => commands::logs::run(&ctx, a),
+        Command::Exec(a) => commands::exec::run(&ctx, a),
+        Command::Validate(a) => commands::validate::run(&ctx, a),
+        Command::Image(a) => commands::image::run(&ctx, a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => failure.report(),
+    }
+}
+
+/// What every verb needs: the runtime, the project location and the instance name.
+pub struct Context {
+    pub runtime: tokio::runtime::Runtime,
+    pub root: PathBuf,
+    pub instance: String,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// Opens the project.
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] when the directory is not a project.
+    pub fn project(&self) -> Result<Project, Failure> {
+        Ok(Project::open(&self.root)?)
+    }
+
+    /// Opens the project and loads an environment (the only one when `name` is `None`).
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] for any definition problem.
+    pub fn environment(&self, name: Option<&str>) -> Result<(Project, Environment), Failure> {
+        check_instance_name(&self.instance)?;
+        let project = self.project()?;
+        let name = project.pick(name)?;
+        let env = project.environment(&name)?;
+        Ok((project, env))
+    }
+
+    /// Connects to the engine.
+    ///
+    /// # Errors
+    /// [`Failure::Environment`] with how to start the engine.
+    pub fn docker(&self) -> Result<Docker, Failure> {
+        Ok(self.runtime.block_on(Docker::connect())?)
+    }
+
+    /// The instance of `env` named on the command line.
+    pub fn instance(&self, docker: Docker, project: &Project, env: Environment) -> Instance {
+        Instance::new(docker, &project.root, env, &self.instance)
+    }
+
+    /// Splits `[ENV] rest...`: the first argument is the environment when the project
+    /// has an environment of that name, or when it has several environments.
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] when no environment can be chosen.
+    pub fn split_env(&self, args: &[String]) -> Result<(Option<String>, Vec<String>), Failure> {
+        let project = self.project()?;
+        let names = project.environment_names()?;
+        match args.split_first() {
+            Some((first, rest)) if names.contains(first) => {
+                Ok((Some(first.clone()), rest.to_vec()))
+            }
+            _ if names.len() == 1 => Ok((None, args.to_vec())),
+            Some((first, _)) => Err(Failure::Invalid(format!(
+                "no environment `{first}`; available: {}",
+                names.join(", ")
+            ))),
+            None => Err(Failure::Invalid(format!(
+                "the project has several environments; name one: {}",
+                names.join(", ")
+            ))),
+        }
+    }
+}
+
+fn check_instance_name(name: &str) -> Result<(), Failure> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Invalid(format!(
+            "--instance `{name}`: use 1-32 characters from a-z, 0-9, - and _, starting with a letter or digit"
+        )))
+    }
+}

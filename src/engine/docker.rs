@@ -1,0 +1,681 @@
+//! The Docker Engine, through bollard. Thin, typed wrappers over the API calls envctl
+//! makes; every error says which object and operation failed.
+
+use super::{EngineError, ExecOutput};
+use crate::model::port::{PortMapping, Protocol};
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig,
+    NetworkCreateRequest, NetworkingConfig, PortBinding,
+};
+use bollard::query_parameters::{
+    CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A connection to a Docker Engine.
+#[derive(Clone)]
+pub struct Docker {
+    api: bollard::Docker,
+}
+
+/// What envctl asks the engine to create for one container.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub hostname: String,
+    pub ports: Vec<PortMapping>,
+}
+
+/// A container as listed by the engine.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+    /// Engine's state word: created, running, exited...
+    pub state: String,
+    /// Engine's status text: "Up 3 seconds", "Exited (1) 2 seconds ago"...
+    pub status: String,
+    /// Published ports: (container port, protocol, host port).
+    pub ports: Vec<(u16, String, u16)>,
+    /// Address on each network, by network name.
+    pub addresses: HashMap<String, String>,
+}
+
+impl ContainerInfo {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// An image as listed by the engine.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub created: i64,
+    pub size: i64,
+}
+
+/// The parts of an image's configuration envctl needs.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub id: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+}
+
+fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    let context = context.into();
+    move |source| EngineError::Api { context, source }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl Docker {
+    /// Connects using `DOCKER_HOST` or the local socket, and agrees on an API version.
+    ///
+    /// # Errors
+    /// [`EngineError::Unreachable`] with instructions when no engine answers.
+    pub async fn connect() -> Result<Docker, EngineError> {
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let unreachable = |reason: String| EngineError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let client = bollard::Docker::connect_with_defaults()
+            .map_err(|e| unreachable(e.to_string()))?
+            .with_timeout(Duration::from_secs(600));
+        let client = tokio::time::timeout(Duration::from_secs(10), client.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 10s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::time::timeout(Duration::from_secs(10), client.ping())
+            .await
+            .map_err(|_| unreachable("no answer within 10s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Docker { api: client })
+    }
+
+    /// Details of a local image, or `None` when it is not present.
+    ///
+    /// # Errors
+    /// Engine failures other than "not found".
+    pub async fn image(&self, reference: &str) -> Result<Option<ImageDetails>, EngineError> {
+        match self.api.inspect_image(reference).await {
+            Ok(img) => {
+                let config = img.config.unwrap_or_default();
+                Ok(Some(ImageDetails {
+                    id: img.id.unwrap_or_default(),
+                    cmd: config.cmd,
+                    entrypoint: config.entrypoint,
+                }))
+            }
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(format!("inspecting image {reference}"))(e)),
+        }
+    }
+
+    /// Pulls an image from its registry.
+    ///
+    /// # Errors
+    /// The registry's or engine's message.
+    pub async fn pull(&self, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = split_reference(reference);
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(repo)
+            .tag(tag)
+            .build();
+        self.api
+            .create_image(Some(options), None, None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(api(format!("pulling {reference}")))?;
+        Ok(())
+    }
+
+    /// Imports a root filesystem tarball as image `reference` (like `docker import`).
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn import(
+        &self,
+        reference: &str,
+        tarball: impl Stream<Item = bytes::Bytes> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let (repo, tag) = split_reference(reference);
+        let options = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(vec!["CMD [\"/bin/bash\"]".to_string()])
+            .build();
+        self.api
+            .create_image(Some(options), Some(bollard::body_stream(tarball)), None)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(api(format!("importing {reference}")))?;
+        Ok(())
+    }
+
+    /// Builds an image from a tarred build context; returns the build output on failure.
+    ///
+    /// # Errors
+    /// [`EngineError::Build`] with the failing step's output.
+    pub async fn build(
+        &self,
+        context_name: &str,
+        context_tar: Vec<u8>,
+        tag: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(&labels)
+            .build();
+        let mut stream = self.api.build_image(
+            options,
+            None,
+            Some(bollard::body_full(bytes::Bytes::from(context_tar))),
+        );
+        let mut log = String::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| EngineError::Build {
+                context: context_name.to_string(),
+                message: format!("{e}\n{}", tail(&log, 20)),
+            })?;
+            if let Some(s) = info.stream {
+                log.push_str(&s);
+            }
+            if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                return Err(EngineError::Build {
+                    context: context_name.to_string(),
+                    message: format!("{err}\n{}", tail(&log, 20)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits a container's filesystem as image `reference`, restoring the given
+    /// command and entrypoint in the image's configuration.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn commit(
+        &self,
+        container: &str,
+        reference: &str,
+        labels: HashMap<String, String>,
+        cmd: Option<Vec<String>>,
+        entrypoint: Option<Vec<String>>,
+    ) -> Result<String, EngineError> {
+        let (repo, tag) = split_reference(reference);
+        let options = CommitContainerOptionsBuilder::new()
+            .container(container)
+            .repo(repo)
+            .tag(tag)
+            .pause(true)
+            .build();
+        let config = bollard::models::ContainerConfig {
+            labels: Some(labels),
+            cmd,
+            entrypoint: Some(entrypoint.unwrap_or_default()),
+            ..Default::default()
+        };
+        let id = self
+            .api
+            .commit_container(options, config)
+            .await
+            .map_err(api(format!("committing {container} as {reference}")))?;
+        Ok(id.id)
+    }
+
+    /// Images carrying all of `labels` (`key=value` strings).
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn list_images(&self, labels: Vec<String>) -> Result<Vec<ImageInfo>, EngineError> {
+        let filters = HashMap::from([("label".to_string(), labels)]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let images = self
+            .api
+            .list_images(Some(options))
+            .await
+            .map_err(api("listing images"))?;
+        Ok(images
+            .into_iter()
+            .map(|i| ImageInfo {
+                id: i.id,
+                tags: i.repo_tags,
+                labels: i.labels,
+                created: i.created,
+                size: i.size,
+            })
+            .collect())
+    }
+
+    /// Removes an image.
+    ///
+    /// # Errors
+    /// Engine failures other than "not found".
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        let options = RemoveImageOptionsBuilder::new().force(true).build();
+        match self.api.remove_image(reference, Some(options), None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api(format!("removing image {reference}"))(e)),
+        }
+    }
+
+    /// Creates the network unless it exists.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        if !self.networks_named(name).await?.is_empty() {
+            return Ok(());
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        match self.api.create_network(request).await {
+            Ok(_) => Ok(()),
+            // Created concurrently by another envctl of the same instance.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("creating network {name}"))(e)),
+        }
+    }
+
+    async fn networks_named(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
+        let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let networks = self
+            .api
+            .list_networks(Some(options))
+            .await
+            .map_err(api("listing networks"))?;
+        Ok(networks
+            .into_iter()
+            .filter(|n| n.name.as_deref() == Some(name))
+            .filter_map(|n| n.id)
+            .collect())
+    }
+
+    /// Networks matching label filters: (id, name).
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn list_networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<(String, String, HashMap<String, String>)>, EngineError> {
+        let options = ListNetworksOptionsBuilder::new().filters(filters).build();
+        let networks = self
+            .api
+            .list_networks(Some(options))
+            .await
+            .map_err(api("listing networks"))?;
+        Ok(networks
+            .into_iter()
+            .map(|n| {
+                (
+                    n.id.unwrap_or_default(),
+                    n.name.unwrap_or_default(),
+                    n.labels.unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// Removes a network; a network already gone is not an error.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
+        match self.api.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(api(format!("removing network {id}"))(e)),
+        }
+    }
+
+    /// Creates a container on the instance network; returns its id.
+    ///
+    /// # Errors
+    /// Engine failures (name taken, port in use...).
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+        let mut bindings = HashMap::new();
+        let mut exposed = Vec::new();
+        for p in &spec.ports {
+            let proto = match p.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+            };
+            let key = format!("{}/{proto}", p.container);
+            exposed.push(key.clone());
+            bindings.insert(
+                key,
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(p.host.map(|h| h.to_string()).unwrap_or_default()),
+                }]),
+            );
+        }
+        let host_config = HostConfig {
+            port_bindings: Some(bindings),
+            network_mode: Some(spec.network.clone()),
+            ..Default::default()
+        };
+        let networking = NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                spec.network.clone(),
+                EndpointSettings {
+                    aliases: Some(spec.aliases.clone()),
+                    ..Default::default()
+                },
+            )])),
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
+            entrypoint: spec.entrypoint.clone(),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            hostname: Some(spec.hostname.clone()),
+            exposed_ports: Some(exposed),
+            host_config: Some(host_config),
+            networking_config: Some(networking),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let created = self
+            .api
+            .create_container(Some(options), body)
+            .await
+            .map_err(api(format!("creating container {}", spec.name)))?;
+        Ok(created.id)
+    }
+
+    /// Starts a created container.
+    ///
+    /// # Errors
+    /// Engine failures (e.g. a host port already in use).
+    pub async fn start(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.api
+            .start_container(id, None)
+            .await
+            .map_err(api(format!("starting container {name}")))
+    }
+
+    /// Removes a container, killing it if it runs. Already gone is not an error.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.api.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // Removal already in progress (e.g. two downs at once).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("removing container {id}"))(e)),
+        }
+    }
+
+    /// Containers (running or not) matching label filters.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn list_containers(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<ContainerInfo>, EngineError> {
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(filters)
+            .build();
+        let list = self
+            .api
+            .list_containers(Some(options))
+            .await
+            .map_err(api("listing containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let state = c
+                    .state
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+                    .to_lowercase();
+                ContainerInfo {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                        .to_string(),
+                    labels: c.labels.unwrap_or_default(),
+                    running: state == "running",
+                    state,
+                    status: c.status.unwrap_or_default(),
+                    ports: c
+                        .ports
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|p| {
+                            Some((
+                                p.private_port,
+                                p.typ.map(|t| t.to_string()).unwrap_or_default(),
+                                p.public_port?,
+                            ))
+                        })
+                        .collect(),
+                    addresses: c
+                        .network_settings
+                        .and_then(|n| n.networks)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|(name, e)| Some((name, e.ip_address?)))
+                        .filter(|(_, ip)| !ip.is_empty())
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Whether a container is running, and its exit code when it is not.
+    ///
+    /// # Errors
+    /// Engine failures, including "no such container".
+    pub async fn state(&self, id: &str) -> Result<(bool, Option<i64>), EngineError> {
+        let info = self
+            .api
+            .inspect_container(id, None)
+            .await
+            .map_err(api(format!("inspecting container {id}")))?;
+        let state = info.state.unwrap_or_default();
+        Ok((state.running.unwrap_or(false), state.exit_code))
+    }
+
+    /// Runs a command in a container and collects its output, within `timeout`.
+    ///
+    /// # Errors
+    /// Engine failures and [`EngineError::ExecTimeout`].
+    pub async fn exec(
+        &self,
+        container: &str,
+        command: &[String],
+        env: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, EngineError> {
+        let run = async {
+            let exec = self
+                .api
+                .create_exec(
+                    container,
+                    CreateExecOptions {
+                        cmd: Some(command.to_vec()),
+                        env: Some(env.to_vec()),
+                        attach_stdout: Some(true),
+                        attach_stderr: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(api(format!("running a command in {container}")))?;
+            let mut out = ExecOutput::default();
+            if let StartExecResults::Attached { mut output, .. } = self
+                .api
+                .start_exec(&exec.id, None)
+                .await
+                .map_err(api(format!("running a command in {container}")))?
+            {
+                while let Some(chunk) = output.next().await {
+                    match chunk.map_err(api(format!("reading output from {container}")))? {
+                        bollard::container::LogOutput::StdErr { message } => {
+                            out.stderr.push_str(&String::from_utf8_lossy(&message));
+                        }
+                        other => out.stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                    }
+                }
+            }
+            let inspect = self
+                .api
+                .inspect_exec(&exec.id)
+                .await
+                .map_err(api(format!("reading exit code in {container}")))?;
+            out.exit_code = inspect.exit_code.unwrap_or(-1);
+            Ok(out)
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(result) => result,
+            Err(_) => Err(EngineError::ExecTimeout {
+                container: container.to_string(),
+                command: command.join(" "),
+                timeout,
+            }),
+        }
+    }
+
+    /// Extracts a tar archive into `dir` inside a container.
+    ///
+    /// # Errors
+    /// Engine failures (e.g. `dir` does not exist).
+    pub async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<(), EngineError> {
+        let options = UploadToContainerOptionsBuilder::new().path(dir).build();
+        self.api
+            .upload_to_container(
+                container,
+                Some(options),
+                bollard::body_full(bytes::Bytes::from(tar)),
+            )
+            .await
+            .map_err(api(format!("copying files into {container}:{dir}")))
+    }
+
+    /// A container's output: stdout and stderr interleaved as text chunks.
+    pub fn logs(
+        &self,
+        container: &str,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> impl Stream<Item = Result<String, EngineError>> + '_ {
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .tail(&tail.map_or_else(|| "all".to_string(), |t| t.to_string()))
+            .build();
+        let name = container.to_string();
+        self.api.logs(container, Some(options)).map(move |item| {
+            item.map(|o| String::from_utf8_lossy(&o.into_bytes()).into_owned())
+                .map_err(api(format!("reading logs of {name}")))
+        })
+    }
+
+    /// The last `lines` lines of a container's output, for error messages.
+    pub async fn log_tail(&self, container: &str, lines: usize) -> String {
+        let chunks: Vec<String> = self
+            .logs(container, false, Some(lines))
+            .filter_map(|c| async move { c.ok() })
+            .collect()
+            .await;
+        chunks.concat()
+    }
+}
+
+/// `repo:tag` split for the engine's API (`debian:bookworm` -> `debian`, `bookworm`).
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The last `n` lines of `text`.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_references() {
+        assert_eq!(split_reference("debian:bookworm"), ("debian", "bookworm"));
+        assert_eq!(split_reference("debian"), ("debian", "latest"));
+        assert_eq!(
+            split_reference("localhost:5000/app"),
+            ("localhost:5000/app", "latest")
+        );
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+    }
+}

@@ -1,0 +1,80 @@
+//! Engines run nodes. `docker` talks to the Docker Engine through bollard; checks and
+//! provisioning reach nodes only through the small [`NodeAccess`] trait (exec, copy,
+//! address lookup), so they never depend on Docker itself.
+
+pub mod archive;
+pub mod bootstrap;
+pub mod docker;
+pub mod image;
+pub mod labels;
+
+use async_trait::async_trait;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use docker::Docker;
+
+/// What a command run inside a node produced.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Faults talking to an engine. All of them are environment errors (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot reach the Docker Engine at {endpoint}: {reason}\n  start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("image `{image}` is not present and cannot be pulled ({reason})\n  {hint}")]
+    ImageMissing {
+        image: String,
+        reason: String,
+        hint: String,
+    },
+    #[error("building image from {context}: {message}")]
+    Build { context: String, message: String },
+    #[error("bootstrapping {image}: {message}")]
+    Bootstrap { image: String, message: String },
+    #[error("{context}: {source}")]
+    Api {
+        context: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("node `{node}` is not running in this instance{hint}")]
+    NodeMissing { node: String, hint: String },
+    #[error("`{command}` in {container} did not finish within {timeout:?}")]
+    ExecTimeout {
+        container: String,
+        command: String,
+        timeout: Duration,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How checks and provisioning reach a running node.
+#[async_trait]
+pub trait NodeAccess: Send + Sync {
+    /// Runs `command` inside `node` (a replica name such as `web` or `web-2`), with a
+    /// deadline.
+    ///
+    /// # Errors
+    /// The node does not exist, the engine failed, or the deadline passed.
+    async fn exec(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, EngineError>;
+
+    /// An address reachable from this host for `port` of `node`: the published
+    /// 127.0.0.1 port when there is one, otherwise the node's address on the instance
+    /// network.
+    ///
+    /// # Errors
+    /// The node does not exist or has no address.
+    async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError>;
+}

@@ -1,0 +1,54 @@
+//! `down`: removes every container and network carrying the instance's labels. It trusts
+//! nothing but the labels, so it works after crashes and is safe to repeat.
+
+use super::Instance;
+use crate::engine::EngineError;
+use futures_util::future::join_all;
+
+/// What `down` removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// Removes the instance.
+///
+/// # Errors
+/// Engine failures; removal continues past individual failures and reports the first.
+pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
+    let containers = inst.containers().await?;
+    let results = join_all(containers.iter().map(|c| inst.docker.remove_container(&c.id))).await;
+    let mut first_error = None;
+    let mut removed = Removed::default();
+    for r in results {
+        match r {
+            Ok(()) => removed.containers += 1,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match remove_networks(inst).await {
+        Ok(n) => removed.networks = n,
+        Err(e) => {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(removed),
+    }
+}
+
+/// Removes the instance's networks.
+///
+/// # Errors
+/// Engine failures.
+pub async fn remove_networks(inst: &Instance) -> Result<usize, EngineError> {
+    let networks = inst.docker.list_networks(&inst.id.filters()).await?;
+    for (id, _, _) in &networks {
+        inst.docker.remove_network(id).await?;
+    }
+    Ok(networks.len())
+}

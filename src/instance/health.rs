@@ -1,0 +1,175 @@
+//! Readiness: waits until a started replica passes its health check, failing fast when
+//! its container exits. Uses the one wait mechanism (`wait::until`).
+
+use super::view::InstanceView;
+use crate::engine::docker::ContainerInfo;
+use crate::engine::Docker;
+use crate::model::environment::{Health, HealthCheck};
+use crate::wait::{self, Poll};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why a replica did not become healthy.
+#[derive(Debug, thiserror::Error)]
+#[error("node `{replica}` did not become healthy: {reason}{}", logs(.log_tail))]
+pub struct HealthError {
+    pub replica: String,
+    pub reason: String,
+    pub log_tail: String,
+}
+
+fn logs(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        "\n  (the container printed nothing)".into()
+    } else {
+        format!(
+            "\n  last lines of its output:\n{}",
+            tail.lines()
+                .map(|l| format!("    | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+}
+
+/// Waits for `container` to be running and, when `health` is set, healthy.
+///
+/// # Errors
+/// [`HealthError`] with the reason and the tail of the container's output.
+pub async fn wait_ready(
+    docker: &Docker,
+    network: &str,
+    replica: &str,
+    container: &ContainerInfo,
+    health: Option<&Health>,
+    client: &reqwest::Client,
+) -> Result<(), HealthError> {
+    let (timeout, interval) = health.map_or((Duration::from_secs(10), Duration::from_millis(100)), |h| {
+        (h.timeout, h.interval)
+    });
+    let result = wait::until(timeout, interval, || async {
+        match docker.state(&container.id).await {
+            Ok((true, _)) => {}
+            Ok((false, code)) => {
+                return Poll::Failed(format!(
+                    "its container exited (exit code {})",
+                    code.unwrap_or(-1)
+                ))
+            }
+            Err(e) => return Poll::Failed(e.to_string()),
+        }
+        match health {
+            None => Poll::Ready(()),
+            Some(h) => probe(docker, network, container, &h.check, client, interval.max(Duration::from_secs(2))).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(HealthError {
+            replica: replica.to_string(),
+            reason: e.to_string(),
+            log_tail: docker.log_tail(&container.id, 15).await,
+        }),
+    }
+}
+
+/// One health probe.
+pub async fn probe(
+    docker: &Docker,
+    network: &str,
+    container: &ContainerInfo,
+    check: &HealthCheck,
+    client: &reqwest::Client,
+    attempt_timeout: Duration,
+) -> Poll<()> {
+    match check {
+        HealthCheck::Tcp { port } => {
+            let Some(addr) = InstanceView::address_of(container, network, *port) else {
+                return Poll::Failed(format!("port {port} is not reachable from the host"));
+            };
+            match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(_)) => Poll::Ready(()),
+                Ok(Err(e)) => Poll::Pending(format!("tcp {port}: {e}")),
+                Err(_) => Poll::Pending(format!("tcp {port}: no answer")),
+            }
+        }
+        HealthCheck::Command { command } => {
+            match docker.exec(&container.id, &command.0, &[], attempt_timeout).await {
+                Ok(out) if out.exit_code == 0 => Poll::Ready(()),
+                Ok(out) => Poll::Pending(format!(
+                    "`{}` exited {}: {}",
+                    command.display(),
+                    out.exit_code,
+                    crate::engine::docker::tail(&format!("{}{}", out.stdout, out.stderr), 3)
+                )),
+                Err(e) => Poll::Pending(e.to_string()),
+            }
+        }
+        HealthCheck::Http { url, status } => {
+            let Some((scheme, port, path)) = split_local_url(url) else {
+                return Poll::Failed(format!("cannot use health URL {url}"));
+            };
+            let Some(addr) = InstanceView::address_of(container, network, port) else {
+                return Poll::Failed(format!("port {port} is not reachable from the host"));
+            };
+            http_status(client, &scheme, addr, &path, attempt_timeout, *status).await
+        }
+    }
+}
+
+async fn http_status(
+    client: &reqwest::Client,
+    scheme: &str,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    expected: Option<u16>,
+) -> Poll<()> {
+    let url = format!("{scheme}://{addr}{path}");
+    match client.get(&url).timeout(timeout).send().await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let ok = match expected {
+                Some(e) => code == e,
+                None => (200..400).contains(&code),
+            };
+            if ok {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("GET {path} answered {code}"))
+            }
+        }
+        Err(e) => Poll::Pending(format!("GET {path}: {}", crate::check::http::describe(&e))),
+    }
+}
+
+/// Splits a health URL (`http://localhost:8080/x`) into scheme, port and path. The host
+/// is the node itself, whatever name the URL uses.
+pub fn split_local_url(url: &str) -> Option<(String, u16, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let port = match authority.rsplit_once(':') {
+        Some((_, p)) => p.parse().ok()?,
+        None if scheme == "https" => 443,
+        None => 80,
+    };
+    Some((scheme.to_string(), port, path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_health_urls() {
+        assert_eq!(
+            split_local_url("http://localhost:8080/healthz?x=1"),
+            Some(("http".into(), 8080, "/healthz?x=1".into()))
+        );
+        assert_eq!(split_local_url("http://localhost"), Some(("http".into(), 80, "/".into())));
+    }
+}

@@ -1,0 +1,95 @@
+//! An instance: one running copy of an environment on the engine. `up` creates or updates
+//! it, `down` removes it, `view` gives checks a way into its nodes. What exists is read
+//! from the engine's labels every time, never from a state file.
+
+pub mod down;
+pub mod health;
+pub mod up;
+pub mod view;
+
+use crate::engine::docker::ContainerInfo;
+use crate::engine::labels::{self, InstanceId};
+use crate::engine::{Docker, EngineError};
+use crate::model::Environment;
+use crate::plan::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+pub use view::InstanceView;
+
+/// One instance of one environment, and the engine it lives on.
+#[derive(Clone)]
+pub struct Instance {
+    pub docker: Docker,
+    pub root: PathBuf,
+    pub env: Environment,
+    pub id: InstanceId,
+}
+
+impl Instance {
+    /// Names the instance `instance` of `env` in the project at `root`.
+    pub fn new(docker: Docker, root: &Path, env: Environment, instance: &str) -> Instance {
+        let id = InstanceId {
+            project: project_id(root),
+            environment: env.name.clone(),
+            instance: instance.to_string(),
+            run: run_id(),
+        };
+        Instance {
+            docker,
+            root: root.to_path_buf(),
+            env,
+            id,
+        }
+    }
+
+    /// Every container of this instance (nodes and provisioning containers).
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn containers(&self) -> Result<Vec<ContainerInfo>, EngineError> {
+        self.docker.list_containers(&self.id.filters()).await
+    }
+
+    /// The node containers of this instance, keyed by replica name.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn view(&self) -> Result<InstanceView, EngineError> {
+        let containers = self.containers().await?;
+        Ok(InstanceView::new(
+            self.docker.clone(),
+            self.id.network(),
+            containers
+                .into_iter()
+                .filter(|c| c.label(labels::ROLE) == Some(labels::ROLE_NODE))
+                .collect(),
+        ))
+    }
+
+    /// Where this instance keeps provisioning logs.
+    pub fn log_dir(&self) -> PathBuf {
+        self.root
+            .join(".envctl")
+            .join("logs")
+            .join(&self.env.name)
+            .join(&self.id.instance)
+    }
+}
+
+/// A short, stable id for a project directory, stored in labels so that two projects
+/// using the same environment and instance names are told apart.
+pub fn project_id(root: &Path) -> String {
+    Hasher::default()
+        .field(root.as_os_str().as_encoded_bytes())
+        .hex()[..12]
+        .to_string()
+}
+
+/// A unique id for this envctl invocation.
+pub fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:04x}", nanos & 0xffff_ffff_ffff, std::process::id() & 0xffff)
+}

@@ -1,0 +1,429 @@
+//! `up`: makes the engine match the definition. Base images and provisioned images are
+//! prepared for all nodes at once; containers then start in dependency waves, each wave
+//! waiting for the health of the one before. Unchanged nodes are left alone, changed
+//! ones (definition hash) recreated, nodes no longer defined removed.
+
+use super::health::{self, HealthError};
+use super::Instance;
+use crate::engine::docker::{ContainerInfo, ContainerSpec, ImageDetails};
+use crate::engine::labels::{self, ROLE_NODE, ROLE_PROVISION};
+use crate::engine::{image, EngineError};
+use crate::events::{Event, Observer, Phase};
+use crate::model::Node;
+use crate::plan::{hash, order};
+use crate::provision::{self, ProvisionError};
+use futures_util::future::try_join_all;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Choices for one `up`.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Provision again even when a provisioned image with the same key exists.
+    pub no_cache: bool,
+}
+
+/// What `up` did to each node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOutcome {
+    /// Running with the same definition; nothing done.
+    Unchanged,
+    /// Containers (re)created; `provisioned` tells whether provisioning ran now.
+    Started { provisioned: bool },
+}
+
+/// Why `up` failed. Every variant is an environment error (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Health(#[from] HealthError),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// A node's image, ready to run.
+struct Prepared {
+    /// Image to start the node's containers from.
+    image: String,
+    /// Definition hash put on its containers.
+    hash: String,
+    /// Whether provisioning ran in this `up`.
+    provisioned: bool,
+}
+
+/// Brings the instance up to date with its definition.
+///
+/// # Errors
+/// [`UpError`]; what this run created is removed before returning it.
+pub async fn up(
+    inst: &Instance,
+    observer: &dyn Observer,
+    options: &UpOptions,
+) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
+    let result = bring_up(inst, observer, options).await;
+    if result.is_err() {
+        remove_run(inst).await;
+    }
+    result
+}
+
+/// Removes what this run created: provisioning containers and node containers (the
+/// instance keeps what earlier runs made), and the network when nothing uses it.
+pub async fn remove_run(inst: &Instance) {
+    let Ok(containers) = inst.containers().await else {
+        return;
+    };
+    let mine: Vec<&ContainerInfo> = containers
+        .iter()
+        .filter(|c| {
+            c.label(labels::RUN) == Some(&inst.id.run)
+                || c.label(labels::ROLE) == Some(ROLE_PROVISION)
+                    && c.label(labels::OWNER) == Some(&labels::owner())
+        })
+        .collect();
+    let _ = futures_util::future::join_all(
+        mine.iter().map(|c| inst.docker.remove_container(&c.id)),
+    )
+    .await;
+    if containers.len() == mine.len() {
+        let _ = super::down::remove_networks(inst).await;
+    }
+}
+
+async fn bring_up(
+    inst: &Instance,
+    observer: &dyn Observer,
+    options: &UpOptions,
+) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
+    let existing = inst.containers().await?;
+    if let Some(other) = existing
+        .iter()
+        .find(|c| c.label(labels::PROJECT) != Some(&inst.id.project))
+    {
+        return Err(UpError::Conflict(format!(
+            "instance `{}` of environment `{}` already exists and belongs to another project directory (container {}); choose another name with --instance",
+            inst.id.instance, inst.id.environment, other.name
+        )));
+    }
+    let mut by_node: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
+    for c in existing {
+        if c.label(labels::ROLE) == Some(ROLE_PROVISION) {
+            // Left by an interrupted run; never reused.
+            inst.docker.remove_container(&c.id).await?;
+            continue;
+        }
+        by_node
+            .entry(c.label(labels::NODE).unwrap_or_default().to_string())
+            .or_default()
+            .push(c);
+    }
+    inst.docker
+        .ensure_network(&inst.id.network(), inst.id.labels())
+        .await?;
+
+    let nodes: Vec<&Node> = inst.env.nodes.values().filter(|n| n.replicas > 0).collect();
+    let prepared: Vec<Option<Prepared>> = try_join_all(nodes.iter().map(|node| {
+        let current = by_node.get(&node.name).cloned().unwrap_or_default();
+        prepare(inst, node, current, observer, options)
+    }))
+    .await?;
+    let prepared: BTreeMap<&str, Option<Prepared>> = nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .zip(prepared)
+        .collect();
+
+    let client = crate::check::http::client();
+    let mut outcomes = BTreeMap::new();
+    for wave in order::waves(&inst.env.nodes) {
+        let started = try_join_all(wave.iter().filter_map(|name| {
+            let node = inst.env.nodes.get(name)?;
+            let prep = prepared.get(name.as_str())?.as_ref();
+            let current = by_node.get(name).cloned().unwrap_or_default();
+            Some(start_node(inst, node, prep, current, observer, &client))
+        }))
+        .await?;
+        outcomes.extend(started);
+    }
+    // Nodes that are no longer defined (or scaled to zero).
+    for (name, containers) in &by_node {
+        let defined = inst.env.nodes.get(name).is_some_and(|n| n.replicas > 0);
+        if !defined {
+            for c in containers {
+                inst.docker.remove_container(&c.id).await?;
+            }
+            observer.event(&Event::Node {
+                node: name.clone(),
+                phase: Phase::Removed,
+            });
+        }
+    }
+    Ok(outcomes)
+}
+
+fn cache_tag(key: &str) -> String {
+    format!("envctl-cache:{}", &key[..24])
+}
+
+/// Resolves the node's image and provisions it unless unchanged or cached. `None` means
+/// the node's containers are current and nothing needs doing.
+async fn prepare(
+    inst: &Instance,
+    node: &Node,
+    current: Vec<ContainerInfo>,
+    observer: &dyn Observer,
+    options: &UpOptions,
+) -> Result<Option<Prepared>, UpError> {
+    let emit = |phase: Phase| {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase,
+        })
+    };
+    emit(Phase::Image);
+    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+    let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+    let key = if node.provision.is_empty() {
+        base.id.clone()
+    } else {
+        hash::provision_key(&inst.root, &base.id, node).map_err(|e| {
+            EngineError::Other(format!("reading provisioning files of node `{}`: {e}", node.name))
+        })?
+    };
+    let def_hash = hash::definition_hash(&key, node);
+    let wanted = node.replica_names();
+    let unchanged = wanted.iter().all(|replica| {
+        current.iter().any(|c| {
+            c.label(labels::REPLICA) == Some(replica)
+                && c.label(labels::HASH) == Some(&def_hash)
+                && c.running
+        })
+    }) && current.len() == wanted.len();
+    if unchanged && !options.no_cache {
+        emit(Phase::Unchanged);
+        return Ok(None);
+    }
+    if node.provision.is_empty() {
+        return Ok(Some(Prepared {
+            image: base.id,
+            hash: def_hash,
+            provisioned: false,
+        }));
+    }
+    let tag = cache_tag(&key);
+    if !options.no_cache && inst.docker.image(&tag).await?.is_some() {
+        emit(Phase::Cached);
+        return Ok(Some(Prepared {
+            image: tag,
+            hash: def_hash,
+            provisioned: false,
+        }));
+    }
+    provision_image(inst, node, &base, &key, &tag, observer).await?;
+    Ok(Some(Prepared {
+        image: tag,
+        hash: def_hash,
+        provisioned: true,
+    }))
+}
+
+/// Runs the node's steps in a short-lived container and commits the result as `tag`.
+async fn provision_image(
+    inst: &Instance,
+    node: &Node,
+    base: &ImageDetails,
+    key: &str,
+    tag: &str,
+    observer: &dyn Observer,
+) -> Result<(), UpError> {
+    let mut labels = inst.id.labels();
+    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
+    labels.insert(labels::NODE.into(), node.name.clone());
+    let spec = ContainerSpec {
+        name: format!("{}-{}-provision-{}", inst.id.prefix(), node.name, inst.id.run),
+        image: base.id.clone(),
+        entrypoint: Some(vec!["sleep".into()]),
+        cmd: Some(vec!["infinity".into()]),
+        env: env_list(node),
+        labels,
+        network: inst.id.network(),
+        aliases: vec![],
+        hostname: node.name.clone(),
+        ports: vec![],
+    };
+    let id = inst.docker.create_container(&spec).await?;
+    let result = async {
+        inst.docker.start(&id, &spec.name).await?;
+        let total = node.provision.len();
+        let logs = provision::run(&inst.docker, &inst.root, &id, node, &|index, step| {
+            observer.event(&Event::Node {
+                node: node.name.clone(),
+                phase: Phase::Provisioning {
+                    index,
+                    total,
+                    label: step.label(),
+                },
+            })
+        })
+        .await;
+        write_provision_log(inst, node, &logs);
+        logs?;
+        let image_labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::CACHE_KEY.to_string(), key.to_string()),
+            (labels::NODE.to_string(), node.name.clone()),
+            (labels::ENVIRONMENT.to_string(), inst.env.name.clone()),
+            (labels::PROJECT.to_string(), inst.id.project.clone()),
+        ]);
+        inst.docker
+            .commit(&id, tag, image_labels, base.cmd.clone(), base.entrypoint.clone())
+            .await?;
+        Ok::<(), UpError>(())
+    }
+    .await;
+    inst.docker.remove_container(&id).await?;
+    result
+}
+
+fn write_provision_log(
+    inst: &Instance,
+    node: &Node,
+    logs: &Result<Vec<provision::StepLog>, ProvisionError>,
+) {
+    let dir = inst.log_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let mut text = String::new();
+    match logs {
+        Ok(steps) => {
+            for (i, s) in steps.iter().enumerate() {
+                text.push_str(&format!(
+                    "=== step {} ({}) ok in {}\n{}\n",
+                    i + 1,
+                    s.label,
+                    crate::wait::human(s.duration),
+                    s.output
+                ));
+            }
+        }
+        Err(e) => {
+            text.push_str(&format!(
+                "=== step {} ({}) failed: {}\n{}\n",
+                e.index, e.label, e.reason, e.output
+            ));
+        }
+    }
+    let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
+}
+
+fn env_list(node: &Node) -> Vec<String> {
+    node.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// Creates and starts the node's missing or outdated replicas, then waits until all of
+/// them are ready.
+async fn start_node(
+    inst: &Instance,
+    node: &Node,
+    prepared: Option<&Prepared>,
+    current: Vec<ContainerInfo>,
+    observer: &dyn Observer,
+    client: &reqwest::Client,
+) -> Result<(String, NodeOutcome), UpError> {
+    let Some(prep) = prepared else {
+        return Ok((node.name.clone(), NodeOutcome::Unchanged));
+    };
+    let began = Instant::now();
+    let emit = |phase: Phase| {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase,
+        })
+    };
+    emit(Phase::Starting);
+    let wanted = node.replica_names();
+    for c in &current {
+        let keep = c.running
+            && c.label(labels::HASH) == Some(&prep.hash)
+            && c.label(labels::REPLICA).is_some_and(|r| wanted.iter().any(|w| w == r));
+        if !keep {
+            inst.docker.remove_container(&c.id).await?;
+        }
+    }
+    let mut fresh = Vec::new();
+    for replica in &wanted {
+        let kept = current.iter().any(|c| {
+            c.running
+                && c.label(labels::HASH) == Some(&prep.hash)
+                && c.label(labels::REPLICA) == Some(replica)
+        });
+        if kept {
+            continue;
+        }
+        let mut labels = inst.id.labels();
+        labels.insert(labels::ROLE.into(), ROLE_NODE.into());
+        labels.insert(labels::NODE.into(), node.name.clone());
+        labels.insert(labels::REPLICA.into(), replica.clone());
+        labels.insert(labels::HASH.into(), prep.hash.clone());
+        let mut aliases = vec![replica.clone()];
+        if replica != &node.name {
+            aliases.push(node.name.clone());
+        }
+        let spec = ContainerSpec {
+            name: inst.id.container(replica),
+            image: prep.image.clone(),
+            cmd: node.command.as_ref().map(|c| c.0.clone()),
+            entrypoint: None,
+            env: env_list(node),
+            labels,
+            network: inst.id.network(),
+            aliases,
+            hostname: replica.clone(),
+            ports: node.ports.clone(),
+        };
+        let id = inst.docker.create_container(&spec).await?;
+        inst.docker.start(&id, &spec.name).await?;
+        fresh.push((replica.clone(), id));
+    }
+    emit(Phase::WaitingHealthy);
+    let listed = inst.containers().await?;
+    let network = inst.id.network();
+    try_join_all(fresh.iter().map(|(replica, id)| {
+        let info = listed.iter().find(|c| &c.id == id).cloned();
+        let network = &network;
+        async move {
+            let info = info.ok_or_else(|| {
+                UpError::Engine(EngineError::NodeMissing {
+                    node: replica.clone(),
+                    hint: " (its container disappeared right after it started)".into(),
+                })
+            })?;
+            health::wait_ready(
+                &inst.docker,
+                network,
+                replica,
+                &info,
+                node.health.as_ref(),
+                client,
+            )
+            .await
+            .map_err(UpError::from)
+        }
+    }))
+    .await
+    .inspect_err(|_| emit(Phase::Failed))?;
+    emit(Phase::Ready {
+        elapsed: began.elapsed(),
+    });
+    Ok((
+        node.name.clone(),
+        NodeOutcome::Started {
+            provisioned: prep.provisioned,
+        },
+    ))
+}

@@ -1,0 +1,98 @@
+//! A snapshot of an instance's running nodes, through which checks reach them.
+
+use crate::engine::docker::ContainerInfo;
+use crate::engine::labels;
+use crate::engine::{Docker, EngineError, ExecOutput, NodeAccess};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The node containers of an instance, by replica name (`web`, `web-1`...).
+pub struct InstanceView {
+    docker: Docker,
+    network: String,
+    replicas: BTreeMap<String, ContainerInfo>,
+}
+
+impl InstanceView {
+    pub fn new(docker: Docker, network: String, containers: Vec<ContainerInfo>) -> InstanceView {
+        let replicas = containers
+            .into_iter()
+            .filter_map(|c| Some((c.label(labels::REPLICA)?.to_string(), c)))
+            .collect();
+        InstanceView {
+            docker,
+            network,
+            replicas,
+        }
+    }
+
+    /// Replica names and their containers.
+    pub fn replicas(&self) -> &BTreeMap<String, ContainerInfo> {
+        &self.replicas
+    }
+
+    /// Whether no node container exists.
+    pub fn is_empty(&self) -> bool {
+        self.replicas.is_empty()
+    }
+
+    /// The container for a replica name, or for a node name (its first replica).
+    pub fn container(&self, node: &str) -> Result<&ContainerInfo, EngineError> {
+        self.replicas
+            .get(node)
+            .or_else(|| {
+                self.replicas
+                    .values()
+                    .find(|c| c.label(labels::NODE) == Some(node))
+            })
+            .ok_or_else(|| EngineError::NodeMissing {
+                node: node.to_string(),
+                hint: "; run `envctl up` first".into(),
+            })
+    }
+
+    /// A host-reachable address for a container port: published on 127.0.0.1, or the
+    /// container's address on the instance network.
+    pub fn address_of(c: &ContainerInfo, network: &str, port: u16) -> Option<SocketAddr> {
+        if let Some((_, _, host)) = c
+            .ports
+            .iter()
+            .find(|(private, proto, _)| *private == port && (proto.is_empty() || proto == "tcp"))
+        {
+            return Some(SocketAddr::from(([127, 0, 0, 1], *host)));
+        }
+        let ip: IpAddr = c.addresses.get(network)?.parse().ok()?;
+        Some(SocketAddr::new(ip, port))
+    }
+}
+
+#[async_trait]
+impl NodeAccess for InstanceView {
+    async fn exec(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, EngineError> {
+        let c = self.container(node)?;
+        if !c.running {
+            return Err(EngineError::NodeMissing {
+                node: node.to_string(),
+                hint: format!(" (its container is {}: {})", c.state, c.status),
+            });
+        }
+        self.docker.exec(&c.id, command, &[], timeout).await
+    }
+
+    async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError> {
+        let c = self.container(node)?;
+        InstanceView::address_of(c, &self.network, port).ok_or_else(|| {
+            EngineError::Other(format!(
+                "node `{node}` has no address for port {port} (not published and not on network {})",
+                self.network
+            ))
+        })
+    }
+}

@@ -1,0 +1,28 @@
+//! envctl: scaled-down copies of production from version-controlled definitions.
+//!
+//! Data flows one way through the modules:
+//!
+//! - [`model`] reads `environments/*.toml` and `specs/ENV/*.toml`, applies `extends`
+//!   and validates everything (no engine involved; errors name file, line and field);
+//! - [`plan`] orders nodes by dependency and computes the content hashes that decide
+//!   what is rebuilt, re-provisioned or recreated;
+//! - [`engine`] talks to the Docker Engine (bollard) and builds base images without a
+//!   registry; [`provision`] runs a node's steps through it;
+//! - [`instance`] is the lifecycle of one running copy (`up`, `down`, the view checks use);
+//! - [`check`] runs assertions concurrently with deadlines, reaching nodes only through
+//!   [`engine::NodeAccess`];
+//! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON);
+//! - [`cli`] maps verbs and exit codes; `main.rs` only calls [`cli::main`].
+//!
+//! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
+
+pub mod check;
+pub mod cli;
+pub mod engine;
+pub mod events;
+pub mod instance;
+pub mod model;
+pub mod plan;
+pub mod provision;
+pub mod report;
+pub mod wait;

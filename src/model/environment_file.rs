@@ -1,0 +1,63 @@
+//! The on-disk shape of `environments/NAME.toml`, exactly as users write it. Every table
+//! rejects unknown keys; fields that later checks point at keep their position (`Spanned`).
+
+use super::duration::HumanDuration;
+use super::port::PortMapping;
+use super::scalar::{CommandLine, Scalar};
+use serde::Deserialize;
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    pub description: Option<String>,
+    pub extends: Option<Spanned<String>>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub image: Option<Spanned<String>>,
+    pub build: Option<Spanned<String>>,
+    pub command: Option<CommandLine>,
+    pub env: Option<BTreeMap<String, Scalar>>,
+    pub ports: Option<Vec<Spanned<PortMapping>>>,
+    pub depends_on: Option<Vec<Spanned<String>>>,
+    pub replicas: Option<Spanned<u32>>,
+    pub health: Option<Spanned<RawHealth>>,
+    pub provision: Option<Vec<Spanned<RawStep>>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub http: Option<String>,
+    pub tcp: Option<Spanned<u32>>,
+    pub command: Option<CommandLine>,
+    /// Expected HTTP status (default: any 2xx or 3xx).
+    pub status: Option<u16>,
+    pub interval: Option<HumanDuration>,
+    pub timeout: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// Inline shell, or a script file when the value is a single path ending in `.sh`.
+    pub shell: Option<Spanned<String>>,
+    /// A script file from the project, copied into the node and run.
+    pub script: Option<Spanned<String>>,
+    /// A file or directory from the project, copied into the node at `to`.
+    pub copy: Option<Spanned<String>>,
+    pub to: Option<String>,
+    /// Octal file mode for `copy`, e.g. `"0644"`.
+    pub mode: Option<Spanned<String>>,
+    /// A label shown in progress output and errors.
+    pub name: Option<String>,
+    pub timeout: Option<HumanDuration>,
+}

@@ -1,0 +1,84 @@
+//! The model: definition and spec files parsed, overlaid (`extends`) and validated.
+//! No I/O beyond reading files; nothing here knows about Docker.
+
+pub mod duration;
+pub mod environment;
+pub mod environment_file;
+pub mod pattern;
+pub mod port;
+pub mod project;
+pub mod scalar;
+pub mod source;
+pub mod spec;
+pub mod spec_file;
+
+pub use environment::{Environment, HealthCheck, ImageSource, Node, Step, StepKind};
+pub use project::Project;
+pub use source::Diagnostic;
+pub use spec::Assertion;
+
+use std::path::PathBuf;
+
+/// Why definitions or specs could not be loaded. Every variant is invalid input (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}", render(.0))]
+    Diagnostics(Vec<Diagnostic>),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no environment `{name}` (environments/{name}.toml); {}", available_list(.available))]
+    UnknownEnvironment { name: String, available: Vec<String> },
+    #[error("{}", .0)]
+    Project(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ModelError>),
+}
+
+impl ModelError {
+    /// One error from several, or `None` when there are none.
+    pub fn combine(mut errors: Vec<ModelError>) -> Option<ModelError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ModelError::Many(errors)),
+        }
+    }
+
+    /// Every diagnostic carried by this error.
+    pub fn diagnostics(&self) -> Vec<&Diagnostic> {
+        match self {
+            ModelError::Diagnostics(d) => d.iter().collect(),
+            ModelError::Many(m) => m.iter().flat_map(ModelError::diagnostics).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl From<source::SourceError> for ModelError {
+    fn from(e: source::SourceError) -> Self {
+        match e {
+            source::SourceError::Io { path, source } => ModelError::Io { path, source },
+            source::SourceError::Diagnostic(d) => ModelError::Diagnostics(vec![d]),
+        }
+    }
+}
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn available_list(names: &[String]) -> String {
+    if names.is_empty() {
+        "the project has no environments/*.toml".to_string()
+    } else {
+        format!("available: {}", names.join(", "))
+    }
+}

@@ -1,0 +1,94 @@
+//! A project: the directory holding `environments/` and `specs/`.
+
+use super::environment::{self, Environment};
+use super::spec::{self, Assertion};
+use super::ModelError;
+use std::path::{Path, PathBuf};
+
+/// The user's project directory.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// Opens the project at `root`.
+    ///
+    /// # Errors
+    /// When `root` has no `environments/` directory.
+    pub fn open(root: &Path) -> Result<Project, ModelError> {
+        let root = root.canonicalize().map_err(|source| ModelError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        if !root.join("environments").is_dir() {
+            return Err(ModelError::Project(format!(
+                "{} has no environments/ directory; run envctl in a project or pass --root DIR",
+                root.display()
+            )));
+        }
+        Ok(Project { root })
+    }
+
+    /// Names of all environments, sorted.
+    ///
+    /// # Errors
+    /// When `environments/` cannot be read.
+    pub fn environment_names(&self) -> Result<Vec<String>, ModelError> {
+        environment_names(&self.root)
+    }
+
+    /// The environment to use: the one named, or the only one there is.
+    ///
+    /// # Errors
+    /// No name given and the project has zero or several environments.
+    pub fn pick(&self, name: Option<&str>) -> Result<String, ModelError> {
+        if let Some(n) = name {
+            return Ok(n.to_string());
+        }
+        let names = self.environment_names()?;
+        match names.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(ModelError::Project(
+                "the project has no environments/*.toml".into(),
+            )),
+            many => Err(ModelError::Project(format!(
+                "the project has several environments; name one: {}",
+                many.join(", ")
+            ))),
+        }
+    }
+
+    /// Loads and validates an environment.
+    ///
+    /// # Errors
+    /// See [`environment::load`].
+    pub fn environment(&self, name: &str) -> Result<Environment, ModelError> {
+        environment::load(&self.root, name)
+    }
+
+    /// Loads and validates the specs of an environment.
+    ///
+    /// # Errors
+    /// See [`spec::load`].
+    pub fn specs(&self, env: &Environment) -> Result<Vec<Assertion>, ModelError> {
+        spec::load(&self.root, env)
+    }
+}
+
+/// Names of the `environments/*.toml` files under `root`.
+///
+/// # Errors
+/// When `environments/` cannot be read.
+pub fn environment_names(root: &Path) -> Result<Vec<String>, ModelError> {
+    let dir = root.join("environments");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|source| ModelError::Io { path: dir, source })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}

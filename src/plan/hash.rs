@@ -1,0 +1,114 @@
+//! Content hashes. A node's provisioning key covers every input of its provisioning (base
+//! image id, steps, the bytes of scripts and copied files, environment variables); its
+//! definition hash adds what only the running container sees (command, ports, health).
+
+use crate::model::{Node, StepKind};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Incremental hasher with length-prefixed fields, so `("ab","c")` and `("a","bc")` differ.
+#[derive(Default)]
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    pub fn field(&mut self, bytes: impl AsRef<[u8]>) -> &mut Self {
+        let bytes = bytes.as_ref();
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    /// Hashes a file or a directory tree (paths, modes and contents, in sorted order).
+    ///
+    /// # Errors
+    /// I/O errors reading the tree.
+    pub fn tree(&mut self, path: &Path) -> std::io::Result<&mut Self> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            self.field("dir");
+            for entry in entries {
+                self.field(entry.file_name().unwrap_or_default().as_encoded_bytes());
+                self.tree(&entry)?;
+            }
+        } else if meta.file_type().is_symlink() {
+            self.field("link")
+                .field(std::fs::read_link(path)?.as_os_str().as_encoded_bytes());
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            self.field("file")
+                .field(meta.permissions().mode().to_le_bytes())
+                .field(std::fs::read(path)?);
+        }
+        Ok(self)
+    }
+
+    pub fn hex(&self) -> String {
+        let digest = self.0.clone().finalize();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The key of a node's provisioned image: same key, same filesystem.
+///
+/// # Errors
+/// I/O errors reading scripts and copied files.
+pub fn provision_key(root: &Path, base_image_id: &str, node: &Node) -> std::io::Result<String> {
+    let mut h = Hasher::default();
+    h.field("envctl-provision-v1").field(base_image_id);
+    for (k, v) in &node.env {
+        h.field(k).field(v);
+    }
+    for step in &node.provision {
+        h.field(serde_json::to_vec(step).unwrap_or_default());
+        match &step.kind {
+            StepKind::Shell { .. } => {}
+            StepKind::Script { path } => {
+                h.tree(&root.join(path))?;
+            }
+            StepKind::Copy { from, .. } => {
+                h.tree(&root.join(from))?;
+            }
+        }
+    }
+    Ok(h.hex())
+}
+
+/// The hash of everything that defines a node's running containers. A container whose
+/// label differs from this is recreated by `up`.
+pub fn definition_hash(image_key: &str, node: &Node) -> String {
+    let mut h = Hasher::default();
+    h.field("envctl-node-v1").field(image_key);
+    h.field(serde_json::to_vec(&node.command).unwrap_or_default());
+    for (k, v) in &node.env {
+        h.field(k).field(v);
+    }
+    h.field(serde_json::to_vec(&node.ports).unwrap_or_default());
+    h.field(serde_json::to_vec(&node.health).unwrap_or_default());
+    h.hex()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        let a = Hasher::default().field("ab").field("c").hex();
+        let b = Hasher::default().field("a").field("bc").hex();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn tree_hash_changes_with_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "1").unwrap();
+        let before = Hasher::default().tree(dir.path()).unwrap().hex();
+        std::fs::write(dir.path().join("a"), "2").unwrap();
+        let after = Hasher::default().tree(dir.path()).unwrap().hex();
+        assert_ne!(before, after);
+    }
+}

@@ -1,0 +1,5 @@
+//! The plan: dependency order between nodes and the content hashes that decide what
+//! must be rebuilt, re-provisioned or recreated.
+
+pub mod hash;
+pub mod order;

@@ -1,0 +1,134 @@
+//! Dependency order between nodes.
+
+use crate::model::Node;
+use std::collections::BTreeMap;
+
+/// A dependency cycle as a path that ends where it starts (`a -> b -> a`), if any.
+pub fn find_cycle(nodes: &BTreeMap<String, Node>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        name: &str,
+        nodes: &BTreeMap<String, Node>,
+        marks: &mut BTreeMap<String, Mark>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match marks.get(name).copied().unwrap_or(Mark::New) {
+            Mark::Done => return None,
+            Mark::Active => {
+                let start = path.iter().position(|n| n == name).unwrap_or(0);
+                let mut cycle = path[start..].to_vec();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            Mark::New => {}
+        }
+        marks.insert(name.to_string(), Mark::Active);
+        path.push(name.to_string());
+        if let Some(node) = nodes.get(name) {
+            for dep in &node.depends_on {
+                if let Some(c) = visit(dep, nodes, marks, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        marks.insert(name.to_string(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for name in nodes.keys() {
+        if let Some(c) = visit(name, nodes, &mut marks, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Nodes grouped in waves: every node comes after all of its dependencies. Nodes of one
+/// wave do not depend on each other. Assumes no cycle (the model rejects cycles).
+pub fn waves(nodes: &BTreeMap<String, Node>) -> Vec<Vec<String>> {
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    fn depth_of<'a>(
+        name: &'a str,
+        nodes: &'a BTreeMap<String, Node>,
+        depth: &mut BTreeMap<&'a str, usize>,
+    ) -> usize {
+        if let Some(d) = depth.get(name) {
+            return *d;
+        }
+        let d = nodes.get(name).map_or(0, |n| {
+            n.depends_on
+                .iter()
+                .map(|dep| depth_of(dep, nodes, depth) + 1)
+                .max()
+                .unwrap_or(0)
+        });
+        depth.insert(name, d);
+        d
+    }
+    for name in nodes.keys() {
+        depth_of(name, nodes, &mut depth);
+    }
+    let mut waves: Vec<Vec<String>> = Vec::new();
+    for (name, d) in depth {
+        if waves.len() <= d {
+            waves.resize(d + 1, Vec::new());
+        }
+        waves[d].push(name.to_string());
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ImageSource;
+
+    fn node(name: &str, deps: &[&str]) -> (String, Node) {
+        (
+            name.to_string(),
+            Node {
+                name: name.into(),
+                image: ImageSource::Image("x".into()),
+                command: None,
+                env: BTreeMap::new(),
+                ports: vec![],
+                depends_on: deps.iter().map(|d| d.to_string()).collect(),
+                replicas: 1,
+                health: None,
+                provision: vec![],
+            },
+        )
+    }
+
+    #[test]
+    fn waves_put_dependencies_first_and_independent_nodes_together() {
+        let nodes: BTreeMap<_, _> = [
+            node("proxy", &["app", "etcd"]),
+            node("app", &["etcd"]),
+            node("etcd", &[]),
+            node("cache", &[]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            waves(&nodes),
+            vec![vec!["cache", "etcd"], vec!["app"], vec!["proxy"]]
+        );
+    }
+
+    #[test]
+    fn finds_cycles_as_a_closed_path() {
+        let nodes: BTreeMap<_, _> = [node("a", &["b"]), node("b", &["c"]), node("c", &["a"])]
+            .into_iter()
+            .collect();
+        assert_eq!(find_cycle(&nodes).unwrap(), vec!["a", "b", "c", "a"]);
+        let ok: BTreeMap<_, _> = [node("a", &["b"]), node("b", &[])].into_iter().collect();
+        assert!(find_cycle(&ok).is_none());
+    }
+}

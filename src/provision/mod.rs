@@ -1,0 +1,197 @@
+//! Provisioning: runs a node's steps, in order, inside a container through the engine,
+//! keeping each step's output. The provisioned filesystem is then committed by `instance`
+//! as an image keyed by the node's provisioning hash.
+
+use crate::engine::{archive, Docker, EngineError};
+use crate::model::{Node, Step, StepKind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Longest a step may run when it sets no `timeout`.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Where scripts are staged inside the node while provisioning; removed afterwards.
+const STAGING: &str = "/tmp/envctl-provision";
+
+/// A provisioning step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("provisioning node `{node}` failed at step {index} ({label}): {reason}{}", log_tail(.output))]
+pub struct ProvisionError {
+    pub node: String,
+    pub index: usize,
+    pub label: String,
+    pub reason: String,
+    pub output: String,
+}
+
+fn log_tail(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n  last lines of its output:\n{}",
+            crate::engine::docker::tail(output, 15)
+                .lines()
+                .map(|l| format!("    | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+}
+
+/// The output of one step.
+#[derive(Debug, Clone)]
+pub struct StepLog {
+    pub label: String,
+    pub output: String,
+    pub duration: Duration,
+}
+
+/// Runs every step of `node` in `container`. `on_step` is told before each step starts.
+///
+/// # Errors
+/// [`ProvisionError`] naming the node and step, with the tail of its output.
+pub async fn run(
+    docker: &Docker,
+    root: &Path,
+    container: &str,
+    node: &Node,
+    on_step: &(dyn Fn(usize, &Step) + Sync),
+) -> Result<Vec<StepLog>, ProvisionError> {
+    let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut logs = Vec::new();
+    for (i, step) in node.provision.iter().enumerate() {
+        let index = i + 1;
+        on_step(index, step);
+        let started = Instant::now();
+        let fail = |reason: String, output: String| ProvisionError {
+            node: node.name.clone(),
+            index,
+            label: step.label(),
+            reason,
+            output,
+        };
+        let timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let output = match &step.kind {
+            StepKind::Shell { command } => {
+                let cmd = vec!["sh".to_string(), "-c".to_string(), command.clone()];
+                exec_step(docker, container, &cmd, &env, timeout)
+                    .await
+                    .map_err(|(reason, out)| fail(reason, out))?
+            }
+            StepKind::Script { path } => {
+                let name = format!("step-{index}-{}", file_name(path));
+                let data = std::fs::read(root.join(path))
+                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display()), String::new()))?;
+                stage(docker, container, &name, &data)
+                    .await
+                    .map_err(|e| fail(e.to_string(), String::new()))?;
+                let staged = format!("{STAGING}/{name}");
+                // Run with its own interpreter when it has a shebang, with sh otherwise.
+                let cmd = vec![
+                    "sh".to_string(),
+                    "-c".to_string(),
+                    r#"if [ "$(head -c2 "$1")" = '#!' ]; then exec "$1"; else exec sh "$1"; fi"#
+                        .to_string(),
+                    "envctl-step".to_string(),
+                    staged,
+                ];
+                exec_step(docker, container, &cmd, &env, timeout)
+                    .await
+                    .map_err(|(reason, out)| fail(reason, out))?
+            }
+            StepKind::Copy { from, to, mode } => {
+                copy(docker, container, &root.join(from), to, *mode)
+                    .await
+                    .map_err(|e| fail(e.to_string(), String::new()))?;
+                String::new()
+            }
+        };
+        logs.push(StepLog {
+            label: step.label(),
+            output,
+            duration: started.elapsed(),
+        });
+    }
+    if node
+        .provision
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::Script { .. }))
+    {
+        let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
+        let _ = docker
+            .exec(container, &cleanup, &[], Duration::from_secs(30))
+            .await;
+    }
+    Ok(logs)
+}
+
+async fn exec_step(
+    docker: &Docker,
+    container: &str,
+    cmd: &[String],
+    env: &[String],
+    timeout: Duration,
+) -> Result<String, (String, String)> {
+    match docker.exec(container, cmd, env, timeout).await {
+        Ok(out) => {
+            let text = format!("{}{}", out.stdout, out.stderr);
+            if out.exit_code == 0 {
+                Ok(text)
+            } else {
+                Err((format!("exit code {}", out.exit_code), text))
+            }
+        }
+        Err(EngineError::ExecTimeout { timeout, .. }) => Err((
+            format!("did not finish within {}", crate::wait::human(timeout)),
+            String::new(),
+        )),
+        Err(e) => Err((e.to_string(), String::new())),
+    }
+}
+
+async fn stage(docker: &Docker, container: &str, name: &str, data: &[u8]) -> Result<(), EngineError> {
+    let mkdir = vec!["mkdir".to_string(), "-p".to_string(), STAGING.to_string()];
+    docker
+        .exec(container, &mkdir, &[], Duration::from_secs(30))
+        .await?;
+    let tar = archive::bytes(name, data, 0o755).map_err(|e| EngineError::Other(e.to_string()))?;
+    docker.upload(container, STAGING, tar).await
+}
+
+async fn copy(
+    docker: &Docker,
+    container: &str,
+    from: &Path,
+    to: &str,
+    mode: Option<u32>,
+) -> Result<(), EngineError> {
+    let io = |e: std::io::Error| EngineError::Other(format!("reading {}: {e}", from.display()));
+    let (dir, tar) = if from.is_dir() {
+        (to.to_string(), archive::entry(from, ".", mode).map_err(io)?)
+    } else {
+        let to_path = PathBuf::from(to);
+        let dir = to_path
+            .parent()
+            .map_or_else(|| "/".to_string(), |p| p.display().to_string());
+        let name = file_name(&to_path);
+        (dir, archive::entry(from, &name, mode).map_err(io)?)
+    };
+    let mkdir = vec!["mkdir".to_string(), "-p".to_string(), dir.clone()];
+    let out = docker
+        .exec(container, &mkdir, &[], Duration::from_secs(30))
+        .await?;
+    if out.exit_code != 0 {
+        return Err(EngineError::Other(format!(
+            "cannot create {dir}: {}",
+            out.stderr.trim()
+        )));
+    }
+    docker.upload(container, &dir, tar).await
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into())
+}

@@ -93,6 +93,7 @@ pub async fn bootstrap(
             super::docker::tail(&log, 15)
         )));
     }
+    prepare_for_containers(dir.path()).map_err(|e| fail(format!("preparing the tree: {e}")))?;
     note(&format!("importing {reference} into the engine"));
     let mut tar = tokio::process::Command::new("tar")
         .arg("-C")
@@ -117,6 +118,23 @@ pub async fn bootstrap(
         .await?
         .map(|i| i.id)
         .ok_or_else(|| fail("the import finished but the image is not there".into()))
+}
+
+/// Container conventions for the tree: package scripts must not start services while
+/// provisioning (policy-rc.d, as in Docker's own Debian images), and apt's caches are
+/// dropped.
+fn prepare_for_containers(root: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let policy = root.join("usr/sbin/policy-rc.d");
+    std::fs::write(&policy, "#!/bin/sh\n# envctl: no service starts during package installs\nexit 101\n")?;
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o755))?;
+    let _ = std::fs::remove_dir_all(root.join("var/cache/apt/archives/partial"));
+    for entry in std::fs::read_dir(root.join("var/cache/apt/archives"))?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "deb") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Finds a program on PATH (and in sbin directories, where debootstrap lives).

@@ -9,7 +9,7 @@ use crate::engine::docker::{ContainerInfo, ContainerSpec, ImageDetails};
 use crate::engine::labels::{self, ROLE_NODE, ROLE_PROVISION};
 use crate::engine::{image, EngineError};
 use crate::events::{Event, Observer, Phase};
-use crate::model::Node;
+use crate::model::{ImageSource, Node};
 use crate::plan::{hash, order};
 use crate::provision::{self, ProvisionError};
 use futures_util::future::try_join_all;
@@ -126,9 +126,32 @@ async fn bring_up(
         .await?;
 
     let nodes: Vec<&Node> = inst.env.nodes.values().filter(|n| n.replicas > 0).collect();
+    // Each distinct base image is resolved once, however many nodes use it.
+    let mut sources: Vec<&ImageSource> = nodes.iter().map(|n| &n.image).collect();
+    sources.sort_by_key(|s| format!("{s:?}"));
+    sources.dedup();
+    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+    for node in &nodes {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase: Phase::Image,
+        });
+    }
+    let bases = try_join_all(
+        sources
+            .iter()
+            .map(|source| image::ensure(&inst.docker, &inst.root, source, &note)),
+    )
+    .await?;
+    let bases: Vec<(&ImageSource, ImageDetails)> = sources.into_iter().zip(bases).collect();
     let prepared: Vec<Option<Prepared>> = try_join_all(nodes.iter().map(|node| {
         let current = by_node.get(&node.name).cloned().unwrap_or_default();
-        prepare(inst, node, current, observer, options)
+        let base = bases
+            .iter()
+            .find(|(s, _)| *s == &node.image)
+            .map(|(_, b)| b.clone())
+            .expect("every node's image was resolved");
+        prepare(inst, node, base, current, observer, options)
     }))
     .await?;
     let prepared: BTreeMap<&str, Option<Prepared>> = nodes
@@ -174,6 +197,7 @@ fn cache_tag(key: &str) -> String {
 async fn prepare(
     inst: &Instance,
     node: &Node,
+    base: ImageDetails,
     current: Vec<ContainerInfo>,
     observer: &dyn Observer,
     options: &UpOptions,
@@ -184,9 +208,6 @@ async fn prepare(
             phase,
         })
     };
-    emit(Phase::Image);
-    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
-    let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
     let key = if node.provision.is_empty() {
         base.id.clone()
     } else {

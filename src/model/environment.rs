@@ -123,8 +123,8 @@ pub struct Step {
 pub enum StepKind {
     /// Inline shell, run with `sh -c`.
     Shell { command: String },
-    /// A script file from the project (path relative to the project root).
-    Script { path: PathBuf },
+    /// A script file from the project (path relative to the project root), with arguments.
+    Script { path: PathBuf, args: Vec<String> },
     /// A file or directory from the project copied into the node.
     Copy {
         from: PathBuf,
@@ -148,7 +148,8 @@ impl Step {
                 }
                 format!("shell `{s}`")
             }
-            StepKind::Script { path } => format!("script {}", path.display()),
+            StepKind::Script { path, args } if args.is_empty() => format!("script {}", path.display()),
+            StepKind::Script { path, args } => format!("script {} {}", path.display(), args.join(" ")),
             StepKind::Copy { from, to, .. } => format!("copy {} -> {to}", from.display()),
         }
     }
@@ -485,6 +486,10 @@ fn step(
         return None;
     }
     let timeout = raw.timeout.map(|d| d.0);
+    let args = raw.args.unwrap_or_default();
+    if !args.is_empty() && raw.script.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "args", "`args` goes with `script`"));
+    }
     let script_at = |value: Spanned<String>, errors: &mut Vec<Diagnostic>| {
         let path = root.join(value.get_ref());
         if !path.is_file() {
@@ -496,6 +501,7 @@ fn step(
         }
         Some(StepKind::Script {
             path: PathBuf::from(value.get_ref()),
+            args: args.clone(),
         })
     };
     let kind = if let Some(shell) = raw.shell {

@@ -52,6 +52,8 @@ pub struct RawStep {
     pub shell: Option<Spanned<String>>,
     /// A script file from the project, copied into the node and run.
     pub script: Option<Spanned<String>>,
+    /// Arguments passed to `script`.
+    pub args: Option<Vec<String>>,
     /// A file or directory from the project, copied into the node at `to`.
     pub copy: Option<Spanned<String>>,
     pub to: Option<String>,

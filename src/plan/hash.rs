@@ -66,7 +66,7 @@ pub fn provision_key(root: &Path, base_image_id: &str, node: &Node) -> std::io::
         h.field(serde_json::to_vec(step).unwrap_or_default());
         match &step.kind {
             StepKind::Shell { .. } => {}
-            StepKind::Script { path } => {
+            StepKind::Script { path, .. } => {
                 h.tree(&root.join(path))?;
             }
             StepKind::Copy { from, .. } => {

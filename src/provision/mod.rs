@@ -79,7 +79,7 @@ pub async fn run(
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?
             }
-            StepKind::Script { path } => {
+            StepKind::Script { path, args } => {
                 let name = format!("step-{index}-{}", file_name(path));
                 let data = std::fs::read(root.join(path))
                     .map_err(|e| fail(format!("cannot read {}: {e}", path.display()), String::new()))?;
@@ -88,14 +88,15 @@ pub async fn run(
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 let staged = format!("{STAGING}/{name}");
                 // Run with its own interpreter when it has a shebang, with sh otherwise.
-                let cmd = vec![
+                let mut cmd = vec![
                     "sh".to_string(),
                     "-c".to_string(),
-                    r#"if [ "$(head -c2 "$1")" = '#!' ]; then exec "$1"; else exec sh "$1"; fi"#
+                    r#"if [ "$(head -c2 "$1")" = '#!' ]; then exec "$@"; else exec sh "$@"; fi"#
                         .to_string(),
                     "envctl-step".to_string(),
                     staged,
                 ];
+                cmd.extend(args.iter().cloned());
                 exec_step(docker, container, &cmd, &env, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?

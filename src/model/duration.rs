@@ -31,7 +31,9 @@ impl HumanDuration {
         while !rest.is_empty() {
             let digits = rest
                 .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .ok_or_else(|| format!("`{text}` has no unit; write e.g. \"{text}s\""))?;
+                .ok_or_else(|| {
+                    format!("`{text}` is not a duration: it has no unit; write e.g. \"{text}s\"")
+                })?;
             if digits == 0 {
                 return Err(format!(
                     "`{text}` is not a duration; write e.g. \"30s\", \"500ms\" or \"2m\""
@@ -44,7 +46,7 @@ impl HumanDuration {
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit())
                 .unwrap_or(rest.len());
-            let unit = &rest[..unit_len];
+            let unit = rest[..unit_len].trim();
             rest = &rest[unit_len..];
             let seconds = match unit {
                 "ms" => value / 1000.0,
@@ -53,7 +55,7 @@ impl HumanDuration {
                 "h" => value * 3600.0,
                 other => {
                     return Err(format!(
-                        "unknown unit `{other}` in `{text}`; use ms, s, m or h"
+                        "`{text}` is not a duration: unknown unit `{other}`; use ms, s, m or h"
                     ))
                 }
             };
@@ -110,6 +112,7 @@ mod tests {
         assert!(HumanDuration::parse("30").unwrap_err().contains("no unit"));
         assert!(HumanDuration::parse("5 parsecs").is_err());
         assert!(HumanDuration::parse("3d").unwrap_err().contains("unknown unit"));
+        assert_eq!(HumanDuration::parse("5 s").unwrap().0, Duration::from_secs(5));
         assert!(HumanDuration::parse("100h").unwrap_err().contains("24h"));
         assert!(HumanDuration::parse("").is_err());
     }

@@ -143,35 +143,74 @@ impl SourceFile {
     }
 }
 
-/// The key of the `key = value` pair that contains column `col` of `line`, if any.
-/// Inside inline tables (`{ a = 1, b = 2 }`) it returns the innermost key before `col`.
+/// The key path of the `key = value` pair that contains column `col` of `line`, if any,
+/// following inline tables (`health = { timeout = "x" }` gives `health.timeout`).
 fn key_before(line: &str, col: usize) -> Option<String> {
-    let upto = &line[..col.min(line.len())];
-    // The key is the identifier right before the last `=` that precedes the column;
-    // when the column sits on a key itself, take that key.
-    let at_key: String = line[col.min(line.len())..]
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
-        .collect();
-    let rest_after_key = &line[(col + at_key.len()).min(line.len())..];
-    if !at_key.is_empty() && rest_after_key.trim_start().starts_with('=') {
-        let before: String = upto
+    let col = floor_char_boundary(line, col.min(line.len()));
+    let is_key_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut stack: Vec<String> = Vec::new();
+    let mut last_key: Option<String> = None;
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    for (i, c) in line.char_indices() {
+        if i >= col {
+            break;
+        }
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            } else {
+                word.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '=' => {
+                last_key = Some(word.trim().to_string()).filter(|k| !k.is_empty());
+                word.clear();
+            }
+            // Tables and arrays opened after `key =` nest under that key; tables inside
+            // arrays add no name of their own.
+            '{' | '[' => {
+                stack.push(last_key.take().unwrap_or_default());
+                word.clear();
+            }
+            '}' | ']' => {
+                stack.pop();
+                last_key = None;
+                word.clear();
+            }
+            ',' => word.clear(),
+            '#' => break,
+            c if c.is_whitespace() => {
+                if !word.trim().is_empty() && !word.ends_with(' ') {
+                    word.push(' ');
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    // On a key itself (`imgae = ...` with the column at `imgae`), name that key.
+    let rest = &line[col..];
+    let at_key: String = rest.chars().take_while(|c| is_key_char(*c)).collect();
+    let after = rest[at_key.len()..].trim_start();
+    let key = if !at_key.is_empty() && after.starts_with('=') {
+        let before: String = line[..col]
             .chars()
             .rev()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.')
+            .take_while(|c| is_key_char(*c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
             .collect();
-        let before: String = before.chars().rev().collect();
-        return Some(format!("{before}{at_key}"));
-    }
-    let eq = upto.rfind('=')?;
-    let key: String = upto[..eq]
-        .trim_end()
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.' || *c == '"')
-        .collect();
-    let key: String = key.chars().rev().collect::<String>().replace('"', "");
-    (!key.is_empty()).then_some(key)
+        Some(format!("{before}{at_key}"))
+    } else {
+        last_key
+    };
+    stack.extend(key);
+    stack.retain(|k| !k.is_empty());
+    (!stack.is_empty()).then(|| stack.join("."))
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -226,7 +265,15 @@ mod tests {
         let text = "[nodes.web]\nhealth = { http = \"x\", timeout = \"5 parsecs\" }\n";
         let s = src(text);
         let offset = text.find("\"5 parsecs\"").unwrap();
-        assert_eq!(s.field_at(offset), "nodes.web.timeout");
+        assert_eq!(s.field_at(offset), "nodes.web.health.timeout");
+    }
+
+    #[test]
+    fn field_at_follows_arrays_of_inline_tables() {
+        let text = "[nodes.web]\nprovision = [{ script = \"x.sh\" }, { copy = \"a\", to = \"b\" }]\n";
+        let s = src(text);
+        assert_eq!(s.field_at(text.find("\"a\"").unwrap()), "nodes.web.provision.copy");
+        assert_eq!(s.field_at(text.find("\"x.sh\"").unwrap()), "nodes.web.provision.script");
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! Integration-test support: runs the real `envctl` binary in a temporary copy of a
+//! fixture project, against the real Docker Engine, with a unique instance name.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique instance name for one test, so tests never see each other's objects.
+pub fn unique_instance(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A project to run envctl in: a temporary directory, optionally seeded from
+/// `tests/fixtures/NAME`.
+pub struct Project {
+    dir: tempfile::TempDir,
+    pub instance: String,
+}
+
+/// What one envctl run produced.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts the exit code, printing the run's output when it differs.
+    pub fn expect(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl Project {
+    /// An empty project (with an `environments/` directory).
+    pub fn empty() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        Project {
+            dir,
+            instance: unique_instance("t"),
+        }
+    }
+
+    /// A copy of `tests/fixtures/NAME`.
+    pub fn fixture(name: &str) -> Project {
+        let p = Project::empty();
+        copy_dir(&fixtures().join(name), p.path());
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file in the project.
+    pub fn file(&self, relative: &str, contents: impl AsRef<[u8]>) -> &Project {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    /// Runs envctl with `--root` and `--instance` set.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// Runs envctl with extra environment variables.
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_envctl"));
+        cmd.arg("--root")
+            .arg(self.path())
+            .arg("--instance")
+            .arg(&self.instance)
+            .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("envctl runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Names of the engine objects (containers, networks) labelled with this instance.
+    pub fn leftovers(&self) -> Vec<String> {
+        leftovers(&self.instance)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Never leave objects behind, even when a test fails half-way.
+        for env in std::fs::read_dir(self.path().join("environments"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(name) = env.path().file_stem() {
+                let _ = self.run(&["down", &name.to_string_lossy()]);
+            }
+        }
+    }
+}
+
+/// The repository's fixture directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The repository root (the demo project).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Containers, networks and volumes on the engine that carry `instance`'s label.
+pub fn leftovers(instance: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults()
+            .unwrap()
+            .negotiate_version()
+            .await
+            .unwrap();
+        let filter = std::collections::HashMap::from([(
+            "label".to_string(),
+            vec![format!("io.envctl.instance={instance}")],
+        )]);
+        let mut found = Vec::new();
+        let containers = docker
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        found.extend(
+            containers
+                .into_iter()
+                .map(|c| format!("container {:?}", c.names.unwrap_or_default())),
+        );
+        let networks = docker
+            .list_networks(Some(
+                bollard::query_parameters::ListNetworksOptionsBuilder::new()
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        found.extend(
+            networks
+                .into_iter()
+                .map(|n| format!("network {}", n.name.unwrap_or_default())),
+        );
+        let volumes = docker
+            .list_volumes(Some(
+                bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        found.extend(
+            volumes
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| format!("volume {}", v.name)),
+        );
+        found
+    })
+}
+
+/// Ids of the running node containers of an instance, by container name.
+pub fn container_ids(instance: &str) -> std::collections::BTreeMap<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults()
+            .unwrap()
+            .negotiate_version()
+            .await
+            .unwrap();
+        let filter = std::collections::HashMap::from([(
+            "label".to_string(),
+            vec![format!("io.envctl.instance={instance}")],
+        )]);
+        docker
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.names.unwrap_or_default().join(","),
+                    c.id.unwrap_or_default(),
+                )
+            })
+            .collect()
+    })
+}

@@ -29,7 +29,11 @@ pub enum WaitError {
 ///
 /// # Errors
 /// [`WaitError::TimedOut`] with the last observation, or [`WaitError::Failed`].
-pub async fn until<T, F, Fut>(timeout: Duration, interval: Duration, mut condition: F) -> Result<T, WaitError>
+pub async fn until<T, F, Fut>(
+    timeout: Duration,
+    interval: Duration,
+    mut condition: F,
+) -> Result<T, WaitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Poll<T>>,
@@ -86,13 +90,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn returns_when_ready() {
         let tries = AtomicU32::new(0);
-        let v = until(Duration::from_secs(5), Duration::from_millis(100), || async {
-            if tries.fetch_add(1, Ordering::SeqCst) >= 3 {
-                Poll::Ready(42)
-            } else {
-                Poll::Pending("not yet".into())
-            }
-        })
+        let v = until(
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            || async {
+                if tries.fetch_add(1, Ordering::SeqCst) >= 3 {
+                    Poll::Ready(42)
+                } else {
+                    Poll::Pending("not yet".into())
+                }
+            },
+        )
         .await
         .unwrap();
         assert_eq!(v, 42);
@@ -101,9 +109,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn times_out_with_last_observation() {
-        let err = until(Duration::from_secs(1), Duration::from_millis(100), || async {
-            Poll::<()>::Pending("connection refused".into())
-        })
+        let err = until(
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            || async { Poll::<()>::Pending("connection refused".into()) },
+        )
         .await
         .unwrap_err();
         match err {
@@ -114,10 +124,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_hanging_attempt_is_cut_at_the_deadline() {
-        let err = until(Duration::from_secs(1), Duration::from_millis(100), || async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            Poll::<()>::Ready(())
-        })
+        let err = until(
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            || async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Poll::<()>::Ready(())
+            },
+        )
         .await
         .unwrap_err();
         assert!(matches!(err, WaitError::TimedOut { .. }));
@@ -125,9 +139,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn stops_at_a_fatal_observation() {
-        let err = until(Duration::from_secs(60), Duration::from_millis(100), || async {
-            Poll::<()>::Failed("container exited with 1".into())
-        })
+        let err = until(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || async { Poll::<()>::Failed("container exited with 1".into()) },
+        )
         .await
         .unwrap_err();
         assert_eq!(err, WaitError::Failed("container exited with 1".into()));

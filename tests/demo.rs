@@ -17,8 +17,21 @@ fn envctl_test_demo_passes_and_leaves_nothing() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("test proxy::home_page_through_the_proxy ... ok"), "{stdout}");
-    assert!(stdout.contains("test etcd::etcd_holds_the_app_s_upstream ... ok"), "{stdout}");
-    assert!(stdout.contains("test proxy::rendered_upstream_matches_the_etcd_key ... ok"), "{stdout}");
-    assert!(leftovers(&instance).is_empty(), "{:?}", leftovers(&instance));
+    for name in [
+        "proxy::home_page_through_the_proxy",
+        "etcd::etcd_holds_the_app_s_upstream",
+        "proxy::rendered_upstream_matches_the_etcd_key",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("test {name} ")) && l.ends_with("... ok")),
+            "{name} did not pass:\n{stdout}"
+        );
+    }
+    assert!(
+        leftovers(&instance).is_empty(),
+        "{:?}",
+        leftovers(&instance)
+    );
 }

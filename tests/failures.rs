@@ -38,10 +38,29 @@ exit = 0
         json.to_str().unwrap(),
     ]);
     let out = out.expect(1);
-    assert!(out.stdout.contains("test broken::wrong_status ... FAILED"), "{}", out.stdout);
-    assert!(out.stdout.contains("expected: 200") && out.stdout.contains("actual: 503"), "{}", out.stdout);
-    assert!(out.stdout.contains("contents \"no such text\"") || out.stdout.contains("to contain \"no such text\""), "{}", out.stdout);
-    assert!(out.stdout.contains("expected: 0") && out.stdout.contains("actual: 3"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("test broken::wrong_status ") && l.ends_with("... FAILED")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("expected: 200") && out.stdout.contains("actual: 503"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("contents \"no such text\"")
+            || out.stdout.contains("to contain \"no such text\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("expected: 0") && out.stdout.contains("actual: 3"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("4 passed; 3 failed"), "{}", out.stdout);
 
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -50,11 +69,17 @@ exit = 0
     assert_eq!(root.tag_name().name(), "testsuites");
     assert_eq!(root.attribute("tests"), Some("7"));
     assert_eq!(root.attribute("failures"), Some("3"));
-    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    let failures: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .collect();
     assert_eq!(failures.len(), 3);
-    assert!(failures.iter().any(|f| f.text().unwrap_or_default().contains("actual: 503")));
+    assert!(failures
+        .iter()
+        .any(|f| f.text().unwrap_or_default().contains("actual: 503")));
 
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["summary"]["failed"], 3);
     assert_eq!(report["summary"]["passed"], 4);
 }
@@ -79,7 +104,11 @@ eventually = "20s"
         "[[command]]\ntitle = \"never true\"\nnode = \"client\"\nrun = \"false\"\neventually = \"1s\"\n",
     );
     let out = p.run(&["verify", "web", "never"]).expect(1);
-    assert!(out.stdout.contains("still failing after 1s"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("still failing after 1s"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -90,9 +119,17 @@ fn a_node_that_never_becomes_healthy_exits_3_names_it_and_cleans_up() {
         "extends = \"web\"\n[nodes.web]\nhealth = { http = \"http://localhost:8080/status/500\", interval = \"100ms\", timeout = \"2s\" }\n",
     );
     let out = p.run(&["test", "sick"]).expect(3);
-    assert!(out.stderr.contains("node `web` did not become healthy"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("node `web` did not become healthy"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("answered 500"), "{}", out.stderr);
-    assert!(out.stderr.contains("listening on 8080"), "shows the log tail: {}", out.stderr);
+    assert!(
+        out.stderr.contains("listening on 8080"),
+        "shows the log tail: {}",
+        out.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
@@ -117,9 +154,18 @@ fn a_failing_provisioning_step_names_node_and_step_and_cleans_up() {
         "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [\n  { shell = \"echo step one\" },\n  { name = \"break things\", shell = \"echo going wrong; echo details >&2; exit 5\" },\n]\n",
     );
     let out = p.run(&["up", "prov"]).expect(3);
-    assert!(out.stderr.contains("provisioning node `box` failed at step 2 (break things)"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("provisioning node `box` failed at step 2 (break things)"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("exit code 5"), "{}", out.stderr);
-    assert!(out.stderr.contains("going wrong") && out.stderr.contains("details"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("going wrong") && out.stderr.contains("details"),
+        "{}",
+        out.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
     let log = p.run(&["logs", "prov", "box", "--provision"]).expect(0);
     assert!(log.stdout.contains("going wrong"), "{}", log.stdout);
@@ -133,7 +179,11 @@ fn a_step_that_hangs_is_stopped_at_its_timeout() {
         "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"sleep 600\", timeout = \"1s\" }]\n",
     );
     let out = p.run(&["up", "hang"]).expect(3);
-    assert!(out.stderr.contains("did not finish within 1s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did not finish within 1s"),
+        "{}",
+        out.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
@@ -141,12 +191,22 @@ fn a_step_that_hangs_is_stopped_at_its_timeout() {
 fn an_unreachable_engine_exits_3_and_says_how_to_start_it() {
     let p = Project::fixture("web");
     let out = p
-        .run_env(&["up"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")])
+        .run_env(
+            &["up"],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        )
         .expect(3);
-    assert!(out.stderr.contains("cannot reach the Docker Engine"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach the Docker Engine"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("start it"), "{}", out.stderr);
     let verify = p
-        .run_env(&["verify"], &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")])
+        .run_env(
+            &["verify"],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        )
         .expect(3);
     assert!(verify.stderr.contains("cannot reach the Docker Engine"));
 }
@@ -166,7 +226,12 @@ fn a_missing_image_that_cannot_be_pulled_says_what_to_do() {
         "[nodes.x]\nimage = \"envctl-test-no-such-image:1\"\n",
     );
     let out = p.run(&["up", "img"]).expect(3);
-    assert!(out.stderr.contains("image `envctl-test-no-such-image:1` is not present"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("image `envctl-test-no-such-image:1` is not present"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("docker load"), "{}", out.stderr);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

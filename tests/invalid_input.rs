@@ -4,7 +4,8 @@
 mod common;
 use common::Project;
 
-const GOOD_NODE: &str = "[nodes.web]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\n";
+const GOOD_NODE: &str =
+    "[nodes.web]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\n";
 
 /// (case, file, contents, expected fragments of the error)
 fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, Vec<&'static str>)> {
@@ -186,13 +187,27 @@ fn validate_checks_every_environment_without_an_engine() {
     p.file("environments/good.toml", GOOD_NODE);
     p.file("environments/bad.toml", "[nodes.web]\nimage = 5\n");
     let out = p
-        .run_env(&["validate"], &[("DOCKER_HOST", "unix:///nonexistent.sock")])
+        .run_env(
+            &["validate"],
+            &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        )
         .expect(2);
-    assert!(out.stderr.contains("environments/bad.toml:2:9"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("environments/bad.toml:2:9"),
+        "{}",
+        out.stderr
+    );
     let good = p
-        .run_env(&["validate", "good"], &[("DOCKER_HOST", "unix:///nonexistent.sock")])
+        .run_env(
+            &["validate", "good"],
+            &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+        )
         .expect(0);
-    assert!(good.stdout.contains("ok: good: 1 node, 0 assertions"), "{}", good.stdout);
+    assert!(
+        good.stdout.contains("ok: good: 1 node, 0 assertions"),
+        "{}",
+        good.stdout
+    );
 }
 
 #[test]

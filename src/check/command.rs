@@ -9,7 +9,11 @@ use std::time::Duration;
 ///
 /// # Errors
 /// A message with what was expected and what the command did.
-pub async fn check(c: &CommandCheck, access: &dyn NodeAccess, timeout: Duration) -> Result<(), String> {
+pub async fn check(
+    c: &CommandCheck,
+    access: &dyn NodeAccess,
+    timeout: Duration,
+) -> Result<(), String> {
     let out = access
         .exec(&c.node, &c.run.0, timeout)
         .await
@@ -18,7 +22,11 @@ pub async fn check(c: &CommandCheck, access: &dyn NodeAccess, timeout: Duration)
         return Err(format!(
             "{}\n    stdout: {}\n    stderr: {}",
             super::mismatch(
-                &format!("`{}` on {} exited with the wrong code", c.run.display(), c.node),
+                &format!(
+                    "`{}` on {} exited with the wrong code",
+                    c.run.display(),
+                    c.node
+                ),
                 c.exit,
                 out.exit_code
             ),
@@ -26,10 +34,17 @@ pub async fn check(c: &CommandCheck, access: &dyn NodeAccess, timeout: Duration)
             super::excerpt(&out.stderr)
         ));
     }
-    for (stream, patterns, text) in [("stdout", &c.stdout, &out.stdout), ("stderr", &c.stderr, &out.stderr)] {
+    for (stream, patterns, text) in [
+        ("stdout", &c.stdout, &out.stdout),
+        ("stderr", &c.stderr, &out.stderr),
+    ] {
         if let Some(p) = pattern::failing(patterns, text).first() {
             return Err(super::mismatch(
-                &format!("{stream} of `{}` on {} does not match", c.run.display(), c.node),
+                &format!(
+                    "{stream} of `{}` on {} does not match",
+                    c.run.display(),
+                    c.node
+                ),
                 format!("{stream} {}", p.expectation()),
                 super::excerpt(text),
             ));

@@ -13,7 +13,11 @@ const SEPARATOR: &str = "\n--envctl-contents--\n";
 ///
 /// # Errors
 /// A message with what was expected and what the node has.
-pub async fn check(c: &FileCheck, access: &dyn NodeAccess, timeout: Duration) -> Result<(), String> {
+pub async fn check(
+    c: &FileCheck,
+    access: &dyn NodeAccess,
+    timeout: Duration,
+) -> Result<(), String> {
     let script = format!(
         r#"if [ -e "$1" ] || [ -L "$1" ]; then stat -c '%F|%a|%U|%G' -- "$1"; else echo missing; exit 0; fi; if [ "$2" = cat ] && [ -f "$1" ]; then printf '{}'; cat -- "$1"; fi"#,
         SEPARATOR.replace('\n', "\\n")
@@ -32,7 +36,12 @@ pub async fn check(c: &FileCheck, access: &dyn NodeAccess, timeout: Duration) ->
         .await
         .map_err(|e| e.to_string())?;
     if out.exit_code != 0 {
-        return Err(format!("cannot inspect {} on {}: {}", c.path, c.node, out.stderr.trim()));
+        return Err(format!(
+            "cannot inspect {} on {}: {}",
+            c.path,
+            c.node,
+            out.stderr.trim()
+        ));
     }
     let (meta, contents) = match out.stdout.split_once(SEPARATOR) {
         Some((m, body)) => (m.trim(), Some(body)),
@@ -41,13 +50,21 @@ pub async fn check(c: &FileCheck, access: &dyn NodeAccess, timeout: Duration) ->
     let where_ = format!("{} on {}", c.path, c.node);
     if meta == "missing" {
         return if c.exists {
-            Err(super::mismatch(&format!("{where_} does not exist"), "exists", "missing"))
+            Err(super::mismatch(
+                &format!("{where_} does not exist"),
+                "exists",
+                "missing",
+            ))
         } else {
             Ok(())
         };
     }
     if !c.exists {
-        return Err(super::mismatch(&format!("{where_} exists"), "missing", "exists"));
+        return Err(super::mismatch(
+            &format!("{where_} exists"),
+            "missing",
+            "exists",
+        ));
     }
     let parts: Vec<&str> = meta.split('|').collect();
     let [kind, mode, owner, group] = parts.as_slice() else {
@@ -61,7 +78,11 @@ pub async fn check(c: &FileCheck, access: &dyn NodeAccess, timeout: Duration) ->
             other => other,
         };
         if actual != t.as_str() {
-            return Err(super::mismatch(&format!("{where_} has the wrong type"), t.as_str(), actual));
+            return Err(super::mismatch(
+                &format!("{where_} has the wrong type"),
+                t.as_str(),
+                actual,
+            ));
         }
     }
     if let Some(m) = c.mode {
@@ -76,17 +97,27 @@ pub async fn check(c: &FileCheck, access: &dyn NodeAccess, timeout: Duration) ->
     }
     if let Some(o) = &c.owner {
         if o != owner {
-            return Err(super::mismatch(&format!("{where_} has the wrong owner"), o, owner));
+            return Err(super::mismatch(
+                &format!("{where_} has the wrong owner"),
+                o,
+                owner,
+            ));
         }
     }
     if let Some(g) = &c.group {
         if g != group {
-            return Err(super::mismatch(&format!("{where_} has the wrong group"), g, group));
+            return Err(super::mismatch(
+                &format!("{where_} has the wrong group"),
+                g,
+                group,
+            ));
         }
     }
     if !c.contains.is_empty() {
         if c.filetype == Some(FileType::Directory) || contents.is_none() {
-            return Err(format!("{where_} is not a regular file, so `contains` cannot be checked"));
+            return Err(format!(
+                "{where_} is not a regular file, so `contains` cannot be checked"
+            ));
         }
         let text = contents.unwrap_or_default();
         if let Some(p) = pattern::failing(&c.contains, text).first() {

@@ -69,10 +69,15 @@ pub async fn check(
     if let Some(body) = &c.request_body {
         request = request.body(body.clone());
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("{} {} → {}: {}", c.method, c.target_display(), addr, describe(&e)))?;
+    let response = request.send().await.map_err(|e| {
+        format!(
+            "{} {} → {}: {}",
+            c.method,
+            c.target_display(),
+            addr,
+            describe(&e)
+        )
+    })?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
     if status != c.status {
@@ -95,6 +100,9 @@ pub async fn check(
 
 impl HttpCheck {
     fn target_display(&self) -> String {
-        format!("{}://{}:{}{}", self.scheme, self.target.node, self.target.port, self.path)
+        format!(
+            "{}://{}:{}{}",
+            self.scheme, self.target.node, self.target.port, self.path
+        )
     }
 }

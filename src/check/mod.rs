@@ -28,7 +28,11 @@ pub struct Outcome {
 }
 
 /// Runs one assertion to its conclusion.
-pub async fn run(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwest::Client) -> Outcome {
+pub async fn run(
+    assertion: &Assertion,
+    access: &dyn NodeAccess,
+    client: &reqwest::Client,
+) -> Outcome {
     let started = Instant::now();
     let mut attempts = 0;
     let result = match assertion.eventually {
@@ -37,7 +41,7 @@ pub async fn run(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwes
             attempt(assertion, access, client).await
         }
         Some(window) => {
-            let outcome = wait::until(window.max(assertion.timeout), RETRY_INTERVAL, || {
+            let outcome = wait::until(window, RETRY_INTERVAL, || {
                 attempts += 1;
                 async {
                     match attempt(assertion, access, client).await {
@@ -49,7 +53,10 @@ pub async fn run(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwes
             .await;
             outcome.map_err(|e| match e {
                 WaitError::TimedOut { after, last } => {
-                    format!("{last}\n(still failing after {} of retries)", wait::human(after))
+                    format!(
+                        "{last}\n(still failing after {} of retries)",
+                        wait::human(after)
+                    )
                 }
                 WaitError::Failed(why) => why,
             })
@@ -65,7 +72,11 @@ pub async fn run(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwes
 }
 
 /// One attempt, cut off at the assertion's timeout.
-async fn attempt(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwest::Client) -> Result<(), String> {
+async fn attempt(
+    assertion: &Assertion,
+    access: &dyn NodeAccess,
+    client: &reqwest::Client,
+) -> Result<(), String> {
     let timeout = assertion.timeout;
     let run = async {
         match &assertion.check {
@@ -82,7 +93,11 @@ async fn attempt(assertion: &Assertion, access: &dyn NodeAccess, client: &reqwes
 }
 
 /// Formats an expected-vs-actual failure.
-pub fn mismatch(what: &str, expected: impl std::fmt::Display, actual: impl std::fmt::Display) -> String {
+pub fn mismatch(
+    what: &str,
+    expected: impl std::fmt::Display,
+    actual: impl std::fmt::Display,
+) -> String {
     format!("{what}\n  expected: {expected}\n    actual: {actual}")
 }
 

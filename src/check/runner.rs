@@ -75,7 +75,10 @@ pub fn run(
                 } else {
                     Err(outcome.message.clone().unwrap_or_default().into())
                 };
-                recorded.lock().expect("no panics while recording").push(outcome);
+                recorded
+                    .lock()
+                    .expect("no panics while recording")
+                    .push(outcome);
                 result
             })
         })

@@ -12,7 +12,8 @@ use std::time::Duration;
 pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> Result<(), String> {
     let target = format!("{}:{}", c.target.node, c.target.port);
     let reached = match access.address(&c.target.node, c.target.port).await {
-        Ok(addr) => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(addr) => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("no answer".to_string()),

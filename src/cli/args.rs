@@ -13,7 +13,12 @@ pub struct Cli {
     #[arg(long, global = true, default_value = ".", env = "ENVCTL_ROOT")]
     pub root: PathBuf,
     /// Instance name: several instances of one environment can run side by side.
-    #[arg(long, global = true, default_value = "default", env = "ENVCTL_INSTANCE")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "default",
+        env = "ENVCTL_INSTANCE"
+    )]
     pub instance: String,
     /// Print only results and errors.
     #[arg(long, short, global = true)]

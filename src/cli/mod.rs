@@ -24,7 +24,9 @@ pub fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return Failure::Environment(format!("cannot start the async runtime: {e}")).report(),
+        Err(e) => {
+            return Failure::Environment(format!("cannot start the async runtime: {e}")).report()
+        }
     };
     let ctx = Context {
         runtime,

@@ -70,7 +70,12 @@ pub async fn bootstrap(
     let dir = tempfile::Builder::new()
         .prefix("envctl-rootfs-")
         .tempdir_in(&work)
-        .map_err(|e| fail(format!("cannot create a directory in {}: {e}", work.display())))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot create a directory in {}: {e}",
+                work.display()
+            ))
+        })?;
     let mirror = std::env::var("ENVCTL_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
     note(&format!(
@@ -109,7 +114,9 @@ pub async fn bootstrap(
     docker.import(reference, stream).await?;
     let status = tar.wait().await.map_err(|e| fail(e.to_string()))?;
     if !status.success() {
-        return Err(fail(format!("tar of the root filesystem failed ({status})")));
+        return Err(fail(format!(
+            "tar of the root filesystem failed ({status})"
+        )));
     }
     drop(dir);
     drop(lock);
@@ -126,7 +133,10 @@ pub async fn bootstrap(
 fn prepare_for_containers(root: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let policy = root.join("usr/sbin/policy-rc.d");
-    std::fs::write(&policy, "#!/bin/sh\n# envctl: no service starts during package installs\nexit 101\n")?;
+    std::fs::write(
+        &policy,
+        "#!/bin/sh\n# envctl: no service starts during package installs\nexit 101\n",
+    )?;
     std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o755))?;
     let _ = std::fs::remove_dir_all(root.join("var/cache/apt/archives/partial"));
     for entry in std::fs::read_dir(root.join("var/cache/apt/archives"))?.flatten() {
@@ -154,7 +164,10 @@ mod tests {
     fn knows_which_references_it_can_bootstrap() {
         assert_eq!(suite_for("debian:bookworm"), Some("bookworm"));
         assert_eq!(suite_for("debian:12"), Some("bookworm"));
-        assert_eq!(suite_for("docker.io/library/debian:bullseye"), Some("bullseye"));
+        assert_eq!(
+            suite_for("docker.io/library/debian:bullseye"),
+            Some("bullseye")
+        );
         assert_eq!(suite_for("ubuntu:24.04"), None);
         assert_eq!(suite_for("debian:sid"), None);
     }

@@ -5,8 +5,8 @@ use super::{EngineError, ExecOutput};
 use crate::model::port::{PortMapping, Protocol};
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig,
-    NetworkCreateRequest, NetworkingConfig, PortBinding,
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
 };
 use bollard::query_parameters::{
     CommitContainerOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -423,7 +423,9 @@ impl Docker {
             networking_config: Some(networking),
             ..Default::default()
         };
-        let options = CreateContainerOptionsBuilder::new().name(&spec.name).build();
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.name)
+            .build();
         let created = self
             .api
             .create_container(Some(options), body)
@@ -577,7 +579,9 @@ impl Docker {
                         bollard::container::LogOutput::StdErr { message } => {
                             out.stderr.push_str(&String::from_utf8_lossy(&message));
                         }
-                        other => out.stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                        other => out
+                            .stdout
+                            .push_str(&String::from_utf8_lossy(&other.into_bytes())),
                     }
                 }
             }
@@ -603,7 +607,12 @@ impl Docker {
     ///
     /// # Errors
     /// Engine failures (e.g. `dir` does not exist).
-    pub async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<(), EngineError> {
+    pub async fn upload(
+        &self,
+        container: &str,
+        dir: &str,
+        tar: Vec<u8>,
+    ) -> Result<(), EngineError> {
         let options = UploadToContainerOptionsBuilder::new().path(dir).build();
         self.api
             .upload_to_container(

@@ -47,12 +47,17 @@ pub async fn ensure_reference(
         .map(|e| first_line(&e.to_string()))
         .unwrap_or_else(|| "pull reported success but the image is absent".into());
     if bootstrap::suite_for(reference).is_some() {
-        note(&format!("{reference} is not present and cannot be pulled ({reason})"));
+        note(&format!(
+            "{reference} is not present and cannot be pulled ({reason})"
+        ));
         bootstrap::bootstrap(docker, reference, note).await?;
-        return docker.image(reference).await?.ok_or_else(|| EngineError::Bootstrap {
-            image: reference.into(),
-            message: "image missing after bootstrap".into(),
-        });
+        return docker
+            .image(reference)
+            .await?
+            .ok_or_else(|| EngineError::Bootstrap {
+                image: reference.into(),
+                message: "image missing after bootstrap".into(),
+            });
     }
     Err(EngineError::ImageMissing {
         image: reference.to_string(),
@@ -92,7 +97,10 @@ async fn build(
     let tar = archive::directory(&context).map_err(|e| fail(e.to_string()))?;
     let labels = HashMap::from([
         (super::labels::MANAGED.to_string(), "true".to_string()),
-        ("io.envctl.build-context".to_string(), dir.display().to_string()),
+        (
+            "io.envctl.build-context".to_string(),
+            dir.display().to_string(),
+        ),
     ]);
     docker
         .build(&dir.display().to_string(), tar, &tag, labels)
@@ -110,7 +118,10 @@ fn from_images(dockerfile: &str) -> Vec<String> {
     let mut images = Vec::new();
     for line in dockerfile.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if words.first().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
+        {
             let args: Vec<&str> = words[1..]
                 .iter()
                 .copied()
@@ -142,7 +153,8 @@ mod tests {
 
     #[test]
     fn finds_external_from_images() {
-        let df = "FROM debian:bookworm AS base\nRUN x\nFROM base\nFROM --platform=linux/amd64 scratch\n";
+        let df =
+            "FROM debian:bookworm AS base\nRUN x\nFROM base\nFROM --platform=linux/amd64 scratch\n";
         assert_eq!(from_images(df), vec!["debian:bookworm"]);
     }
 }

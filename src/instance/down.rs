@@ -18,7 +18,12 @@ pub struct Removed {
 /// Engine failures; removal continues past individual failures and reports the first.
 pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
     let containers = inst.containers().await?;
-    let results = join_all(containers.iter().map(|c| inst.docker.remove_container(&c.id))).await;
+    let results = join_all(
+        containers
+            .iter()
+            .map(|c| inst.docker.remove_container(&c.id)),
+    )
+    .await;
     let mut first_error = None;
     let mut removed = Removed::default();
     for r in results {

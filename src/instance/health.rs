@@ -44,9 +44,10 @@ pub async fn wait_ready(
     health: Option<&Health>,
     client: &reqwest::Client,
 ) -> Result<(), HealthError> {
-    let (timeout, interval) = health.map_or((Duration::from_secs(10), Duration::from_millis(100)), |h| {
-        (h.timeout, h.interval)
-    });
+    let (timeout, interval) = health
+        .map_or((Duration::from_secs(10), Duration::from_millis(100)), |h| {
+            (h.timeout, h.interval)
+        });
     let result = wait::until(timeout, interval, || async {
         match docker.state(&container.id).await {
             Ok((true, _)) => {}
@@ -60,7 +61,17 @@ pub async fn wait_ready(
         }
         match health {
             None => Poll::Ready(()),
-            Some(h) => probe(docker, network, container, &h.check, client, interval.max(Duration::from_secs(2))).await,
+            Some(h) => {
+                probe(
+                    docker,
+                    network,
+                    container,
+                    &h.check,
+                    client,
+                    interval.max(Duration::from_secs(2)),
+                )
+                .await
+            }
         }
     })
     .await;
@@ -88,14 +99,18 @@ pub async fn probe(
             let Some(addr) = InstanceView::address_of(container, network, *port) else {
                 return Poll::Failed(format!("port {port} is not reachable from the host"));
             };
-            match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr)).await {
+            match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr)).await
+            {
                 Ok(Ok(_)) => Poll::Ready(()),
                 Ok(Err(e)) => Poll::Pending(format!("tcp {port}: {e}")),
                 Err(_) => Poll::Pending(format!("tcp {port}: no answer")),
             }
         }
         HealthCheck::Command { command } => {
-            match docker.exec(&container.id, &command.0, &[], attempt_timeout).await {
+            match docker
+                .exec(&container.id, &command.0, &[], attempt_timeout)
+                .await
+            {
                 Ok(out) if out.exit_code == 0 => Poll::Ready(()),
                 Ok(out) => Poll::Pending(format!(
                     "`{}` exited {}: {}",
@@ -170,6 +185,9 @@ mod tests {
             split_local_url("http://localhost:8080/healthz?x=1"),
             Some(("http".into(), 8080, "/healthz?x=1".into()))
         );
-        assert_eq!(split_local_url("http://localhost"), Some(("http".into(), 80, "/".into())));
+        assert_eq!(
+            split_local_url("http://localhost"),
+            Some(("http".into(), 80, "/".into()))
+        );
     }
 }

@@ -91,5 +91,9 @@ pub fn run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{:x}{:04x}", nanos & 0xffff_ffff_ffff, std::process::id() & 0xffff)
+    format!(
+        "{:x}{:04x}",
+        nanos & 0xffff_ffff_ffff,
+        std::process::id() & 0xffff
+    )
 }

@@ -85,10 +85,9 @@ pub async fn remove_run(inst: &Instance) {
                     && c.label(labels::OWNER) == Some(&labels::owner())
         })
         .collect();
-    let _ = futures_util::future::join_all(
-        mine.iter().map(|c| inst.docker.remove_container(&c.id)),
-    )
-    .await;
+    let _ =
+        futures_util::future::join_all(mine.iter().map(|c| inst.docker.remove_container(&c.id)))
+            .await;
     if containers.len() == mine.len() {
         let _ = super::down::remove_networks(inst).await;
     }
@@ -212,7 +211,10 @@ async fn prepare(
         base.id.clone()
     } else {
         hash::provision_key(&inst.root, &base.id, node).map_err(|e| {
-            EngineError::Other(format!("reading provisioning files of node `{}`: {e}", node.name))
+            EngineError::Other(format!(
+                "reading provisioning files of node `{}`: {e}",
+                node.name
+            ))
         })?
     };
     let def_hash = hash::definition_hash(&key, node);
@@ -238,6 +240,7 @@ async fn prepare(
     let tag = cache_tag(&key);
     if !options.no_cache && inst.docker.image(&tag).await?.is_some() {
         emit(Phase::Cached);
+        note_cached_log(inst, node, &tag);
         return Ok(Some(Prepared {
             image: tag,
             hash: def_hash,
@@ -265,7 +268,12 @@ async fn provision_image(
     labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
     labels.insert(labels::NODE.into(), node.name.clone());
     let spec = ContainerSpec {
-        name: format!("{}-{}-provision-{}", inst.id.prefix(), node.name, inst.id.run),
+        name: format!(
+            "{}-{}-provision-{}",
+            inst.id.prefix(),
+            node.name,
+            inst.id.run
+        ),
         image: base.id.clone(),
         entrypoint: Some(vec!["sleep".into()]),
         cmd: Some(vec!["infinity".into()]),
@@ -301,7 +309,13 @@ async fn provision_image(
             (labels::PROJECT.to_string(), inst.id.project.clone()),
         ]);
         inst.docker
-            .commit(&id, tag, image_labels, base.cmd.clone(), base.entrypoint.clone())
+            .commit(
+                &id,
+                tag,
+                image_labels,
+                base.cmd.clone(),
+                base.entrypoint.clone(),
+            )
             .await?;
         Ok::<(), UpError>(())
     }
@@ -342,6 +356,17 @@ fn write_provision_log(
     let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
 }
 
+/// Records in the instance's provisioning log that the image came from the cache.
+fn note_cached_log(inst: &Instance, node: &Node, tag: &str) {
+    let dir = inst.log_dir();
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join(format!("{}.provision.log", node.name)),
+            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n"),
+        );
+    }
+}
+
 fn env_list(node: &Node) -> Vec<String> {
     node.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
@@ -371,7 +396,8 @@ async fn start_node(
     for c in &current {
         let keep = c.running
             && c.label(labels::HASH) == Some(&prep.hash)
-            && c.label(labels::REPLICA).is_some_and(|r| wanted.iter().any(|w| w == r));
+            && c.label(labels::REPLICA)
+                .is_some_and(|r| wanted.iter().any(|w| w == r));
         if !keep {
             inst.docker.remove_container(&c.id).await?;
         }

@@ -71,7 +71,7 @@ impl HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1000 == 0 {
+        if ms.is_multiple_of(1000) {
             write!(f, "{}s", ms / 1000)
         } else {
             write!(f, "{ms}ms")
@@ -101,18 +101,35 @@ mod tests {
 
     #[test]
     fn parses_units_and_combinations() {
-        assert_eq!(HumanDuration::parse("500ms").unwrap().0, Duration::from_millis(500));
-        assert_eq!(HumanDuration::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(HumanDuration::parse("1m30s").unwrap().0, Duration::from_secs(90));
-        assert_eq!(HumanDuration::parse("1.5s").unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            HumanDuration::parse("500ms").unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            HumanDuration::parse("30s").unwrap().0,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            HumanDuration::parse("1m30s").unwrap().0,
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            HumanDuration::parse("1.5s").unwrap().0,
+            Duration::from_millis(1500)
+        );
     }
 
     #[test]
     fn rejects_missing_units_unknown_units_and_absurd_values() {
         assert!(HumanDuration::parse("30").unwrap_err().contains("no unit"));
         assert!(HumanDuration::parse("5 parsecs").is_err());
-        assert!(HumanDuration::parse("3d").unwrap_err().contains("unknown unit"));
-        assert_eq!(HumanDuration::parse("5 s").unwrap().0, Duration::from_secs(5));
+        assert!(HumanDuration::parse("3d")
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert_eq!(
+            HumanDuration::parse("5 s").unwrap().0,
+            Duration::from_secs(5)
+        );
         assert!(HumanDuration::parse("100h").unwrap_err().contains("24h"));
         assert!(HumanDuration::parse("").is_err());
     }

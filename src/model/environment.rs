@@ -148,8 +148,12 @@ impl Step {
                 }
                 format!("shell `{s}`")
             }
-            StepKind::Script { path, args } if args.is_empty() => format!("script {}", path.display()),
-            StepKind::Script { path, args } => format!("script {} {}", path.display(), args.join(" ")),
+            StepKind::Script { path, args } if args.is_empty() => {
+                format!("script {}", path.display())
+            }
+            StepKind::Script { path, args } => {
+                format!("script {} {}", path.display(), args.join(" "))
+            }
             StepKind::Copy { from, to, .. } => format!("copy {} -> {to}", from.display()),
         }
     }
@@ -200,7 +204,10 @@ pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
             if p.get_ref() == &current || chain.iter().any(|(n, _, _)| n == p.get_ref()) {
                 return Err(ModelError::Diagnostics(vec![at.diagnostic(
                     Some("extends"),
-                    format!("`extends` forms a cycle through environment `{}`", p.get_ref()),
+                    format!(
+                        "`extends` forms a cycle through environment `{}`",
+                        p.get_ref()
+                    ),
                 )]));
             }
             referenced_at = Some(at);
@@ -344,8 +351,7 @@ fn partial_node(
             None
         }
         (Some(image), None) => {
-            if image.get_ref().trim().is_empty() || image.get_ref().contains(char::is_whitespace)
-            {
+            if image.get_ref().trim().is_empty() || image.get_ref().contains(char::is_whitespace) {
                 errors.push(src.diagnostic(Some(image.span()), "not a valid image reference"));
             }
             Some(located(src, image).map(ImageSource::Image))
@@ -370,7 +376,10 @@ fn partial_node(
         if *replicas.get_ref() > MAX_REPLICAS {
             errors.push(src.diagnostic(
                 Some(replicas.span()),
-                format!("{} replicas is more than the limit of {MAX_REPLICAS}", replicas.get_ref()),
+                format!(
+                    "{} replicas is more than the limit of {MAX_REPLICAS}",
+                    replicas.get_ref()
+                ),
             ));
         }
     }
@@ -476,7 +485,11 @@ fn step(
 ) -> Option<Step> {
     let span = raw.span();
     let raw = raw.into_inner();
-    let kinds = [raw.shell.is_some(), raw.script.is_some(), raw.copy.is_some()];
+    let kinds = [
+        raw.shell.is_some(),
+        raw.script.is_some(),
+        raw.copy.is_some(),
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         errors.push(src.diagnostic_for(
             span,
@@ -542,7 +555,10 @@ fn step(
                 _ => {
                     errors.push(src.diagnostic(
                         Some(m.span()),
-                        format!("`{}` is not an octal file mode such as \"0644\"", m.get_ref()),
+                        format!(
+                            "`{}` is not an octal file mode such as \"0644\"",
+                            m.get_ref()
+                        ),
                     ));
                     return None;
                 }
@@ -567,7 +583,7 @@ fn looks_like_script(value: &str) -> bool {
     let v = value.trim();
     !v.contains(char::is_whitespace)
         && v.ends_with(".sh")
-        && !v.contains(|c| matches!(c, ';' | '|' | '&' | '$' | '`' | '>' | '<'))
+        && !v.contains([';', '|', '&', '$', '`', '>', '<'])
 }
 
 fn check_name(at: &Location, name: &str, what: &str, errors: &mut Vec<Diagnostic>) {
@@ -590,10 +606,7 @@ fn check_name(at: &Location, name: &str, what: &str, errors: &mut Vec<Diagnostic
 fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Option<Node> {
     let header = p.header.expect("every node has a header");
     let Some(image) = p.image else {
-        errors.push(header.diagnostic(
-            None,
-            format!("node `{name}` needs `image` or `build`"),
-        ));
+        errors.push(header.diagnostic(None, format!("node `{name}` needs `image` or `build`")));
         return None;
     };
     let replicas = p.replicas.unwrap_or(1);
@@ -668,10 +681,10 @@ fn check_references(
                     ),
                 ));
             } else if dep.value == *name {
-                errors.push(
-                    dep.at
-                        .diagnostic(Some("depends_on"), format!("node `{name}` depends on itself")),
-                );
+                errors.push(dep.at.diagnostic(
+                    Some("depends_on"),
+                    format!("node `{name}` depends on itself"),
+                ));
             } else if !seen.insert(&dep.value) {
                 errors.push(dep.at.diagnostic(
                     Some("depends_on"),
@@ -723,6 +736,10 @@ mod tests {
     #[test]
     fn raw_node_rejects_unknown_keys() {
         let err = parse_str("[nodes.web]\nimgae = \"x\"\n").unwrap_err();
-        assert!(err.message().contains("unknown field `imgae`"), "{}", err.message());
+        assert!(
+            err.message().contains("unknown field `imgae`"),
+            "{}",
+            err.message()
+        );
     }
 }

@@ -31,7 +31,10 @@ pub enum ModelError {
         source: std::io::Error,
     },
     #[error("no environment `{name}` (environments/{name}.toml); {}", available_list(.available))]
-    UnknownEnvironment { name: String, available: Vec<String> },
+    UnknownEnvironment {
+        name: String,
+        available: Vec<String>,
+    },
     #[error("{}", .0)]
     Project(String),
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]

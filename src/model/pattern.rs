@@ -121,11 +121,15 @@ mod tests {
     #[test]
     fn a_lone_slash_is_a_substring() {
         assert!(Pattern::parse("/").unwrap().matches("a/b"));
-        assert!(Pattern::parse("/etc/nginx").unwrap().matches("/etc/nginx/x"));
+        assert!(Pattern::parse("/etc/nginx")
+            .unwrap()
+            .matches("/etc/nginx/x"));
     }
 
     #[test]
     fn bad_regex_is_an_error() {
-        assert!(Pattern::parse("/(unclosed/").unwrap_err().contains("invalid regular"));
+        assert!(Pattern::parse("/(unclosed/")
+            .unwrap_err()
+            .contains("invalid regular"));
     }
 }

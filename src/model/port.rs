@@ -31,7 +31,9 @@ impl PortMapping {
             Some((p, "tcp")) => (p, Protocol::Tcp),
             Some((p, "udp")) => (p, Protocol::Udp),
             Some((_, other)) => {
-                return Err(format!("unknown protocol `{other}` in `{text}`; use tcp or udp"))
+                return Err(format!(
+                    "unknown protocol `{other}` in `{text}`; use tcp or udp"
+                ))
             }
             None => (text, Protocol::Tcp),
         };
@@ -98,15 +100,24 @@ mod tests {
     fn parses_lone_fixed_and_udp_ports() {
         assert_eq!(
             PortMapping::parse("80").unwrap(),
-            PortMapping { host: None, container: 80, protocol: Protocol::Tcp }
+            PortMapping {
+                host: None,
+                container: 80,
+                protocol: Protocol::Tcp
+            }
         );
         assert_eq!(PortMapping::parse("8080:80").unwrap().host, Some(8080));
-        assert_eq!(PortMapping::parse("53/udp").unwrap().protocol, Protocol::Udp);
+        assert_eq!(
+            PortMapping::parse("53/udp").unwrap().protocol,
+            Protocol::Udp
+        );
     }
 
     #[test]
     fn rejects_out_of_range_zero_and_garbage() {
-        assert!(PortMapping::parse("70000").unwrap_err().contains("out of range"));
+        assert!(PortMapping::parse("70000")
+            .unwrap_err()
+            .contains("out of range"));
         assert!(PortMapping::parse("0").is_err());
         assert!(PortMapping::parse("http").is_err());
         assert!(PortMapping::parse("80/sctp").is_err());

@@ -92,7 +92,9 @@ impl SourceFile {
             file: self.display.clone(),
             line,
             column,
-            field: span.map(|s| self.field_at(s.start)).filter(|f| !f.is_empty()),
+            field: span
+                .map(|s| self.field_at(s.start))
+                .filter(|f| !f.is_empty()),
             message: message.into(),
         }
     }
@@ -134,7 +136,9 @@ impl SourceFile {
             (None, Some(k)) => k,
             (None, None) => {
                 if is_header_line {
-                    line.trim().trim_matches(|c| c == '[' || c == ']').to_string()
+                    line.trim()
+                        .trim_matches(|c| c == '[' || c == ']')
+                        .to_string()
                 } else {
                     String::new()
                 }
@@ -270,10 +274,17 @@ mod tests {
 
     #[test]
     fn field_at_follows_arrays_of_inline_tables() {
-        let text = "[nodes.web]\nprovision = [{ script = \"x.sh\" }, { copy = \"a\", to = \"b\" }]\n";
+        let text =
+            "[nodes.web]\nprovision = [{ script = \"x.sh\" }, { copy = \"a\", to = \"b\" }]\n";
         let s = src(text);
-        assert_eq!(s.field_at(text.find("\"a\"").unwrap()), "nodes.web.provision.copy");
-        assert_eq!(s.field_at(text.find("\"x.sh\"").unwrap()), "nodes.web.provision.script");
+        assert_eq!(
+            s.field_at(text.find("\"a\"").unwrap()),
+            "nodes.web.provision.copy"
+        );
+        assert_eq!(
+            s.field_at(text.find("\"x.sh\"").unwrap()),
+            "nodes.web.provision.script"
+        );
     }
 
     #[test]
@@ -285,8 +296,8 @@ mod tests {
 
     #[test]
     fn non_utf8_reports_line_and_column() {
-        let err = SourceFile::from_bytes(b"a = 1\nb = \"\xff\"\n".to_vec(), "e.toml".into())
-            .unwrap_err();
+        let err =
+            SourceFile::from_bytes(b"a = 1\nb = \"\xff\"\n".to_vec(), "e.toml".into()).unwrap_err();
         match err {
             SourceError::Diagnostic(d) => {
                 assert_eq!((d.line, d.column), (2, 6));

@@ -303,7 +303,10 @@ impl Resolver<'_> {
         let Some(port) = port else {
             self.errors.push(self.src.diagnostic(
                 Some(text.span()),
-                format!("`{}` needs a node and a port, e.g. `web:80`", text.get_ref()),
+                format!(
+                    "`{}` needs a node and a port, e.g. `web:80`",
+                    text.get_ref()
+                ),
             ));
             return None;
         };
@@ -479,7 +482,10 @@ impl Resolver<'_> {
                 _ => {
                     self.errors.push(self.src.diagnostic(
                         Some(m.span()),
-                        format!("`{}` is not an octal file mode such as \"0644\"", m.get_ref()),
+                        format!(
+                            "`{}` is not an octal file mode such as \"0644\"",
+                            m.get_ref()
+                        ),
                     ));
                     None
                 }
@@ -544,7 +550,10 @@ mod tests {
 
     #[test]
     fn slug_makes_test_names() {
-        assert_eq!(slug("Home page, through the proxy!"), "home_page_through_the_proxy");
+        assert_eq!(
+            slug("Home page, through the proxy!"),
+            "home_page_through_the_proxy"
+        );
         assert_eq!(slug("GET http://web:80/"), "get_http_web_80");
         assert_eq!(slug("!!!"), "assertion");
     }

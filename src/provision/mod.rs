@@ -81,8 +81,12 @@ pub async fn run(
             }
             StepKind::Script { path, args } => {
                 let name = format!("step-{index}-{}", file_name(path));
-                let data = std::fs::read(root.join(path))
-                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display()), String::new()))?;
+                let data = std::fs::read(root.join(path)).map_err(|e| {
+                    fail(
+                        format!("cannot read {}: {e}", path.display()),
+                        String::new(),
+                    )
+                })?;
                 stage(docker, container, &name, &data)
                     .await
                     .map_err(|e| fail(e.to_string(), String::new()))?;
@@ -151,7 +155,12 @@ async fn exec_step(
     }
 }
 
-async fn stage(docker: &Docker, container: &str, name: &str, data: &[u8]) -> Result<(), EngineError> {
+async fn stage(
+    docker: &Docker,
+    container: &str,
+    name: &str,
+    data: &[u8],
+) -> Result<(), EngineError> {
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), STAGING.to_string()];
     docker
         .exec(container, &mkdir, &[], Duration::from_secs(30))

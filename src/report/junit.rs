@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 /// # Errors
 /// Serialization failures.
 pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeError> {
-    let mut report = Report::new(format!("envctl {}/{}", summary.environment, summary.instance));
+    let mut report = Report::new(format!(
+        "envctl {}/{}",
+        summary.environment, summary.instance
+    ));
     report.set_time(summary.duration);
     let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
     for outcome in summary.outcomes {
@@ -35,12 +38,16 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
         case.set_classname(format!("{}.{group}", summary.environment));
         case.set_time(outcome.duration);
         if let Some(a) = assertion {
-            case.properties.push(quick_junit::Property::new("kind", a.kind()));
-            if let Some(node) = a.node() {
-                case.properties.push(quick_junit::Property::new("node", node));
-            }
             case.properties
-                .push(quick_junit::Property::new("file", a.file.display().to_string()));
+                .push(quick_junit::Property::new("kind", a.kind()));
+            if let Some(node) = a.node() {
+                case.properties
+                    .push(quick_junit::Property::new("node", node));
+            }
+            case.properties.push(quick_junit::Property::new(
+                "file",
+                a.file.display().to_string(),
+            ));
         }
         suites
             .entry(group.clone())

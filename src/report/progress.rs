@@ -111,7 +111,11 @@ impl Observer for Bars {
                     Phase::Ready { .. } | Phase::Unchanged | Phase::Removed | Phase::Failed
                 );
                 if done {
-                    let mark = if matches!(phase, Phase::Failed) { "✗" } else { "✓" };
+                    let mark = if matches!(phase, Phase::Failed) {
+                        "✗"
+                    } else {
+                        "✓"
+                    };
                     bar.set_style(
                         ProgressStyle::with_template("{prefix:.bold} {wide_msg}")
                             .expect("static template"),

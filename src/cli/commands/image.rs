@@ -27,13 +27,18 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
             let images = ctx
                 .runtime
                 .block_on(docker.list_images(vec![labels::CACHE_KEY.to_string()]))?;
-            println!("{:<40}  {:<12}  {:<12}  {:>8}", "IMAGE", "ENVIRONMENT", "NODE", "SIZE");
+            println!(
+                "{:<40}  {:<12}  {:<12}  {:>8}",
+                "IMAGE", "ENVIRONMENT", "NODE", "SIZE"
+            );
             for i in images {
                 let tag = i.tags.first().cloned().unwrap_or_else(|| i.id.clone());
                 println!(
                     "{:<40}  {:<12}  {:<12}  {:>6}MB",
                     tag,
-                    i.labels.get(labels::ENVIRONMENT).map_or("-", String::as_str),
+                    i.labels
+                        .get(labels::ENVIRONMENT)
+                        .map_or("-", String::as_str),
                     i.labels.get(labels::NODE).map_or("-", String::as_str),
                     i.size / 1_000_000
                 );
@@ -41,7 +46,9 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
         }
         ImageCommand::Prune => {
             let removed = ctx.runtime.block_on(async {
-                let images = docker.list_images(vec![labels::CACHE_KEY.to_string()]).await?;
+                let images = docker
+                    .list_images(vec![labels::CACHE_KEY.to_string()])
+                    .await?;
                 for i in &images {
                     docker.remove_image(&i.id).await?;
                 }

@@ -28,7 +28,10 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     if args.provision {
-        let base = node.rsplit_once('-').filter(|(b, _)| inst.env.nodes.contains_key(*b)).map_or(node.as_str(), |(b, _)| b);
+        let base = node
+            .rsplit_once('-')
+            .filter(|(b, _)| inst.env.nodes.contains_key(*b))
+            .map_or(node.as_str(), |(b, _)| b);
         let path = inst.log_dir().join(format!("{base}.provision.log"));
         let text = std::fs::read_to_string(&path).map_err(|_| {
             Failure::Environment(format!(

@@ -31,25 +31,42 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
     }
     let client = crate::check::http::client();
     let network = inst.id.network();
-    let healths: Vec<String> = ctx.runtime.block_on(join_all(view.replicas().values().map(|c| {
-        let node = c.label(labels::NODE).and_then(|n| inst.env.nodes.get(n));
-        let client = &client;
-        let network = &network;
-        async move {
-            if !c.running {
-                return "-".to_string();
+    let healths: Vec<String> = ctx
+        .runtime
+        .block_on(join_all(view.replicas().values().map(|c| {
+            let node = c.label(labels::NODE).and_then(|n| inst.env.nodes.get(n));
+            let client = &client;
+            let network = &network;
+            async move {
+                if !c.running {
+                    return "-".to_string();
+                }
+                match node.and_then(|n| n.health.as_ref()) {
+                    None => "running".to_string(),
+                    Some(h) => match health::probe(
+                        &inst.docker,
+                        network,
+                        c,
+                        &h.check,
+                        client,
+                        Duration::from_secs(2),
+                    )
+                    .await
+                    {
+                        crate::wait::Poll::Ready(()) => "healthy".to_string(),
+                        _ => "unhealthy".to_string(),
+                    },
+                }
             }
-            match node.and_then(|n| n.health.as_ref()) {
-                None => "running".to_string(),
-                Some(h) => match health::probe(&inst.docker, network, c, &h.check, client, Duration::from_secs(2)).await {
-                    crate::wait::Poll::Ready(()) => "healthy".to_string(),
-                    _ => "unhealthy".to_string(),
-                },
-            }
-        }
-    })));
+        })));
     println!("{}/{} (network {network})", inst.env.name, inst.id.instance);
-    let mut rows = vec![["NODE".to_string(), "STATE".into(), "HEALTH".into(), "PORTS".into(), "ADDRESS".into()]];
+    let mut rows = vec![[
+        "NODE".to_string(),
+        "STATE".into(),
+        "HEALTH".into(),
+        "PORTS".into(),
+        "ADDRESS".into(),
+    ]];
     for ((replica, c), health) in view.replicas().iter().zip(healths) {
         let ports = c
             .ports
@@ -61,9 +78,15 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
         rows.push([replica.clone(), c.status.clone(), health, ports, address]);
     }
     let _ = InstanceView::address_of;
-    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for row in rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
     Ok(())

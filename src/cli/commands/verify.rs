@@ -24,7 +24,11 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
 ///
 /// # Errors
 /// [`Failure::Invalid`] when filters match no assertion.
-pub fn select(specs: Vec<Assertion>, filters: &[String], report: &ReportArgs) -> Result<Vec<Assertion>, Failure> {
+pub fn select(
+    specs: Vec<Assertion>,
+    filters: &[String],
+    report: &ReportArgs,
+) -> Result<Vec<Assertion>, Failure> {
     let options = RunOptions {
         filters: filters.to_vec(),
         exact: report.exact,
@@ -45,7 +49,12 @@ pub fn select(specs: Vec<Assertion>, filters: &[String], report: &ReportArgs) ->
 ///
 /// # Errors
 /// [`Failure::Environment`] when the instance is not running or a report cannot be written.
-pub fn verify(ctx: &Context, inst: &Instance, selected: Vec<Assertion>, report: &ReportArgs) -> Result<u8, Failure> {
+pub fn verify(
+    ctx: &Context,
+    inst: &Instance,
+    selected: Vec<Assertion>,
+    report: &ReportArgs,
+) -> Result<u8, Failure> {
     let view = ctx.runtime.block_on(inst.view())?;
     if view.is_empty() {
         return Err(Failure::Environment(format!(
@@ -65,7 +74,12 @@ pub fn verify(ctx: &Context, inst: &Instance, selected: Vec<Assertion>, report: 
         quiet: ctx.quiet,
         ..Default::default()
     };
-    let outcomes = runner::run(ctx.runtime.handle(), selected.clone(), Arc::new(view), &options);
+    let outcomes = runner::run(
+        ctx.runtime.handle(),
+        selected.clone(),
+        Arc::new(view),
+        &options,
+    );
     let summary = RunSummary {
         environment: &inst.env.name,
         instance: &inst.id.instance,
@@ -74,7 +88,11 @@ pub fn verify(ctx: &Context, inst: &Instance, selected: Vec<Assertion>, report: 
         duration: started.elapsed(),
     };
     write_reports(&summary, report)?;
-    Ok(if summary.failed() > 0 { SPECS_FAILED } else { SUCCESS })
+    Ok(if summary.failed() > 0 {
+        SPECS_FAILED
+    } else {
+        SUCCESS
+    })
 }
 
 fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {

@@ -31,6 +31,14 @@ ENVCTL = str(ROOT / "target" / "release" / "envctl")
 BENCH_IMAGE = "envctl-bench-nginx:1"
 
 
+def testinfra_python():
+    """An interpreter that has Testinfra: Debian's (python3-testinfra) or this one."""
+    for candidate in ("/usr/bin/python3", sys.executable):
+        if subprocess.run([candidate, "-c", "import testinfra"], capture_output=True).returncode == 0:
+            return candidate
+    raise SystemExit("Testinfra is not installed (apt-get install python3-testinfra)")
+
+
 def sh(cmd, check=True, capture=True, cwd=None, env=None):
     """Runs a command; returns its stdout."""
     result = subprocess.run(
@@ -62,6 +70,14 @@ def write(path, text):
 
 def envctl(root, *args, instance="bench"):
     return [ENVCTL, "--root", str(root), "--instance", instance, "--quiet", *args]
+
+
+def cleanup():
+    """Removes what an interrupted benchmark run may have left (its instance is `bench`)."""
+    sh("docker ps -aq --filter label=io.envctl.instance=bench | xargs -r docker rm -f", check=False)
+    sh("docker network ls -q --filter label=io.envctl.instance=bench | xargs -r docker network rm", check=False)
+    sh("docker ps -aq --filter name=envctl-bench-raw- | xargs -r docker rm -f", check=False)
+    sh(["docker-compose", "-p", "envctlbench", "down", "-t", "0"], check=False)
 
 
 def build_image():
@@ -163,7 +179,7 @@ def verify(work, runs):
         test_file = project / f"test_bench_{n}.py"
         test_file.write_text("\n".join(tests))
         e = [timed(envctl(project, "verify", "v")) for _ in range(runs)]
-        t = [timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)], cwd=project)
+        t = [timed([testinfra_python(), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)], cwd=project)
              for _ in range(runs)]
         results[f"envctl_verify_{n}"] = e
         results[f"testinfra_{n}"] = t
@@ -289,7 +305,11 @@ def main():
         work = Path(tmp)
         for name in args.only:
             print(f"running {name}...", file=sys.stderr)
-            results[name] = globals()[name](work, args.runs)
+            cleanup()
+            try:
+                results[name] = globals()[name](work, args.runs)
+            finally:
+                cleanup()
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
     print(report(results, args.runs))

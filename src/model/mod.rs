@@ -6,6 +6,7 @@ pub mod environment;
 pub mod environment_file;
 pub mod pattern;
 pub mod port;
+pub mod promotion;
 pub mod project;
 pub mod scalar;
 pub mod source;

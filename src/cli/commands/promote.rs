@@ -1,0 +1,141 @@
+//! `envctl promote [ENV] SERVICE --release REF` and `envctl rollback [ENV] SERVICE`:
+//! blue-green switches gated by the specs; every attempt is written to the history.
+
+use super::super::args::{PromoteArgs, RollbackArgs, SwitchArgs};
+use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
+use super::super::Context;
+use crate::model::promotion::Promotion;
+use crate::model::{Environment, Project};
+use crate::promote::flow::{self, Action, Options};
+use crate::promote::history;
+use crate::promote::release::Release;
+
+pub fn run(ctx: &Context, args: PromoteArgs) -> Result<u8, Failure> {
+    let (project, env, service) = load(ctx, &args.target)?;
+    let release = Release::parse(&args.release, &project.root).map_err(Failure::Invalid)?;
+    execute(ctx, project, env, service, Action::Promote(release), &args.switch)
+}
+
+pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<u8, Failure> {
+    let (project, env, service) = load(ctx, &args.target)?;
+    execute(ctx, project, env, service, Action::Rollback, &args.switch)
+}
+
+fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Promotion), Failure> {
+    let (env, service) = match target {
+        [service] => (None, service.clone()),
+        [env, service] => (Some(env.clone()), service.clone()),
+        _ => unreachable!("clap takes one or two values"),
+    };
+    let (project, env) = ctx.environment(env.as_deref())?;
+    let Some(p) = env.promotions.get(&service).cloned() else {
+        let known: Vec<&str> = env.promotions.keys().map(String::as_str).collect();
+        return Err(Failure::Invalid(format!(
+            "`{service}` is not a promotable service of environment `{}` ({}; declare one with [promote.{service}] in {})",
+            env.name,
+            if known.is_empty() {
+                "it has none".to_string()
+            } else {
+                format!("it has: {}", known.join(", "))
+            },
+            env.files.first().map(|f| f.display().to_string()).unwrap_or_default()
+        )));
+    };
+    Ok((project, env, p))
+}
+
+fn execute(
+    ctx: &Context,
+    project: Project,
+    env: Environment,
+    p: Promotion,
+    action: Action,
+    args: &SwitchArgs,
+) -> Result<u8, Failure> {
+    // Everything is validated before anything is touched.
+    let specs = project.specs(&env)?;
+    for stem in p.specs.iter().chain(&p.router_specs) {
+        if !specs.iter().any(|a| a.group() == stem) {
+            eprintln!(
+                "warning: no assertions in specs/{}/{stem}.toml gate `{}`",
+                env.name, p.service
+            );
+        }
+    }
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    let file = history::path(&project.root, &inst.env.name, &inst.id.instance);
+    let records = history::read(&file).map_err(Failure::Environment)?;
+    let options = Options {
+        keep_previous: args.keep_previous,
+        probe: args.probe.clone(),
+        quiet: ctx.quiet,
+        jobs: args.jobs,
+        previous_release: None,
+    };
+    let options = match &action {
+        Action::Rollback => {
+            // The colour to go back to, as it last ran when the router was switched to it.
+            let view = ctx.runtime.block_on(inst.view())?;
+            let live = ctx
+                .runtime
+                .block_on(crate::promote::switch::live_colour(&p, &view))
+                .ok()
+                .flatten();
+            let previous = live
+                .as_deref()
+                .and_then(|l| history::last_release_of(&records, &p.service, p.other(l)));
+            Options {
+                previous_release: previous,
+                ..options
+            }
+        }
+        Action::Promote(_) => options,
+    };
+    let observer = crate::report::progress::for_stderr(ctx.quiet);
+    let record = flow::run(
+        ctx.runtime.handle(),
+        &inst,
+        &p,
+        &specs,
+        action,
+        &options,
+        observer.as_ref(),
+    );
+    drop(observer);
+    if let Err(e) = history::append(&file, &record) {
+        eprintln!("warning: cannot write {}: {e}", file.display());
+    }
+    let live = record.live.as_deref().unwrap_or("?");
+    match record.exit {
+        flow::PROMOTED => {
+            if !ctx.quiet {
+                eprintln!(
+                    "{}/{}: {} {} -> {} ({}); live: {live}",
+                    inst.env.name,
+                    inst.id.instance,
+                    p.service,
+                    record.from.as_deref().unwrap_or("?"),
+                    record.to,
+                    record.outcome
+                );
+            }
+            Ok(SUCCESS)
+        }
+        flow::REFUSED => {
+            eprintln!(
+                "error: {} {} refused: {}",
+                record.action,
+                p.service,
+                record.message.as_deref().unwrap_or("the gate said no")
+            );
+            Ok(SPECS_FAILED)
+        }
+        _ => Err(Failure::Environment(format!(
+            "{} {} failed: {}",
+            record.action,
+            p.service,
+            record.message.as_deref().unwrap_or("unknown fault")
+        ))),
+    }
+}

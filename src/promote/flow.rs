@@ -1,0 +1,435 @@
+//! One promotion or rollback, step by step. The router only moves to a colour that has
+//! passed its gate, and moves back when anything after the switch fails; the old
+//! colour is stopped only once the router is proven to serve the new one.
+
+use super::history::{Evidence, Record, SpecResult};
+use super::probe::{self, Probe};
+use super::release::Release;
+use super::{colour, switch, PromoteError};
+use crate::check::runner::{self, RunOptions};
+use crate::engine::NodeAccess;
+use crate::events::Observer;
+use crate::instance::{Instance, InstanceView};
+use crate::model::promotion::{render, Promotion};
+use crate::model::spec::Assertion;
+use crate::wait::{self, Poll};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// How long the router has to serve a colour after a switch.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Consecutive answers from the new colour, on fresh connections, before the router
+/// counts as switched (nginx's old workers drain meanwhile).
+const SERVE_STREAK: u32 = 5;
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start the idle colour with this release and switch to it.
+    Promote(Release),
+    /// Switch back to the previous colour, as it last ran.
+    Rollback,
+}
+
+/// Choices for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Leave the old colour running after the switch.
+    pub keep_previous: bool,
+    /// URL probed through the router for the whole run (`http://ROUTER:PORT/...`).
+    pub probe: Option<String>,
+    pub quiet: bool,
+    /// Assertions checked at once.
+    pub jobs: usize,
+    /// The release recorded for the previous colour, if a rollback must recreate it.
+    pub previous_release: Option<Release>,
+}
+
+/// Exit codes of an outcome, as documented for the CLI.
+pub const PROMOTED: u8 = 0;
+pub const REFUSED: u8 = 1;
+pub const FAULT: u8 = 3;
+
+struct Run<'a> {
+    handle: &'a Handle,
+    inst: &'a Instance,
+    p: &'a Promotion,
+    specs: &'a [Assertion],
+    options: &'a Options,
+    observer: &'a dyn Observer,
+    record: Record,
+    started: Instant,
+}
+
+/// Runs a promotion or rollback of `p` and returns its record (outcome and exit code
+/// included). Blocks: call it outside the async runtime.
+pub fn run(
+    handle: &Handle,
+    inst: &Instance,
+    p: &Promotion,
+    specs: &[Assertion],
+    action: Action,
+    options: &Options,
+    observer: &dyn Observer,
+) -> Record {
+    let (name, release) = match &action {
+        Action::Promote(r) => ("promote", r.clone()),
+        Action::Rollback => ("rollback", Release::default()),
+    };
+    let mut run = Run {
+        handle,
+        inst,
+        p,
+        specs,
+        options,
+        observer,
+        record: Record {
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            action: name.into(),
+            service: p.service.clone(),
+            release,
+            from: None,
+            to: String::new(),
+            live: None,
+            outcome: String::new(),
+            exit: FAULT,
+            message: None,
+            specs: Vec::new(),
+            probe: None,
+            evidence: Evidence::default(),
+        },
+        started: Instant::now(),
+    };
+    run.execute(&action);
+    run.record.evidence.duration_ms = run.started.elapsed().as_millis() as u64;
+    run.record
+}
+
+impl Run<'_> {
+    fn step(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !self.options.quiet {
+            eprintln!("{}: {text}", self.p.service);
+        }
+        self.record.evidence.steps.push(text);
+    }
+
+    fn view(&self, alias_to: Option<&str>) -> Result<InstanceView, PromoteError> {
+        let mut view = self.handle.block_on(self.inst.view())?;
+        if let Some(node) = alias_to {
+            view.alias(&self.p.service, node);
+        }
+        Ok(view)
+    }
+
+    fn finish(&mut self, exit: u8, outcome: &str, message: Option<String>) {
+        self.record.exit = exit;
+        self.record.outcome = outcome.into();
+        self.record.message = message;
+    }
+
+    fn execute(&mut self, action: &Action) {
+        let view = match self.view(None) {
+            Ok(v) if !v.is_empty() => v,
+            Ok(_) => {
+                let env = &self.inst.env.name;
+                return self.finish(
+                    FAULT,
+                    "failed",
+                    Some(format!(
+                        "instance `{}` of environment `{env}` is not running; start it with `envctl up {env}`",
+                        self.inst.id.instance
+                    )),
+                );
+            }
+            Err(e) => return self.finish(FAULT, "failed", Some(e.to_string())),
+        };
+        let live = match self.handle.block_on(switch::live_colour(self.p, &view)) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return self.finish(
+                    FAULT,
+                    "failed",
+                    Some(format!(
+                        "cannot tell which colour of `{}` the router is on: the switch holds neither colour's values",
+                        self.p.service
+                    )),
+                )
+            }
+            Err(e) => return self.finish(FAULT, "failed", Some(e.to_string())),
+        };
+        let target = self.p.other(&live).to_string();
+        self.record.from = Some(live.clone());
+        self.record.to = target.clone();
+        self.record.live = Some(live.clone());
+        let probe = self.options.probe.as_ref().map(|url| {
+            let mapped = probe::target(url, |host, port| {
+                let c = view.container(host).ok()?;
+                InstanceView::address_of(c, &self.inst.id.network(), port)
+            });
+            Probe::start(self.handle, mapped, url.clone())
+        });
+        let result = self.switch_over(action, &live, &target, probe.as_ref());
+        if let Some(probe) = probe {
+            let figures = self.handle.block_on(probe.finish());
+            if !self.options.quiet {
+                eprintln!(
+                    "{}: probe {}: {} requests, {} failed",
+                    self.p.service, figures.url, figures.sent, figures.failed
+                );
+            }
+            let failed = figures.failed;
+            self.record.probe = Some(figures);
+            if failed > 0 && result.is_ok() {
+                return self.finish(
+                    REFUSED,
+                    "failed",
+                    Some(format!(
+                        "{failed} probe requests through the router failed while the old colour stopped; the router is on `{target}`"
+                    )),
+                );
+            }
+        }
+        match result {
+            Ok(()) => {
+                let outcome = match action {
+                    Action::Promote(_) => "promoted",
+                    Action::Rollback => "rolled back",
+                };
+                self.finish(PROMOTED, outcome, None);
+            }
+            Err((exit, message)) => {
+                let outcome = if exit == REFUSED { "refused" } else { "failed" };
+                self.finish(exit, outcome, Some(message));
+            }
+        }
+    }
+
+    /// Everything between the probe's start and end. On failure, the router is on
+    /// `live` again and the target colour is stopped.
+    fn switch_over(
+        &mut self,
+        action: &Action,
+        live: &str,
+        target: &str,
+        probe: Option<&Probe>,
+    ) -> Result<(), (u8, String)> {
+        let p = self.p;
+        let target_node = p.node_of(target).unwrap_or_default().to_string();
+        let live_node = p.node_of(live).unwrap_or_default().to_string();
+        let node = self
+            .inst
+            .env
+            .nodes
+            .get(&target_node)
+            .cloned()
+            .ok_or_else(|| (FAULT, format!("node `{target_node}` is not defined")))?;
+        // 1. The target colour runs the release.
+        let started = match action {
+            Action::Promote(release) => {
+                self.step(format!(
+                    "starting {target} ({target_node}) with {}",
+                    release.label()
+                ));
+                self.handle
+                    .block_on(colour::start_release(self.inst, &node, release, self.observer))
+                    .map(|(c, image)| (c, Some(image)))
+            }
+            Action::Rollback => {
+                self.step(format!("starting {target} ({target_node}) as it last ran"));
+                match self.handle.block_on(colour::start_again(self.inst, &node)) {
+                    Ok(Some(c)) => Ok((c, None)),
+                    Ok(None) => {
+                        let release = self.options.previous_release.clone().unwrap_or_default();
+                        self.step(format!("{target_node} has no container; starting {}", release.label()));
+                        self.record.release = release.clone();
+                        self.handle
+                            .block_on(colour::start_release(self.inst, &node, &release, self.observer))
+                            .map(|(c, image)| (c, Some(image)))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let (container, image) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                self.stop_target(&target_node);
+                return Err((FAULT, format!("{target} did not start: {e}")));
+            }
+        };
+        self.record.evidence.container = Some(container.name.clone());
+        self.record.evidence.image = image;
+        // 2. The gate, against the target colour directly.
+        let colour_specs = self.selected(&p.specs);
+        self.step(format!(
+            "verifying {target} directly ({} assertions)",
+            colour_specs.len()
+        ));
+        if let Err(failed) = self.verify(colour_specs, &target_node) {
+            self.stop_target(&target_node);
+            return Err((
+                REFUSED,
+                format!("{target} failed its specs ({failed}); the router stays on {live}"),
+            ));
+        }
+        // 3. The switch, then proof that the router serves the target.
+        self.step(format!("switching the router to {target}"));
+        let after_switch = self.switch_and_verify(target, &target_node);
+        if let Err((exit, message)) = after_switch {
+            self.step(format!("switching the router back to {live}"));
+            let back = self.switch_and_confirm(live);
+            self.stop_target(&target_node);
+            return Err(match back {
+                Ok(()) => (exit, format!("{message}; the router is back on {live}")),
+                Err(e) => (
+                    FAULT,
+                    format!("{message}; switching back to {live} failed too: {e}"),
+                ),
+            });
+        }
+        self.record.live = Some(target.to_string());
+        if let Some(failed) = probe.map(Probe::failed).filter(|f| *f > 0) {
+            self.step(format!("switching the router back to {live}"));
+            let back = self.switch_and_confirm(live);
+            self.stop_target(&target_node);
+            if back.is_ok() {
+                self.record.live = Some(live.to_string());
+            }
+            return Err((
+                REFUSED,
+                format!("{failed} probe requests through the router failed; the router is back on {live}"),
+            ));
+        }
+        // 4. The old colour goes (or stays, for a fast rollback).
+        if self.options.keep_previous {
+            self.step(format!("keeping {live} ({live_node}) running"));
+        } else {
+            self.step(format!("stopping {live} ({live_node})"));
+            if let Err(e) = self.handle.block_on(colour::stop(self.inst, &live_node)) {
+                return Err((FAULT, format!("the router is on {target}, but stopping {live_node} failed: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn selected(&self, stems: &[String]) -> Vec<Assertion> {
+        self.specs
+            .iter()
+            .filter(|a| stems.iter().any(|s| s == a.group()))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs assertions with the service standing for `node`; records the results.
+    /// Returns how many failed, as text, when any did.
+    fn verify(&mut self, assertions: Vec<Assertion>, node: &str) -> Result<(), String> {
+        let view = self.view(Some(node)).map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            jobs: self.options.jobs.max(1),
+            quiet: self.options.quiet,
+            ..Default::default()
+        };
+        let outcomes = runner::run(self.handle, assertions, Arc::new(view), &options);
+        let failed = outcomes.iter().filter(|o| !o.passed).count();
+        self.record
+            .specs
+            .extend(outcomes.into_iter().map(|o| SpecResult {
+                name: o.name,
+                passed: o.passed,
+                message: o.message,
+            }));
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(format!("{failed} failed"))
+        }
+    }
+
+    fn switch_and_verify(&mut self, target: &str, target_node: &str) -> Result<(), (u8, String)> {
+        self.switch_and_confirm(target)
+            .map_err(|e| (FAULT, e))?;
+        let router_specs = self.selected(&self.p.router_specs);
+        self.step(format!(
+            "verifying {target} through the router ({} assertions)",
+            router_specs.len()
+        ));
+        self.verify(router_specs, target_node).map_err(|failed| {
+            (
+                REFUSED,
+                format!("{target} failed its specs through the router ({failed})"),
+            )
+        })
+    }
+
+    /// Switches to `colour` and waits until the router serves it.
+    fn switch_and_confirm(&mut self, colour: &str) -> Result<(), String> {
+        let view = self.view(None).map_err(|e| e.to_string())?;
+        let keys = self
+            .handle
+            .block_on(switch::switch_to(self.p, &view, colour))
+            .map_err(|e| e.to_string())?;
+        self.record.evidence.keys = keys;
+        self.handle
+            .block_on(serves(self.p, &view, colour))
+            .map_err(|e| format!("the router does not serve {colour}: {e}"))?;
+        self.step(format!("the router serves {colour}"));
+        Ok(())
+    }
+
+    fn stop_target(&mut self, node: &str) {
+        self.step(format!("stopping {node}"));
+        if let Err(e) = self.handle.block_on(colour::stop(self.inst, node)) {
+            self.step(format!("stopping {node} failed: {e}"));
+        }
+    }
+}
+
+/// Waits until requests through the router reach `colour`: its `serves` text in
+/// [`SERVE_STREAK`] consecutive answers, each on a fresh connection.
+async fn serves(p: &Promotion, view: &InstanceView, colour: &str) -> Result<(), String> {
+    let addr = view
+        .address(&p.serves_node, p.serves_port)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}{}", p.serves_path);
+    let want = render(&p.serves_body, &p.values(colour));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let streak = AtomicU32::new(0);
+    wait::until(SERVE_TIMEOUT, Duration::from_millis(50), || {
+        let (client, url, want, streak) = (&client, &url, &want, &streak);
+        async move {
+            let body = match client.get(url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => {
+                    streak.store(0, Ordering::SeqCst);
+                    return Poll::Pending(crate::check::http::describe(&e));
+                }
+            };
+            if body.contains(want.as_str()) {
+                if streak.fetch_add(1, Ordering::SeqCst) + 1 >= SERVE_STREAK {
+                    return Poll::Ready(());
+                }
+                Poll::Pending(format!("{url} answered from {colour}"))
+            } else {
+                streak.store(0, Ordering::SeqCst);
+                Poll::Pending(format!(
+                    "{url} answered {} (expected it to contain {want:?})",
+                    crate::check::excerpt(&body)
+                ))
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())
+}

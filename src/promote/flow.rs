@@ -45,6 +45,9 @@ pub struct Options {
     pub jobs: usize,
     /// The release recorded for the previous colour, if a rollback must recreate it.
     pub previous_release: Option<Release>,
+    /// The previous colour's container no longer runs that release (a refused or failed
+    /// attempt replaced it): a rollback recreates it instead of starting it again.
+    pub recreate_previous: bool,
 }
 
 /// Exit codes of an outcome, as documented for the CLI.
@@ -241,12 +244,20 @@ impl Run<'_> {
                     .map(|(c, image)| (c, Some(image)))
             }
             Action::Rollback => {
-                self.step(format!("starting {target} ({target_node}) as it last ran"));
-                match self.handle.block_on(colour::start_again(self.inst, &node)) {
+                let again = if self.options.recreate_previous {
+                    Ok(None)
+                } else {
+                    self.step(format!("starting {target} ({target_node}) as it last ran"));
+                    self.handle.block_on(colour::start_again(self.inst, &node))
+                };
+                match again {
                     Ok(Some(c)) => Ok((c, None)),
                     Ok(None) => {
                         let release = self.options.previous_release.clone().unwrap_or_default();
-                        self.step(format!("{target_node} has no container; starting {}", release.label()));
+                        self.step(format!(
+                            "starting {target} ({target_node}) with its last release, {}",
+                            release.label()
+                        ));
                         self.record.release = release.clone();
                         self.handle
                             .block_on(colour::start_release(self.inst, &node, &release, self.observer))

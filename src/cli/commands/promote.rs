@@ -72,6 +72,7 @@ fn execute(
         quiet: ctx.quiet,
         jobs: args.jobs,
         previous_release: None,
+        recreate_previous: false,
     };
     let options = match &action {
         Action::Rollback => {
@@ -82,11 +83,21 @@ fn execute(
                 .block_on(crate::promote::switch::live_colour(&p, &view))
                 .ok()
                 .flatten();
-            let previous = live
+            let previous = live.as_deref().map(|l| p.other(l).to_string());
+            let release = previous
                 .as_deref()
-                .and_then(|l| history::last_release_of(&records, &p.service, p.other(l)));
+                .and_then(|c| history::last_release_of(&records, &p.service, c));
+            // A refused or failed attempt left another release in that colour's container.
+            let replaced = previous.as_deref().is_some_and(|c| {
+                records
+                    .iter()
+                    .rev()
+                    .find(|r| r.service == p.service && r.to == c)
+                    .is_some_and(|r| r.exit != 0)
+            });
             Options {
-                previous_release: previous,
+                previous_release: release,
+                recreate_previous: replaced,
                 ..options
             }
         }

@@ -130,7 +130,10 @@ fn ten_promotions_alternate_colours_without_a_failed_request() {
     assert!(body.contains("release 10 (app-blue:8000)"), "{body}");
     // The old colour is stopped, not serving.
     let status = p.run(&["status", "demo"]).expect(0).output();
-    let green = status.lines().find(|l| l.starts_with("app-green ")).unwrap();
+    let green = status
+        .lines()
+        .find(|l| l.starts_with("app-green "))
+        .unwrap();
     assert!(green.contains("Exited"), "{status}");
     // The demo's own specs still hold after the promotions.
     p.run(&["verify", "demo"]).expect(0);
@@ -190,8 +193,14 @@ fn a_broken_release_is_never_switched_to() {
 fn rollback_after_a_good_promotion_restores_the_previous_release() {
     let p = demo();
     p.run(&["up", "demo"]).expect(0);
-    p.run(&["promote", "demo", "app", "--release", "GREETING=version two"])
-        .expect(0);
+    p.run(&[
+        "promote",
+        "demo",
+        "app",
+        "--release",
+        "GREETING=version two",
+    ])
+    .expect(0);
     assert_eq!(live_colour(&p), "green");
     assert!(through_router(&p).contains("version two (app-green:8000)"));
     p.run(&["rollback", "demo", "app", "--probe", "http://proxy:80/"])

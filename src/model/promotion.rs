@@ -177,10 +177,7 @@ pub fn resolve(
         }
     }
     if raw.keys.is_empty() != raw.kv.is_none() {
-        let span = raw
-            .kv
-            .as_ref()
-            .map_or(raw.router.span(), |k| k.span());
+        let span = raw.kv.as_ref().map_or(raw.router.span(), |k| k.span());
         errors.push(at(span).diagnostic(
             Some("keys"),
             "`kv` (the node running etcdctl) and `keys` go together",
@@ -243,20 +240,19 @@ pub fn resolve(
         }
     }
     let serves = raw.serves.get_ref();
-    let endpoint = serves
-        .url
-        .strip_prefix("http://")
-        .and_then(|rest| {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let (host, port) = authority.rsplit_once(':')?;
-            Some((host.to_string(), port.parse::<u16>().ok()?, path.to_string()))
-        });
+    let endpoint = serves.url.strip_prefix("http://").and_then(|rest| {
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = authority.rsplit_once(':')?;
+        Some((
+            host.to_string(),
+            port.parse::<u16>().ok()?,
+            path.to_string(),
+        ))
+    });
     let endpoint = match endpoint {
-        Some((host, port, path)) if host == *raw.router.get_ref() => Some((
-            host,
-            port,
-            if path.is_empty() { "/".into() } else { path },
-        )),
+        Some((host, port, path)) if host == *raw.router.get_ref() => {
+            Some((host, port, if path.is_empty() { "/".into() } else { path }))
+        }
         _ => {
             errors.push(at(raw.serves.span()).diagnostic(
                 Some("serves.url"),
@@ -306,7 +302,10 @@ mod tests {
 
     #[test]
     fn render_replaces_known_placeholders() {
-        let values = [("colour", "green".to_string()), ("node", "app-green".into())];
+        let values = [
+            ("colour", "green".to_string()),
+            ("node", "app-green".into()),
+        ];
         assert_eq!(
             render("server {{node}}:8000; # {{colour}}", &values),
             "server app-green:8000; # green"
@@ -315,7 +314,10 @@ mod tests {
 
     #[test]
     fn unknown_placeholders_are_found() {
-        assert_eq!(unknown_placeholder("{{node}}:{{port}}"), Some("port".into()));
+        assert_eq!(
+            unknown_placeholder("{{node}}:{{port}}"),
+            Some("port".into())
+        );
         assert_eq!(unknown_placeholder("{{colour}} {{node}}"), None);
         assert_eq!(unknown_placeholder("{{ colour }}"), Some(" colour ".into()));
         assert_eq!(unknown_placeholder("no braces"), None);

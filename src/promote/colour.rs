@@ -45,9 +45,16 @@ pub async fn start_release(
     for c in containers(inst, &node.name).await? {
         inst.docker.remove_container(&c.id).await?;
     }
-    let prepared = up::prepare(inst, &image_node, base, vec![], observer, &UpOptions::default())
-        .await?
-        .ok_or_else(|| PromoteError::Other(format!("node `{}`: nothing to start", node.name)))?;
+    let prepared = up::prepare(
+        inst,
+        &image_node,
+        base,
+        vec![],
+        observer,
+        &UpOptions::default(),
+    )
+    .await?
+    .ok_or_else(|| PromoteError::Other(format!("node `{}`: nothing to start", node.name)))?;
     let client = crate::check::http::client();
     up::start_node(inst, &run_node, Some(&prepared), vec![], observer, &client).await?;
     let image = prepared.image.clone();
@@ -60,7 +67,10 @@ pub async fn start_release(
 ///
 /// # Errors
 /// [`PromoteError`] when the start or health check fails.
-pub async fn start_again(inst: &Instance, node: &Node) -> Result<Option<ContainerInfo>, PromoteError> {
+pub async fn start_again(
+    inst: &Instance,
+    node: &Node,
+) -> Result<Option<ContainerInfo>, PromoteError> {
     let Some(c) = containers(inst, &node.name).await?.into_iter().next() else {
         return Ok(None);
     };

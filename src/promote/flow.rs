@@ -240,7 +240,12 @@ impl Run<'_> {
                     release.label()
                 ));
                 self.handle
-                    .block_on(colour::start_release(self.inst, &node, release, self.observer))
+                    .block_on(colour::start_release(
+                        self.inst,
+                        &node,
+                        release,
+                        self.observer,
+                    ))
                     .map(|(c, image)| (c, Some(image)))
             }
             Action::Rollback => {
@@ -260,7 +265,12 @@ impl Run<'_> {
                         ));
                         self.record.release = release.clone();
                         self.handle
-                            .block_on(colour::start_release(self.inst, &node, &release, self.observer))
+                            .block_on(colour::start_release(
+                                self.inst,
+                                &node,
+                                &release,
+                                self.observer,
+                            ))
                             .map(|(c, image)| (c, Some(image)))
                     }
                     Err(e) => Err(e),
@@ -323,7 +333,10 @@ impl Run<'_> {
         } else {
             self.step(format!("stopping {live} ({live_node})"));
             if let Err(e) = self.handle.block_on(colour::stop(self.inst, &live_node)) {
-                return Err((FAULT, format!("the router is on {target}, but stopping {live_node} failed: {e}")));
+                return Err((
+                    FAULT,
+                    format!("the router is on {target}, but stopping {live_node} failed: {e}"),
+                ));
             }
         }
         Ok(())
@@ -363,8 +376,7 @@ impl Run<'_> {
     }
 
     fn switch_and_verify(&mut self, target: &str, target_node: &str) -> Result<(), (u8, String)> {
-        self.switch_and_confirm(target)
-            .map_err(|e| (FAULT, e))?;
+        self.switch_and_confirm(target).map_err(|e| (FAULT, e))?;
         let router_specs = self.selected(&self.p.router_specs);
         self.step(format!(
             "verifying {target} through the router ({} assertions)",

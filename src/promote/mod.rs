@@ -34,13 +34,15 @@ pub enum PromoteError {
 pub async fn alias_live(env: &crate::model::Environment, view: &mut crate::instance::InstanceView) {
     for p in env.promotions.values() {
         let live = switch::live_colour(p, view).await.ok().flatten();
-        let node = live.and_then(|c| p.node_of(&c).map(str::to_string)).or_else(|| {
-            p.colours
-                .iter()
-                .map(|(_, n)| n)
-                .find(|n| view.container(n).is_ok_and(|c| c.running))
-                .cloned()
-        });
+        let node = live
+            .and_then(|c| p.node_of(&c).map(str::to_string))
+            .or_else(|| {
+                p.colours
+                    .iter()
+                    .map(|(_, n)| n)
+                    .find(|n| view.container(n).is_ok_and(|c| c.running))
+                    .cloned()
+            });
         if let Some(node) = node {
             view.alias(&p.service, &node);
         }

@@ -93,7 +93,10 @@ async fn run(client: reqwest::Client, url: String, shared: Arc<Shared>) {
             Ok(r) if r.status().is_success() || r.status().is_redirection() => {
                 match r.bytes().await {
                     Ok(_) => None,
-                    Err(e) => Some(format!("reading the body: {}", crate::check::http::describe(&e))),
+                    Err(e) => Some(format!(
+                        "reading the body: {}",
+                        crate::check::http::describe(&e)
+                    )),
                 }
             }
             Ok(r) => Some(format!("status {}", r.status())),

@@ -26,9 +26,7 @@ impl Release {
         for value in values {
             if let Some((name, v)) = value.split_once('=') {
                 let ok = !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     && !name.starts_with(|c: char| c.is_ascii_digit());
                 if !ok {
                     return Err(format!(

@@ -5,8 +5,8 @@
 
 use super::PromoteError;
 use crate::engine::{archive, NodeAccess};
-use crate::model::promotion::{render, Promotion};
 use crate::instance::InstanceView;
+use crate::model::promotion::{render, Promotion};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -80,14 +80,22 @@ pub async fn switch_to(
 ///
 /// # Errors
 /// [`PromoteError`] when the kv node or router cannot be read.
-pub async fn live_colour(p: &Promotion, view: &InstanceView) -> Result<Option<String>, PromoteError> {
+pub async fn live_colour(
+    p: &Promotion,
+    view: &InstanceView,
+) -> Result<Option<String>, PromoteError> {
     if let Some(kv) = &p.kv {
         let mut current = BTreeMap::new();
         for k in p.keys.keys() {
             let out = view
                 .exec(
                     kv,
-                    &["etcdctl".into(), "get".into(), k.clone(), "--print-value-only".into()],
+                    &[
+                        "etcdctl".into(),
+                        "get".into(),
+                        k.clone(),
+                        "--print-value-only".into(),
+                    ],
                     EXEC_TIMEOUT,
                 )
                 .await?;

@@ -13,7 +13,14 @@ use crate::promote::release::Release;
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<u8, Failure> {
     let (project, env, service) = load(ctx, &args.target)?;
     let release = Release::parse(&args.release, &project.root).map_err(Failure::Invalid)?;
-    execute(ctx, project, env, service, Action::Promote(release), &args.switch)
+    execute(
+        ctx,
+        project,
+        env,
+        service,
+        Action::Promote(release),
+        &args.switch,
+    )
 }
 
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<u8, Failure> {

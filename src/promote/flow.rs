@@ -303,29 +303,12 @@ impl Run<'_> {
         self.step(format!("switching the router to {target}"));
         let after_switch = self.switch_and_verify(target, &target_node);
         if let Err((exit, message)) = after_switch {
-            self.step(format!("switching the router back to {live}"));
-            let back = self.switch_and_confirm(live);
-            self.stop_target(&target_node);
-            return Err(match back {
-                Ok(()) => (exit, format!("{message}; the router is back on {live}")),
-                Err(e) => (
-                    FAULT,
-                    format!("{message}; switching back to {live} failed too: {e}"),
-                ),
-            });
+            return Err(self.back_to(live, target, &target_node, exit, message));
         }
         self.record.live = Some(target.to_string());
         if let Some(failed) = probe.map(Probe::failed).filter(|f| *f > 0) {
-            self.step(format!("switching the router back to {live}"));
-            let back = self.switch_and_confirm(live);
-            self.stop_target(&target_node);
-            if back.is_ok() {
-                self.record.live = Some(live.to_string());
-            }
-            return Err((
-                REFUSED,
-                format!("{failed} probe requests through the router failed; the router is back on {live}"),
-            ));
+            let message = format!("{failed} probe requests through the router failed");
+            return Err(self.back_to(live, target, &target_node, REFUSED, message));
         }
         // 4. The old colour goes (or stays, for a fast rollback).
         if self.options.keep_previous {
@@ -340,6 +323,35 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Switches the router back to `live` after a failure; the target is stopped only
+    /// once the router is confirmed to serve `live` again (otherwise it may be all that
+    /// still answers). Returns the exit code and message for the failure.
+    fn back_to(
+        &mut self,
+        live: &str,
+        target: &str,
+        target_node: &str,
+        exit: u8,
+        message: String,
+    ) -> (u8, String) {
+        self.step(format!("switching the router back to {live}"));
+        match self.switch_and_confirm(live) {
+            Ok(()) => {
+                self.record.live = Some(live.to_string());
+                self.stop_target(target_node);
+                (exit, format!("{message}; the router is back on {live}"))
+            }
+            Err(e) => {
+                self.record.live = None;
+                self.step(format!("switching back failed: {e}"));
+                (
+                    FAULT,
+                    format!("{message}; switching back to {live} failed too ({e}); {target} is left running"),
+                )
+            }
+        }
     }
 
     fn selected(&self, stems: &[String]) -> Vec<Assertion> {

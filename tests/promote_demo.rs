@@ -199,10 +199,18 @@ fn rollback_after_a_good_promotion_restores_the_previous_release() {
         "app",
         "--release",
         "GREETING=version two",
+        "--keep-previous",
     ])
     .expect(0);
     assert_eq!(live_colour(&p), "green");
     assert!(through_router(&p).contains("version two (app-green:8000)"));
+    // --keep-previous leaves blue running, ready for an instant rollback.
+    let status = p.run(&["status", "demo"]).expect(0).output();
+    let blue = status.lines().find(|l| l.starts_with("app-blue ")).unwrap();
+    assert!(
+        blue.contains("Up") && !blue.contains("unhealthy"),
+        "{status}"
+    );
     p.run(&["rollback", "demo", "app", "--probe", "http://proxy:80/"])
         .expect(0);
     assert_eq!(live_colour(&p), "blue");

@@ -60,6 +60,12 @@ fn execute(
     args: &SwitchArgs,
 ) -> Result<u8, Failure> {
     // Everything is validated before anything is touched.
+    if let Some(url) = args.probe.as_deref().filter(|u| !u.starts_with("http://")) {
+        return Err(Failure::Invalid(format!(
+            "--probe `{url}`: give an http:// URL through the router, e.g. http://{}:80/",
+            p.router
+        )));
+    }
     let specs = project.specs(&env)?;
     for stem in p.specs.iter().chain(&p.router_specs) {
         if !specs.iter().any(|a| a.group() == stem) {

@@ -238,3 +238,50 @@ fn rollback_after_a_good_promotion_restores_the_previous_release() {
     p.run(&["down", "demo"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn an_interrupted_promotion_leaves_the_router_on_the_old_colour() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let p = demo();
+    p.run(&["up", "demo"]).expect(0);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_envctl"))
+        .arg("--root")
+        .arg(p.path())
+        .args(["--instance", &p.instance])
+        .args(["promote", "demo", "app", "--release", "GREETING=never live"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        // The first step: everything after it must be undone.
+        if line.contains("app: starting green") {
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+        }
+        seen.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", seen.join("\n"));
+    assert_eq!(live_colour(&p), "blue");
+    assert!(through_router(&p).contains("hello from the demo app (app-blue:8000)"));
+    // Green is either gone or still the idle colour as defined: never the release.
+    let status = p.run(&["status", "demo"]).expect(0).output();
+    let green = status.lines().find(|l| l.starts_with("app-green "));
+    if green.is_some_and(|l| l.contains("Up")) {
+        let env = p
+            .run(&["exec", "demo", "app-green", "--", "printenv", "GREETING"])
+            .expect(0);
+        assert_eq!(env.stdout.trim(), "hello from the demo app", "{status}");
+    }
+    let records = history(&p);
+    assert_eq!(records.last().unwrap()["outcome"], "interrupted");
+    p.run(&["verify", "demo"]).expect(0);
+    p.run(&["down", "demo"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

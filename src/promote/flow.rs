@@ -45,6 +45,9 @@ pub struct Options {
     pub jobs: usize,
     /// The release recorded for the previous colour, if a rollback must recreate it.
     pub previous_release: Option<Release>,
+    /// Turns `true` when the user interrupts: the run puts the router back on the old
+    /// colour, stops the new one and ends with [`INTERRUPTED`].
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
     /// The previous colour's container no longer runs that release (a refused or failed
     /// attempt replaced it): a rollback recreates it instead of starting it again.
     pub recreate_previous: bool,
@@ -54,6 +57,7 @@ pub struct Options {
 pub const PROMOTED: u8 = 0;
 pub const REFUSED: u8 = 1;
 pub const FAULT: u8 = 3;
+pub const INTERRUPTED: u8 = 130;
 
 struct Run<'a> {
     handle: &'a Handle,
@@ -207,7 +211,11 @@ impl Run<'_> {
                 self.finish(PROMOTED, outcome, None);
             }
             Err((exit, message)) => {
-                let outcome = if exit == REFUSED { "refused" } else { "failed" };
+                let outcome = match exit {
+                    REFUSED => "refused",
+                    INTERRUPTED => "interrupted",
+                    _ => "failed",
+                };
                 self.finish(exit, outcome, Some(message));
             }
         }
@@ -233,49 +241,50 @@ impl Run<'_> {
             .cloned()
             .ok_or_else(|| (FAULT, format!("node `{target_node}` is not defined")))?;
         // 1. The target colour runs the release.
-        let started = match action {
+        let again = match action {
             Action::Promote(release) => {
                 self.step(format!(
                     "starting {target} ({target_node}) with {}",
                     release.label()
                 ));
-                self.handle
-                    .block_on(colour::start_release(
-                        self.inst,
-                        &node,
-                        release,
-                        self.observer,
-                    ))
-                    .map(|(c, image)| (c, Some(image)))
+                None
             }
             Action::Rollback => {
-                let again = if self.options.recreate_previous {
-                    Ok(None)
+                let release = self.options.previous_release.clone().unwrap_or_default();
+                self.record.release = release.clone();
+                if self.options.recreate_previous {
+                    self.step(format!(
+                        "starting {target} ({target_node}) with its last release, {}",
+                        release.label()
+                    ));
                 } else {
                     self.step(format!("starting {target} ({target_node}) as it last ran"));
-                    self.handle.block_on(colour::start_again(self.inst, &node))
-                };
-                match again {
-                    Ok(Some(c)) => Ok((c, None)),
-                    Ok(None) => {
-                        let release = self.options.previous_release.clone().unwrap_or_default();
-                        self.step(format!(
-                            "starting {target} ({target_node}) with its last release, {}",
-                            release.label()
-                        ));
-                        self.record.release = release.clone();
-                        self.handle
-                            .block_on(colour::start_release(
-                                self.inst,
-                                &node,
-                                &release,
-                                self.observer,
-                            ))
-                            .map(|(c, image)| (c, Some(image)))
-                    }
-                    Err(e) => Err(e),
+                }
+                Some(!self.options.recreate_previous)
+            }
+        };
+        let release = match action {
+            Action::Promote(release) => release.clone(),
+            Action::Rollback => self.record.release.clone(),
+        };
+        let (inst, observer) = (self.inst, self.observer);
+        let started = self.block(async {
+            if again == Some(true) {
+                if let Some(c) = colour::start_again(inst, &node).await? {
+                    return Ok((c, None));
                 }
             }
+            colour::start_release(inst, &node, &release, observer)
+                .await
+                .map(|(c, image)| (c, Some(image)))
+        });
+        let Some(started) = started else {
+            self.handle
+                .block_on(crate::instance::up::remove_run(self.inst));
+            return Err((
+                INTERRUPTED,
+                format!("interrupted while starting {target}; the router stays on {live}"),
+            ));
         };
         let (container, image) = match started {
             Ok(s) => s,
@@ -299,6 +308,13 @@ impl Run<'_> {
                 format!("{target} failed its specs ({failed}); the router stays on {live}"),
             ));
         }
+        if self.interrupted() {
+            self.stop_target(&target_node);
+            return Err((
+                INTERRUPTED,
+                format!("interrupted; the router stays on {live}"),
+            ));
+        }
         // 3. The switch, then proof that the router serves the target.
         self.step(format!("switching the router to {target}"));
         let after_switch = self.switch_and_verify(target, &target_node);
@@ -306,6 +322,15 @@ impl Run<'_> {
             return Err(self.back_to(live, target, &target_node, exit, message));
         }
         self.record.live = Some(target.to_string());
+        if self.interrupted() {
+            return Err(self.back_to(
+                live,
+                target,
+                &target_node,
+                INTERRUPTED,
+                "interrupted".into(),
+            ));
+        }
         if let Some(failed) = probe.map(Probe::failed).filter(|f| *f > 0) {
             let message = format!("{failed} probe requests through the router failed");
             return Err(self.back_to(live, target, &target_node, REFUSED, message));
@@ -352,6 +377,27 @@ impl Run<'_> {
                 )
             }
         }
+    }
+
+    /// Runs `work` to its end, or until the run is interrupted (`None`).
+    fn block<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        let Some(rx) = self.options.interrupt.clone() else {
+            return Some(self.handle.block_on(work));
+        };
+        let mut rx = rx;
+        self.handle.block_on(async move {
+            tokio::select! {
+                out = work => Some(out),
+                Ok(_) = rx.wait_for(|stop| *stop) => None,
+            }
+        })
+    }
+
+    fn interrupted(&self) -> bool {
+        self.options
+            .interrupt
+            .as_ref()
+            .is_some_and(|rx| *rx.borrow())
     }
 
     fn selected(&self, stems: &[String]) -> Vec<Assertion> {

@@ -86,6 +86,7 @@ fn execute(
         jobs: args.jobs,
         previous_release: None,
         recreate_previous: false,
+        interrupt: None,
     };
     let options = match &action {
         Action::Rollback => {
@@ -116,6 +117,18 @@ fn execute(
         }
         Action::Promote(_) => options,
     };
+    // A signal does not end the process here: the run notices it, puts the router back
+    // on the old colour and ends with 130.
+    let (stop, interrupt) = tokio::sync::watch::channel(false);
+    let listener = ctx.runtime.spawn(async move {
+        super::super::interrupt::signalled().await;
+        eprintln!("interrupted; putting the router back");
+        let _ = stop.send(true);
+    });
+    let options = Options {
+        interrupt: Some(interrupt),
+        ..options
+    };
     let observer = crate::report::progress::for_stderr(ctx.quiet);
     let record = flow::run(
         ctx.runtime.handle(),
@@ -127,6 +140,7 @@ fn execute(
         observer.as_ref(),
     );
     drop(observer);
+    listener.abort();
     if let Err(e) = history::append(&file, &record) {
         eprintln!("warning: cannot write {}: {e}", file.display());
     }
@@ -154,6 +168,15 @@ fn execute(
                 record.message.as_deref().unwrap_or("the gate said no")
             );
             Ok(SPECS_FAILED)
+        }
+        flow::INTERRUPTED => {
+            eprintln!(
+                "{} {}: {}",
+                record.action,
+                p.service,
+                record.message.as_deref().unwrap_or("interrupted")
+            );
+            Err(Failure::Interrupted)
         }
         _ => Err(Failure::Environment(format!(
             "{} {} failed: {}",

@@ -12,6 +12,7 @@
 //! - [`check`] runs assertions concurrently with deadlines, reaching nodes only through
 //!   [`engine::NodeAccess`];
 //! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON);
+//! - [`promote`] moves a service between blue and green behind its router, gated by specs;
 //! - [`cli`] maps verbs and exit codes; `main.rs` only calls [`cli::main`].
 //!
 //! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
@@ -23,6 +24,7 @@ pub mod events;
 pub mod instance;
 pub mod model;
 pub mod plan;
+pub mod promote;
 pub mod provision;
 pub mod report;
 pub mod wait;

@@ -48,6 +48,12 @@ pub enum Command {
     /// Base images and the provisioning cache.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Blue-green: start the idle colour with a release, gate it, switch the router to it.
+    Promote(PromoteArgs),
+    /// Switch a promotable service back to its previous colour, verified.
+    Rollback(RollbackArgs),
+    /// Promotions and rollbacks of the instance, oldest first.
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -146,4 +152,46 @@ pub enum ImageCommand {
     List,
     /// Remove provisioned images from the cache.
     Prune,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// `[ENV] SERVICE`: a promotable service (`[promote.SERVICE]`).
+    #[arg(num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// The release: NAME=VALUE (variables), a build context or an image; repeatable.
+    #[arg(long, required = true, value_name = "REF")]
+    pub release: Vec<String>,
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// `[ENV] SERVICE`.
+    #[arg(num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    #[command(flatten)]
+    pub switch: SwitchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchArgs {
+    /// Leave the old colour running after the switch.
+    #[arg(long)]
+    pub keep_previous: bool,
+    /// Send requests to URL (e.g. http://proxy:80/) for the whole run; any failure fails it.
+    #[arg(long, value_name = "URL")]
+    pub probe: Option<String>,
+    /// Assertions checked at once.
+    #[arg(long, short = 'j', default_value_t = 16)]
+    pub jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub env: Option<String>,
+    /// Print the records as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -445,6 +445,24 @@ impl Docker {
             .map_err(api(format!("starting container {name}")))
     }
 
+    /// Stops a running container (SIGTERM, then SIGKILL after `grace_secs`); it stays
+    /// so that it can be started again. Already stopped is not an error.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn stop(&self, id: &str, grace_secs: i32) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
+            .t(grace_secs)
+            .build();
+        match self.api.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("stopping container {id}"))(e)),
+        }
+    }
+
     /// Removes a container, killing it if it runs. Already gone is not an error.
     ///
     /// # Errors

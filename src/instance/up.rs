@@ -46,9 +46,9 @@ pub enum UpError {
 }
 
 /// A node's image, ready to run.
-struct Prepared {
+pub(crate) struct Prepared {
     /// Image to start the node's containers from.
-    image: String,
+    pub(crate) image: String,
     /// Definition hash put on its containers.
     hash: String,
     /// Whether provisioning ran in this `up`.
@@ -193,7 +193,7 @@ fn cache_tag(key: &str) -> String {
 
 /// Resolves the node's image and provisions it unless unchanged or cached. `None` means
 /// the node's containers are current and nothing needs doing.
-async fn prepare(
+pub(crate) async fn prepare(
     inst: &Instance,
     node: &Node,
     base: ImageDetails,
@@ -373,7 +373,7 @@ fn env_list(node: &Node) -> Vec<String> {
 
 /// Creates and starts the node's missing or outdated replicas, then waits until all of
 /// them are ready.
-async fn start_node(
+pub(crate) async fn start_node(
     inst: &Instance,
     node: &Node,
     prepared: Option<&Prepared>,

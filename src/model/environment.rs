@@ -49,10 +49,12 @@ pub struct Environment {
     pub files: Vec<PathBuf>,
     /// Names of the environments this one extends, nearest first.
     pub ancestors: Vec<String>,
+    /// Promotable services by name (`[promote.SERVICE]`).
+    pub promotions: BTreeMap<String, super::promotion::Promotion>,
 }
 
 /// Where a node's image comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageSource {
     /// An image reference such as `debian:bookworm`.
@@ -251,6 +253,7 @@ fn resolve(
     let mut description = None;
     let mut vars = BTreeMap::new();
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
+    let mut promote = BTreeMap::new();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
     // Apply the root ancestor first so that each child overrides its parent.
@@ -259,6 +262,9 @@ fn resolve(
             description = raw.description;
         }
         vars.extend(raw.vars.into_iter().map(|(k, v)| (k, v.0)));
+        for (service, p) in raw.promote {
+            promote.insert(service.get_ref().clone(), (src.clone(), service, p));
+        }
         for (node_name, raw_node) in raw.nodes {
             let at = Location {
                 src: src.clone(),
@@ -283,6 +289,11 @@ fn resolve(
         }
     }
     check_references(&resolved, &written, &mut errors);
+    let mut promotions = BTreeMap::new();
+    for (name, (src, service, raw)) in promote {
+        let p = super::promotion::resolve(root, &src, &service, raw, &resolved, &mut errors);
+        promotions.extend(p.map(|p| (name, p)));
+    }
     if errors.is_empty() {
         Ok(Environment {
             name: name.to_string(),
@@ -291,6 +302,7 @@ fn resolve(
             nodes: resolved,
             files,
             ancestors,
+            promotions,
         })
     } else {
         Err(ModelError::Diagnostics(errors))

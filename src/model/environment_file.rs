@@ -17,6 +17,9 @@ pub struct RawEnvironment {
     pub vars: BTreeMap<String, Scalar>,
     #[serde(default)]
     pub nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+    /// Promotable services (blue-green behind a router); see `promotion.rs`.
+    #[serde(default)]
+    pub promote: BTreeMap<Spanned<String>, super::promotion::RawPromotion>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -7,6 +7,7 @@ pub mod environment_file;
 pub mod pattern;
 pub mod port;
 pub mod project;
+pub mod promotion;
 pub mod scalar;
 pub mod source;
 pub mod spec;

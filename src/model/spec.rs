@@ -283,6 +283,10 @@ impl Resolver<'_> {
         {
             return vec![name.clone()];
         }
+        // A promotable service stands for its live colour (or the colour being promoted).
+        if self.env.promotions.contains_key(name) {
+            return vec![name.clone()];
+        }
         let known: Vec<&str> = self.env.nodes.keys().map(String::as_str).collect();
         self.errors.push(self.src.diagnostic(
             Some(node.span()),

@@ -2,8 +2,10 @@
 
 pub mod down;
 pub mod exec;
+pub mod history;
 pub mod image;
 pub mod logs;
+pub mod promote;
 pub mod status;
 pub mod test;
 pub mod up;

@@ -55,7 +55,9 @@ pub fn verify(
     selected: Vec<Assertion>,
     report: &ReportArgs,
 ) -> Result<u8, Failure> {
-    let view = ctx.runtime.block_on(inst.view())?;
+    let mut view = ctx.runtime.block_on(inst.view())?;
+    ctx.runtime
+        .block_on(crate::promote::alias_live(&inst.env, &mut view));
     if view.is_empty() {
         return Err(Failure::Environment(format!(
             "instance `{}` of environment `{}` is not running; start it with `envctl up {}`",

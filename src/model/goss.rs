@@ -1,0 +1,1 @@
+//! goss files.

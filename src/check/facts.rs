@@ -452,6 +452,8 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
         crate::model::spec::describe_fact(&check.fact),
         check.node
     );
+    // Every expectation is checked, so one run shows everything that is off.
+    let mut failures = Vec::new();
     for e in &check.expect {
         let Some(actual) = observed.attributes.get(e.attribute.as_str()) else {
             let state = if observed.present {
@@ -459,11 +461,12 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
             } else {
                 "missing".to_string()
             };
-            return Err(super::mismatch(
+            failures.push(super::mismatch(
                 &format!("{what} does not exist, so `{}` cannot hold", e.attribute),
                 format!("{} {}", e.attribute, e.matcher),
                 state,
             ));
+            continue;
         };
         // Name the one part of a list that fails, not the whole list.
         let failing = match &e.matcher {
@@ -479,14 +482,22 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
                 Actual::Text(t) if t.len() > 80 || t.contains('\n') => super::excerpt(t),
                 other => other.to_string(),
             };
-            return Err(super::mismatch(
+            failures.push(super::mismatch(
                 &format!("{what}: `{}` does not match", e.attribute),
                 format!("{} {m}", e.attribute),
                 format!("{} {shown}", e.attribute),
             ));
         }
+        if !observed.present && !failures.is_empty() {
+            // Attributes of something missing add nothing to "it is missing".
+            break;
+        }
     }
-    Ok(())
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
 }
 
 #[cfg(test)]

@@ -279,7 +279,11 @@ pub fn expectations(
         return Err((0, "a kernel-param assertion needs `value`".into()));
     }
     if let Some(p) = presence {
-        if !out.iter().any(|e| e.attribute == p) {
+        // Presence first: when the thing is missing, that is the message.
+        if let Some(i) = out.iter().position(|e| e.attribute == p) {
+            let e = out.remove(i);
+            out.insert(0, e);
+        } else {
             out.insert(
                 0,
                 Expectation {

@@ -165,12 +165,19 @@ pub fn load(root: &Path, env: &Environment) -> Result<Vec<Assertion>, ModelError
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") || super::goss::node_of(p).is_some())
         .collect();
     paths.sort();
     let mut assertions = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
+        if super::goss::node_of(&path).is_some() {
+            match super::goss::load(root, env, &path) {
+                Ok(found) => assertions.extend(found),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         let display = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         let src = match SourceFile::read(&path, display) {
             Ok(src) => src,

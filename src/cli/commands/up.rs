@@ -26,10 +26,30 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
 /// # Errors
 /// [`Failure::Environment`] or [`Failure::Interrupted`].
 pub fn bring_up(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(), Failure> {
+    bring_up_recorded(ctx, inst, options).1
+}
+
+/// [`bring_up`], also returning the events it went through (for timelines).
+pub fn bring_up_recorded(
+    ctx: &Context,
+    inst: &Instance,
+    options: &UpOptions,
+) -> (Vec<(Instant, crate::events::Event)>, Result<(), Failure>) {
+    let progress = crate::report::progress::for_stderr(ctx.quiet);
+    let recorder = crate::events::Recorder::new(progress.as_ref());
+    let result = bring_up_with(ctx, inst, options, &recorder);
+    (recorder.take(), result)
+}
+
+fn bring_up_with(
+    ctx: &Context,
+    inst: &Instance,
+    options: &UpOptions,
+    observer: &dyn crate::events::Observer,
+) -> Result<(), Failure> {
     let started = Instant::now();
-    let observer = crate::report::progress::for_stderr(ctx.quiet);
     let outcome = ctx.runtime.block_on(async {
-        match interrupt::unless_interrupted(up::up(inst, observer.as_ref(), options)).await {
+        match interrupt::unless_interrupted(up::up(inst, observer, options)).await {
             Some(result) => Some(result),
             None => {
                 up::remove_run(inst).await;
@@ -37,7 +57,6 @@ pub fn bring_up(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(
             }
         }
     });
-    drop(observer);
     let outcomes = match outcome {
         None => return Err(Failure::Interrupted),
         Some(result) => result?,

@@ -65,6 +65,7 @@ th, td {{ text-align: left; padding: 6px 8px; border-bottom: 1px solid #eee; ver
 td.status {{ font-weight: 700; width: 60px; }}
 td.status.pass {{ color: {PASS}; }}
 td.status.fail {{ color: {FAIL}; }}
+.title {{ color: #616161; font-size: 12px; }}
 pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #fafafa; padding: 6px; }}
 </style></head><body>
 <h1>envctl verify: {env} / {inst} — {verdict}</h1>
@@ -93,8 +94,9 @@ pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #faf
             .unwrap_or_default();
         let _ = writeln!(
             page,
-            r#"<tr><td class="status {class}">{word}</td><td><div>{name}</div>{message}</td><td>{kind}</td><td>{node}</td><td>{ms} ms</td></tr>"#,
+            r#"<tr><td class="status {class}">{word}</td><td><div>{name}</div><div class="title">{title}</div>{message}</td><td>{kind}</td><td>{node}</td><td>{ms} ms</td></tr>"#,
             name = escape(&o.name),
+            title = escape(a.map_or("", |a| a.title.as_str())),
             kind = a.map_or("", |a| a.kind()),
             node = escape(a.and_then(|a| a.node()).unwrap_or("")),
             ms = o.duration.as_millis(),

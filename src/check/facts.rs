@@ -219,8 +219,7 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
         Fact::Mount(path) => {
             if let Some(f) = lines()
                 .map(|l| l.split(' ').map(unescape_mount).collect::<Vec<_>>())
-                .filter(|f| f.len() >= 4 && &f[1] == path)
-                .last()
+                .rfind(|f| f.len() >= 4 && &f[1] == path)
             {
                 o.present = true;
                 o.attributes.insert("source", Actual::Text(f[0].clone()));

@@ -288,6 +288,15 @@ fn json_actual(v: &serde_json::Value) -> Actual {
     }
 }
 
+impl HttpCheck {
+    fn target_display(&self) -> String {
+        format!(
+            "{}://{}:{}{}",
+            self.scheme, self.target.node, self.target.port, self.path
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,14 +308,5 @@ mod tests {
         assert_eq!(r.headers, "Server: x");
         assert_eq!(r.body, "nope");
         assert!(parse_response("garbage").is_none());
-    }
-}
-
-impl HttpCheck {
-    fn target_display(&self) -> String {
-        format!(
-            "{}://{}:{}{}",
-            self.scheme, self.target.node, self.target.port, self.path
-        )
     }
 }

@@ -88,10 +88,21 @@ from = "client"
 body = ["hello from web"]
 
 [[http]]
-title = "response headers and no redirect"
+title = "response headers"
 url = "http://web:8080/"
-no_redirect = true
 response_headers = ["/content-type: text/plain/i"]
+
+[[http]]
+title = "no redirect"
+url = "http://web:8080/redirect"
+no_redirect = true
+status = 302
+response_headers = ["/^location: \\//im"]
+
+[[http]]
+title = "json paths"
+url = "http://web:8080/json"
+json = { "$.name" = "web", "$.items[1].id" = { gt = 1 }, "$.ok" = true }
 "#;
 
 /// The same kinds, each made false, and a fragment of the message each must give.
@@ -120,6 +131,8 @@ const FALSE_SPECS: &[(&str, &str, &[&str])] = &[
     ("file", "node = \"web\"\npath = \"/srv/www/marker.txt\"\nmode = \"0600\"\ncontains = [\"nothing like this\"]", &["expected: mode \"0600\"", "actual: mode \"0640\"", "expected: contents to contain \"nothing like this\""]),
     ("tcp", "address = \"web:8081\"\nfrom = \"client\"", &["web:8081 from client is not reachable"]),
     ("http", "url = \"http://web:8080/\"\nfrom = \"client\"\nstatus = 404", &["wrong status", "expected: 404", "actual: 200"]),
+    ("http", "url = \"http://web:8080/json\"\njson = { \"$.items[0].id\" = { ge = 5 } }", &["json $.items[0].id does not match", "expected: >= 5", "actual: 1"]),
+    ("http", "url = \"http://web:8080/redirect\"\nstatus = 302", &["wrong status", "expected: 302", "actual: 200"]),
 ];
 
 #[test]
@@ -186,6 +199,11 @@ path = "/tmp/fifo"
 contains = ["never"]
 timeout = "1s"
 
+[[http]]
+title = "slow page"
+url = "http://web:8080/slow"
+timeout = "1s"
+
 [[file]]
 title = "marker in the same batch"
 node = "web"
@@ -197,7 +215,8 @@ timeout = "1s"
     p.run(&["exec", "web", "--", "mkfifo", "/tmp/fifo"])
         .expect(0);
     let out = p.run(&["verify", "hang::"]).expect(1);
-    assert!(out.stdout.contains("1 passed; 2 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 passed; 3 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("timed out"), "{}", out.stdout);
     assert!(
         out.stdout.contains("did not finish within 1s"),
         "{}",
@@ -277,4 +296,83 @@ fn fact_specs_with_bad_attributes_are_invalid_input() {
         "{}",
         out.stderr
     );
+}
+
+/// Probe execs (`exec_create` events whose command carries envctl's probe markers) per
+/// container of `instance`, between two unix times.
+fn probe_execs(
+    instance: &str,
+    since: u64,
+    until: u64,
+) -> std::collections::BTreeMap<String, usize> {
+    use futures_util::StreamExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        let filters = std::collections::HashMap::from([
+            ("type", vec!["container"]),
+            ("event", vec!["exec_create"]),
+        ]);
+        let label = format!("io.envctl.instance={instance}");
+        let mut filters: std::collections::HashMap<String, Vec<String>> = filters
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
+            .collect();
+        filters.insert("label".into(), vec![label]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::new()
+            .since(&since.to_string())
+            .until(&until.to_string())
+            .filters(&filters)
+            .build();
+        let mut stream = docker.events(Some(options));
+        let mut counts = std::collections::BTreeMap::new();
+        while let Some(event) = stream.next().await {
+            let event = event.unwrap();
+            let action = event.action.unwrap_or_default();
+            if !action.contains("@@envctl") {
+                continue;
+            }
+            let name = event
+                .actor
+                .and_then(|a| a.attributes)
+                .and_then(|a| a.get("name").cloned())
+                .unwrap_or_default();
+            *counts.entry(name).or_insert(0) += 1;
+        }
+        counts
+    })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn node_facts_are_gathered_with_one_exec_per_node() {
+    let p = Project::fixture("web");
+    std::fs::remove_file(p.path().join("specs/web/web.toml")).unwrap();
+    p.file("specs/web/truths.toml", TRUE_SPECS);
+    p.run(&["up"]).expect(0);
+    let since = unix_now().saturating_sub(1);
+    p.run(&["verify", "truths::"]).expect(0);
+    let until = unix_now() + 1;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let execs = probe_execs(&p.instance, since, until);
+    // Twelve node facts on web make one exec; on client the dns fact is its batch and
+    // the `tcp` sent `from = "client"` probes on its own.
+    let web: Vec<_> = execs.iter().filter(|(n, _)| n.ends_with("-web")).collect();
+    let client: Vec<_> = execs
+        .iter()
+        .filter(|(n, _)| n.ends_with("-client"))
+        .collect();
+    assert_eq!(web.len(), 1, "{execs:?}");
+    assert_eq!(*web[0].1, 1, "{execs:?}");
+    assert_eq!(client.len(), 1, "{execs:?}");
+    assert_eq!(*client[0].1, 2, "dns batch + tcp from client: {execs:?}");
 }

@@ -35,10 +35,34 @@ pub fn bring_up_recorded(
     inst: &Instance,
     options: &UpOptions,
 ) -> (Vec<(Instant, crate::events::Event)>, Result<(), Failure>) {
+    let started = Instant::now();
     let progress = crate::report::progress::for_stderr(ctx.quiet);
     let recorder = crate::events::Recorder::new(progress.as_ref());
     let result = bring_up_with(ctx, inst, options, &recorder);
-    (recorder.take(), result)
+    let events = recorder.take();
+    // Progress bars finish before the summary line is printed.
+    drop(recorder);
+    drop(progress);
+    let result = result.map(|outcomes| {
+        if !ctx.quiet {
+            let changed = outcomes
+                .values()
+                .filter(|o| **o != NodeOutcome::Unchanged)
+                .count();
+            let summary = if changed == 0 {
+                "up to date".to_string()
+            } else {
+                format!("{changed} of {} nodes started", outcomes.len())
+            };
+            eprintln!(
+                "{}/{}: {summary} in {}",
+                inst.env.name,
+                inst.id.instance,
+                crate::wait::human(started.elapsed())
+            );
+        }
+    });
+    (events, result)
 }
 
 fn bring_up_with(
@@ -46,8 +70,7 @@ fn bring_up_with(
     inst: &Instance,
     options: &UpOptions,
     observer: &dyn crate::events::Observer,
-) -> Result<(), Failure> {
-    let started = Instant::now();
+) -> Result<std::collections::BTreeMap<String, NodeOutcome>, Failure> {
     let outcome = ctx.runtime.block_on(async {
         match interrupt::unless_interrupted(up::up(inst, observer, options)).await {
             Some(result) => Some(result),
@@ -57,26 +80,8 @@ fn bring_up_with(
             }
         }
     });
-    let outcomes = match outcome {
-        None => return Err(Failure::Interrupted),
-        Some(result) => result?,
-    };
-    if !ctx.quiet {
-        let changed = outcomes
-            .values()
-            .filter(|o| **o != NodeOutcome::Unchanged)
-            .count();
-        let summary = if changed == 0 {
-            "up to date".to_string()
-        } else {
-            format!("{changed} of {} nodes started", outcomes.len())
-        };
-        eprintln!(
-            "{}/{}: {summary} in {}",
-            inst.env.name,
-            inst.id.instance,
-            crate::wait::human(started.elapsed())
-        );
+    match outcome {
+        None => Err(Failure::Interrupted),
+        Some(result) => Ok(result?),
     }
-    Ok(())
 }

@@ -182,7 +182,7 @@ fn every_kind_passes_when_true_and_fails_precisely_when_false() {
 #[test]
 fn a_hanging_probe_fails_at_its_deadline_without_holding_the_others() {
     let p = Project::fixture("web");
-    // Reading a FIFO nobody writes to blocks forever.
+    // An init script whose `status` never answers hangs the service probe.
     p.file(
         "specs/web/hang.toml",
         r#"
@@ -192,12 +192,17 @@ node = "web"
 run = "sleep 600"
 timeout = "1s"
 
-[[file]]
-title = "fifo blocks"
+[[service]]
+title = "service whose status hangs"
 node = "web"
-path = "/tmp/fifo"
-contains = ["never"]
-timeout = "1s"
+name = "hang"
+timeout = "2s"
+
+[[user]]
+title = "user in the same batch"
+node = "web"
+name = "www-data"
+timeout = "2s"
 
 [[http]]
 title = "slow page"
@@ -208,14 +213,26 @@ timeout = "1s"
 title = "marker in the same batch"
 node = "web"
 path = "/srv/www/marker.txt"
-timeout = "1s"
+timeout = "2s"
 "#,
     );
     p.run(&["up"]).expect(0);
-    p.run(&["exec", "web", "--", "mkfifo", "/tmp/fifo"])
-        .expect(0);
+    p.run(&[
+        "exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "printf '#!/bin/sh\\nsleep 600\\n' >/etc/init.d/hang && chmod +x /etc/init.d/hang",
+    ])
+    .expect(0);
     let out = p.run(&["verify", "hang::"]).expect(1);
-    assert!(out.stdout.contains("1 passed; 3 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("2 passed; 3 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("probing web did not finish within 1s"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("timed out"), "{}", out.stdout);
     assert!(
         out.stdout.contains("did not finish within 1s"),
@@ -226,6 +243,13 @@ timeout = "1s"
         out.stdout
             .lines()
             .any(|l| l.starts_with("test hang::marker_in_the_same_batch ") && l.ends_with("ok")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("test hang::user_in_the_same_batch ") && l.ends_with("ok")),
         "{}",
         out.stdout
     );

@@ -1,6 +1,8 @@
 //! Batching: the facts every assertion about one node needs are learned with a single
-//! exec per node (one shell script running every probe, each with its own deadline),
-//! started before the assertions run. An assertion's first attempt reads the batch;
+//! exec per node, started before the assertions run. The script runs every probe at
+//! once, each cut off at half the shortest deadline among the node's assertions, so a
+//! probe that hangs (an init script that never answers) fails alone and the others
+//! still arrive within their deadlines. An assertion's first attempt reads the batch;
 //! retries (`eventually`) probe again on their own, so they see fresh state.
 
 use super::facts::probe;
@@ -36,12 +38,12 @@ impl Batches {
             if let Check::Node(c) = &a.check {
                 let entry = per_node
                     .entry(c.node.clone())
-                    .or_insert_with(|| (Vec::new(), Duration::ZERO));
+                    .or_insert_with(|| (Vec::new(), Duration::MAX));
                 let script = probe(&c.fact);
                 if !entry.0.contains(&script) {
                     entry.0.push(script);
                 }
-                entry.1 = entry.1.max(a.timeout);
+                entry.1 = entry.1.min(a.timeout / 2);
             }
         }
         let mut nodes = HashMap::new();
@@ -73,7 +75,7 @@ impl Batches {
     }
 }
 
-/// Runs `probes` in `node` with one exec; each probe is cut off at `timeout`.
+/// Runs `probes` in `node` with one exec, all at once; each is cut off at `timeout`.
 ///
 /// # Errors
 /// The exec failed (node gone, engine error, overall deadline).
@@ -91,8 +93,8 @@ pub async fn gather(
             .unwrap_or_default()
     );
     let script = script(&nonce, probes, timeout);
-    // Probes run one after another, each within its deadline.
-    let overall = timeout * (probes.len() as u32) + Duration::from_secs(2);
+    // Probes run side by side, each within `timeout` (and a second to be killed).
+    let overall = timeout + Duration::from_secs(3);
     let out = access
         .exec(node, &["sh".into(), "-c".into(), script], overall)
         .await
@@ -124,18 +126,27 @@ pub async fn gather(
         .collect())
 }
 
-/// The batch script: every probe between markers, under `timeout` when available.
+/// The batch script: every probe in the background into a file of its own, then their
+/// outputs between markers, in order.
 pub fn script(nonce: &str, probes: &[String], timeout: Duration) -> String {
-    let secs = timeout.as_secs().max(1);
+    let secs = format!("{:.1}", timeout.as_secs_f64().max(0.2));
     let mut s = format!(
-        "run() {{ if command -v timeout >/dev/null 2>&1; then timeout -k 1 {secs} sh -c \"$1\"; else sh -c \"$1\"; fi; }}\n"
+        "d=$(mktemp -d 2>/dev/null) || {{ d=/tmp/{nonce}; mkdir -p \"$d\"; }}\n\
+         run() {{ if command -v timeout >/dev/null 2>&1; then timeout -k 1 {secs} sh -c \"$1\"; else sh -c \"$1\"; fi; }}\n"
     );
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!(
-            "echo '@@{nonce} {i}'; run {} </dev/null; printf '\\n@@{nonce} end %s\\n' \"$?\"\n",
+            "( run {} </dev/null >\"$d/{i}\" 2>/dev/null; echo $? >\"$d/{i}.rc\" ) &\n",
             super::facts::quote(p)
         ));
     }
+    s.push_str("wait\n");
+    for i in 0..probes.len() {
+        s.push_str(&format!(
+            "echo '@@{nonce} {i}'; cat \"$d/{i}\"; printf '\\n@@{nonce} end %s\\n' \"$(cat \"$d/{i}.rc\")\"\n"
+        ));
+    }
+    s.push_str("rm -rf \"$d\"\n");
     s
 }
 
@@ -182,7 +193,7 @@ mod tests {
     #[test]
     fn script_quotes_each_probe() {
         let s = script("n", &["echo 'a'".into()], Duration::from_secs(3));
-        assert!(s.contains("timeout -k 1 3"), "{s}");
-        assert!(s.contains(r"run 'echo '\''a'\'''"), "{s}");
+        assert!(s.contains("timeout -k 1 3.0"), "{s}");
+        assert!(s.contains(r"( run 'echo '\''a'\''' </dev/null"), "{s}");
     }
 }

@@ -25,8 +25,13 @@ pub async fn check(
         Some(r) => r,
         None => {
             let script = facts::probe(&c.fact);
-            let mut results =
-                batch::gather(access, &c.node, std::slice::from_ref(&script), timeout).await?;
+            let mut results = batch::gather(
+                access,
+                &c.node,
+                std::slice::from_ref(&script),
+                timeout.mul_f64(0.8),
+            )
+            .await?;
             results
                 .remove(&script)
                 .unwrap_or_else(|| Err("the probe produced no result".into()))

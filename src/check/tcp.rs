@@ -51,8 +51,13 @@ async fn from_node(
         port: c.target.port,
     };
     let script = super::facts::probe(&fact);
-    let mut results =
-        super::batch::gather(access, node, std::slice::from_ref(&script), timeout).await?;
+    let mut results = super::batch::gather(
+        access,
+        node,
+        std::slice::from_ref(&script),
+        timeout.mul_f64(0.8),
+    )
+    .await?;
     let output = results
         .remove(&script)
         .unwrap_or_else(|| Err("the probe produced no result".into()))?;

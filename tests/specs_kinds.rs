@@ -233,7 +233,13 @@ timeout = "2s"
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("timed out"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("test hang::slow_page ") && l.ends_with("FAILED")),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("did not finish within 1s"),
         "{}",

@@ -8,8 +8,9 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
     let p = Project::fixture("nginx");
     p.run(&["up"]).expect(0);
     let out = p.run(&["verify"]).expect(0);
-    // package, process, port, file, command, http, user (+ included group, kernel-param)
-    assert!(out.stdout.contains("9 passed; 0 failed"), "{}", out.stdout);
+    // package, process, port, file, two commands, http, user (+ included group and
+    // kernel-param)
+    assert!(out.stdout.contains("10 passed; 0 failed"), "{}", out.stdout);
     for name in [
         "web.goss::package_nginx_light",
         "web.goss::process_nginx",
@@ -19,6 +20,7 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
         "web.goss::http_http_localhost",
         "web.goss::user_www_data",
         "web.goss::group_www_data",
+        "web.goss::command_nginx_v",
     ] {
         assert!(
             out.stdout
@@ -37,11 +39,15 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
         .replace("mode: \"0644\"", "mode: \"0600\"")
         .replace("- syntax is ok", "- syntax is broken")
         .replace("Welcome to nginx", "Welcome to apache")
-        .replace("uid: 33", "uid: 0");
+        .replace("uid: 33", "uid: 0")
+        .replace(
+            "contain-substring: nginx version",
+            "contain-substring: nginx 0.1",
+        );
     assert_ne!(goss, lies);
     p.file("specs/nginx/web.goss.yaml", lies);
     let out = p.run(&["verify"]).expect(1);
-    assert!(out.stdout.contains("2 passed; 7 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("2 passed; 8 failed"), "{}", out.stdout);
     for fragment in [
         "expected: versions semver >=99",
         "process apache2 on web: `running` does not match",
@@ -50,6 +56,7 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
         "expected: stderr to contain \"syntax is broken\"",
         "expected: body to contain \"Welcome to apache\"",
         "expected: uid 0",
+        "expected: stderr (to contain \"nginx 0.1\" and not to contain \"apache\")",
     ] {
         assert!(out.stdout.contains(fragment), "{fragment}:\n{}", out.stdout);
     }

@@ -7,6 +7,7 @@
 
 use super::environment::Environment;
 use super::fact::{self, Fact, NodeCheck};
+use super::matcher::Matcher;
 use super::pattern::Pattern;
 use super::scalar::CommandLine;
 use super::source::Diagnostic;
@@ -320,6 +321,7 @@ impl Loader<'_> {
                 let mut exit = 0;
                 let mut stdout = Vec::new();
                 let mut stderr = Vec::new();
+                let mut output_matchers = Vec::new();
                 for (name, value) in rest {
                     match name.as_str() {
                         "exec" => run = value.as_str().unwrap_or(id).to_string(),
@@ -332,6 +334,13 @@ impl Loader<'_> {
                                     "`exit-status` must be a number".into(),
                                 )
                             })? as i32
+                        }
+                        "stdout" | "stderr" if value.is_object() => {
+                            let m = Matcher::parse(&value).map_err(|e| {
+                                diag(here.file, here.line_of(&name), field(&name), e)
+                            })?;
+                            output_matchers
+                                .push((if name == "stdout" { "stdout" } else { "stderr" }, m));
                         }
                         "stdout" | "stderr" => {
                             let patterns = line_patterns(&value).map_err(|e| {
@@ -358,6 +367,7 @@ impl Loader<'_> {
                             exit,
                             stdout: stdout.clone(),
                             stderr: stderr.clone(),
+                            output_matchers: output_matchers.clone(),
                         }),
                     ));
                 }

@@ -135,6 +135,8 @@ pub struct CommandCheck {
     pub exit: i32,
     pub stdout: Vec<Pattern>,
     pub stderr: Vec<Pattern>,
+    /// Matchers over the whole of stdout and stderr (goss's matcher form).
+    pub output_matchers: Vec<(&'static str, Matcher)>,
 }
 
 /// Default per-attempt deadline for checks that run inside a node.
@@ -504,6 +506,7 @@ impl Resolver<'_> {
                     exit: raw.exit,
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
+                    output_matchers: Vec::new(),
                 }),
             );
         }

@@ -29,6 +29,23 @@ fn reports() -> (Project, std::path::PathBuf) {
     let p = Project::fixture("web");
     std::fs::remove_file(p.path().join("specs/web/web.toml")).unwrap();
     p.file("specs/web/mixed.toml", MIXED);
+    // A repository, so evidence names the commit.
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(["-c", "user.name=envctl", "-c", "user.email=envctl@localhost"])
+            .arg("-C")
+            .arg(p.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        String::from_utf8_lossy(&status.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "fixture"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    std::fs::write(p.path().join("HEAD.txt"), &head).unwrap();
     let out = p.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     let arg = |name: &str| out.join(name).to_string_lossy().into_owned();
@@ -124,6 +141,8 @@ fn every_report_is_accepted_by_its_consumer() {
     let evidence: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("evidence.json")).unwrap()).unwrap();
     assert_eq!(evidence["passed"], false);
+    let head = std::fs::read_to_string(p.path().join("HEAD.txt")).unwrap();
+    assert_eq!(evidence["git"]["commit"], head.as_str());
     assert_eq!(evidence["summary"]["passed"], 2);
     let env_file = &evidence["definitions"][0];
     assert_eq!(env_file["path"], "environments/web.toml");

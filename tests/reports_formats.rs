@@ -32,7 +32,12 @@ fn reports() -> (Project, std::path::PathBuf) {
     // A repository, so evidence names the commit.
     let git = |args: &[&str]| {
         let status = Command::new("git")
-            .args(["-c", "user.name=envctl", "-c", "user.email=envctl@localhost"])
+            .args([
+                "-c",
+                "user.name=envctl",
+                "-c",
+                "user.email=envctl@localhost",
+            ])
             .arg("-C")
             .arg(p.path())
             .args(args)

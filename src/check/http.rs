@@ -45,21 +45,31 @@ pub fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// A client for checks that change the defaults: accept any certificate, or do not
-/// follow redirects.
+/// Redirects followed before giving up, as browsers do.
+const MAX_REDIRECTS: usize = 10;
+
+/// The client checks use: like [`client`], but redirects are followed by the check
+/// itself, so each hop to a node is mapped to an address the host can reach.
+pub fn check_client() -> reqwest::Client {
+    let _ = client();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(4)
+        .build()
+        .expect("the HTTP client has a static configuration")
+}
+
+/// The shared check client, or one that accepts any certificate.
 fn client_for(c: &HttpCheck, shared: &reqwest::Client) -> Result<reqwest::Client, String> {
-    if !c.insecure && !c.no_redirect {
+    if !c.insecure {
         return Ok(shared.clone());
     }
-    let _ = client();
-    let mut b = reqwest::Client::builder().no_proxy();
-    if c.insecure {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    if c.no_redirect {
-        b = b.redirect(reqwest::redirect::Policy::none());
-    }
-    b.build()
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .danger_accept_invalid_certs(true)
+        .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
@@ -93,45 +103,80 @@ async fn from_host(
     client: &reqwest::Client,
     timeout: Duration,
 ) -> Result<Response, String> {
-    let addr = access
-        .address(&c.target.node, c.target.port)
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = format!("{}://{addr}{}", c.scheme, c.path);
-    let method = reqwest::Method::from_bytes(c.method.as_bytes()).map_err(|e| e.to_string())?;
     let client = client_for(c, client)?;
-    let mut request = client.request(method, &url).timeout(timeout);
-    // The Host header names the node as the spec wrote it, as a browser on the
-    // instance network would send it.
-    request = request.header("Host", format!("{}:{}", c.target.node, c.target.port));
-    for (k, v) in &c.headers {
-        request = request.header(k, v);
+    // The URL as the spec (and the nodes) see it; each hop is mapped to an address the
+    // host can reach, so redirects to `node:port` work through published ports too.
+    let mut logical = reqwest::Url::parse(&format!(
+        "{}://{}:{}{}",
+        c.scheme, c.target.node, c.target.port, c.path
+    ))
+    .map_err(|e| format!("bad URL: {e}"))?;
+    let mut method = reqwest::Method::from_bytes(c.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut body = c.request_body.clone();
+    for hop in 0..=MAX_REDIRECTS {
+        let host = logical.host_str().unwrap_or_default().to_string();
+        let port = logical.port_or_known_default().unwrap_or(80);
+        let addr = access.address(&host, port).await.map_err(|e| {
+            if hop == 0 {
+                e.to_string()
+            } else {
+                format!("redirected to {logical}, which is not a node of the instance ({e})")
+            }
+        })?;
+        let path = match logical.query() {
+            Some(q) => format!("{}?{q}", logical.path()),
+            None => logical.path().to_string(),
+        };
+        let url = format!("{}://{addr}{path}", logical.scheme());
+        // The Host header names the node as the spec wrote it, as a browser on the
+        // instance network would send it.
+        let mut request = client
+            .request(method.clone(), &url)
+            .timeout(timeout)
+            .header("Host", format!("{host}:{port}"));
+        for (k, v) in &c.headers {
+            request = request.header(k, v);
+        }
+        if let Some(b) = &body {
+            request = request.body(b.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{method} {logical} → {addr}: {}", describe(&e)))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        if status.is_redirection() && !c.no_redirect && hop < MAX_REDIRECTS {
+            if let Some(next) = location.and_then(|l| logical.join(&l).ok()) {
+                if matches!(status.as_u16(), 301..=303) {
+                    method = reqwest::Method::GET;
+                    body = None;
+                }
+                logical = next;
+                continue;
+            }
+        }
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| format!("{}: {}", k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let body = response.text().await.unwrap_or_default();
+        return Ok(Response {
+            status: status.as_u16(),
+            headers,
+            body,
+        });
     }
-    if let Some(body) = &c.request_body {
-        request = request.body(body.clone());
-    }
-    let response = request.send().await.map_err(|e| {
-        format!(
-            "{} {} → {}: {}",
-            c.method,
-            c.target_display(),
-            addr,
-            describe(&e)
-        )
-    })?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(k, v)| format!("{}: {}", k.as_str(), String::from_utf8_lossy(v.as_bytes())))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let body = response.text().await.unwrap_or_default();
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Err(format!(
+        "more than {MAX_REDIRECTS} redirects from {}",
+        c.target_display()
+    ))
 }
 
 /// Sends the request from inside `node` over bash's /dev/tcp (HTTP/1.0, so the answer

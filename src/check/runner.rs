@@ -61,7 +61,7 @@ pub fn run(
     access: Arc<dyn NodeAccess>,
     options: &RunOptions,
 ) -> Vec<Outcome> {
-    let client = super::http::client();
+    let client = super::http::check_client();
     let mut assertions = assertions;
     if let Some(window) = options.retry_timeout {
         for a in &mut assertions {

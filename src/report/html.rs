@@ -69,7 +69,7 @@ td.status.fail {{ color: {FAIL}; }}
 pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #fafafa; padding: 6px; }}
 </style></head><body>
 <h1>envctl verify: {env} / {inst} — {verdict}</h1>
-<div class="meta">started {started} · took {took}</div>
+<div class="meta">started {started} · verification took {took}</div>
 <div class="summary"><div class="box pass">{passed} passed</div><div class="box fail">{failed} failed</div><div class="box total">{total} total</div></div>
 "#,
         env = escape(summary.environment),

@@ -8,9 +8,9 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
     let p = Project::fixture("nginx");
     p.run(&["up"]).expect(0);
     let out = p.run(&["verify"]).expect(0);
-    // package, process, port, file, two commands, http, user (+ included group and
-    // kernel-param)
-    assert!(out.stdout.contains("10 passed; 0 failed"), "{}", out.stdout);
+    // package, process, port, file, two commands, http, user (+ included group,
+    // kernel-param and service)
+    assert!(out.stdout.contains("11 passed; 0 failed"), "{}", out.stdout);
     for name in [
         "web.goss::package_nginx_light",
         "web.goss::process_nginx",
@@ -21,6 +21,7 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
         "web.goss::user_www_data",
         "web.goss::group_www_data",
         "web.goss::command_nginx_v",
+        "web.goss::service_nginx",
     ] {
         assert!(
             out.stdout
@@ -47,7 +48,7 @@ fn a_goss_file_runs_unchanged_against_nginx_and_fails_when_made_false() {
     assert_ne!(goss, lies);
     p.file("specs/nginx/web.goss.yaml", lies);
     let out = p.run(&["verify"]).expect(1);
-    assert!(out.stdout.contains("2 passed; 8 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains("3 passed; 8 failed"), "{}", out.stdout);
     for fragment in [
         "expected: versions semver >=99",
         "process apache2 on web: `running` does not match",

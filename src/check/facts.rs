@@ -123,11 +123,9 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
             o.attributes.insert("versions", Actual::List(versions));
         }
         Fact::Service(_) => {
-            let mut systemd = false;
             let (mut running, mut enabled, mut known) = (false, false, false);
             for line in lines() {
                 match line.split_once(' ').unwrap_or((line, "")) {
-                    ("pid1", p) => systemd = p == "systemd",
                     ("active", a) => {
                         running = a == "active";
                         known |= !a.is_empty() && a != "unknown";
@@ -148,7 +146,6 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
                     _ => {}
                 }
             }
-            let _ = systemd;
             o.present = known || running;
             o.attributes.insert("running", Actual::Bool(running));
             o.attributes.insert("enabled", Actual::Bool(enabled));

@@ -91,6 +91,9 @@ pub fn load(root: &Path, env: &Environment, path: &Path) -> Result<Vec<Assertion
     }
 }
 
+/// A resolved resource: title, timeout, default timeout, check.
+type Resolved = (String, Option<Duration>, Duration, Check);
+
 struct Loader<'a> {
     root: &'a Path,
     vars: Value,
@@ -267,14 +270,13 @@ impl Loader<'_> {
     }
 
     /// One goss resource as checks (one per replica of the node).
-    #[allow(clippy::type_complexity)]
     fn resource(
         &self,
         kind: &str,
         id: &str,
         attrs: Vec<(String, Value)>,
         here: &Here,
-    ) -> Result<Vec<(String, Option<Duration>, Duration, Check)>, ModelError> {
+    ) -> Result<Vec<Resolved>, ModelError> {
         let field = |attr: &str| Some(format!("{kind}.{id}.{attr}"));
         let mut title = None;
         let mut timeout = None;

@@ -69,15 +69,6 @@ impl Assertion {
             },
         }
     }
-
-    /// Whether the assertion runs inside a node (through the engine).
-    pub fn in_node(&self) -> bool {
-        match &self.check {
-            Check::Http(h) => h.from.is_some(),
-            Check::Tcp(t) => t.from.is_some(),
-            Check::Command(_) | Check::Node(_) => true,
-        }
-    }
 }
 
 /// What an assertion checks.

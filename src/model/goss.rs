@@ -71,6 +71,12 @@ pub fn load(root: &Path, env: &Environment, path: &Path) -> Result<Vec<Assertion
     let mut loader = Loader {
         root,
         vars,
+        nodes: env
+            .nodes
+            .values()
+            .flat_map(|n| n.replica_names())
+            .chain(env.nodes.keys().cloned())
+            .collect(),
         replicas: def.replica_names(),
         node,
         stem: display
@@ -97,6 +103,8 @@ type Resolved = (String, Option<Duration>, Duration, Check);
 struct Loader<'a> {
     root: &'a Path,
     vars: Value,
+    /// Node and replica names of the environment.
+    nodes: BTreeSet<String>,
     node: String,
     replicas: Vec<String>,
     stem: String,
@@ -512,10 +520,17 @@ impl Loader<'_> {
             None => (authority, if scheme == "https" { 443 } else { 80 }),
         };
         // goss runs on the node: localhost is the node itself.
-        let node = match host {
-            "localhost" | "127.0.0.1" | "[::1]" => self.node.clone(),
-            other => other.to_string(),
-        };
+        let node =
+            match host {
+                "localhost" | "127.0.0.1" | "[::1]" => self.node.clone(),
+                other if self.nodes.contains(other) => other.to_string(),
+                other => return Err(bad(
+                    "http",
+                    format!(
+                        "`{other}` in `{id}` is neither localhost nor a node of the environment"
+                    ),
+                )),
+            };
         let mut check = HttpCheck {
             method: "GET".into(),
             scheme: scheme.to_string(),

@@ -520,17 +520,18 @@ impl Loader<'_> {
             None => (authority, if scheme == "https" { 443 } else { 80 }),
         };
         // goss runs on the node: localhost is the node itself.
-        let node =
-            match host {
-                "localhost" | "127.0.0.1" | "[::1]" => self.node.clone(),
-                other if self.nodes.contains(other) => other.to_string(),
-                other => return Err(bad(
+        let node = match host {
+            "localhost" | "127.0.0.1" | "[::1]" => self.node.clone(),
+            other if self.nodes.contains(other) => other.to_string(),
+            other => {
+                return Err(bad(
                     "http",
                     format!(
                         "`{other}` in `{id}` is neither localhost nor a node of the environment"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let mut check = HttpCheck {
             method: "GET".into(),
             scheme: scheme.to_string(),

@@ -104,8 +104,7 @@ impl Matcher {
     pub fn parse(value: &Value) -> Result<Matcher, String> {
         match value {
             Value::String(s) => {
-                if s.starts_with('!') || (s.starts_with('/') && s.len() > 1 && s[1..].contains('/'))
-                {
+                if s.starts_with('!') || is_regex(s) {
                     Ok(Matcher::Pattern(Pattern::parse(s)?))
                 } else {
                     Ok(Matcher::Equal(value.clone()))
@@ -254,6 +253,18 @@ impl Matcher {
     }
 }
 
+/// Whether `text` is written as `/regex/flags` (a path such as `/var/www` is not).
+fn is_regex(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('/') else {
+        return false;
+    };
+    rest.rfind('/').is_some_and(|end| {
+        rest[end + 1..]
+            .chars()
+            .all(|c| matches!(c, 'i' | 'm' | 's'))
+    })
+}
+
 /// Versions as packages write them (`1:1.22.1-9+deb12u1`) are loosened into semver
 /// (`1.22.1`): the epoch and the packaging revision are dropped, missing parts are 0.
 fn semver_matches(req: &semver::VersionReq, version: &str) -> bool {
@@ -362,6 +373,13 @@ mod tests {
         assert!(m(json!({"matches": "^ng"})).matches(&text("nginx")));
         assert!(m(json!({"have-prefix": "ng"})).matches(&text("nginx")));
         assert!(!m(json!({"have-suffix": "ng"})).matches(&text("nginx")));
+    }
+
+    #[test]
+    fn paths_are_equality_not_patterns() {
+        assert!(m(json!("/var/www")).matches(&text("/var/www")));
+        assert!(!m(json!("/var/www")).matches(&text("/var/www2")));
+        assert!(m(json!("/www$/")).matches(&text("/var/www")));
     }
 
     #[test]

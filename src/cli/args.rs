@@ -78,6 +78,20 @@ pub struct ReportArgs {
     /// Write a JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a TAP (version 13) report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub tap: Option<PathBuf>,
+    /// Write a self-contained HTML report, with a timeline of the run, to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write evidence of what was verified (definition and spec hashes, images, git
+    /// commit, results) to FILE, for a pipeline to require before promoting.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
+    /// Retry every failing assertion that has no `eventually` of its own until this
+    /// much time has passed, e.g. "30s".
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_timeout: Option<std::time::Duration>,
     /// Assertions checked at once.
     #[arg(long, short = 'j', default_value_t = 16)]
     pub jobs: usize,
@@ -194,4 +208,8 @@ pub struct HistoryArgs {
     /// Print the records as JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::model::duration::HumanDuration::parse(text).map(|d| d.0)
 }

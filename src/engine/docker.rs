@@ -54,6 +54,8 @@ pub struct ContainerInfo {
     pub ports: Vec<(u16, String, u16)>,
     /// Address on each network, by network name.
     pub addresses: HashMap<String, String>,
+    /// The id of the image the container runs.
+    pub image_id: String,
 }
 
 impl ContainerInfo {
@@ -517,6 +519,7 @@ impl Docker {
                         .trim_start_matches('/')
                         .to_string(),
                     labels: c.labels.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
                     running: state == "running",
                     state,
                     status: c.status.unwrap_or_default(),

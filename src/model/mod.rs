@@ -4,6 +4,10 @@
 pub mod duration;
 pub mod environment;
 pub mod environment_file;
+pub mod fact;
+pub mod goss;
+pub mod json_path;
+pub mod matcher;
 pub mod pattern;
 pub mod port;
 pub mod project;

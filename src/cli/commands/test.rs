@@ -32,8 +32,11 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let options = UpOptions {
         no_cache: args.no_cache,
     };
-    let result = super::up::bring_up(ctx, &inst, &options)
-        .and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report));
+    let origin = std::time::Instant::now();
+    let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
+    let result = up.and_then(|()| {
+        super::verify::verify_after(ctx, &inst, selected, &args.report, &events, origin)
+    });
     if let Some(g) = guard {
         g.abort();
     }

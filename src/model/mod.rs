@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod environment;
 pub mod environment_file;
+pub mod inventory;
 pub mod pattern;
 pub mod port;
 pub mod project;
@@ -11,8 +12,9 @@ pub mod scalar;
 pub mod source;
 pub mod spec;
 pub mod spec_file;
+pub mod template;
 
-pub use environment::{Environment, HealthCheck, ImageSource, Node, Step, StepKind};
+pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;
 pub use spec::Assertion;

@@ -1,0 +1,264 @@
+//! `ansible` steps: the user's playbook, unchanged, run by the real `ansible-playbook`
+//! on this host against the node through the `community.docker.docker_api` connection
+//! (the Docker Engine's exec API; no SSH, no agent). envctl writes the inventory: one host
+//! per replica of every node, grouped by node name and the node's `groups`, with the
+//! environment's `vars` as group `all` vars and imported host variables per host.
+
+use super::Target;
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// What a playbook run produced.
+pub struct Played {
+    pub output: String,
+    /// Tasks (and handlers) that reported `changed`.
+    pub changed: Vec<String>,
+}
+
+/// Connection plugin used for every host.
+pub const CONNECTION: &str = "community.docker.docker_api";
+
+/// Runs `playbook` limited to the node being provisioned.
+///
+/// # Errors
+/// `(reason, output)`: ansible-playbook missing, the node lacking python3, or the play
+/// failing.
+pub async fn run(
+    target: &Target<'_>,
+    playbook: &Path,
+    timeout: Duration,
+) -> Result<Played, (String, String)> {
+    let program = find_program()?;
+    let bootstrap = ensure_python(target).await?;
+    let host = target
+        .node
+        .replica_names()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| target.node.name.clone());
+    let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
+    let inventory_path = dir.path().join("inventory.yml");
+    let text = inventory(target, &host);
+    std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
+    let playbook_abs = target.root.join(playbook);
+    // Run where the playbook lives, so the ansible.cfg beside it applies, as in production.
+    let cwd = playbook_abs
+        .parent()
+        .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.arg("-i")
+        .arg(&inventory_path)
+        .arg("--limit")
+        .arg(&host)
+        .arg(&playbook_abs)
+        .current_dir(&cwd)
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_FORCE_COLOR", "0")
+        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+        .env("ANSIBLE_STDOUT_CALLBACK", "default")
+        .env("ANSIBLE_LOCAL_TEMP", dir.path().join("tmp"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| (format!("cannot run {}: {e}", program.display()), String::new()))?;
+    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Err((e.to_string(), String::new())),
+        Err(_) => {
+            return Err((
+                format!("did not finish within {}", crate::wait::human(timeout)),
+                String::new(),
+            ))
+        }
+    };
+    let output = format!(
+        "{bootstrap}{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        return Err((
+            format!(
+                "ansible-playbook {} exited with {}",
+                playbook.display(),
+                out.status.code().map_or("a signal".into(), |c| c.to_string())
+            ),
+            output,
+        ));
+    }
+    Ok(Played {
+        changed: changed_tasks(&output),
+        output,
+    })
+}
+
+fn find_program() -> Result<PathBuf, (String, String)> {
+    if let Some(p) = std::env::var_os("ENVCTL_ANSIBLE_PLAYBOOK") {
+        return Ok(PathBuf::from(p));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("ansible-playbook"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            (
+                "ansible-playbook is not installed on this host; install Debian's `ansible` package (`./dev setup` does) or `pip install ansible`".to_string(),
+                String::new(),
+            )
+        })
+}
+
+/// Ansible's modules run with the node's python3; Debian-family images without it get
+/// it from apt (kept in the provisioned image, so this happens once).
+async fn ensure_python(target: &Target<'_>) -> Result<String, (String, String)> {
+    let script = r#"command -v python3 >/dev/null 2>&1 && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "the node's image has no python3, which Ansible needs, and no apt-get to install it" >&2; exit 90
+fi
+echo "envctl: installing python3 for Ansible"
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null"#;
+    let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    super::exec_step(
+        target.docker,
+        target.container,
+        &cmd,
+        &[],
+        Duration::from_secs(600),
+    )
+    .await
+    .map_err(|(reason, out)| {
+        (
+            format!("preparing node `{}` for Ansible: {reason}; use an image with python3", target.node.name),
+            out,
+        )
+    })
+}
+
+/// The generated inventory (YAML). `provisioned` is the host standing for the container
+/// being provisioned; other hosts point at their replicas' container names.
+fn inventory(target: &Target<'_>, provisioned: &str) -> String {
+    let docker_host = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+    let mut groups: std::collections::BTreeMap<String, Mapping> = Default::default();
+    for node in target.env.nodes.values().filter(|n| n.replicas > 0) {
+        for replica in node.replica_names() {
+            let container = if node.name == target.node.name && replica == provisioned {
+                target.container.to_string()
+            } else {
+                target.hosts.get(&replica).cloned().unwrap_or(replica.clone())
+            };
+            let mut vars = Mapping::new();
+            let mut set = |k: &str, v: &str| {
+                vars.insert(Value::from(k), Value::from(v));
+            };
+            set("ansible_connection", CONNECTION);
+            set("ansible_host", &container);
+            set("ansible_docker_host", &docker_host);
+            set("ansible_python_interpreter", "/usr/bin/python3");
+            for (k, v) in &node.host_vars {
+                set(k, v);
+            }
+            for group in node.ansible_groups() {
+                let hosts = groups
+                    .entry(group)
+                    .or_default()
+                    .entry(Value::from("hosts"))
+                    .or_insert_with(|| Value::Mapping(Mapping::new()));
+                if let Value::Mapping(h) = hosts {
+                    h.insert(Value::from(replica.as_str()), Value::Mapping(vars.clone()));
+                }
+            }
+        }
+    }
+    let mut all = Mapping::new();
+    let vars: Mapping = target
+        .env
+        .vars
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        .collect();
+    all.insert(Value::from("vars"), Value::Mapping(vars));
+    all.insert(
+        Value::from("children"),
+        Value::Mapping(
+            groups
+                .into_iter()
+                .map(|(g, m)| (Value::from(g), Value::Mapping(m)))
+                .collect(),
+        ),
+    );
+    let mut top = Mapping::new();
+    top.insert(Value::from("all"), Value::Mapping(all));
+    serde_yaml::to_string(&Value::Mapping(top)).unwrap_or_default()
+}
+
+/// Tasks and handlers whose result was `changed`, from the default callback's output.
+pub fn changed_tasks(output: &str) -> Vec<String> {
+    let mut current = String::new();
+    let mut changed: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let line = line.trim_end();
+        for prefix in ["TASK [", "RUNNING HANDLER ["] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                if let Some(end) = rest.rfind(']') {
+                    let kind = if prefix == "TASK [" { "task" } else { "handler" };
+                    current = format!("{kind} `{}`", &rest[..end]);
+                }
+            }
+        }
+        if line.starts_with("changed: [") && !changed.contains(&current) {
+            changed.push(current.clone());
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_tasks_are_named_once_each() {
+        let out = "\
+PLAY [web] *********************************************************************
+
+TASK [Gathering Facts] *********************************************************
+ok: [web]
+
+TASK [nginx : install nginx] ***************************************************
+changed: [web]
+
+TASK [nginx : page] ************************************************************
+changed: [web] => (item=index.html)
+changed: [web] => (item=about.html)
+
+TASK [nginx : enabled] *********************************************************
+ok: [web]
+
+RUNNING HANDLER [nginx : reload nginx] *****************************************
+changed: [web]
+
+PLAY RECAP *********************************************************************
+web                        : ok=5    changed=3    unreachable=0    failed=0
+";
+        assert_eq!(
+            changed_tasks(out),
+            [
+                "task `nginx : install nginx`",
+                "task `nginx : page`",
+                "handler `nginx : reload nginx`"
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_changed_means_no_tasks() {
+        assert!(changed_tasks("TASK [x] ***\nok: [web]\n").is_empty());
+    }
+}

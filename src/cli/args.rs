@@ -45,6 +45,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Parse and check definitions and specs without touching an engine.
     Validate(ValidateArgs),
+    /// Provision the nodes' images without starting them; --check-idempotence runs the
+    /// steps a second time and exits 4 when that changed anything.
+    Provision(ProvisionArgs),
     /// Base images and the provisioning cache.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -101,6 +104,17 @@ pub struct TestArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    pub env: Option<String>,
+    /// Provision again even when a cached provisioned image matches.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run every node's steps a second time; exit 4 naming what changed.
+    #[arg(long)]
+    pub check_idempotence: bool,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Validate(a) => commands::validate::run(&ctx, a),
         Command::Image(a) => commands::image::run(&ctx, a),
+        Command::Provision(a) => commands::provision::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -71,6 +71,35 @@ pub async fn up(
     result
 }
 
+/// Provisions the nodes' images (from the cache when present) without starting the
+/// nodes: `envctl provision`.
+///
+/// # Errors
+/// [`UpError`]; what this run created is removed before returning.
+pub async fn provision_only(
+    inst: &Instance,
+    observer: &dyn Observer,
+    options: &UpOptions,
+) -> Result<(), UpError> {
+    let result = async {
+        inst.docker
+            .ensure_network(&inst.id.network(), inst.id.labels())
+            .await?;
+        let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+        for node in inst.env.nodes.values() {
+            if node.replicas == 0 || node.provision.is_empty() {
+                continue;
+            }
+            let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+            prepare(inst, node, base, Vec::new(), observer, options).await?;
+        }
+        Ok(())
+    }
+    .await;
+    remove_run(inst).await;
+    result
+}
+
 /// Removes what this run created: provisioning containers and node containers (the
 /// instance keeps what earlier runs made), and the network when nothing uses it.
 pub async fn remove_run(inst: &Instance) {

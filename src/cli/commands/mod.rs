@@ -4,6 +4,7 @@ pub mod down;
 pub mod exec;
 pub mod image;
 pub mod logs;
+pub mod provision;
 pub mod status;
 pub mod test;
 pub mod up;

@@ -1,4 +1,4 @@
-//! `envctl test [ENV] [FILTER...]`: up, verify, down. Down always runs (unless --keep),
+//! `envctl test [ENV] [FILTER...]`: up, idempotence check, verify, down. Down always runs (unless --keep),
 //! including after failures and on Ctrl-C.
 
 use super::super::args::TestArgs;
@@ -33,6 +33,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         no_cache: args.no_cache,
     };
     let result = super::up::bring_up(ctx, &inst, &options)
+        .and_then(|()| super::provision::check_idempotence(ctx, &inst))
         .and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report));
     if let Some(g) = guard {
         g.abort();

@@ -2,7 +2,8 @@
 //! on this host against the node through the `community.docker.docker_api` connection
 //! (the Docker Engine's exec API; no SSH, no agent). envctl writes the inventory: one host
 //! per replica of every node, grouped by node name and the node's `groups`, with the
-//! environment's `vars` as group `all` vars and imported host variables per host.
+//! environment's `vars` as group `all` vars and imported host variables per host. The
+//! engine is the one envctl uses (`DOCKER_HOST`, else the local socket).
 
 use super::Target;
 use serde_yaml::{Mapping, Value};
@@ -143,8 +144,6 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
 /// The generated inventory (YAML). `provisioned` is the host standing for the container
 /// being provisioned; other hosts point at their replicas' container names.
 fn inventory(target: &Target<'_>, provisioned: &str) -> String {
-    let docker_host = std::env::var("DOCKER_HOST")
-        .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
     let mut groups: std::collections::BTreeMap<String, Mapping> = Default::default();
     for node in target.env.nodes.values().filter(|n| n.replicas > 0) {
         for replica in node.replica_names() {
@@ -159,12 +158,19 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
             };
             set("ansible_connection", CONNECTION);
             set("ansible_host", &container);
-            set("ansible_docker_host", &docker_host);
             set("ansible_python_interpreter", "/usr/bin/python3");
+            // Nodes run as root and rarely have sudo; `become` still works through su.
+            set("ansible_become_method", "su");
             for (k, v) in &node.host_vars {
                 set(k, v);
             }
-            for group in node.ansible_groups() {
+            // A single replica is a host named like its node: the node's group would
+            // only repeat it (and Ansible warns about a group named like a host).
+            let node_groups = node
+                .ansible_groups()
+                .into_iter()
+                .filter(|g| g != &replica);
+            for group in node_groups {
                 let hosts = groups
                     .entry(group)
                     .or_default()

@@ -128,6 +128,9 @@ pub struct LogsArgs {
     /// Show the node's provisioning log instead of its container output.
     #[arg(long)]
     pub provision: bool,
+    /// Show the node's last idempotence check (second run of its steps, what changed).
+    #[arg(long, conflicts_with = "provision")]
+    pub idempotence: bool,
     /// Only the last N lines.
     #[arg(long)]
     pub tail: Option<usize>,

@@ -378,7 +378,7 @@ async fn provision_image(
             })
         })
         .await;
-        write_provision_log(inst, node, &logs);
+        write_provision_log(inst, node, tag, &logs);
         logs?;
         let image_labels = HashMap::from([
             (labels::MANAGED.to_string(), "true".to_string()),
@@ -433,9 +433,21 @@ pub fn provision_spec(
     }
 }
 
+/// Where the output of the provisioning that made a cached image is kept, so that a
+/// node started from the cache can still show it.
+fn cached_log_path(inst: &Instance, tag: &str) -> std::path::PathBuf {
+    let key = tag.rsplit(':').next().unwrap_or(tag);
+    inst.root
+        .join(".envctl")
+        .join("logs")
+        .join("cache")
+        .join(format!("{key}.provision.log"))
+}
+
 fn write_provision_log(
     inst: &Instance,
     node: &Node,
+    tag: &str,
     logs: &Result<Vec<provision::StepLog>, ProvisionError>,
 ) {
     let dir = inst.log_dir();
@@ -465,6 +477,12 @@ fn write_provision_log(
             ));
         }
     }
+    if logs.is_ok() {
+        let kept = cached_log_path(inst, tag);
+        if kept.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok()) {
+            let _ = std::fs::write(kept, &text);
+        }
+    }
     let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
 }
 
@@ -472,9 +490,12 @@ fn write_provision_log(
 fn note_cached_log(inst: &Instance, node: &Node, tag: &str) {
     let dir = inst.log_dir();
     if std::fs::create_dir_all(&dir).is_ok() {
+        let earlier = std::fs::read_to_string(cached_log_path(inst, tag))
+            .map(|t| format!("--- output of the provisioning that made it:\n{t}"))
+            .unwrap_or_default();
         let _ = std::fs::write(
             dir.join(format!("{}.provision.log", node.name)),
-            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n"),
+            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
         );
     }
 }

@@ -66,7 +66,7 @@ pub fn provision_key(
     vars: &BTreeMap<String, String>,
 ) -> std::io::Result<String> {
     let mut h = Hasher::default();
-    h.field("envctl-provision-v2").field(base_image_id);
+    h.field("envctl-provision-v3").field(base_image_id);
     h.field(serde_json::to_vec(&node.init).unwrap_or_default());
     for (k, v) in &node.env {
         h.field(k).field(v);

@@ -92,10 +92,29 @@ pub async fn run(
             output,
         ));
     }
+    if !in_recap(&output, &host) {
+        return Err((
+            format!(
+                "no play of {} ran on node `{}` (host `{host}`, groups: {}); point a play's `hosts` at one of them",
+                playbook.display(),
+                target.node.name,
+                target.node.ansible_groups().join(", ")
+            ),
+            output,
+        ));
+    }
     Ok(Played {
         changed: changed_tasks(&output),
         output,
     })
+}
+
+/// Whether the PLAY RECAP has a line for `host` (a playbook whose plays match no host
+/// exits 0 having done nothing).
+fn in_recap(output: &str, host: &str) -> bool {
+    output
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(host) && l.contains(": ok="))
 }
 
 fn find_program() -> Result<PathBuf, (String, String)> {
@@ -145,6 +164,7 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
 /// being provisioned; other hosts point at their replicas' container names.
 fn inventory(target: &Target<'_>, provisioned: &str) -> String {
     let mut groups: std::collections::BTreeMap<String, Mapping> = Default::default();
+    let mut hosts = Mapping::new();
     for node in target.env.nodes.values().filter(|n| n.replicas > 0) {
         for replica in node.replica_names() {
             let container = if node.name == target.node.name && replica == provisioned {
@@ -171,15 +191,16 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
                 .into_iter()
                 .filter(|g| g != &replica);
             for group in node_groups {
-                let hosts = groups
+                let members = groups
                     .entry(group)
                     .or_default()
                     .entry(Value::from("hosts"))
                     .or_insert_with(|| Value::Mapping(Mapping::new()));
-                if let Value::Mapping(h) = hosts {
-                    h.insert(Value::from(replica.as_str()), Value::Mapping(vars.clone()));
+                if let Value::Mapping(m) = members {
+                    m.insert(Value::from(replica.as_str()), Value::Null);
                 }
             }
+            hosts.insert(Value::from(replica.as_str()), Value::Mapping(vars));
         }
     }
     let mut all = Mapping::new();
@@ -189,6 +210,7 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
         .iter()
         .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
         .collect();
+    all.insert(Value::from("hosts"), Value::Mapping(hosts));
     all.insert(Value::from("vars"), Value::Mapping(vars));
     all.insert(
         Value::from("children"),
@@ -261,6 +283,14 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
                 "handler `nginx : reload nginx`"
             ]
         );
+    }
+
+    #[test]
+    fn the_recap_tells_whether_a_play_ran_on_the_host() {
+        let out = "PLAY RECAP ***\nweb1                       : ok=1    changed=0\n";
+        assert!(in_recap(out, "web1"));
+        assert!(!in_recap(out, "web"));
+        assert!(!in_recap("skipping: no hosts matched\n", "web1"));
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn unchanged_systemd_nodes_come_back_from_the_cache_and_one_template_edit_reprov
     let marker = format!("edited by {}", p.instance);
     p.file(
         "templates/alpha.conf.j2",
-        format!("# alpha\ngreeting = {{{{ greeting }}}}\n{marker}\n"),
+        format!("# alpha\ngreeting = {{{{ greeting }}}}\nnode = {{{{ node }}}}\n{marker}\n"),
     );
     let edited = p.run(&["up", "pair"]).expect(0);
     assert!(provisioned(&edited, "alpha"), "{}", edited.stderr);

@@ -25,13 +25,27 @@ fn unchanged_systemd_nodes_come_back_from_the_cache_and_one_template_edit_reprov
 
     let again = p.run(&["up", "pair"]).expect(0);
     for node in ["alpha", "beta"] {
-        assert!(cached(&again, node), "{node} not from cache:\n{}", again.stderr);
-        assert!(!provisioned(&again, node), "{node} provisioned again:\n{}", again.stderr);
+        assert!(
+            cached(&again, node),
+            "{node} not from cache:\n{}",
+            again.stderr
+        );
+        assert!(
+            !provisioned(&again, node),
+            "{node} provisioned again:\n{}",
+            again.stderr
+        );
     }
-    let pid1 = p.run(&["exec", "pair", "alpha", "--", "cat", "/proc/1/comm"]).expect(0);
+    let pid1 = p
+        .run(&["exec", "pair", "alpha", "--", "cat", "/proc/1/comm"])
+        .expect(0);
     assert_eq!(pid1.stdout.trim(), "systemd");
     let log = p.run(&["logs", "pair", "alpha", "--provision"]).expect(0);
-    assert!(log.stdout.contains("reused from the cache"), "{}", log.stdout);
+    assert!(
+        log.stdout.contains("reused from the cache"),
+        "{}",
+        log.stdout
+    );
 
     // A marker unique to this test makes the edited template's key new.
     let marker = format!("edited by {}", p.instance);
@@ -60,10 +74,17 @@ fn unchanged_systemd_nodes_come_back_from_the_cache_and_one_template_edit_reprov
 fn no_cache_provisions_again_and_cached_images_are_listed() {
     let p = Project::fixture("systemd-pair");
     let run = p.run(&["provision", "pair", "--no-cache"]).expect(0);
-    assert!(provisioned(&run, "alpha") && provisioned(&run, "beta"), "{}", run.stderr);
+    assert!(
+        provisioned(&run, "alpha") && provisioned(&run, "beta"),
+        "{}",
+        run.stderr
+    );
     let listed = p.run(&["image", "list"]).expect(0);
     assert!(
-        listed.stdout.lines().any(|l| l.contains("pair") && l.contains("alpha")),
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains("pair") && l.contains("alpha")),
         "{}",
         listed.stdout
     );

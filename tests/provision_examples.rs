@@ -18,7 +18,10 @@ fn envctl_test(env: &str, specs: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stderr.contains("idempotent (the second run changed nothing)"), "{stderr}");
+    assert!(
+        stderr.contains("idempotent (the second run changed nothing)"),
+        "{stderr}"
+    );
     for name in specs {
         assert!(
             stdout
@@ -27,7 +30,11 @@ fn envctl_test(env: &str, specs: &[&str]) {
             "{name} did not pass:\n{stdout}"
         );
     }
-    assert!(leftovers(&instance).is_empty(), "{:?}", leftovers(&instance));
+    assert!(
+        leftovers(&instance).is_empty(),
+        "{:?}",
+        leftovers(&instance)
+    );
 }
 
 #[test]

@@ -43,8 +43,16 @@ fn a_missing_playbook_is_invalid_input() {
         "[nodes.box]\nimage = \"debian:bookworm\"\nprovision = [{ ansible = \"nope.yml\" }]\n",
     );
     let run = p.run(&["validate", "play"]).expect(2);
-    assert!(run.stderr.contains("environments/play.toml:3:"), "{}", run.stderr);
-    assert!(run.stderr.contains("`nope.yml` does not exist"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("environments/play.toml:3:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("`nope.yml` does not exist"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

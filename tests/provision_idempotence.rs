@@ -16,7 +16,10 @@ provision = [
 
 fn counter_project(idempotent: &str) -> Project {
     let p = Project::empty();
-    p.file("environments/counter.toml", COUNTER.replace("IDEMPOTENT", idempotent));
+    p.file(
+        "environments/counter.toml",
+        COUNTER.replace("IDEMPOTENT", idempotent),
+    );
     p.file("files/motd", "welcome\n");
     p.file(
         "specs/counter/box.toml",
@@ -31,7 +34,10 @@ fn a_non_idempotent_shell_step_makes_test_exit_4_naming_the_file() {
     let run = p.run(&["test", "counter"]).expect(4);
     let out = run.output();
     assert!(out.contains("node `box`"), "{out}");
-    assert!(out.contains("file modified: /var/lib/counter (content)"), "{out}");
+    assert!(
+        out.contains("file modified: /var/lib/counter (content)"),
+        "{out}"
+    );
     // The copy step re-uploads the same bytes: not a change.
     assert!(!out.contains("/etc/motd.d/envctl"), "{out}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
@@ -40,12 +46,22 @@ fn a_non_idempotent_shell_step_makes_test_exit_4_naming_the_file() {
 #[test]
 fn provision_check_idempotence_exits_4_and_keeps_the_second_run_log() {
     let p = counter_project("");
-    let run = p.run(&["provision", "counter", "--check-idempotence"]).expect(4);
+    let run = p
+        .run(&["provision", "counter", "--check-idempotence"])
+        .expect(4);
     assert!(run.stderr.contains("/var/lib/counter"), "{}", run.stderr);
     // Works from the cached image too: nothing is provisioned now, the check still runs.
-    let again = p.run(&["provision", "counter", "--check-idempotence"]).expect(4);
-    assert!(again.stderr.contains("provisioned image found in cache"), "{}", again.stderr);
-    let log = p.run(&["logs", "counter", "box", "--idempotence"]).expect(0);
+    let again = p
+        .run(&["provision", "counter", "--check-idempotence"])
+        .expect(4);
+    assert!(
+        again.stderr.contains("provisioned image found in cache"),
+        "{}",
+        again.stderr
+    );
+    let log = p
+        .run(&["logs", "counter", "box", "--idempotence"])
+        .expect(0);
     assert!(log.stdout.contains("second run, step 2"), "{}", log.stdout);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
@@ -54,8 +70,16 @@ fn provision_check_idempotence_exits_4_and_keeps_the_second_run_log() {
 fn a_step_marked_not_idempotent_is_not_run_again() {
     let p = counter_project(", idempotent = false");
     let run = p.run(&["test", "counter"]).expect(0);
-    assert!(run.stderr.contains("node `box`: idempotent"), "{}", run.stderr);
-    assert!(run.stderr.contains("marked idempotent = false"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("node `box`: idempotent"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("marked idempotent = false"),
+        "{}",
+        run.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
@@ -84,10 +108,15 @@ provision = [{ ansible = "ansible/site.yml" }]
         dest: /etc/stable
 "#,
     );
-    let run = p.run(&["provision", "play", "--check-idempotence"]).expect(4);
+    let run = p
+        .run(&["provision", "play", "--check-idempotence"])
+        .expect(4);
     let out = run.output();
     assert!(out.contains("task `stamp the time`"), "{out}");
-    assert!(out.contains("file modified: /var/lib/stamp (content)"), "{out}");
+    assert!(
+        out.contains("file modified: /var/lib/stamp (content)"),
+        "{out}"
+    );
     assert!(!out.contains("a stable file"), "{out}");
     assert!(!out.contains("/etc/stable"), "{out}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());

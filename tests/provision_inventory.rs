@@ -50,9 +50,12 @@ fn scaled_inventory_groups_become_nodes_named_after_their_hosts() {
         .collect();
     assert_eq!(nodes, ["db1", "db2", "web1"], "{}", status.stdout);
     // Group settings apply to the group's hosts only.
-    let role = p.run(&["exec", "local", "web1", "--", "printenv", "ROLE"]).expect(0);
+    let role = p
+        .run(&["exec", "local", "web1", "--", "printenv", "ROLE"])
+        .expect(0);
     assert_eq!(role.stdout.trim(), "web");
-    p.run(&["exec", "local", "db1", "--", "printenv", "ROLE"]).expect(1);
+    p.run(&["exec", "local", "db1", "--", "printenv", "ROLE"])
+        .expect(1);
     p.run(&["down", "local"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
@@ -117,7 +120,11 @@ fn a_template_with_an_undefined_variable_is_invalid_input_naming_its_line() {
     );
     p.file("site.j2", "{{ greeting }}\n{{ gretting }}\n");
     let run = p.run(&["up", "t"]).expect(2);
-    assert!(run.stderr.contains("environments/t.toml:6:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("environments/t.toml:6:"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("site.j2:2:"), "{}", run.stderr);
     assert!(run.stderr.contains("undefined"), "{}", run.stderr);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());

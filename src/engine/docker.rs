@@ -42,14 +42,6 @@ pub struct ContainerSpec {
     pub systemd: bool,
 }
 
-/// How a path differs from the container's image (`docker diff`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Change {
-    Modified,
-    Added,
-    Deleted,
-}
-
 /// A container as listed by the engine.
 #[derive(Debug, Clone)]
 pub struct ContainerInfo {
@@ -449,31 +441,6 @@ impl Docker {
             .await
             .map_err(api(format!("creating container {}", spec.name)))?;
         Ok(created.id)
-    }
-
-    /// Paths of the container's filesystem that differ from its image.
-    ///
-    /// # Errors
-    /// Engine failures.
-    pub async fn changes(&self, id: &str) -> Result<Vec<(String, Change)>, EngineError> {
-        use bollard::models::ChangeType;
-        let changes = self
-            .api
-            .container_changes(id)
-            .await
-            .map_err(api(format!("listing filesystem changes of {id}")))?
-            .unwrap_or_default();
-        Ok(changes
-            .into_iter()
-            .map(|c| {
-                let kind = match c.kind {
-                    ChangeType::_0 => Change::Modified,
-                    ChangeType::_1 => Change::Added,
-                    ChangeType::_2 => Change::Deleted,
-                };
-                (c.path, kind)
-            })
-            .collect())
     }
 
     /// Starts a created container.

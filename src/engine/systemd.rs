@@ -56,7 +56,10 @@ pub async fn ensure(
     if let Some(image) = docker.image(&tag).await? {
         return Ok(image);
     }
-    note(&format!("adding systemd to image {} (once; cached as {tag})", short(&base.id)));
+    note(&format!(
+        "adding systemd to image {} (once; cached as {tag})",
+        short(&base.id)
+    ));
     let spec = ContainerSpec {
         name: format!("envctl-systemd-{}-{}", &key[..12], std::process::id()),
         image: base.id.clone(),
@@ -110,7 +113,10 @@ pub async fn wait_booted(
 ) -> Result<(), EngineError> {
     let cmd = vec!["systemctl".to_string(), "is-system-running".to_string()];
     wait::until(timeout, Duration::from_millis(200), || async {
-        match docker.exec(container, &cmd, &[], Duration::from_secs(10)).await {
+        match docker
+            .exec(container, &cmd, &[], Duration::from_secs(10))
+            .await
+        {
             Ok(out) => {
                 let state = out.stdout.trim().to_string();
                 match state.as_str() {

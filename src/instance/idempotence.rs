@@ -154,8 +154,5 @@ fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
             s.output
         ));
     }
-    let _ = std::fs::write(
-        dir.join(format!("{}.idempotence.log", report.node)),
-        text,
-    );
+    let _ = std::fs::write(dir.join(format!("{}.idempotence.log", report.node)), text);
 }

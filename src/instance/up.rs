@@ -479,7 +479,10 @@ fn write_provision_log(
     }
     if logs.is_ok() {
         let kept = cached_log_path(inst, tag);
-        if kept.parent().is_some_and(|p| std::fs::create_dir_all(p).is_ok()) {
+        if kept
+            .parent()
+            .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+        {
             let _ = std::fs::write(kept, &text);
         }
     }

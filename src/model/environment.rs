@@ -3,10 +3,10 @@
 
 use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, RawStep};
 use super::inventory;
-use super::template::{self, TemplateContext};
 use super::port::PortMapping;
 use super::scalar::CommandLine;
 use super::source::{Diagnostic, SourceFile};
+use super::template::{self, TemplateContext};
 use super::ModelError;
 use serde_spanned::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -317,7 +317,9 @@ fn resolve(
     let mut merged: Option<MergedInventory> = None;
     for (_, src, raw) in chain.iter_mut().rev() {
         if let Some(inv) = raw.inventory.take() {
-            merged.get_or_insert_with(MergedInventory::default).add(src, inv);
+            merged
+                .get_or_insert_with(MergedInventory::default)
+                .add(src, inv);
         }
     }
     if let Some(inv) = merged {
@@ -377,9 +379,12 @@ struct MergedInventory {
     file: Option<Located<String>>,
     scale: BTreeMap<String, Location>,
     limits: BTreeMap<String, u32>,
-    node: Vec<(Arc<SourceFile>, Spanned<RawNode>)>,
-    groups: BTreeMap<String, Vec<(Arc<SourceFile>, Spanned<RawNode>)>>,
+    node: Vec<NodeLayer>,
+    groups: BTreeMap<String, Vec<NodeLayer>>,
 }
+
+/// Node settings as written in one file.
+type NodeLayer = (Arc<SourceFile>, Spanned<RawNode>);
 
 impl MergedInventory {
     fn add(&mut self, src: &Arc<SourceFile>, raw: Spanned<RawInventory>) {
@@ -449,7 +454,11 @@ fn inventory_nodes(
                 line: e.line,
                 column: 1,
                 field: None,
-                message: format!("{} (inventory of {})", e.message, header.src.display.display()),
+                message: format!(
+                    "{} (inventory of {})",
+                    e.message,
+                    header.src.display.display()
+                ),
             });
             return Vec::new();
         }
@@ -470,8 +479,7 @@ fn inventory_nodes(
     for host in inventory::scale(&parsed, &inv.limits) {
         let node_name = inventory::node_name(&host.name);
         check_name(&file.at, &node_name, "node (from inventory host)", errors);
-        if let Some((_, other)) = out.iter().find(|(n, _)| n == &node_name) {
-            let _ = other;
+        if out.iter().any(|(n, _)| n == &node_name) {
             errors.push(file.at.diagnostic(
                 Some("inventory.file"),
                 format!(
@@ -828,7 +836,11 @@ fn step(
                 format!(
                     "`{}` does not exist in the project{}",
                     value.get_ref(),
-                    if file && path.exists() { " as a file" } else { "" }
+                    if file && path.exists() {
+                        " as a file"
+                    } else {
+                        ""
+                    }
                 ),
             ));
             None
@@ -912,7 +924,10 @@ fn step(
             Some(m) if !root.join(m.get_ref()).is_dir() => {
                 errors.push(src.diagnostic(
                     Some(m.span()),
-                    format!("module path `{}` is not a directory of the project", m.get_ref()),
+                    format!(
+                        "module path `{}` is not a directory of the project",
+                        m.get_ref()
+                    ),
                 ));
                 return None;
             }

@@ -313,10 +313,9 @@ fn yaml_group(name: &str, body: &Value, b: &mut Builder) -> Result<(), Inventory
             "hosts" => {
                 if let Value::Mapping(hosts) = value {
                     for (host, vars) in hosts {
-                        for h in expand_range(&scalar(host)).map_err(|message| InventoryError {
-                            line: 0,
-                            message,
-                        })? {
+                        for h in expand_range(&scalar(host))
+                            .map_err(|message| InventoryError { line: 0, message })?
+                        {
                             b.host(name, &h, flat_vars(vars));
                         }
                     }
@@ -355,10 +354,7 @@ fn yaml_group(name: &str, body: &Value, b: &mut Builder) -> Result<(), Inventory
 
 fn flat_vars(value: &Value) -> BTreeMap<String, String> {
     match value {
-        Value::Mapping(m) => m
-            .iter()
-            .map(|(k, v)| (scalar(k), scalar(v)))
-            .collect(),
+        Value::Mapping(m) => m.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
         _ => BTreeMap::new(),
     }
 }
@@ -447,7 +443,11 @@ all:
 ";
         let inv = parse(yaml, true).unwrap();
         assert_eq!(inv.hosts.len(), 6);
-        let web2 = inv.hosts.iter().find(|h| h.name == "web2.example.com").unwrap();
+        let web2 = inv
+            .hosts
+            .iter()
+            .find(|h| h.name == "web2.example.com")
+            .unwrap();
         assert_eq!(web2.groups, ["backend", "web"]);
         assert_eq!(web2.vars["http_port"], "8080");
         assert_eq!(web2.vars["tier"], "front");

@@ -64,9 +64,12 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd
-        .spawn()
-        .map_err(|e| (format!("cannot run {}: {e}", program.display()), String::new()))?;
+    let child = cmd.spawn().map_err(|e| {
+        (
+            format!("cannot run {}: {e}", program.display()),
+            String::new(),
+        )
+    })?;
     let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => out,
         Ok(Err(e)) => return Err((e.to_string(), String::new())),
@@ -87,7 +90,9 @@ pub async fn run(
             format!(
                 "ansible-playbook {} exited with {}",
                 playbook.display(),
-                out.status.code().map_or("a signal".into(), |c| c.to_string())
+                out.status
+                    .code()
+                    .map_or("a signal".into(), |c| c.to_string())
             ),
             output,
         ));
@@ -154,7 +159,10 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
     .await
     .map_err(|(reason, out)| {
         (
-            format!("preparing node `{}` for Ansible: {reason}; use an image with python3", target.node.name),
+            format!(
+                "preparing node `{}` for Ansible: {reason}; use an image with python3",
+                target.node.name
+            ),
             out,
         )
     })
@@ -170,7 +178,11 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
             let container = if node.name == target.node.name && replica == provisioned {
                 target.container.to_string()
             } else {
-                target.hosts.get(&replica).cloned().unwrap_or(replica.clone())
+                target
+                    .hosts
+                    .get(&replica)
+                    .cloned()
+                    .unwrap_or(replica.clone())
             };
             let mut vars = Mapping::new();
             let mut set = |k: &str, v: &str| {
@@ -186,10 +198,7 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
             }
             // A single replica is a host named like its node: the node's group would
             // only repeat it (and Ansible warns about a group named like a host).
-            let node_groups = node
-                .ansible_groups()
-                .into_iter()
-                .filter(|g| g != &replica);
+            let node_groups = node.ansible_groups().into_iter().filter(|g| g != &replica);
             for group in node_groups {
                 let members = groups
                     .entry(group)
@@ -235,7 +244,11 @@ pub fn changed_tasks(output: &str) -> Vec<String> {
         for prefix in ["TASK [", "RUNNING HANDLER ["] {
             if let Some(rest) = line.strip_prefix(prefix) {
                 if let Some(end) = rest.rfind(']') {
-                    let kind = if prefix == "TASK [" { "task" } else { "handler" };
+                    let kind = if prefix == "TASK [" {
+                        "task"
+                    } else {
+                        "handler"
+                    };
                     current = format!("{kind} `{}`", &rest[..end]);
                 }
             }

@@ -68,16 +68,22 @@ impl NodeReport {
 impl fmt::Display for NodeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_idempotent() {
-            return write!(f, "node `{}`: idempotent (the second run changed nothing)", self.node);
+            return write!(
+                f,
+                "node `{}`: idempotent (the second run changed nothing)",
+                self.node
+            );
         }
-        writeln!(f, "node `{}`: the second run of its provisioning changed:", self.node)?;
+        writeln!(
+            f,
+            "node `{}`: the second run of its provisioning changed:",
+            self.node
+        )?;
         for c in &self.files {
             match &c.kind {
                 ChangeKind::Added => writeln!(f, "  file added:    {}", c.path)?,
                 ChangeKind::Removed => writeln!(f, "  file removed:  {}", c.path)?,
-                ChangeKind::Modified(what) => {
-                    writeln!(f, "  file modified: {} ({what})", c.path)?
-                }
+                ChangeKind::Modified(what) => writeln!(f, "  file modified: {} ({what})", c.path)?,
             }
         }
         for r in &self.reported {

@@ -82,7 +82,8 @@ pub async fn run(
     target: &Target<'_>,
     on_step: &(dyn Fn(usize, &Step) + Sync),
 ) -> Result<Vec<StepLog>, ProvisionError> {
-    let (docker, root, container, node) = (target.docker, target.root, target.container, target.node);
+    let (docker, root, container, node) =
+        (target.docker, target.root, target.container, target.node);
     let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut logs = Vec::new();
     for (i, step) in node.provision.iter().enumerate() {
@@ -169,9 +170,10 @@ pub async fn run(
                 result.output
             }
             StepKind::Puppet { manifest, modules } => {
-                let result = puppet::run(target, index, manifest, modules.as_deref(), &env, timeout)
-                    .await
-                    .map_err(|(reason, out)| fail(reason, out))?;
+                let result =
+                    puppet::run(target, index, manifest, modules.as_deref(), &env, timeout)
+                        .await
+                        .map_err(|(reason, out)| fail(reason, out))?;
                 changed = result.changed;
                 result.output
             }

@@ -35,7 +35,8 @@ pub async fn run(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "site.pp".into());
     let dir = manifest.parent().filter(|d| !d.as_os_str().is_empty());
-    let stage_err = |e: crate::engine::EngineError| (format!("staging puppet files: {e}"), String::new());
+    let stage_err =
+        |e: crate::engine::EngineError| (format!("staging puppet files: {e}"), String::new());
     match dir {
         // The manifest's directory may hold files it imports; stage all of it.
         Some(d) => super::copy(

@@ -32,7 +32,11 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
             .rsplit_once('-')
             .filter(|(b, _)| inst.env.nodes.contains_key(*b))
             .map_or(node.as_str(), |(b, _)| b);
-        let kind = if args.idempotence { "idempotence" } else { "provision" };
+        let kind = if args.idempotence {
+            "idempotence"
+        } else {
+            "provision"
+        };
         let path = inst.log_dir().join(format!("{base}.{kind}.log"));
         let text = std::fs::read_to_string(&path).map_err(|_| {
             Failure::Environment(format!(

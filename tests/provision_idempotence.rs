@@ -39,7 +39,8 @@ fn a_non_idempotent_shell_step_makes_test_exit_4_naming_the_file() {
         "{out}"
     );
     // The copy step re-uploads the same bytes: not a change.
-    assert!(!out.contains("/etc/motd.d/envctl"), "{out}");
+    assert!(!out.contains("file modified: /etc/motd.d"), "{out}");
+    assert!(!out.contains("file added: "), "{out}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 

@@ -34,8 +34,19 @@ pub async fn check(inst: &Instance, observer: &dyn Observer) -> Result<Vec<NodeR
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
     let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer))).await;
-    if result.is_err() {
-        up::remove_run(inst).await;
+    // Check containers are gone by now; the network goes too unless nodes run in it
+    // (`envctl provision --check-idempotence` on an instance that is not up).
+    if let Ok(remaining) = inst.containers().await {
+        let others: Vec<_> = remaining
+            .iter()
+            .filter(|c| c.label(labels::ROLE) != Some(ROLE_PROVISION))
+            .collect();
+        if others.is_empty() {
+            for c in &remaining {
+                let _ = inst.docker.remove_container(&c.id).await;
+            }
+            let _ = super::down::remove_networks(inst).await;
+        }
     }
     result
 }

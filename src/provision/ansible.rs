@@ -48,44 +48,65 @@ pub async fn run(
     let cwd = playbook_abs
         .parent()
         .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.arg("-i")
-        .arg(&inventory_path)
-        .arg("--limit")
-        .arg(&host)
-        .arg(&playbook_abs)
-        .current_dir(&cwd)
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_FORCE_COLOR", "0")
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
-        .env("ANSIBLE_STDOUT_CALLBACK", "default")
-        .env("ANSIBLE_LOCAL_TEMP", dir.path().join("tmp"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().map_err(|e| {
-        (
-            format!("cannot run {}: {e}", program.display()),
-            String::new(),
-        )
-    })?;
-    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Err((e.to_string(), String::new())),
-        Err(_) => {
-            return Err((
-                format!("did not finish within {}", crate::wait::human(timeout)),
+    let mut output = bootstrap;
+    let mut changed = Vec::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.arg("-i")
+            .arg(&inventory_path)
+            .arg("--limit")
+            .arg(&host)
+            .arg(&playbook_abs)
+            .current_dir(&cwd)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+            .env("ANSIBLE_STDOUT_CALLBACK", "default")
+            .env("ANSIBLE_LOCAL_TEMP", dir.path().join("tmp"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| {
+            (
+                format!("cannot run {}: {e}", program.display()),
                 String::new(),
-            ))
+            )
+        })?;
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err((e.to_string(), output)),
+            Err(_) => {
+                return Err((
+                    format!("did not finish within {}", crate::wait::human(timeout)),
+                    output,
+                ))
+            }
+        };
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output.push_str(&text);
+        for task in changed_tasks(&text) {
+            if !changed.contains(&task) {
+                changed.push(task);
+            }
         }
-    };
-    let output = format!(
-        "{bootstrap}{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() {
+        if out.status.success() {
+            break;
+        }
+        // The exec transport occasionally loses a command's output under load
+        // (UNREACHABLE, not a task failure); the play is run once more.
+        if attempt == 1 && text.contains("UNREACHABLE!") && !text.contains("FAILED!") {
+            output.push_str(
+                "envctl: the connection to the node failed (UNREACHABLE); running the playbook once more\n",
+            );
+            continue;
+        }
         return Err((
             format!(
                 "ansible-playbook {} exited with {}",
@@ -108,10 +129,7 @@ pub async fn run(
             output,
         ));
     }
-    Ok(Played {
-        changed: changed_tasks(&output),
-        output,
-    })
+    Ok(Played { changed, output })
 }
 
 /// Whether the PLAY RECAP has a line for `host` (a playbook whose plays match no host

@@ -1126,6 +1126,102 @@ mod tests {
         assert!(!looks_like_script("echo hi > x.sh"));
     }
 
+    fn project(env: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(dir.path().join("environments/e.toml"), env).unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    fn errors(dir: &tempfile::TempDir) -> String {
+        load(dir.path(), "e").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn new_step_kinds_parse_with_their_options() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\ninit = \"systemd\"\ngroups = [\"frontend\"]\nprovision = [\n  { template = \"t.j2\", to = \"/etc/t\", mode = \"0600\", owner = \"www-data:adm\" },\n  { ansible = \"a/site.yml\", idempotent = false },\n  { puppet = \"p/site.pp\", modules = \"p/modules\" },\n]\n",
+            &[
+                ("t.j2", "{{ node }}\n"),
+                ("a/site.yml", "- hosts: all\n"),
+                ("p/site.pp", "include x\n"),
+                ("p/modules/x/manifests/init.pp", "class x {}\n"),
+            ],
+        );
+        let env = load(dir.path(), "e").unwrap();
+        let web = &env.nodes["web"];
+        assert_eq!(web.init, Init::Systemd);
+        assert_eq!(web.ansible_groups(), ["web", "frontend"]);
+        assert!(matches!(
+            &web.provision[0].kind,
+            StepKind::Template { mode: Some(0o600), owner: Some(o), .. } if o == "www-data:adm"
+        ));
+        assert!(!web.provision[1].idempotent);
+        assert!(web.provision[0].idempotent);
+        assert!(matches!(
+            &web.provision[2].kind,
+            StepKind::Puppet { modules: Some(m), .. } if m == Path::new("p/modules")
+        ));
+    }
+
+    #[test]
+    fn step_options_that_belong_to_another_kind_are_errors() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\nprovision = [{ shell = \"true\", owner = \"root\", modules = \"m\" }]\n",
+            &[],
+        );
+        let err = errors(&dir);
+        assert!(err.contains("`owner` goes with `template`"), "{err}");
+        assert!(err.contains("`modules` goes with `puppet`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_init_and_bad_owner_name_their_field() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\ninit = \"runit\"\nprovision = [{ template = \"t.j2\", to = \"/t\", owner = \"a b\" }]\n",
+            &[("t.j2", "x")],
+        );
+        let err = errors(&dir);
+        assert!(
+            err.contains("e.toml:3:") && err.contains("unknown init `runit`"),
+            "{err}"
+        );
+        assert!(err.contains("`a b` is not `user` or `user:group`"), "{err}");
+    }
+
+    #[test]
+    fn inventory_hosts_are_overlaid_by_node_tables() {
+        let dir = project(
+            "[inventory]\nfile = \"inv.ini\"\n[inventory.node]\nimage = \"x\"\nreplicas = 1\n[inventory.groups.db]\nenv = { ROLE = \"db\" }\n[nodes.db1]\nreplicas = 2\n",
+            &[("inv.ini", "[web]\nweb1.example.com ansible_host=10.0.0.1 tier=front\n[db]\ndb1.example.com\n")],
+        );
+        let env = load(dir.path(), "e").unwrap();
+        assert_eq!(env.nodes.keys().collect::<Vec<_>>(), ["db1", "web1"]);
+        assert_eq!(env.nodes["db1"].replicas, 2);
+        assert_eq!(env.nodes["db1"].env["ROLE"], "db");
+        assert!(env.nodes["web1"].env.is_empty());
+        assert_eq!(env.nodes["web1"].groups, ["web"]);
+        // Production's connection settings stay out; other host variables come along.
+        assert_eq!(
+            env.nodes["web1"].host_vars,
+            BTreeMap::from([("tier".to_string(), "front".to_string())])
+        );
+    }
+
+    #[test]
+    fn hosts_with_the_same_first_label_collide() {
+        let dir = project(
+            "[inventory]\nfile = \"inv.ini\"\n[inventory.node]\nimage = \"x\"\n",
+            &[("inv.ini", "web1.a.example.com\nweb1.b.example.com\n")],
+        );
+        assert!(errors(&dir).contains("two inventory hosts map to node `web1`"));
+    }
+
     #[test]
     fn raw_node_rejects_unknown_keys() {
         let err = parse_str("[nodes.web]\nimgae = \"x\"\n").unwrap_err();

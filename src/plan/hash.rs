@@ -173,6 +173,86 @@ mod tests {
         assert_ne!(a, b);
     }
 
+    fn node(provision: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(
+            dir.path().join("environments/e.toml"),
+            format!(
+                "[vars]\ngreeting = \"hi\"\n[nodes.n]\nimage = \"x\"\nprovision = [{provision}]\n"
+            ),
+        )
+        .unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let env = crate::model::environment::load(dir.path(), "e").unwrap();
+        let n = env.nodes["n"].clone();
+        (dir, n)
+    }
+
+    fn key(dir: &tempfile::TempDir, node: &Node, vars: &[(&str, &str)]) -> String {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        provision_key(dir.path(), "sha256:base", node, &vars).unwrap()
+    }
+
+    #[test]
+    fn a_role_edit_changes_the_key_of_nodes_running_its_playbook() {
+        let (dir, n) = node(
+            "{ ansible = \"ansible/site.yml\" }",
+            &[
+                ("ansible/site.yml", "- hosts: all\n"),
+                ("ansible/roles/web/tasks/main.yml", "- debug: msg=a\n"),
+            ],
+        );
+        let before = key(&dir, &n, &[]);
+        assert_eq!(before, key(&dir, &n, &[]));
+        std::fs::write(
+            dir.path().join("ansible/roles/web/tasks/main.yml"),
+            "- debug: msg=b\n",
+        )
+        .unwrap();
+        assert_ne!(before, key(&dir, &n, &[]));
+    }
+
+    #[test]
+    fn vars_count_only_for_steps_that_read_them() {
+        let (dir, shell) = node("{ shell = \"true\" }", &[]);
+        assert_eq!(
+            key(&dir, &shell, &[("a", "1")]),
+            key(&dir, &shell, &[("a", "2")])
+        );
+        let (dir, tpl) = node(
+            "{ template = \"t.j2\", to = \"/t\" }",
+            &[("t.j2", "{{ greeting }}")],
+        );
+        assert_ne!(
+            key(&dir, &tpl, &[("a", "1")]),
+            key(&dir, &tpl, &[("a", "2")])
+        );
+    }
+
+    #[test]
+    fn a_top_level_playbook_ignores_unrelated_project_files() {
+        let (dir, n) = node(
+            "{ ansible = \"site.yml\" }",
+            &[
+                ("site.yml", "- hosts: all\n"),
+                ("roles/r/tasks/main.yml", "[]\n"),
+            ],
+        );
+        let before = key(&dir, &n, &[]);
+        std::fs::write(dir.path().join("README.md"), "unrelated").unwrap();
+        assert_eq!(before, key(&dir, &n, &[]));
+        std::fs::write(dir.path().join("roles/r/tasks/main.yml"), "- debug:\n").unwrap();
+        assert_ne!(before, key(&dir, &n, &[]));
+    }
+
     #[test]
     fn tree_hash_changes_with_content() {
         let dir = tempfile::tempdir().unwrap();

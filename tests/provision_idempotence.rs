@@ -122,3 +122,36 @@ provision = [{ ansible = "ansible/site.yml" }]
     assert!(!out.contains("/etc/stable"), "{out}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn puppet_resources_that_change_on_every_run_are_named() {
+    let p = Project::empty();
+    p.file(
+        "environments/pup.toml",
+        r#"
+[nodes.box]
+image = "debian:bookworm"
+command = "sleep infinity"
+provision = [{ puppet = "puppet/site.pp" }]
+"#,
+    );
+    p.file(
+        "puppet/site.pp",
+        "file { '/etc/stable.conf': ensure => file, content => \"stable\\n\" }\n\
+         exec { 'stamp': command => '/bin/sh -c \"date +%s%N > /var/lib/stamp\"' }\n",
+    );
+    let run = p
+        .run(&["provision", "pup", "--check-idempotence"])
+        .expect(4);
+    let out = run.output();
+    assert!(
+        out.contains("Main/Exec[stamp]/returns: executed successfully"),
+        "{out}"
+    );
+    assert!(
+        out.contains("file modified: /var/lib/stamp (content)"),
+        "{out}"
+    );
+    assert!(!out.contains("/etc/stable.conf"), "{out}");
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

@@ -56,6 +56,12 @@ pub async fn ensure(
     if let Some(image) = docker.image(&tag).await? {
         return Ok(image);
     }
+    // Parallel runs (CI jobs, tests) derive each image once: the others wait, then find it.
+    let lock = lock(&key[..24]).await?;
+    if let Some(image) = docker.image(&tag).await? {
+        drop(lock);
+        return Ok(image);
+    }
     note(&format!(
         "adding systemd to image {} (once; cached as {tag})",
         short(&base.id)
@@ -95,6 +101,7 @@ pub async fn ensure(
     }
     .await;
     docker.remove_container(&id).await?;
+    drop(lock);
     result?;
     docker
         .image(&tag)
@@ -129,6 +136,25 @@ pub async fn wait_booted(
     })
     .await
     .map_err(|e| EngineError::Other(format!("systemd did not boot in {container}: {e}")))
+}
+
+async fn lock(key: &str) -> Result<std::fs::File, EngineError> {
+    let dir = std::env::var_os("ENVCTL_BOOTSTRAP_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/tmp"));
+    let path = dir.join(format!("envctl-systemd-{key}.lock"));
+    let fail =
+        |e: std::io::Error| EngineError::Other(format!("cannot lock {}: {e}", path.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| EngineError::Other(e.to_string()))?
+        .map_err(fail)
 }
 
 fn short(id: &str) -> &str {

@@ -66,3 +66,42 @@ fn systemd_nodes_cannot_also_set_a_command() {
     assert!(run.stderr.contains("`command`"), "{}", run.stderr);
     assert!(run.stderr.contains("systemd"), "{}", run.stderr);
 }
+
+/// A Debian image whose package manager is gone: nothing can be added to it.
+fn project_without_apt(env: &str) -> Project {
+    let p = Project::empty();
+    p.file(
+        "images/noapt/Dockerfile",
+        "FROM debian:bookworm\nRUN rm -f /usr/bin/apt-get /usr/bin/python3\n",
+    );
+    p.file("environments/bare.toml", env);
+    p.file(
+        "ansible/site.yml",
+        "- hosts: box\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n",
+    );
+    p
+}
+
+#[test]
+fn systemd_on_an_image_without_systemd_or_apt_is_a_clear_error() {
+    let p = project_without_apt("[nodes.box]\nbuild = \"images/noapt\"\ninit = \"systemd\"\n");
+    let run = p.run(&["up", "bare"]).expect(3);
+    assert!(
+        run.stderr.contains("no systemd and no apt-get"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("node `box`"), "{}", run.stderr);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn ansible_on_a_node_without_python3_or_apt_is_a_clear_error() {
+    let p = project_without_apt(
+        "[nodes.box]\nbuild = \"images/noapt\"\ncommand = \"sleep infinity\"\nprovision = [{ ansible = \"ansible/site.yml\" }]\n",
+    );
+    let run = p.run(&["up", "bare"]).expect(3);
+    assert!(run.stderr.contains("node `box`"), "{}", run.stderr);
+    assert!(run.stderr.contains("has no python3"), "{}", run.stderr);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

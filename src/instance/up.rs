@@ -236,7 +236,14 @@ pub async fn node_key(
         let mut labels = inst.id.labels();
         labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
         labels.insert(labels::NODE.into(), node.name.clone());
-        systemd::ensure(&inst.docker, &base, &inst.id.network(), labels, note).await?
+        systemd::ensure(&inst.docker, &base, &inst.id.network(), labels, note)
+            .await
+            .map_err(|e| match e {
+                EngineError::Other(m) => {
+                    EngineError::Other(format!("node `{}` (init = \"systemd\"): {m}", node.name))
+                }
+                other => other,
+            })?
     } else {
         base
     };

@@ -594,6 +594,10 @@ async fn start_node(
                     hint: " (its container disappeared right after it started)".into(),
                 })
             })?;
+            // A systemd node is ready once booted (its units started), then healthy.
+            if node.init == Init::Systemd {
+                systemd::wait_booted(&inst.docker, id, BOOT_TIMEOUT).await?;
+            }
             health::wait_ready(
                 &inst.docker,
                 network,

@@ -6,7 +6,9 @@
 //! engine is the one envctl uses (`DOCKER_HOST`, else the local socket).
 
 use super::Target;
+use crate::model::Environment;
 use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -41,7 +43,7 @@ pub async fn run(
         .unwrap_or_else(|| target.node.name.clone());
     let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
     let inventory_path = dir.path().join("inventory.yml");
-    let text = inventory(target, &host);
+    let text = inventory(target.env, &target.hosts, &host, target.container);
     std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
     let playbook_abs = target.root.join(playbook);
     // Run where the playbook lives, so the ansible.cfg beside it applies, as in production.
@@ -188,19 +190,20 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
 
 /// The generated inventory (YAML). `provisioned` is the host standing for the container
 /// being provisioned; other hosts point at their replicas' container names.
-fn inventory(target: &Target<'_>, provisioned: &str) -> String {
-    let mut groups: std::collections::BTreeMap<String, Mapping> = Default::default();
+fn inventory(
+    env: &Environment,
+    containers: &BTreeMap<String, String>,
+    provisioned: &str,
+    provisioning_container: &str,
+) -> String {
+    let mut groups: BTreeMap<String, Mapping> = BTreeMap::new();
     let mut hosts = Mapping::new();
-    for node in target.env.nodes.values().filter(|n| n.replicas > 0) {
+    for node in env.nodes.values().filter(|n| n.replicas > 0) {
         for replica in node.replica_names() {
-            let container = if node.name == target.node.name && replica == provisioned {
-                target.container.to_string()
+            let container = if replica == provisioned {
+                provisioning_container.to_string()
             } else {
-                target
-                    .hosts
-                    .get(&replica)
-                    .cloned()
-                    .unwrap_or(replica.clone())
+                containers.get(&replica).cloned().unwrap_or(replica.clone())
             };
             let mut vars = Mapping::new();
             let mut set = |k: &str, v: &str| {
@@ -231,8 +234,7 @@ fn inventory(target: &Target<'_>, provisioned: &str) -> String {
         }
     }
     let mut all = Mapping::new();
-    let vars: Mapping = target
-        .env
+    let vars: Mapping = env
         .vars
         .iter()
         .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
@@ -314,6 +316,51 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
                 "handler `nginx : reload nginx`"
             ]
         );
+    }
+
+    #[test]
+    fn the_inventory_has_every_replica_grouped_with_vars() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(
+            dir.path().join("environments/e.toml"),
+            "[vars]\ngreeting = \"hi\"\n[nodes.web]\nimage = \"x\"\nreplicas = 2\ngroups = [\"frontend\"]\n[nodes.db]\nimage = \"x\"\n",
+        )
+        .unwrap();
+        let env = crate::model::environment::load(dir.path(), "e").unwrap();
+        let containers = BTreeMap::from([
+            ("web-1".to_string(), "envctl-e-i-web-1".to_string()),
+            ("web-2".to_string(), "envctl-e-i-web-2".to_string()),
+            ("db".to_string(), "envctl-e-i-db".to_string()),
+        ]);
+        let text = inventory(&env, &containers, "web-1", "abc123");
+        let doc: Value = serde_yaml::from_str(&text).unwrap();
+        let all = &doc["all"];
+        assert_eq!(all["vars"]["greeting"], Value::from("hi"));
+        // The provisioned host is the provisioning container; the others their replicas.
+        assert_eq!(all["hosts"]["web-1"]["ansible_host"], Value::from("abc123"));
+        assert_eq!(
+            all["hosts"]["web-2"]["ansible_host"],
+            Value::from("envctl-e-i-web-2")
+        );
+        assert_eq!(
+            all["hosts"]["db"]["ansible_connection"],
+            Value::from(CONNECTION)
+        );
+        let members = |g: &str| -> Vec<String> {
+            all["children"][g]["hosts"]
+                .as_mapping()
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(members("web"), ["web-1", "web-2"]);
+        assert_eq!(members("frontend"), ["web-1", "web-2"]);
+        // A single-replica node's host already carries its name: no group `db`.
+        assert!(members("db").is_empty());
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Parse and check definitions and specs without touching an engine.
     Validate(ValidateArgs),
+    /// Provision the nodes' images without starting them; --check-idempotence runs the
+    /// steps a second time and exits 4 when that changed anything.
+    Provision(ProvisionArgs),
     /// Base images and the provisioning cache.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -124,6 +127,17 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    pub env: Option<String>,
+    /// Provision again even when a cached provisioned image matches.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run every node's steps a second time; exit 4 naming what changed.
+    #[arg(long)]
+    pub check_idempotence: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// `[ENV] NODE`.
     #[arg(num_args = 1..=2, required = true)]
@@ -134,6 +148,9 @@ pub struct LogsArgs {
     /// Show the node's provisioning log instead of its container output.
     #[arg(long)]
     pub provision: bool,
+    /// Show the node's last idempotence check (second run of its steps, what changed).
+    #[arg(long, conflicts_with = "provision")]
+    pub idempotence: bool,
     /// Only the last N lines.
     #[arg(long)]
     pub tail: Option<usize>,

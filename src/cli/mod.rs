@@ -47,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Promote(a) => commands::promote::run(&ctx, a),
         Command::Rollback(a) => commands::promote::rollback(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
+        Command::Provision(a) => commands::provision::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -182,7 +182,12 @@ pub enum ImageCommand {
     /// List provisioned images kept in the cache.
     List,
     /// Remove provisioned images from the cache.
-    Prune,
+    Prune {
+        /// Every envctl cache image on the engine (all projects), and the derived
+        /// systemd images; by default only this project's provisioned images.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Args)]

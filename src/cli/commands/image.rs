@@ -3,6 +3,7 @@
 use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
+use std::io::Write;
 use crate::engine::{bootstrap, labels, systemd};
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
@@ -32,13 +33,17 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                 ctx.runtime
                     .block_on(docker.list_images(vec![systemd::DERIVED_FROM.to_string()]))?,
             );
-            println!(
+            // A closed pipe (`envctl image list | head`) just ends the listing.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
                 "{:<40}  {:<12}  {:<12}  {:>8}",
                 "IMAGE", "ENVIRONMENT", "NODE", "SIZE"
             );
             for i in images {
                 let tag = i.tags.first().cloned().unwrap_or_else(|| i.id.clone());
-                println!(
+                let written = writeln!(
+                    out,
                     "{:<40}  {:<12}  {:<12}  {:>6}MB",
                     tag,
                     i.labels
@@ -47,19 +52,32 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                     i.labels.get(labels::NODE).map_or("-", String::as_str),
                     i.size / 1_000_000
                 );
+                if written.is_err() {
+                    break;
+                }
             }
         }
-        ImageCommand::Prune => {
+        ImageCommand::Prune { all } => {
+            // Without --all, only the images this project's nodes were provisioned into.
+            let mut filter = vec![labels::CACHE_KEY.to_string()];
+            if !all {
+                let project = ctx.project()?;
+                filter.push(format!(
+                    "{}={}",
+                    labels::PROJECT,
+                    crate::instance::project_id(&project.root)
+                ));
+            }
             let removed = ctx.runtime.block_on(async {
-                let mut images = docker
-                    .list_images(vec![labels::CACHE_KEY.to_string()])
-                    .await?;
+                let mut images = docker.list_images(filter).await?;
                 // Provisioned images first: they may be children of systemd images.
-                images.extend(
-                    docker
-                        .list_images(vec![systemd::DERIVED_FROM.to_string()])
-                        .await?,
-                );
+                if all {
+                    images.extend(
+                        docker
+                            .list_images(vec![systemd::DERIVED_FROM.to_string()])
+                            .await?,
+                    );
+                }
                 for i in &images {
                     docker.remove_image(&i.id).await?;
                 }

@@ -48,6 +48,19 @@ pub enum Command {
     /// Base images and the provisioning cache.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Remove what dead runs left behind (`envctl test` runs killed before cleanup).
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove objects of `test` runs older than this, even if their owner still runs
+    /// (or runs on another host).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub lease: String,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Validate(a) => commands::validate::run(&ctx, a),
         Command::Image(a) => commands::image::run(&ctx, a),
+        Command::Gc(a) => commands::gc::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -91,6 +92,20 @@ impl Context {
     /// The instance of `env` named on the command line.
     pub fn instance(&self, docker: Docker, project: &Project, env: Environment) -> Instance {
         Instance::new(docker, &project.root, env, &self.instance)
+    }
+
+    /// Takes the lock of the instance of `env` named on the command line, for `command`.
+    ///
+    /// # Errors
+    /// [`Failure::Environment`] naming the holder when another envctl has it.
+    pub fn lock(
+        &self,
+        project: &Project,
+        env: &Environment,
+        command: &str,
+    ) -> Result<crate::instance::lock::InstanceLock, Failure> {
+        crate::instance::lock::acquire(&project.root, &env.name, &self.instance, command)
+            .map_err(|e| Failure::Environment(e.to_string()))
     }
 
     /// Splits `[ENV] rest...`: the first argument is the environment when the project

@@ -46,6 +46,25 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
     }
 }
 
+/// Removes the instance again and again until a pass finds nothing: after an interrupt,
+/// an engine request made just before it (a container being created) may still complete
+/// after the first pass listed the instance.
+///
+/// # Errors
+/// Engine failures of the last pass.
+pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
+    let mut total = Removed::default();
+    for _ in 0..5 {
+        let removed = down(inst).await?;
+        total.containers += removed.containers;
+        total.networks += removed.networks;
+        if removed == Removed::default() {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// Removes the instance's networks.
 ///
 /// # Errors

@@ -3,7 +3,9 @@
 //! from the engine's labels every time, never from a state file.
 
 pub mod down;
+pub mod gc;
 pub mod health;
+pub mod lock;
 pub mod up;
 pub mod view;
 
@@ -33,6 +35,7 @@ impl Instance {
             environment: env.name.clone(),
             instance: instance.to_string(),
             run: run_id(),
+            ephemeral: false,
         };
         Instance {
             docker,

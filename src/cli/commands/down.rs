@@ -7,6 +7,7 @@ use crate::instance::down;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    let _lock = ctx.lock(&project, &env, &format!("down {}", env.name))?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let removed = ctx.runtime.block_on(down::down(&inst))?;

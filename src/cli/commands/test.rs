@@ -12,9 +12,13 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     // Everything is validated before anything is created.
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
+    let _lock = ctx.lock(&project, &env, &format!("test {}", env.name))?;
     let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let mut inst = ctx.instance(docker, &project, env);
     let keep = args.keep;
+    // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
+    // left behind.
+    inst.id.ephemeral = !keep;
 
     // While verifying, the main thread is busy running checks: a signal handler task
     // tears the instance down and exits.
@@ -23,8 +27,10 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         ctx.runtime.spawn(async move {
             interrupt::signalled().await;
             eprintln!("interrupted; removing the instance");
-            let _ = down::down(&inst).await;
-            let _ = down::down(&inst).await;
+            match down::down_until_gone(&inst).await {
+                Ok(_) => eprintln!("interrupted; cleaned up"),
+                Err(e) => eprintln!("error: cleaning up after the interrupt: {e}\n  run `envctl gc` to remove what is left"),
+            }
             std::process::exit(i32::from(INTERRUPTED));
         })
     });

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let options = UpOptions {

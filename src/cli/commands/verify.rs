@@ -17,6 +17,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let selected = select(specs, &filters, &args.report)?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
+    // verify creates nothing; on a signal it only stops, with the documented code.
+    ctx.runtime.spawn(async {
+        super::super::interrupt::signalled().await;
+        eprintln!("interrupted");
+        std::process::exit(i32::from(super::super::exit::INTERRUPTED));
+    });
     verify(ctx, &inst, selected, &args.report)
 }
 

@@ -5,6 +5,8 @@ use super::super::args::TestArgs;
 use super::super::exit::{Failure, INTERRUPTED};
 use super::super::{interrupt, Context};
 use crate::instance::{down, up::UpOptions};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 
 pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let (env, filters) = ctx.split_env(&args.args)?;
@@ -20,31 +22,48 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     // left behind.
     inst.id.ephemeral = !keep;
 
-    // While verifying, the main thread is busy running checks: a signal handler task
-    // tears the instance down and exits.
-    let guard = (!keep).then(|| {
+    // One cleanup at a time: while `up` runs, it handles a signal itself (removing what
+    // it created) and this task only records it; afterwards (verify keeps the main
+    // thread busy) this task tears the instance down and exits.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let in_up = Arc::new(AtomicBool::new(true));
+    let guard = {
         let inst = inst.clone();
+        let (interrupted, in_up) = (interrupted.clone(), in_up.clone());
         ctx.runtime.spawn(async move {
             interrupt::signalled().await;
-            eprintln!("interrupted; removing the instance");
-            match down::down_until_gone(&inst).await {
-                Ok(_) => eprintln!("interrupted; cleaned up"),
-                Err(e) => eprintln!("error: cleaning up after the interrupt: {e}\n  run `envctl gc` to remove what is left"),
+            interrupted.store(true, SeqCst);
+            if in_up.load(SeqCst) {
+                return;
+            }
+            if keep {
+                eprintln!("interrupted; kept the instance");
+            } else {
+                eprintln!("interrupted; removing the instance");
+                match down::down_until_gone(&inst).await {
+                    Ok(_) => eprintln!("interrupted; cleaned up"),
+                    Err(e) => eprintln!(
+                        "error: cleaning up after the interrupt: {e}\n  run `envctl gc` to remove what is left"
+                    ),
+                }
             }
             std::process::exit(i32::from(INTERRUPTED));
         })
-    });
+    };
 
     let options = UpOptions {
         no_cache: args.no_cache,
     };
-    let result = super::up::bring_up(ctx, &inst, &options)
-        .and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report));
-    if let Some(g) = guard {
-        g.abort();
-    }
+    let up = super::up::bring_up(ctx, &inst, &options);
+    in_up.store(false, SeqCst);
+    let result = if interrupted.load(SeqCst) {
+        Err(Failure::Interrupted)
+    } else {
+        up.and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report))
+    };
+    guard.abort();
     if !keep {
-        match ctx.runtime.block_on(down::down(&inst)) {
+        match ctx.runtime.block_on(down::down_until_gone(&inst)) {
             Ok(removed) => {
                 if !ctx.quiet {
                     eprintln!(
@@ -54,7 +73,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                 }
             }
             Err(e) => {
-                eprintln!("error: cleaning up: {e}");
+                eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");
                 return result.and(Err(Failure::Environment(e.to_string())));
             }
         }

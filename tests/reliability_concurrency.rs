@@ -16,8 +16,16 @@ fn two_instances_of_one_environment_test_side_by_side() {
     let (first, second) = (first.finish(), second.finish());
     first.expect(0);
     second.expect(0);
-    assert!(common::leftovers(&a).is_empty(), "{:?}", common::leftovers(&a));
-    assert!(common::leftovers(&b).is_empty(), "{:?}", common::leftovers(&b));
+    assert!(
+        common::leftovers(&a).is_empty(),
+        "{:?}",
+        common::leftovers(&a)
+    );
+    assert!(
+        common::leftovers(&b).is_empty(),
+        "{:?}",
+        common::leftovers(&b)
+    );
 }
 
 #[test]
@@ -27,7 +35,10 @@ fn two_up_instances_get_their_own_names_networks_and_ports() {
     p.run(&["up"]).expect(0);
     let bg = Background::start(&p, &other, &["up", "web"], &[]);
     bg.finish().expect(0);
-    assert_ne!(common::container_ids(&p.instance), common::container_ids(&other));
+    assert_ne!(
+        common::container_ids(&p.instance),
+        common::container_ids(&other)
+    );
     // Each verify reaches its own instance through that instance's published ports.
     p.run(&["verify"]).expect(0);
     let bg = Background::start(&p, &other, &["verify", "web"], &[]);

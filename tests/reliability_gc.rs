@@ -26,7 +26,9 @@ fn sigkill_during_test_then_gc_leaves_nothing_and_dry_run_lists_first() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| bg.output().contains("running 1 test"));
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
     bg.signal(libc::SIGKILL);
     bg.finish();
     let left = p.leftovers();
@@ -121,10 +123,18 @@ fn down_works_without_local_state_and_is_idempotent() {
     p.run(&["up"]).expect(0);
     std::fs::remove_dir_all(p.path().join(".envctl")).unwrap();
     let out = p.run(&["down"]).expect(0);
-    assert!(out.stderr.contains("removed 2 containers, 1 network"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("removed 2 containers, 1 network"),
+        "{}",
+        out.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
     let again = p.run(&["down"]).expect(0);
-    assert!(again.stderr.contains("removed 0 containers, 0 networks"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("removed 0 containers, 0 networks"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]

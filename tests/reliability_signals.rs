@@ -73,7 +73,9 @@ fn sigint_during_verify_of_test_exits_130_and_leaves_nothing() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| bg.output().contains("running 1 test"));
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
     bg.signal(libc::SIGINT);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -83,7 +85,9 @@ fn sigterm_during_verify_of_test_exits_130_and_leaves_nothing() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| bg.output().contains("running 1 test"));
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
     bg.signal(libc::SIGTERM);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -136,7 +140,9 @@ fn sigint_during_verify_exits_130_and_leaves_the_instance_running() {
     p.run(&["up"]).expect(0);
     let before = common::container_ids(&p.instance);
     let mut bg = Background::start(&p, &p.instance, &["verify", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| bg.output().contains("running 1 test"));
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
     bg.signal(libc::SIGINT);
     let run = bg.finish().expect(130);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);

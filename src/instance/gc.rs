@@ -68,11 +68,7 @@ pub struct Garbage {
 
 fn instance_key(labels: &HashMap<String, String>) -> String {
     let get = |k: &str| labels.get(k).map(String::as_str).unwrap_or("?");
-    format!(
-        "{}/{}",
-        get(labels::ENVIRONMENT),
-        get(labels::INSTANCE)
-    )
+    format!("{}/{}", get(labels::ENVIRONMENT), get(labels::INSTANCE))
 }
 
 fn owner_key(labels: &HashMap<String, String>) -> (String, String, String) {

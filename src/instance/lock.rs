@@ -104,8 +104,14 @@ mod tests {
         let held = acquire(dir.path(), "web", "ci-1", "test web").unwrap();
         let err = acquire(dir.path(), "web", "ci-1", "up web").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("instance `ci-1` of environment `web` is in use"), "{msg}");
-        assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+        assert!(
+            msg.contains("instance `ci-1` of environment `web` is in use"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
         assert!(msg.contains("`envctl test web`"), "{msg}");
         drop(held);
         acquire(dir.path(), "web", "ci-1", "up web").expect("free after release");

@@ -8,6 +8,7 @@ pub mod health;
 pub mod lock;
 pub mod up;
 pub mod view;
+pub mod watch;
 
 use crate::engine::docker::ContainerInfo;
 use crate::engine::labels::{self, InstanceId};

@@ -320,8 +320,14 @@ async fn provision_image(
         Ok::<(), UpError>(())
     }
     .await;
-    inst.docker.remove_container(&id).await?;
-    result
+    // The step's own failure comes first; a failed removal must not hide it.
+    let removed = inst.docker.remove_container(&id).await;
+    let on_node = |e: UpError| match e {
+        UpError::Engine(e) => UpError::Engine(e.on_node(&node.name)),
+        other => other,
+    };
+    result.map_err(on_node)?;
+    removed.map_err(|e| on_node(e.into()))
 }
 
 fn write_provision_log(

@@ -72,10 +72,7 @@ impl Background {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "envctl ended ({status}) before {what}\n{}",
-                    self.output()
-                );
+                panic!("envctl ended ({status}) before {what}\n{}", self.output());
             }
             assert!(
                 Instant::now() < deadline,
@@ -120,12 +117,12 @@ pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// Names of the containers carrying `instance`'s label.
 pub fn container_names(instance: &str) -> Vec<String> {
-    crate::common::container_ids(instance)
-        .into_keys()
-        .collect()
+    crate::common::container_ids(instance).into_keys().collect()
 }
 
 /// Whether a container whose name contains `fragment` exists for `instance`.
 pub fn has_container(instance: &str, fragment: &str) -> bool {
-    container_names(instance).iter().any(|n| n.contains(fragment))
+    container_names(instance)
+        .iter()
+        .any(|n| n.contains(fragment))
 }

@@ -13,9 +13,16 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
         .0;
     let docker = ctx.docker()?;
     let garbage = ctx.runtime.block_on(gc::find(&docker, lease))?;
-    let verb = if args.dry_run { "would remove" } else { "removing" };
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removing"
+    };
     for g in &garbage {
-        println!("{verb} {} {} ({}): {}", g.kind, g.name, g.instance, g.reason);
+        println!(
+            "{verb} {} {} ({}): {}",
+            g.kind, g.name, g.instance, g.reason
+        );
     }
     if !args.dry_run {
         ctx.runtime.block_on(gc::remove(&docker, &garbage))?;

@@ -59,7 +59,12 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let result = if interrupted.load(SeqCst) {
         Err(Failure::Interrupted)
     } else {
-        up.and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report))
+        up.and_then(|()| {
+            let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
+            let verified = super::verify::verify(ctx, &inst, selected, &args.report);
+            watchdog.abort();
+            verified
+        })
     };
     guard.abort();
     if !keep {
@@ -84,4 +89,18 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         );
     }
     result
+}
+
+/// While specs run (the main thread is busy with them): when a node stops or the engine
+/// goes away, reports it, removes the instance when the engine is still there, and
+/// exits 3.
+pub async fn on_fault(inst: crate::instance::Instance, keep: bool) {
+    let fault = crate::instance::watch::first_fault(&inst).await;
+    eprintln!("error: {fault}");
+    if !keep && !fault.engine_lost() {
+        if let Err(e) = down::down_until_gone(&inst).await {
+            eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");
+        }
+    }
+    std::process::exit(i32::from(super::super::exit::ENVIRONMENT));
 }

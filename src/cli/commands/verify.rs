@@ -23,6 +23,8 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         eprintln!("interrupted");
         std::process::exit(i32::from(super::super::exit::INTERRUPTED));
     });
+    // A node that stops or an engine that goes away is a fault (exit 3), not failed specs.
+    ctx.runtime.spawn(super::test::on_fault(inst.clone(), true));
     verify(ctx, &inst, selected, &args.report)
 }
 

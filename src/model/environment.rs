@@ -165,6 +165,21 @@ pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most replicas a node may ask for.
 const MAX_REPLICAS: u32 = 100;
+/// Most nodes an environment may have (a scaled-down copy, on one engine).
+const MAX_NODES: usize = 200;
+
+/// Whether a project path (of a script or a copied file) points outside the project:
+/// absolute, or climbing out with `..`. Provisioning reads only the project's files.
+fn outside_project(path: &str) -> bool {
+    let p = Path::new(path);
+    p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
+fn outside_message(path: &str) -> String {
+    format!("`{path}` is outside the project; provisioning files must be inside the project directory (a relative path without `..`)")
+}
 
 /// Loads `environments/NAME.toml` from `root`, following `extends`.
 ///
@@ -269,6 +284,19 @@ fn resolve(
             let entry = nodes.entry(node_name.into_inner()).or_default();
             overlay(entry, layer, at);
         }
+    }
+    if nodes.len() > MAX_NODES {
+        let (name, first_extra) = nodes.iter().nth(MAX_NODES).expect("more than MAX_NODES");
+        if let Some(at) = &first_extra.header {
+            errors.push(at.diagnostic(
+                Some(&format!("nodes.{name}")),
+                format!(
+                    "the environment has {} nodes; at most {MAX_NODES} are allowed",
+                    nodes.len()
+                ),
+            ));
+        }
+        return Err(ModelError::Diagnostics(errors));
     }
     let mut resolved = BTreeMap::new();
     let mut written = BTreeMap::new();
@@ -505,6 +533,10 @@ fn step(
     }
     let script_at = |value: Spanned<String>, errors: &mut Vec<Diagnostic>| {
         let path = root.join(value.get_ref());
+        if outside_project(value.get_ref()) {
+            errors.push(src.diagnostic(Some(value.span()), outside_message(value.get_ref())));
+            return None;
+        }
         if !path.is_file() {
             errors.push(src.diagnostic(
                 Some(value.span()),
@@ -533,6 +565,10 @@ fn step(
     } else {
         let copy = raw.copy.expect("checked above");
         let from = root.join(copy.get_ref());
+        if outside_project(copy.get_ref()) {
+            errors.push(src.diagnostic(Some(copy.span()), outside_message(copy.get_ref())));
+            return None;
+        }
         if !from.exists() {
             errors.push(src.diagnostic(
                 Some(copy.span()),

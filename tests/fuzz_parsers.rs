@@ -19,7 +19,12 @@ const DEMO: &str = include_str!("../environments/demo.toml");
 fn well_formed(err: &ModelError, text_lines: usize) -> Result<(), TestCaseError> {
     let diagnostics = err.diagnostics();
     for d in &diagnostics {
-        prop_assert!(d.line >= 1 && d.line <= text_lines + 1, "line {} of {}", d.line, text_lines);
+        prop_assert!(
+            d.line >= 1 && d.line <= text_lines + 1,
+            "line {} of {}",
+            d.line,
+            text_lines
+        );
         prop_assert!(d.column >= 1);
         prop_assert!(!d.file.as_os_str().is_empty());
         prop_assert!(!d.message.is_empty());
@@ -168,6 +173,8 @@ proptest! {
 fn the_fuzzed_fixtures_are_valid_to_begin_with() {
     let dir = project(ENV.as_bytes());
     environment::load(dir.path(), "e").expect("web fixture");
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/demo.toml").is_file());
+    assert!(Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("environments/demo.toml")
+        .is_file());
     check_spec(SPEC.as_bytes()).unwrap();
 }

@@ -69,7 +69,10 @@ pub fn run(
             let client = client.clone();
             let recorded = recorded.clone();
             libtest_mimic::Trial::test(assertion.name.clone(), move || {
-                let outcome = runtime.block_on(super::run(&assertion, access.as_ref(), &client));
+                let mut outcome =
+                    runtime.block_on(super::run(&assertion, access.as_ref(), &client));
+                // What a node printed may hold secret values; redact before anyone sees it.
+                outcome.message = outcome.message.map(|m| crate::model::secrets::redact(&m));
                 let result = if outcome.passed {
                     Ok(())
                 } else {

@@ -277,7 +277,9 @@ async fn provision_image(
         image: base.id.clone(),
         entrypoint: Some(vec!["sleep".into()]),
         cmd: Some(vec!["infinity".into()]),
-        env: env_list(node),
+        // Secrets reach steps through each exec's environment only: the committed image
+        // keeps the container's environment, and must not keep them.
+        env: crate::model::secrets::without(env_list(node), &inst.env.secrets),
         labels,
         network: inst.id.network(),
         aliases: vec![],
@@ -359,7 +361,10 @@ fn write_provision_log(
             ));
         }
     }
-    let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
+    let _ = crate::model::secrets::write_private(
+        &dir.join(format!("{}.provision.log", node.name)),
+        &text,
+    );
 }
 
 /// Records in the instance's provisioning log that the image came from the cache.

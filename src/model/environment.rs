@@ -43,6 +43,9 @@ pub struct Environment {
     pub name: String,
     pub description: Option<String>,
     pub vars: BTreeMap<String, String>,
+    /// Secret values by name; every node gets them as environment variables, and they
+    /// are redacted from all output.
+    pub secrets: BTreeMap<String, String>,
     /// Nodes by name, in name order.
     pub nodes: BTreeMap<String, Node>,
     /// The environment files this one was built from, child first.
@@ -265,6 +268,7 @@ fn resolve(
     let mut errors = Vec::new();
     let mut description = None;
     let mut vars = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
@@ -274,6 +278,13 @@ fn resolve(
             description = raw.description;
         }
         vars.extend(raw.vars.into_iter().map(|(k, v)| (k, v.0)));
+        secrets.extend(super::secrets::resolve(
+            root,
+            &src,
+            raw.secrets,
+            &|k| std::env::var(k).ok(),
+            &mut errors,
+        ));
         for (node_name, raw_node) in raw.nodes {
             let at = Location {
                 src: src.clone(),
@@ -311,11 +322,17 @@ fn resolve(
         }
     }
     check_references(&resolved, &written, &mut errors);
+    for node in resolved.values_mut() {
+        for (k, v) in &secrets {
+            node.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     if errors.is_empty() {
         Ok(Environment {
             name: name.to_string(),
             description,
             vars,
+            secrets,
             nodes: resolved,
             files,
             ancestors,

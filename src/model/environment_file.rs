@@ -17,6 +17,9 @@ pub struct RawEnvironment {
     pub vars: BTreeMap<String, Scalar>,
     #[serde(default)]
     pub nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+    /// Values never shown in output (see `model::secrets`).
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<super::secrets::RawSecret>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

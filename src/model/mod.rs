@@ -8,6 +8,7 @@ pub mod pattern;
 pub mod port;
 pub mod project;
 pub mod scalar;
+pub mod secrets;
 pub mod source;
 pub mod spec;
 pub mod spec_file;

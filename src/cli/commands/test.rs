@@ -96,7 +96,10 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
 /// exits 3.
 pub async fn on_fault(inst: crate::instance::Instance, keep: bool) {
     let fault = crate::instance::watch::first_fault(&inst).await;
-    eprintln!("error: {fault}");
+    eprintln!(
+        "error: {}",
+        crate::model::secrets::redact(&fault.to_string())
+    );
     if !keep && !fault.engine_lost() {
         if let Err(e) = down::down_until_gone(&inst).await {
             eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");

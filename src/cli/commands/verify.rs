@@ -105,7 +105,7 @@ pub fn verify(
 
 fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
     let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, text)
+        std::fs::write(path, crate::model::secrets::redact(&text))
             .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
     };
     if let Some(path) = &report.junit {

@@ -62,6 +62,8 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
                 "test",
                 "sec",
                 "--keep",
+                // Provision now (not from an earlier run's cache), so its log is fresh.
+                "--no-cache",
                 "--junit",
                 junit.to_str().unwrap(),
                 "--json",

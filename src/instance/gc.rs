@@ -137,7 +137,7 @@ pub async fn remove(docker: &Docker, garbage: &[Garbage]) -> Result<(), EngineEr
         }
     }
     for g in garbage.iter().filter(|g| g.kind == "network") {
-        if let Err(e) = docker.remove_network(&g.id).await {
+        if let Err(e) = super::down::remove_network_when_free(docker, &g.id).await {
             first.get_or_insert(e);
         }
     }

@@ -138,6 +138,28 @@ fn down_works_without_local_state_and_is_idempotent() {
 }
 
 #[test]
+fn down_works_when_the_definition_is_broken_or_gone() {
+    let p = Project::fixture("web");
+    p.run(&["up"]).expect(0);
+    p.file("environments/web.toml", "[nodes.web\nthis is not toml\n");
+    let out = p.run(&["down", "web"]).expect(0);
+    assert!(
+        out.stderr.contains("removing its instance by labels only"),
+        "{}",
+        out.stderr
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+
+    let gone = Project::fixture("web");
+    gone.run(&["up"]).expect(0);
+    std::fs::remove_file(gone.path().join("environments/web.toml")).unwrap();
+    gone.run(&["down", "web"]).expect(0);
+    assert!(gone.leftovers().is_empty(), "{:?}", gone.leftovers());
+    // Without a name there is nothing to go by.
+    gone.run(&["down"]).expect(2);
+}
+
+#[test]
 fn down_removes_what_another_run_left_even_with_wrong_local_state() {
     let p = Project::fixture("web");
     p.run(&["up"]).expect(0);

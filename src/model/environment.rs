@@ -38,7 +38,7 @@ pub struct Located<T> {
 }
 
 /// One environment, ready to plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub name: String,
     pub description: Option<String>,

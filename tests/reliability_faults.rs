@@ -153,6 +153,75 @@ fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
+#[test]
+fn a_node_that_dies_during_provisioning_exits_3_naming_it_with_its_output() {
+    let p = Project::empty();
+    p.file(
+        "environments/slow.toml",
+        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"echo step started; sleep 600\", timeout = \"20m\" }]\n",
+    );
+    let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    let name = background::container_names(&p.instance)
+        .into_iter()
+        .find(|n| n.contains("-provision-"))
+        .unwrap();
+    // Wait until the step runs (it has printed by then), so there is output to show.
+    background::eventually("the step has started", || {
+        exec_output(
+            name.trim_start_matches('/'),
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done",
+        )
+        .is_some_and(|procs| procs.contains("sleep 600"))
+    });
+    kill_container(name.trim_start_matches('/'));
+    let out = bg.finish().expect(3);
+    assert!(out.stderr.contains("node `box`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("step started"),
+        "shows its output: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+/// Output of a command in a container, when it could run.
+fn exec_output(container: &str, command: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults().ok()?;
+        let exec = docker
+            .create_exec(
+                container,
+                bollard::models::ExecConfig {
+                    cmd: Some(vec!["sh".into(), "-c".into(), command.into()]),
+                    attach_stdout: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .ok()?;
+        match docker.start_exec(&exec.id, None).await.ok()? {
+            bollard::exec::StartExecResults::Attached { mut output, .. } => {
+                use futures_util::StreamExt;
+                let mut text = String::new();
+                while let Some(Ok(chunk)) = output.next().await {
+                    text.push_str(&chunk.to_string());
+                }
+                Some(text)
+            }
+            bollard::exec::StartExecResults::Detached => None,
+        }
+    })
+}
+
 fn kill_container(name: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -111,6 +111,24 @@ fn gc_keeps_instances_made_by_up_and_runs_that_are_alive() {
 }
 
 #[test]
+fn up_after_a_killed_test_makes_an_instance_that_gc_keeps() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    bg.signal(libc::SIGKILL);
+    bg.finish();
+    p.run(&["up"]).expect(0);
+    p.run(&["gc"]).expect(0);
+    // The instance `up` made is still there and works.
+    p.run(&["verify", "web", "home"]).expect(0);
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
 fn gc_rejects_a_bad_lease() {
     let p = Project::empty();
     let out = p.run(&["gc", "--lease", "soon"]).expect(2);

@@ -90,11 +90,23 @@ pub async fn find(docker: &Docker, lease: Duration) -> Result<Vec<Garbage>, Engi
         "label".to_string(),
         vec![format!("{}=true", labels::MANAGED)],
     )]);
+    find_matching(docker, &filters, lease).await
+}
+
+/// Like [`find`], among the objects matching label `filters` (e.g. one instance's).
+///
+/// # Errors
+/// Engine failures.
+pub async fn find_matching(
+    docker: &Docker,
+    filters: &HashMap<String, Vec<String>>,
+    lease: Duration,
+) -> Result<Vec<Garbage>, EngineError> {
     let now = labels::now_secs();
     let alive = |owner: &str, start: Option<&str>| labels::owner_alive(owner, start);
     let mut found = Vec::new();
     let mut kept_instances = BTreeSet::new();
-    for c in docker.list_containers(&filters).await? {
+    for c in docker.list_containers(filters).await? {
         match verdict(&c.labels, now, lease, &alive) {
             Some(reason) => found.push(Garbage {
                 kind: "container",
@@ -108,7 +120,7 @@ pub async fn find(docker: &Docker, lease: Duration) -> Result<Vec<Garbage>, Engi
             }
         }
     }
-    for (id, name, net_labels) in docker.list_networks(&filters).await? {
+    for (id, name, net_labels) in docker.list_networks(filters).await? {
         if kept_instances.contains(&owner_key(&net_labels)) {
             continue;
         }
@@ -124,6 +136,10 @@ pub async fn find(docker: &Docker, lease: Duration) -> Result<Vec<Garbage>, Engi
     }
     Ok(found)
 }
+
+/// Default lease: objects of `test` runs older than this are garbage even if their owner
+/// still runs.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(24 * 3600);
 
 /// Removes what [`find`] returned: containers first, then networks.
 ///

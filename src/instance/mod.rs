@@ -5,6 +5,7 @@
 pub mod down;
 pub mod gc;
 pub mod health;
+pub mod idempotence;
 pub mod lock;
 pub mod up;
 pub mod view;

@@ -13,6 +13,8 @@ pub struct InstanceView {
     docker: Docker,
     network: String,
     replicas: BTreeMap<String, ContainerInfo>,
+    /// Names that stand for another node (a promotable service for one of its colours).
+    aliases: BTreeMap<String, String>,
 }
 
 impl InstanceView {
@@ -25,7 +27,18 @@ impl InstanceView {
             docker,
             network,
             replicas,
+            aliases: BTreeMap::new(),
         }
+    }
+
+    /// Makes `name` (a promotable service) stand for the node `target`.
+    pub fn alias(&mut self, name: &str, target: &str) {
+        self.aliases.insert(name.to_string(), target.to_string());
+    }
+
+    /// The engine the containers run on.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
     }
 
     /// Replica names and their containers.
@@ -40,6 +53,7 @@ impl InstanceView {
 
     /// The container for a replica name, or for a node name (its first replica).
     pub fn container(&self, node: &str) -> Result<&ContainerInfo, EngineError> {
+        let node = self.aliases.get(node).map_or(node, String::as_str);
         self.replicas
             .get(node)
             .or_else(|| {

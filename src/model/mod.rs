@@ -4,16 +4,23 @@
 pub mod duration;
 pub mod environment;
 pub mod environment_file;
+pub mod fact;
+pub mod goss;
+pub mod inventory;
+pub mod json_path;
+pub mod matcher;
 pub mod pattern;
 pub mod port;
 pub mod project;
+pub mod promotion;
 pub mod scalar;
 pub mod secrets;
 pub mod source;
 pub mod spec;
 pub mod spec_file;
+pub mod template;
 
-pub use environment::{Environment, HealthCheck, ImageSource, Node, Step, StepKind};
+pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;
 pub use spec::Assertion;

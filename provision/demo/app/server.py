@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """The demo app: answers HTTP on APP_PORT and registers its address in etcd.
 
-Registration uses etcd's v3 JSON gateway (POST /v3/kv/put), so the app needs nothing
-beyond the Python standard library.
+The app runs blue-green: its colour is the end of its host name (app-blue, app-green).
+Each colour registers its own address under SERVICE_PREFIX/colours/COLOUR. The live keys
+(SERVICE_PREFIX/colour and SERVICE_PREFIX/upstream), which the proxy routes by, are
+claimed by the INITIAL_COLOUR only while they do not exist yet (an etcd transaction on
+create_revision == 0); after that only `envctl promote` and `envctl rollback` write them,
+so a new colour never takes traffic before it has been verified.
+
+etcd is reached through its v3 JSON gateway, so the app needs nothing beyond the Python
+standard library.
 """
 import base64
 import http.server
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -15,22 +23,46 @@ import urllib.request
 
 PORT = int(os.environ.get("APP_PORT", "8000"))
 ETCD = os.environ.get("ETCD_URL", "http://etcd:2379")
-KEY = os.environ.get("UPSTREAM_KEY", "/services/app/upstream")
+PREFIX = os.environ.get("SERVICE_PREFIX", "/services/app")
+INITIAL = os.environ.get("INITIAL_COLOUR", "blue")
 GREETING = os.environ.get("GREETING", "hello")
-ADDRESS = os.environ.get("APP_ADDRESS", f"{socket.gethostname()}:{PORT}")
+HOST = socket.gethostname()
+COLOUR = os.environ.get("APP_COLOUR", HOST.rsplit("-", 1)[-1])
+ADDRESS = os.environ.get("APP_ADDRESS", f"{HOST}:{PORT}")
 
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()
 
 
+def etcd(path, body):
+    req = urllib.request.Request(
+        f"{ETCD}{path}", data=json.dumps(body).encode(), method="POST"
+    )
+    return json.loads(urllib.request.urlopen(req, timeout=2).read() or b"{}")
+
+
+def put(key, value):
+    return {"request_put": {"key": b64(key), "value": b64(value)}}
+
+
 def register():
-    body = json.dumps({"key": b64(KEY), "value": b64(ADDRESS)}).encode()
     for _ in range(600):
         try:
-            req = urllib.request.Request(f"{ETCD}/v3/kv/put", data=body, method="POST")
-            urllib.request.urlopen(req, timeout=2).read()
-            print(f"registered {KEY} = {ADDRESS}", flush=True)
+            etcd("/v3/kv/put", {"key": b64(f"{PREFIX}/colours/{COLOUR}"), "value": b64(ADDRESS)})
+            print(f"registered {PREFIX}/colours/{COLOUR} = {ADDRESS}", flush=True)
+            if COLOUR == INITIAL:
+                claim = etcd("/v3/kv/txn", {
+                    "compare": [{
+                        "key": b64(f"{PREFIX}/upstream"),
+                        "target": "CREATE",
+                        "result": "EQUAL",
+                        "create_revision": "0",
+                    }],
+                    "success": [put(f"{PREFIX}/colour", COLOUR), put(f"{PREFIX}/upstream", ADDRESS)],
+                })
+                if claim.get("succeeded"):
+                    print(f"claimed {PREFIX}/upstream = {ADDRESS}", flush=True)
             return
         except OSError as err:
             print(f"etcd not ready ({err}); retrying", flush=True)
@@ -57,5 +89,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # As PID 1 the app must handle SIGTERM itself, or stopping it waits for SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     threading.Thread(target=register, daemon=True).start()
     http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler).serve_forever()

@@ -3,8 +3,11 @@
 pub mod down;
 pub mod exec;
 pub mod gc;
+pub mod history;
 pub mod image;
 pub mod logs;
+pub mod promote;
+pub mod provision;
 pub mod status;
 pub mod test;
 pub mod up;

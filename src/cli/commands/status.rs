@@ -4,7 +4,7 @@ use super::super::args::EnvArg;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
 use crate::engine::labels;
-use crate::instance::{health, Instance, InstanceView};
+use crate::instance::{health, Instance};
 use futures_util::future::join_all;
 use std::time::Duration;
 
@@ -77,7 +77,6 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
         let address = c.addresses.get(&network).cloned().unwrap_or_default();
         rows.push([replica.clone(), c.status.clone(), health, ports, address]);
     }
-    let _ = InstanceView::address_of;
     let widths: Vec<usize> = (0..5)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

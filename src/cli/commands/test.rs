@@ -1,4 +1,4 @@
-//! `envctl test [ENV] [FILTER...]`: up, verify, down. Down always runs (unless --keep),
+//! `envctl test [ENV] [FILTER...]`: up, idempotence check, verify, down. Down always runs (unless --keep),
 //! including after failures and on Ctrl-C.
 
 use super::super::args::TestArgs;
@@ -54,17 +54,26 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let options = UpOptions {
         no_cache: args.no_cache,
     };
-    let up = super::up::bring_up(ctx, &inst, &options);
+    let origin = std::time::Instant::now();
+    let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
     in_up.store(false, SeqCst);
     let result = if interrupted.load(SeqCst) {
         Err(Failure::Interrupted)
     } else {
-        up.and_then(|()| {
-            let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
-            let verified = super::verify::verify(ctx, &inst, selected, &args.report);
-            watchdog.abort();
-            verified
-        })
+        up.and_then(|()| super::provision::check_idempotence(ctx, &inst))
+            .and_then(|()| {
+                let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
+                let verified = super::verify::verify_after(
+                    ctx,
+                    &inst,
+                    selected,
+                    &args.report,
+                    &events,
+                    origin,
+                );
+                watchdog.abort();
+                verified
+            })
     };
     guard.abort();
     if !keep {

@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""envctl side by side with the tools users would pick instead, on one machine, in one run.
+
+Scenarios (each repeated --runs times; medians reported, with envctl/alternative ratios):
+
+  stack3    `envctl up`/`down` vs docker-compose (v1) for three health-chained nginx nodes
+  verify    `envctl verify` vs Testinfra (pytest) for the same 4 and 100 assertions
+  scale     `envctl up`/`down` of 1, 10, 25, 50 nodes vs starting/removing as many containers
+            with `docker run -d` / `docker rm -f` (the raw floor); envctl's peak RSS at 50
+  molecule  `envctl test` vs `molecule test` for one Ansible role on one node, cold and with
+            envctl's provisioning cache warm (needs ansible support in envctl and molecule)
+
+Writes the figures as Markdown to stdout and JSON to --json. Run through `bench/run`, which
+installs what is missing and builds envctl in release mode.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVCTL = str(ROOT / "target" / "release" / "envctl")
+BENCH_IMAGE = "envctl-bench-nginx:1"
+PYTHON_IMAGE = "envctl-bench-python:1"
+
+
+def testinfra_python():
+    """An interpreter that has Testinfra: Debian's (python3-testinfra) or this one."""
+    for candidate in ("/usr/bin/python3", sys.executable):
+        if subprocess.run([candidate, "-c", "import testinfra"], capture_output=True).returncode == 0:
+            return candidate
+    raise SystemExit("Testinfra is not installed (apt-get install python3-testinfra)")
+
+
+def sh(cmd, check=True, capture=True, cwd=None, env=None):
+    """Runs a command; returns its stdout."""
+    result = subprocess.run(
+        cmd, shell=isinstance(cmd, str), cwd=cwd, env=env, text=True,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}): {cmd}\n{result.stdout}\n{result.stderr}")
+    return result.stdout if capture else ""
+
+
+def timed(cmd, **kw):
+    """Wall-clock seconds of one run of a command (which must succeed)."""
+    start = time.perf_counter()
+    sh(cmd, **kw)
+    return time.perf_counter() - start
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def write(path, text):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+
+
+def envctl(root, *args, instance="bench"):
+    return [ENVCTL, "--root", str(root), "--instance", instance, "--quiet", *args]
+
+
+def cleanup():
+    """Removes what an interrupted benchmark run may have left (its instance is `bench`)."""
+    sh("docker ps -aq --filter label=io.envctl.instance=bench | xargs -r docker rm -f", check=False)
+    sh("docker network ls -q --filter label=io.envctl.instance=bench | xargs -r docker network rm", check=False)
+    sh("docker ps -aq --filter name=envctl-bench-raw- | xargs -r docker rm -f", check=False)
+    sh(["docker-compose", "-p", "envctlbench", "down", "-t", "0"], check=False)
+
+
+def build_image():
+    for tag, directory in [(BENCH_IMAGE, "nginx"), (PYTHON_IMAGE, "python")]:
+        if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
+            sh(["docker", "build", "-q", "-t", tag, str(ROOT / "bench" / "images" / directory)])
+
+
+# --- stack3: envctl vs docker-compose -------------------------------------------------------
+
+def stack3(work, runs):
+    project = work / "stack3"
+    nodes = []
+    for name, dep in [("a", None), ("b", "a"), ("c", "b")]:
+        nodes.append(f"""
+            [nodes.{name}]
+            image = "{BENCH_IMAGE}"
+            {f'depends_on = ["{dep}"]' if dep else ''}
+            health = {{ http = "http://localhost:80/", interval = "250ms", timeout = "30s" }}
+            """)
+    write(project / "environments" / "stack3.toml", "".join(nodes))
+    services = []
+    for name, dep in [("a", None), ("b", "a"), ("c", "b")]:
+        dep_block = f"""
+            depends_on:
+              {dep}:
+                condition: service_healthy""" if dep else ""
+        services.append(f"""
+          {name}:
+            image: {BENCH_IMAGE}
+            healthcheck:
+              test: ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/80"]
+              interval: 250ms
+              timeout: 5s
+              retries: 120{dep_block}""")
+    compose_file = project / "docker-compose.yml"
+    compose_file.write_text('version: "2.4"\nservices:' + "".join(services) + "\n")
+    compose = ["docker-compose", "-p", "envctlbench", "-f", str(compose_file)]
+    results = {"envctl_up": [], "envctl_down": [], "compose_up": [], "compose_down": []}
+    for _ in range(runs):
+        results["envctl_up"].append(timed(envctl(project, "up", "stack3")))
+        results["envctl_down"].append(timed(envctl(project, "down", "stack3")))
+        results["compose_up"].append(timed(compose + ["up", "-d"]))
+        results["compose_down"].append(timed(compose + ["down", "-t", "0"]))
+    # A second `up` with nothing changed.
+    sh(envctl(project, "up", "stack3"))
+    results["envctl_noop_up"] = [timed(envctl(project, "up", "stack3")) for _ in range(runs)]
+    sh(envctl(project, "down", "stack3"))
+    return results
+
+
+# --- verify: envctl vs Testinfra -------------------------------------------------------------
+
+def assertions(n):
+    """n mixed assertions (http, command, file), as (kind, detail) pairs."""
+    kinds = ["http", "command", "file"]
+    return [(kinds[i % 3], i) for i in range(n)]
+
+
+def verify(work, runs):
+    project = work / "verify"
+    write(project / "environments" / "v.toml", f"""
+        [nodes.web]
+        image = "{BENCH_IMAGE}"
+        ports = ["80"]
+        health = {{ http = "http://localhost:80/", timeout = "30s" }}
+        """)
+    sh(envctl(project, "up", "v"))
+    container = "envctl-v-bench-web"
+    port = sh(["docker", "port", container, "80/tcp"]).strip().splitlines()[0].rsplit(":", 1)[1]
+    results = {}
+    for n in (4, 100):
+        specs = []
+        tests = [
+            "import urllib.request\n",
+            f'testinfra_hosts = ["docker://{container}"]\n',
+        ]
+        for kind, i in assertions(n):
+            if kind == "http":
+                specs.append(f'[[http]]\ntitle = "home {i}"\nurl = "http://web:80/"\nbody = ["hello from the benchmark"]\n')
+                tests.append(
+                    f"def test_home_{i}():\n"
+                    f'    body = urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=5).read().decode()\n'
+                    f'    assert "hello from the benchmark" in body\n')
+            elif kind == "command":
+                specs.append(f'[[command]]\ntitle = "nginx binary {i}"\nnode = "web"\nrun = "nginx -v"\nstderr = ["nginx version"]\n')
+                tests.append(
+                    f"def test_nginx_{i}(host):\n"
+                    f'    cmd = host.run("nginx -v")\n'
+                    f"    assert cmd.rc == 0 and \"nginx version\" in cmd.stderr\n")
+            else:
+                specs.append(f'[[file]]\ntitle = "index {i}"\nnode = "web"\npath = "/var/www/html/index.html"\nfiletype = "file"\nmode = "0644"\ncontains = ["benchmark"]\n')
+                tests.append(
+                    f"def test_index_{i}(host):\n"
+                    f'    f = host.file("/var/www/html/index.html")\n'
+                    f'    assert f.is_file and f.mode == 0o644 and f.contains("benchmark")\n')
+        spec_dir = project / "specs" / "v"
+        shutil.rmtree(spec_dir, ignore_errors=True)
+        write(spec_dir / "bench.toml", "\n".join(specs))
+        test_file = project / f"test_bench_{n}.py"
+        test_file.write_text("\n".join(tests))
+        e = [timed(envctl(project, "verify", "v")) for _ in range(runs)]
+        t = [timed([testinfra_python(), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)], cwd=project)
+             for _ in range(runs)]
+        results[f"envctl_verify_{n}"] = e
+        results[f"testinfra_{n}"] = t
+    sh(envctl(project, "down", "v"))
+    return results
+
+
+# --- scale: envctl vs raw docker run ---------------------------------------------------------
+
+def scale(work, runs, sizes=(1, 10, 25, 50)):
+    results = {}
+    for n in sizes:
+        project = work / f"scale{n}"
+        body = "".join(
+            f'[nodes.n{i}]\nimage = "debian:bookworm"\ncommand = ["sleep", "infinity"]\n' for i in range(n))
+        write(project / "environments" / "s.toml", body)
+        up, down, raw_up, raw_down = [], [], [], []
+        for _ in range(runs):
+            up.append(timed(envctl(project, "up", "s")))
+            down.append(timed(envctl(project, "down", "s")))
+            names = [f"envctl-bench-raw-{i}" for i in range(n)]
+            start = time.perf_counter()
+            for name in names:
+                sh(["docker", "run", "-d", "--name", name, "debian:bookworm", "sleep", "infinity"])
+            raw_up.append(time.perf_counter() - start)
+            raw_down.append(timed(["docker", "rm", "-f", *names]))
+        results[f"envctl_up_{n}"] = up
+        results[f"envctl_down_{n}"] = down
+        results[f"docker_run_{n}"] = raw_up
+        results[f"docker_rm_{n}"] = raw_down
+        if n == max(sizes):
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", *envctl(project, "up", "s")],
+                                 capture_output=True, text=True)
+            results["envctl_peak_rss_kb_up_50"] = [int(out.stderr.strip().splitlines()[-1])]
+            out = subprocess.run(["/usr/bin/time", "-f", "%M", *envctl(project, "down", "s")],
+                                 capture_output=True, text=True)
+            results["envctl_peak_rss_kb_down_50"] = [int(out.stderr.strip().splitlines()[-1])]
+    return results
+
+
+# --- molecule: envctl test vs molecule test ---------------------------------------------------
+
+def molecule(work, runs):
+    """Same role, one node. Skipped (with the reason) when a side is unavailable."""
+    project = ROOT / "bench" / "molecule"
+    if shutil.which("molecule") is None:
+        return {"skipped": "molecule is not installed"}
+    # Only this benchmark's provisioned images are dropped for the cold runs.
+    drop_cache = ("docker images -q --filter label=io.envctl.cache-key "
+                  "--filter label=io.envctl.node=instance | xargs -r docker rmi -f")
+    results = {"envctl_test_cold": [], "envctl_test_warm": [], "molecule_test": []}
+    for _ in range(runs):
+        sh(drop_cache, check=False)
+        results["envctl_test_cold"].append(timed(envctl(project, "test", "role")))
+        results["envctl_test_warm"].append(timed(envctl(project, "test", "role")))
+        results["molecule_test"].append(timed(["molecule", "test"], cwd=project / "roles" / "webpage"))
+    return results
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def fmt(x):
+    return f"{x:.3f} s" if x < 10 else f"{x:.1f} s"
+
+
+def ratio(a, b):
+    return f"{median(a) / median(b):.2f}" if b and median(b) > 0 else "-"
+
+
+def report(all_results, runs):
+    lines = []
+    s = all_results.get("stack3")
+    if s:
+        lines += ["### 3-node stack with health-gated dependencies (envctl vs docker-compose v1)", "",
+                  "| step | envctl | docker-compose | ratio |", "|---|---|---|---|",
+                  f"| up | {fmt(median(s['envctl_up']))} | {fmt(median(s['compose_up']))} | {ratio(s['envctl_up'], s['compose_up'])} |",
+                  f"| down | {fmt(median(s['envctl_down']))} | {fmt(median(s['compose_down']))} | {ratio(s['envctl_down'], s['compose_down'])} |",
+                  f"| up, nothing changed | {fmt(median(s['envctl_noop_up']))} | - | - |", ""]
+    v = all_results.get("verify")
+    if v:
+        lines += ["### verify (envctl vs Testinfra/pytest, same assertions)", "",
+                  "| assertions | envctl verify | Testinfra | ratio |", "|---|---|---|---|"]
+        for n in (4, 100):
+            lines.append(f"| {n} | {fmt(median(v[f'envctl_verify_{n}']))} | {fmt(median(v[f'testinfra_{n}']))} | "
+                         f"{ratio(v[f'envctl_verify_{n}'], v[f'testinfra_{n}'])} |")
+        lines.append("")
+    c = all_results.get("scale")
+    if c:
+        lines += ["### Scaling (envctl vs raw `docker run -d` / `docker rm -f`)", "",
+                  "| nodes | envctl up | docker run | ratio | envctl down | docker rm -f | ratio |",
+                  "|---|---|---|---|---|---|---|"]
+        for n in (1, 10, 25, 50):
+            if f"envctl_up_{n}" in c:
+                lines.append(
+                    f"| {n} | {fmt(median(c[f'envctl_up_{n}']))} | {fmt(median(c[f'docker_run_{n}']))} | "
+                    f"{ratio(c[f'envctl_up_{n}'], c[f'docker_run_{n}'])} | {fmt(median(c[f'envctl_down_{n}']))} | "
+                    f"{fmt(median(c[f'docker_rm_{n}']))} | {ratio(c[f'envctl_down_{n}'], c[f'docker_rm_{n}'])} |")
+        if "envctl_peak_rss_kb_up_50" in c:
+            lines += ["", f"envctl peak RSS, 50-node up: {c['envctl_peak_rss_kb_up_50'][0] / 1024:.1f} MiB; "
+                          f"50-node down: {c['envctl_peak_rss_kb_down_50'][0] / 1024:.1f} MiB"]
+        lines.append("")
+    m = all_results.get("molecule")
+    if m:
+        if "skipped" in m:
+            lines += ["### envctl test vs molecule test", "", f"Skipped: {m['skipped']}.", ""]
+        else:
+            lines += ["### One Ansible role on one node (envctl test vs molecule test)", "",
+                      "| run | envctl test | molecule test | ratio |", "|---|---|---|---|",
+                      f"| cold (no provisioning cache) | {fmt(median(m['envctl_test_cold']))} | {fmt(median(m['molecule_test']))} | {ratio(m['envctl_test_cold'], m['molecule_test'])} |",
+                      f"| provisioning cache warm | {fmt(median(m['envctl_test_warm']))} | {fmt(median(m['molecule_test']))} | {ratio(m['envctl_test_warm'], m['molecule_test'])} |", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", nargs="*", default=["stack3", "verify", "scale", "molecule"])
+    parser.add_argument("--json", default=str(ROOT / "target" / "bench.json"))
+    args = parser.parse_args()
+    build_image()
+    results = {"machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                           "date": time.strftime("%Y-%m-%d"), "runs": args.runs}}
+    with tempfile.TemporaryDirectory(prefix="envctl-bench-") as tmp:
+        work = Path(tmp)
+        for name in args.only:
+            print(f"running {name}...", file=sys.stderr)
+            cleanup()
+            try:
+                results[name] = globals()[name](work, args.runs)
+            finally:
+                cleanup()
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2))
+    print(report(results, args.runs))
+
+
+if __name__ == "__main__":
+    main()

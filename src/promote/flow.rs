@@ -1,0 +1,516 @@
+//! One promotion or rollback, step by step. The router only moves to a colour that has
+//! passed its gate, and moves back when anything after the switch fails; the old
+//! colour is stopped only once the router is proven to serve the new one.
+
+use super::history::{Evidence, Record, SpecResult};
+use super::probe::{self, Probe};
+use super::release::Release;
+use super::{colour, switch, PromoteError};
+use crate::check::runner::{self, RunOptions};
+use crate::engine::NodeAccess;
+use crate::events::Observer;
+use crate::instance::{Instance, InstanceView};
+use crate::model::promotion::{render, Promotion};
+use crate::model::spec::Assertion;
+use crate::wait::{self, Poll};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// How long the router has to serve a colour after a switch.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Consecutive answers from the new colour, on fresh connections, before the router
+/// counts as switched (nginx's old workers drain meanwhile).
+const SERVE_STREAK: u32 = 5;
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Start the idle colour with this release and switch to it.
+    Promote(Release),
+    /// Switch back to the previous colour, as it last ran.
+    Rollback,
+}
+
+/// Choices for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Leave the old colour running after the switch.
+    pub keep_previous: bool,
+    /// URL probed through the router for the whole run (`http://ROUTER:PORT/...`).
+    pub probe: Option<String>,
+    pub quiet: bool,
+    /// Assertions checked at once.
+    pub jobs: usize,
+    /// The release recorded for the previous colour, if a rollback must recreate it.
+    pub previous_release: Option<Release>,
+    /// Turns `true` when the user interrupts: the run puts the router back on the old
+    /// colour, stops the new one and ends with [`INTERRUPTED`].
+    pub interrupt: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The previous colour's container no longer runs that release (a refused or failed
+    /// attempt replaced it): a rollback recreates it instead of starting it again.
+    pub recreate_previous: bool,
+}
+
+/// Exit codes of an outcome, as documented for the CLI.
+pub const PROMOTED: u8 = 0;
+pub const REFUSED: u8 = 1;
+pub const FAULT: u8 = 3;
+pub const INTERRUPTED: u8 = 130;
+
+struct Run<'a> {
+    handle: &'a Handle,
+    inst: &'a Instance,
+    p: &'a Promotion,
+    specs: &'a [Assertion],
+    options: &'a Options,
+    observer: &'a dyn Observer,
+    record: Record,
+    started: Instant,
+}
+
+/// Runs a promotion or rollback of `p` and returns its record (outcome and exit code
+/// included). Blocks: call it outside the async runtime.
+pub fn run(
+    handle: &Handle,
+    inst: &Instance,
+    p: &Promotion,
+    specs: &[Assertion],
+    action: Action,
+    options: &Options,
+    observer: &dyn Observer,
+) -> Record {
+    let (name, release) = match &action {
+        Action::Promote(r) => ("promote", r.clone()),
+        Action::Rollback => ("rollback", Release::default()),
+    };
+    let mut run = Run {
+        handle,
+        inst,
+        p,
+        specs,
+        options,
+        observer,
+        record: Record {
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            action: name.into(),
+            service: p.service.clone(),
+            release,
+            from: None,
+            to: String::new(),
+            live: None,
+            outcome: String::new(),
+            exit: FAULT,
+            message: None,
+            specs: Vec::new(),
+            probe: None,
+            evidence: Evidence::default(),
+        },
+        started: Instant::now(),
+    };
+    run.execute(&action);
+    run.record.evidence.duration_ms = run.started.elapsed().as_millis() as u64;
+    run.record
+}
+
+impl Run<'_> {
+    fn step(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !self.options.quiet {
+            eprintln!("{}: {text}", self.p.service);
+        }
+        self.record.evidence.steps.push(text);
+    }
+
+    fn view(&self, alias_to: Option<&str>) -> Result<InstanceView, PromoteError> {
+        let mut view = self.handle.block_on(self.inst.view())?;
+        if let Some(node) = alias_to {
+            view.alias(&self.p.service, node);
+        }
+        Ok(view)
+    }
+
+    fn finish(&mut self, exit: u8, outcome: &str, message: Option<String>) {
+        self.record.exit = exit;
+        self.record.outcome = outcome.into();
+        self.record.message = message;
+    }
+
+    fn execute(&mut self, action: &Action) {
+        let view = match self.view(None) {
+            Ok(v) if !v.is_empty() => v,
+            Ok(_) => {
+                let env = &self.inst.env.name;
+                return self.finish(
+                    FAULT,
+                    "failed",
+                    Some(format!(
+                        "instance `{}` of environment `{env}` is not running; start it with `envctl up {env}`",
+                        self.inst.id.instance
+                    )),
+                );
+            }
+            Err(e) => return self.finish(FAULT, "failed", Some(e.to_string())),
+        };
+        let live = match self.handle.block_on(switch::live_colour(self.p, &view)) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return self.finish(
+                    FAULT,
+                    "failed",
+                    Some(format!(
+                        "cannot tell which colour of `{}` the router is on: the switch holds neither colour's values",
+                        self.p.service
+                    )),
+                )
+            }
+            Err(e) => return self.finish(FAULT, "failed", Some(e.to_string())),
+        };
+        let target = self.p.other(&live).to_string();
+        self.record.from = Some(live.clone());
+        self.record.to = target.clone();
+        self.record.live = Some(live.clone());
+        let probe = self.options.probe.as_ref().map(|url| {
+            let mapped = probe::target(url, |host, port| {
+                let c = view.container(host).ok()?;
+                InstanceView::address_of(c, &self.inst.id.network(), port)
+            });
+            Probe::start(self.handle, mapped, url.clone())
+        });
+        let result = self.switch_over(action, &live, &target, probe.as_ref());
+        if let Some(probe) = probe {
+            let figures = self.handle.block_on(probe.finish());
+            if !self.options.quiet {
+                eprintln!(
+                    "{}: probe {}: {} requests, {} failed",
+                    self.p.service, figures.url, figures.sent, figures.failed
+                );
+            }
+            let failed = figures.failed;
+            self.record.probe = Some(figures);
+            if failed > 0 && result.is_ok() {
+                return self.finish(
+                    REFUSED,
+                    "failed",
+                    Some(format!(
+                        "{failed} probe requests through the router failed while the old colour stopped; the router is on `{target}`"
+                    )),
+                );
+            }
+        }
+        match result {
+            Ok(()) => {
+                let outcome = match action {
+                    Action::Promote(_) => "promoted",
+                    Action::Rollback => "rolled back",
+                };
+                self.finish(PROMOTED, outcome, None);
+            }
+            Err((exit, message)) => {
+                let outcome = match exit {
+                    REFUSED => "refused",
+                    INTERRUPTED => "interrupted",
+                    _ => "failed",
+                };
+                self.finish(exit, outcome, Some(message));
+            }
+        }
+    }
+
+    /// Everything between the probe's start and end. On failure, the router is on
+    /// `live` again and the target colour is stopped.
+    fn switch_over(
+        &mut self,
+        action: &Action,
+        live: &str,
+        target: &str,
+        probe: Option<&Probe>,
+    ) -> Result<(), (u8, String)> {
+        let p = self.p;
+        let target_node = p.node_of(target).unwrap_or_default().to_string();
+        let live_node = p.node_of(live).unwrap_or_default().to_string();
+        let node = self
+            .inst
+            .env
+            .nodes
+            .get(&target_node)
+            .cloned()
+            .ok_or_else(|| (FAULT, format!("node `{target_node}` is not defined")))?;
+        // 1. The target colour runs the release.
+        let again = match action {
+            Action::Promote(release) => {
+                self.step(format!(
+                    "starting {target} ({target_node}) with {}",
+                    release.label()
+                ));
+                None
+            }
+            Action::Rollback => {
+                let release = self.options.previous_release.clone().unwrap_or_default();
+                self.record.release = release.clone();
+                if self.options.recreate_previous {
+                    self.step(format!(
+                        "starting {target} ({target_node}) with its last release, {}",
+                        release.label()
+                    ));
+                } else {
+                    self.step(format!("starting {target} ({target_node}) as it last ran"));
+                }
+                Some(!self.options.recreate_previous)
+            }
+        };
+        let release = match action {
+            Action::Promote(release) => release.clone(),
+            Action::Rollback => self.record.release.clone(),
+        };
+        let (inst, observer) = (self.inst, self.observer);
+        let started = self.block(async {
+            if again == Some(true) {
+                if let Some(c) = colour::start_again(inst, &node).await? {
+                    return Ok((c, None));
+                }
+            }
+            colour::start_release(inst, &node, &release, observer)
+                .await
+                .map(|(c, image)| (c, Some(image)))
+        });
+        let Some(started) = started else {
+            self.handle
+                .block_on(crate::instance::up::remove_run(self.inst));
+            return Err((
+                INTERRUPTED,
+                format!("interrupted while starting {target}; the router stays on {live}"),
+            ));
+        };
+        let (container, image) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                self.stop_target(&target_node);
+                return Err((FAULT, format!("{target} did not start: {e}")));
+            }
+        };
+        self.record.evidence.container = Some(container.name.clone());
+        self.record.evidence.image = image;
+        // 2. The gate, against the target colour directly.
+        let colour_specs = self.selected(&p.specs);
+        self.step(format!(
+            "verifying {target} directly ({} assertions)",
+            colour_specs.len()
+        ));
+        if let Err(failed) = self.verify(colour_specs, &target_node) {
+            self.stop_target(&target_node);
+            return Err((
+                REFUSED,
+                format!("{target} failed its specs ({failed}); the router stays on {live}"),
+            ));
+        }
+        if self.interrupted() {
+            self.stop_target(&target_node);
+            return Err((
+                INTERRUPTED,
+                format!("interrupted; the router stays on {live}"),
+            ));
+        }
+        // 3. The switch, then proof that the router serves the target.
+        self.step(format!("switching the router to {target}"));
+        let after_switch = self.switch_and_verify(target, &target_node);
+        if let Err((exit, message)) = after_switch {
+            return Err(self.back_to(live, target, &target_node, exit, message));
+        }
+        self.record.live = Some(target.to_string());
+        if self.interrupted() {
+            return Err(self.back_to(
+                live,
+                target,
+                &target_node,
+                INTERRUPTED,
+                "interrupted".into(),
+            ));
+        }
+        if let Some(failed) = probe.map(Probe::failed).filter(|f| *f > 0) {
+            let message = format!("{failed} probe requests through the router failed");
+            return Err(self.back_to(live, target, &target_node, REFUSED, message));
+        }
+        // 4. The old colour goes (or stays, for a fast rollback).
+        if self.options.keep_previous {
+            self.step(format!("keeping {live} ({live_node}) running"));
+        } else {
+            self.step(format!("stopping {live} ({live_node})"));
+            if let Err(e) = self.handle.block_on(colour::stop(self.inst, &live_node)) {
+                return Err((
+                    FAULT,
+                    format!("the router is on {target}, but stopping {live_node} failed: {e}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Switches the router back to `live` after a failure; the target is stopped only
+    /// once the router is confirmed to serve `live` again (otherwise it may be all that
+    /// still answers). Returns the exit code and message for the failure.
+    fn back_to(
+        &mut self,
+        live: &str,
+        target: &str,
+        target_node: &str,
+        exit: u8,
+        message: String,
+    ) -> (u8, String) {
+        self.step(format!("switching the router back to {live}"));
+        match self.switch_and_confirm(live) {
+            Ok(()) => {
+                self.record.live = Some(live.to_string());
+                self.stop_target(target_node);
+                (exit, format!("{message}; the router is back on {live}"))
+            }
+            Err(e) => {
+                self.record.live = None;
+                self.step(format!("switching back failed: {e}"));
+                (
+                    FAULT,
+                    format!("{message}; switching back to {live} failed too ({e}); {target} is left running"),
+                )
+            }
+        }
+    }
+
+    /// Runs `work` to its end, or until the run is interrupted (`None`).
+    fn block<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        let Some(rx) = self.options.interrupt.clone() else {
+            return Some(self.handle.block_on(work));
+        };
+        let mut rx = rx;
+        self.handle.block_on(async move {
+            tokio::select! {
+                out = work => Some(out),
+                Ok(_) = rx.wait_for(|stop| *stop) => None,
+            }
+        })
+    }
+
+    fn interrupted(&self) -> bool {
+        self.options
+            .interrupt
+            .as_ref()
+            .is_some_and(|rx| *rx.borrow())
+    }
+
+    fn selected(&self, stems: &[String]) -> Vec<Assertion> {
+        self.specs
+            .iter()
+            .filter(|a| stems.iter().any(|s| s == a.group()))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs assertions with the service standing for `node`; records the results.
+    /// Returns how many failed, as text, when any did.
+    fn verify(&mut self, assertions: Vec<Assertion>, node: &str) -> Result<(), String> {
+        let view = self.view(Some(node)).map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            jobs: self.options.jobs.max(1),
+            quiet: self.options.quiet,
+            ..Default::default()
+        };
+        let outcomes = runner::run(self.handle, assertions, Arc::new(view), &options);
+        let failed = outcomes.iter().filter(|o| !o.passed).count();
+        self.record
+            .specs
+            .extend(outcomes.into_iter().map(|o| SpecResult {
+                name: o.name,
+                passed: o.passed,
+                message: o.message,
+            }));
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(format!("{failed} failed"))
+        }
+    }
+
+    fn switch_and_verify(&mut self, target: &str, target_node: &str) -> Result<(), (u8, String)> {
+        self.switch_and_confirm(target).map_err(|e| (FAULT, e))?;
+        let router_specs = self.selected(&self.p.router_specs);
+        self.step(format!(
+            "verifying {target} through the router ({} assertions)",
+            router_specs.len()
+        ));
+        self.verify(router_specs, target_node).map_err(|failed| {
+            (
+                REFUSED,
+                format!("{target} failed its specs through the router ({failed})"),
+            )
+        })
+    }
+
+    /// Switches to `colour` and waits until the router serves it.
+    fn switch_and_confirm(&mut self, colour: &str) -> Result<(), String> {
+        let view = self.view(None).map_err(|e| e.to_string())?;
+        let keys = self
+            .handle
+            .block_on(switch::switch_to(self.p, &view, colour))
+            .map_err(|e| e.to_string())?;
+        self.record.evidence.keys = keys;
+        self.handle
+            .block_on(serves(self.p, &view, colour))
+            .map_err(|e| format!("the router does not serve {colour}: {e}"))?;
+        self.step(format!("the router serves {colour}"));
+        Ok(())
+    }
+
+    fn stop_target(&mut self, node: &str) {
+        self.step(format!("stopping {node}"));
+        if let Err(e) = self.handle.block_on(colour::stop(self.inst, node)) {
+            self.step(format!("stopping {node} failed: {e}"));
+        }
+    }
+}
+
+/// Waits until requests through the router reach `colour`: its `serves` text in
+/// [`SERVE_STREAK`] consecutive answers, each on a fresh connection.
+async fn serves(p: &Promotion, view: &InstanceView, colour: &str) -> Result<(), String> {
+    let addr = view
+        .address(&p.serves_node, p.serves_port)
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}{}", p.serves_path);
+    let want = render(&p.serves_body, &p.values(colour));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let streak = AtomicU32::new(0);
+    wait::until(SERVE_TIMEOUT, Duration::from_millis(50), || {
+        let (client, url, want, streak) = (&client, &url, &want, &streak);
+        async move {
+            let body = match client.get(url).send().await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(e) => {
+                    streak.store(0, Ordering::SeqCst);
+                    return Poll::Pending(crate::check::http::describe(&e));
+                }
+            };
+            if body.contains(want.as_str()) {
+                if streak.fetch_add(1, Ordering::SeqCst) + 1 >= SERVE_STREAK {
+                    return Poll::Ready(());
+                }
+                Poll::Pending(format!("{url} answered from {colour}"))
+            } else {
+                streak.store(0, Ordering::SeqCst);
+                Poll::Pending(format!(
+                    "{url} answered {} (expected it to contain {want:?})",
+                    crate::check::excerpt(&body)
+                ))
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,131 @@
+//! Bad promotion definitions and arguments: exit 2, the error names file, line and field,
+//! and nothing is created.
+
+mod common;
+use common::Project;
+
+const NODES: &str = r#"
+[nodes.kv]
+image = "debian:bookworm"
+
+[nodes.app-blue]
+image = "debian:bookworm"
+
+[nodes.app-green]
+image = "debian:bookworm"
+
+[nodes.proxy]
+image = "debian:bookworm"
+"#;
+
+fn project(promote: &str) -> Project {
+    let p = Project::empty();
+    p.file("environments/shop.toml", format!("{NODES}\n{promote}"));
+    p
+}
+
+#[test]
+fn a_colour_that_is_not_a_node_is_reported_with_its_line() {
+    let p = project(
+        r#"[promote.app]
+colours = { blue = "app-blue", green = "app-grene" }
+router = "proxy"
+kv = "kv"
+keys = { "/app/upstream" = "{{node}}:8000" }
+serves = { url = "http://proxy:80/", body = "{{node}}" }
+"#,
+    );
+    let run = p.run(&["validate", "shop"]).expect(2);
+    let err = run.stderr;
+    assert!(err.contains("environments/shop.toml:15"), "{err}");
+    assert!(err.contains("colours"), "{err}");
+    assert!(err.contains("`app-grene` is not a node"), "{err}");
+    // promote refuses before touching the engine.
+    p.run(&["promote", "shop", "app", "--release", "V=2"])
+        .expect(2);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn unknown_placeholders_and_a_missing_switch_are_reported() {
+    let p = project(
+        r#"[promote.app]
+colours = { blue = "app-blue", green = "app-green" }
+router = "proxy"
+serves = { url = "http://proxy:80/", body = "{{address}}" }
+"#,
+    );
+    let err = p.run(&["validate", "shop"]).expect(2).stderr;
+    assert!(err.contains("unknown placeholder `{{address}}`"), "{err}");
+    assert!(err.contains("serves.body"), "{err}");
+    assert!(err.contains("say how the router is switched"), "{err}");
+}
+
+#[test]
+fn a_router_url_must_go_through_the_router() {
+    let p = project(
+        r#"[promote.app]
+colours = { blue = "app-blue", green = "app-green" }
+router = "proxy"
+kv = "kv"
+keys = { "/app/upstream" = "{{node}}:8000" }
+serves = { url = "http://app-blue:8000/", body = "{{node}}" }
+"#,
+    );
+    let err = p.run(&["validate", "shop"]).expect(2).stderr;
+    assert!(err.contains("serves.url"), "{err}");
+    assert!(err.contains("http://proxy:PORT/PATH"), "{err}");
+}
+
+#[test]
+fn unknown_services_and_bad_releases_exit_2_before_anything_is_created() {
+    let p = project(
+        r#"[promote.app]
+colours = { blue = "app-blue", green = "app-green" }
+router = "proxy"
+kv = "kv"
+keys = { "/app/upstream" = "{{node}}:8000" }
+serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
+"#,
+    );
+    p.run(&["validate", "shop"]).expect(0);
+    let err = p
+        .run(&["promote", "shop", "web", "--release", "V=2"])
+        .expect(2)
+        .stderr;
+    assert!(
+        err.contains("`web` is not a promotable service of environment `shop` (it has: app"),
+        "{err}"
+    );
+    let err = p
+        .run(&["promote", "shop", "app", "--release", "9LIVES=1"])
+        .expect(2)
+        .stderr;
+    assert!(err.contains("`9LIVES` is not a variable name"), "{err}");
+    p.run(&["rollback", "shop", "nope"]).expect(2);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn promoting_an_instance_that_is_not_running_is_a_fault() {
+    let p = project(
+        r#"[promote.app]
+colours = { blue = "app-blue", green = "app-green" }
+router = "proxy"
+kv = "kv"
+keys = { "/app/upstream" = "{{node}}:8000" }
+serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
+"#,
+    );
+    let err = p
+        .run(&["promote", "shop", "app", "--release", "V=2"])
+        .expect(3)
+        .stderr;
+    assert!(
+        err.contains("is not running; start it with `envctl up shop`"),
+        "{err}"
+    );
+    let history = p.run(&["history", "shop"]).expect(0).stdout;
+    assert!(history.contains("failed"), "{history}");
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

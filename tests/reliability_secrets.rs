@@ -56,6 +56,9 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
     let p = project();
     let junit = p.path().join("r.xml");
     let json = p.path().join("r.json");
+    let tap = p.path().join("r.tap");
+    let html = p.path().join("r.html");
+    let evidence = p.path().join("evidence.json");
     let run = p
         .run_env(
             &[
@@ -68,6 +71,12 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
                 junit.to_str().unwrap(),
                 "--json",
                 json.to_str().unwrap(),
+                "--tap",
+                tap.to_str().unwrap(),
+                "--html",
+                html.to_str().unwrap(),
+                "--evidence",
+                evidence.to_str().unwrap(),
             ],
             VARS,
         )
@@ -76,11 +85,12 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
     assert!(run.stdout.contains("1 passed; 1 failed"), "{}", run.stdout);
     assert!(run.output().contains("[redacted]"), "{}", run.output());
     assert_clean("test output", &run.output());
-    for report in [&junit, &json] {
+    for report in [&junit, &json, &tap, &html] {
         let text = std::fs::read_to_string(report).unwrap();
-        assert!(text.contains("[redacted]"), "{text}");
+        assert!(text.contains("[redacted]"), "{}: {text}", report.display());
         assert_clean("a report", &text);
     }
+    assert_clean("evidence", &std::fs::read_to_string(&evidence).unwrap());
 
     let log = p.path().join(format!(
         ".envctl/logs/sec/{}/client.provision.log",

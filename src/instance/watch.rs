@@ -44,8 +44,11 @@ fn tail(text: &str) -> String {
 /// How often the instance is looked at.
 const INTERVAL: Duration = Duration::from_millis(500);
 
-/// Resolves with the first fault seen; runs until dropped otherwise.
+/// Resolves with the first fault seen; runs until dropped otherwise. Only nodes running
+/// when watching starts count: a node stopped on purpose (the idle colour of a promoted
+/// service) is not a fault.
 pub async fn first_fault(inst: &Instance) -> Fault {
+    let watched: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
     let result = wait::until(Duration::from_secs(365 * 24 * 3600), INTERVAL, || async {
         let containers = match inst.containers().await {
             Ok(c) => c,
@@ -53,9 +56,19 @@ pub async fn first_fault(inst: &Instance) -> Fault {
             // A refused request is not a fault of the instance; look again.
             Err(e) => return Poll::Pending(e.to_string()),
         };
+        let running: Vec<String> = containers
+            .iter()
+            .filter(|c| c.label(labels::ROLE) == Some(ROLE_NODE) && c.running)
+            .map(|c| c.id.clone())
+            .collect();
+        let watched = watched
+            .lock()
+            .expect("not poisoned")
+            .get_or_insert(running)
+            .clone();
         let stopped = containers
             .iter()
-            .find(|c| c.label(labels::ROLE) == Some(ROLE_NODE) && !c.running);
+            .find(|c| watched.contains(&c.id) && !c.running);
         match stopped {
             None => Poll::Pending("every node runs".into()),
             Some(c) => Poll::Ready(Fault::NodeStopped {

@@ -138,7 +138,9 @@ pub fn verify_after(
         );
         std::fs::write(
             path,
-            serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+            crate::model::secrets::redact(
+                &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+            ),
         )
         .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
     }

@@ -87,6 +87,9 @@ pub fn run(
                     &client,
                     Some(&batches),
                 ));
+                let mut outcome = outcome;
+                // What a node printed may hold secret values; redact before anyone sees it.
+                outcome.message = outcome.message.map(|m| crate::model::secrets::redact(&m));
                 let result = if outcome.passed {
                     Ok(())
                 } else {

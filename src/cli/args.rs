@@ -57,6 +57,19 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Promotions and rollbacks of the instance, oldest first.
     History(HistoryArgs),
+    /// Remove what dead runs left behind (`envctl test` runs killed before cleanup).
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove objects of `test` runs older than this, even if their owner still runs
+    /// (or runs on another host).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub lease: String,
 }
 
 #[derive(Debug, Args)]

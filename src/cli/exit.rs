@@ -43,11 +43,15 @@ impl Failure {
     /// Prints the failure to stderr and returns its exit code.
     pub fn report(self) -> ExitCode {
         let code = self.code();
+        // Messages may quote node output (log tails), which may hold secret values.
+        let redact = crate::model::secrets::redact;
         match &self {
             Failure::Specs => {}
-            Failure::Invalid(m) => eprintln!("error: invalid input\n{m}"),
-            Failure::Environment(m) => eprintln!("error: {m}"),
-            Failure::NotIdempotent(m) => eprintln!("error: provisioning is not idempotent\n{m}"),
+            Failure::Invalid(m) => eprintln!("error: invalid input\n{}", redact(m)),
+            Failure::Environment(m) => eprintln!("error: {}", redact(m)),
+            Failure::NotIdempotent(m) => {
+                eprintln!("error: provisioning is not idempotent\n{}", redact(m))
+            }
             Failure::Interrupted => eprintln!("interrupted; cleaned up"),
         }
         ExitCode::from(code)

@@ -48,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Rollback(a) => commands::promote::rollback(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
         Command::Provision(a) => commands::provision::run(&ctx, a),
+        Command::Gc(a) => commands::gc::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -95,6 +96,20 @@ impl Context {
     /// The instance of `env` named on the command line.
     pub fn instance(&self, docker: Docker, project: &Project, env: Environment) -> Instance {
         Instance::new(docker, &project.root, env, &self.instance)
+    }
+
+    /// Takes the lock of the instance of `env` named on the command line, for `command`.
+    ///
+    /// # Errors
+    /// [`Failure::Environment`] naming the holder when another envctl has it.
+    pub fn lock(
+        &self,
+        project: &Project,
+        env: &Environment,
+        command: &str,
+    ) -> Result<crate::instance::lock::InstanceLock, Failure> {
+        crate::instance::lock::acquire(&project.root, &env.name, &self.instance, command)
+            .map_err(|e| Failure::Environment(e.to_string()))
     }
 
     /// Splits `[ENV] rest...`: the first argument is the environment when the project

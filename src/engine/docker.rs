@@ -87,7 +87,30 @@ pub struct ImageDetails {
 
 fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let context = context.into();
-    move |source| EngineError::Api { context, source }
+    move |source| match source {
+        bollard::errors::Error::HyperLegacyError { .. }
+        | bollard::errors::Error::HyperResponseError { .. }
+        | bollard::errors::Error::IOError { .. }
+        | bollard::errors::Error::SocketNotFoundError(_) => EngineError::Lost {
+            context,
+            reason: root_cause(&source),
+        },
+        source => EngineError::Api { context, source },
+    }
+}
+
+/// The innermost error message (hyper's outer layers say only "client error").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let inner = cause.to_string();
+    if inner == e.to_string() {
+        inner
+    } else {
+        format!("{e}: {inner}")
+    }
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {

@@ -14,6 +14,14 @@ pub const HASH: &str = "io.envctl.hash";
 pub const ROLE: &str = "io.envctl.role";
 pub const OWNER: &str = "io.envctl.owner";
 pub const CACHE_KEY: &str = "io.envctl.cache-key";
+/// Start time of the owner process (clock ticks since boot, from `/proc/PID/stat`), so a
+/// reused pid is not mistaken for a live owner.
+pub const OWNER_START: &str = "io.envctl.owner-start";
+/// When the object was created, in seconds since the Unix epoch.
+pub const CREATED: &str = "io.envctl.created";
+/// `true` on objects that must not outlive their owner process (the instance of an
+/// `envctl test` run without `--keep`); `gc` removes them once the owner is gone.
+pub const EPHEMERAL: &str = "io.envctl.ephemeral";
 
 /// Role of a container: a node replica, or a short-lived provisioning container.
 pub const ROLE_NODE: &str = "node";
@@ -27,6 +35,8 @@ pub struct InstanceId {
     pub instance: String,
     /// Identifies this envctl invocation.
     pub run: String,
+    /// Objects must not outlive this process (see [`EPHEMERAL`]).
+    pub ephemeral: bool,
 }
 
 impl InstanceId {
@@ -54,6 +64,9 @@ impl InstanceId {
             (INSTANCE.to_string(), self.instance.clone()),
             (RUN.to_string(), self.run.clone()),
             (OWNER.to_string(), owner()),
+            (OWNER_START.to_string(), owner_start()),
+            (CREATED.to_string(), now_secs().to_string()),
+            (EPHEMERAL.to_string(), self.ephemeral.to_string()),
         ])
     }
 
@@ -75,4 +88,84 @@ pub fn owner() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     format!("{}@{host}", std::process::id())
+}
+
+/// Start time of this process, as recorded in [`OWNER_START`].
+pub fn owner_start() -> String {
+    process_start(std::process::id()).unwrap_or_default()
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Start time of process `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`),
+/// or `None` when no such process exists.
+pub fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    start_from_stat(&stat)
+}
+
+/// Field 22 of a `/proc/PID/stat` line. The command name (field 2) is in parentheses
+/// and may hold spaces, so fields are counted after its closing parenthesis.
+fn start_from_stat(stat: &str) -> Option<String> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Whether the owner recorded on an object (`pid@host` and its start time) is a live
+/// process on this host. `None` when the owner is on another host, so liveness cannot be
+/// told from here.
+pub fn owner_alive(owner: &str, start: Option<&str>) -> Option<bool> {
+    let (pid, host) = owner.split_once('@')?;
+    let this_host = self::owner();
+    let (_, our_host) = this_host.split_once('@')?;
+    if host != our_host {
+        return None;
+    }
+    let pid: u32 = pid.parse().ok()?;
+    Some(match process_start(pid) {
+        None => false,
+        Some(actual) => match start {
+            Some(recorded) if !recorded.is_empty() => actual == recorded,
+            _ => true,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_is_read_after_a_command_name_with_spaces() {
+        let stat = "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(start_from_stat(stat).as_deref(), Some("987654"));
+    }
+
+    #[test]
+    fn this_process_is_a_live_owner() {
+        assert_eq!(owner_alive(&owner(), Some(&owner_start())), Some(true));
+    }
+
+    #[test]
+    fn a_wrong_start_time_means_the_pid_was_reused() {
+        assert_eq!(owner_alive(&owner(), Some("1")), Some(false));
+    }
+
+    #[test]
+    fn a_pid_that_does_not_exist_is_dead() {
+        // Above the kernel's largest pid_max (2^22).
+        let host = owner().split_once('@').unwrap().1.to_string();
+        assert_eq!(owner_alive(&format!("4194305@{host}"), None), Some(false));
+    }
+
+    #[test]
+    fn an_owner_on_another_host_is_unknown() {
+        assert_eq!(owner_alive("1@some-other-host.invalid", None), None);
+    }
 }

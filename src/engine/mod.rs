@@ -54,6 +54,34 @@ pub enum EngineError {
     },
     #[error("{0}")]
     Other(String),
+    /// The connection to the engine broke mid-run (engine stopped or restarted).
+    #[error("lost the connection to the Docker Engine while {context}: {reason}\n  is the engine still running? once it is back, `envctl down` or `envctl gc` removes what this run left")]
+    Lost { context: String, reason: String },
+}
+
+impl EngineError {
+    /// Whether the engine itself went away (as opposed to refusing one request).
+    pub fn is_lost(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Lost { .. } | EngineError::Unreachable { .. }
+        )
+    }
+
+    /// Says which node the failed request was for.
+    pub fn on_node(self, node: &str) -> EngineError {
+        match self {
+            EngineError::Lost { context, reason } => EngineError::Lost {
+                context: format!("{context} for node `{node}`"),
+                reason,
+            },
+            EngineError::Api { context, source } => EngineError::Api {
+                context: format!("{context} for node `{node}`"),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// How checks and provisioning reach a running node.

@@ -46,6 +46,25 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
     }
 }
 
+/// Removes the instance again and again until a pass finds nothing: after an interrupt,
+/// an engine request made just before it (a container being created) may still complete
+/// after the first pass listed the instance.
+///
+/// # Errors
+/// Engine failures of the last pass.
+pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
+    let mut total = Removed::default();
+    for _ in 0..5 {
+        let removed = down(inst).await?;
+        total.containers += removed.containers;
+        total.networks += removed.networks;
+        if removed == Removed::default() {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// Removes the instance's networks.
 ///
 /// # Errors
@@ -53,7 +72,49 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
 pub async fn remove_networks(inst: &Instance) -> Result<usize, EngineError> {
     let networks = inst.docker.list_networks(&inst.id.filters()).await?;
     for (id, _, _) in &networks {
-        inst.docker.remove_network(id).await?;
+        remove_network_when_free(&inst.docker, id).await?;
     }
     Ok(networks.len())
+}
+
+/// Removes a network, waiting a little while containers that another process (a second
+/// `down`, a `gc`) is still removing detach from it.
+///
+/// # Errors
+/// The engine's last refusal when the network stays in use.
+pub async fn remove_network_when_free(
+    docker: &crate::engine::Docker,
+    id: &str,
+) -> Result<(), EngineError> {
+    use crate::wait::{until, Poll};
+    use std::time::Duration;
+    let last = std::sync::Mutex::new(None);
+    let result = until(
+        Duration::from_secs(15),
+        Duration::from_millis(200),
+        || async {
+            match docker.remove_network(id).await {
+                Ok(()) => Poll::Ready(()),
+                Err(e) => {
+                    let text = e.to_string();
+                    let lost = e.is_lost();
+                    *last.lock().expect("not poisoned") = Some(e);
+                    if lost {
+                        Poll::Failed(text)
+                    } else {
+                        Poll::Pending(text)
+                    }
+                }
+            }
+        },
+    )
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(why) => Err(last
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .unwrap_or(EngineError::Other(why.to_string()))),
+    }
 }

@@ -3,10 +3,13 @@
 //! from the engine's labels every time, never from a state file.
 
 pub mod down;
+pub mod gc;
 pub mod health;
 pub mod idempotence;
+pub mod lock;
 pub mod up;
 pub mod view;
+pub mod watch;
 
 use crate::engine::docker::ContainerInfo;
 use crate::engine::labels::{self, InstanceId};
@@ -34,6 +37,7 @@ impl Instance {
             environment: env.name.clone(),
             instance: instance.to_string(),
             run: run_id(),
+            ephemeral: false,
         };
         Instance {
             docker,

@@ -404,8 +404,14 @@ async fn provision_image(
         Ok::<(), UpError>(())
     }
     .await;
-    inst.docker.remove_container(&id).await?;
-    result
+    // The step's own failure comes first; a failed removal must not hide it.
+    let removed = inst.docker.remove_container(&id).await;
+    let on_node = |e: UpError| match e {
+        UpError::Engine(e) => UpError::Engine(e.on_node(&node.name)),
+        other => other,
+    };
+    result.map_err(on_node)?;
+    removed.map_err(|e| on_node(e.into()))
 }
 
 /// Longest a systemd node may take to boot.
@@ -430,7 +436,9 @@ pub fn provision_spec(
         } else {
             vec!["infinity".into()]
         }),
-        env: env_list(node),
+        // Secrets reach steps through each exec's environment only: the committed image
+        // keeps the container's environment, and must not keep them.
+        env: crate::model::secrets::without(env_list(node), &inst.env.secrets),
         labels,
         network: inst.id.network(),
         aliases: vec![],
@@ -490,10 +498,13 @@ fn write_provision_log(
             .parent()
             .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
         {
-            let _ = std::fs::write(kept, &text);
+            let _ = crate::model::secrets::write_private(&kept, &text);
         }
     }
-    let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
+    let _ = crate::model::secrets::write_private(
+        &dir.join(format!("{}.provision.log", node.name)),
+        &text,
+    );
 }
 
 /// Records in the instance's provisioning log that the image came from the cache.

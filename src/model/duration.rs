@@ -59,6 +59,10 @@ impl HumanDuration {
                     ))
                 }
             };
+            // Checked before converting: `from_secs_f64` panics on values it cannot hold.
+            if !seconds.is_finite() || seconds > MAX.as_secs_f64() {
+                return Err(format!("`{text}` is longer than 24h"));
+            }
             total += Duration::from_secs_f64(seconds);
             if total > MAX {
                 return Err(format!("`{text}` is longer than 24h"));
@@ -98,6 +102,16 @@ impl<'de> Deserialize<'de> for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_too_big_for_a_float_are_refused_not_a_panic() {
+        // Found by fuzz_parsers: 400 digits parse as an infinite f64.
+        let huge = format!("{}s", "9".repeat(400));
+        assert!(HumanDuration::parse(&huge)
+            .unwrap_err()
+            .contains("longer than 24h"));
+        assert!(HumanDuration::parse("1e400s").is_err());
+    }
 
     #[test]
     fn parses_units_and_combinations() {

@@ -40,11 +40,14 @@ pub struct Located<T> {
 }
 
 /// One environment, ready to plan.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Environment {
     pub name: String,
     pub description: Option<String>,
     pub vars: BTreeMap<String, String>,
+    /// Secret values by name; every node gets them as environment variables, and they
+    /// are redacted from all output.
+    pub secrets: BTreeMap<String, String>,
     /// Nodes by name, in name order.
     pub nodes: BTreeMap<String, Node>,
     /// The environment files this one was built from, child first.
@@ -223,6 +226,21 @@ pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most replicas a node may ask for.
 const MAX_REPLICAS: u32 = 100;
+/// Most nodes an environment may have (a scaled-down copy, on one engine).
+const MAX_NODES: usize = 200;
+
+/// Whether a project path (of a script or a copied file) points outside the project:
+/// absolute, or climbing out with `..`. Provisioning reads only the project's files.
+fn outside_project(path: &str) -> bool {
+    let p = Path::new(path);
+    p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
+fn outside_message(path: &str) -> String {
+    format!("`{path}` is outside the project; provisioning files must be inside the project directory (a relative path without `..`)")
+}
 
 /// Loads `environments/NAME.toml` from `root`, following `extends`.
 ///
@@ -312,6 +330,7 @@ fn resolve(
     let mut errors = Vec::new();
     let mut description = None;
     let mut vars = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
     let mut promote = BTreeMap::new();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
@@ -336,6 +355,13 @@ fn resolve(
             description = raw.description;
         }
         vars.extend(raw.vars.into_iter().map(|(k, v)| (k, v.0)));
+        secrets.extend(super::secrets::resolve(
+            root,
+            &src,
+            raw.secrets,
+            &|k| std::env::var(k).ok(),
+            &mut errors,
+        ));
         for (service, p) in raw.promote {
             promote.insert(service.get_ref().clone(), (src.clone(), service, p));
         }
@@ -349,6 +375,19 @@ fn resolve(
             let entry = nodes.entry(node_name.into_inner()).or_default();
             overlay(entry, layer, at);
         }
+    }
+    if nodes.len() > MAX_NODES {
+        let (name, first_extra) = nodes.iter().nth(MAX_NODES).expect("more than MAX_NODES");
+        if let Some(at) = &first_extra.header {
+            errors.push(at.diagnostic(
+                Some(&format!("nodes.{name}")),
+                format!(
+                    "the environment has {} nodes; at most {MAX_NODES} are allowed",
+                    nodes.len()
+                ),
+            ));
+        }
+        return Err(ModelError::Diagnostics(errors));
     }
     let mut resolved = BTreeMap::new();
     let mut written = BTreeMap::new();
@@ -369,11 +408,17 @@ fn resolve(
         let p = super::promotion::resolve(root, &src, &service, raw, &resolved, &mut errors);
         promotions.extend(p.map(|p| (name, p)));
     }
+    for node in resolved.values_mut() {
+        for (k, v) in &secrets {
+            node.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     if errors.is_empty() {
         Ok(Environment {
             name: name.to_string(),
             description,
             vars,
+            secrets,
             nodes: resolved,
             files,
             ancestors,
@@ -824,6 +869,10 @@ fn step(
     };
     let script_at = |value: Spanned<String>, errors: &mut Vec<Diagnostic>| {
         let path = root.join(value.get_ref());
+        if outside_project(value.get_ref()) {
+            errors.push(src.diagnostic(Some(value.span()), outside_message(value.get_ref())));
+            return None;
+        }
         if !path.is_file() {
             errors.push(src.diagnostic(
                 Some(value.span()),
@@ -839,6 +888,10 @@ fn step(
     // A project path that must exist (`file`: a regular file; otherwise a directory too).
     let existing = |value: &Spanned<String>, file: bool, errors: &mut Vec<Diagnostic>| {
         let path = root.join(value.get_ref());
+        if outside_project(value.get_ref()) {
+            errors.push(src.diagnostic(Some(value.span()), outside_message(value.get_ref())));
+            return None;
+        }
         let ok = if file { path.is_file() } else { path.exists() };
         if ok {
             Some(PathBuf::from(value.get_ref()))

@@ -22,6 +22,9 @@ pub struct RawEnvironment {
     pub promote: BTreeMap<Spanned<String>, super::promotion::RawPromotion>,
     /// Nodes taken from an Ansible inventory, one per host.
     pub inventory: Option<Spanned<RawInventory>>,
+    /// Values never shown in output (see `model::secrets`).
+    #[serde(default)]
+    pub secrets: BTreeMap<Spanned<String>, Spanned<super::secrets::RawSecret>>,
 }
 
 /// `[inventory]`: production's topology from an Ansible inventory file.

@@ -14,6 +14,7 @@ pub mod port;
 pub mod project;
 pub mod promotion;
 pub mod scalar;
+pub mod secrets;
 pub mod source;
 pub mod spec;
 pub mod spec_file;

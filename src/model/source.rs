@@ -6,6 +6,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Largest definition or spec file envctl reads.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// A definition file as read from disk, kept for error reporting.
 #[derive(Debug)]
 pub struct SourceFile {
@@ -42,6 +45,23 @@ impl SourceFile {
     /// # Errors
     /// I/O errors, and invalid UTF-8 reported as a [`Diagnostic`].
     pub fn read(path: &Path, display: PathBuf) -> Result<Arc<SourceFile>, SourceError> {
+        // A definition this large is a mistake (a generated or wrong file); refusing it
+        // keeps memory bounded.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > MAX_FILE_BYTES {
+                return Err(SourceError::Diagnostic(Diagnostic {
+                    file: display,
+                    line: 1,
+                    column: 1,
+                    field: None,
+                    message: format!(
+                        "file is {} bytes; definition and spec files are limited to {} MiB",
+                        meta.len(),
+                        MAX_FILE_BYTES >> 20
+                    ),
+                }));
+            }
+        }
         let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
             path: display.clone(),
             source,
@@ -64,11 +84,17 @@ impl SourceFile {
                     text: prefix,
                 };
                 let (line, column) = probe.line_col(valid);
+                // The field holding the bad byte, read from a lossy copy of the text.
+                let lossy = SourceFile {
+                    display: display.clone(),
+                    text: String::from_utf8_lossy(err.as_bytes()).into_owned(),
+                };
+                let field = Some(lossy.field_at(valid)).filter(|f| !f.is_empty());
                 Err(SourceError::Diagnostic(Diagnostic {
                     file: display,
                     line,
                     column,
-                    field: None,
+                    field,
                     message: format!("file is not valid UTF-8 (bad byte at offset {valid})"),
                 }))
             }
@@ -131,6 +157,12 @@ impl SourceFile {
         let is_header_line = line.trim_start().starts_with('[');
         match (header, key) {
             (_, Some(key)) if is_header_line => key,
+            // On a `[table]` header itself, the field is that table.
+            (_, None) if is_header_line => line
+                .trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
             (Some(h), Some(k)) => format!("{h}.{k}"),
             (Some(h), None) => h,
             (None, Some(k)) => k,
@@ -295,12 +327,20 @@ mod tests {
     }
 
     #[test]
+    fn field_at_on_an_unknown_table_header_names_that_table() {
+        let text = "[nodes.web]\nimage = \"x\"\n[volumes]\ndata = 1\n";
+        let s = src(text);
+        assert_eq!(s.field_at(text.find("volumes").unwrap()), "volumes");
+    }
+
+    #[test]
     fn non_utf8_reports_line_and_column() {
         let err =
             SourceFile::from_bytes(b"a = 1\nb = \"\xff\"\n".to_vec(), "e.toml".into()).unwrap_err();
         match err {
             SourceError::Diagnostic(d) => {
                 assert_eq!((d.line, d.column), (2, 6));
+                assert_eq!(d.field.as_deref(), Some("b"));
                 assert!(d.message.contains("UTF-8"));
             }
             other => panic!("unexpected {other:?}"),

@@ -4,9 +4,29 @@ use super::super::args::EnvArg;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
 use crate::instance::down;
+use crate::model::Environment;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
-    let (project, env) = ctx.environment(args.env.as_deref())?;
+    let (project, env) = match ctx.environment(args.env.as_deref()) {
+        Ok(found) => found,
+        // Labels are the truth: a definition that is broken, gone, or needs a secret that
+        // is not set must not keep an instance from being removed.
+        Err(Failure::Invalid(why)) if args.env.is_some() => {
+            let project = ctx.project()?;
+            let name = args.env.clone().unwrap_or_default();
+            eprintln!(
+                "warning: cannot load environment `{name}`; removing its instance by labels only\n{}",
+                crate::model::secrets::redact(&why)
+            );
+            let env = Environment {
+                name,
+                ..Environment::default()
+            };
+            (project, env)
+        }
+        Err(other) => return Err(other),
+    };
+    let _lock = ctx.lock(&project, &env, &format!("down {}", env.name))?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let removed = ctx.runtime.block_on(down::down(&inst))?;

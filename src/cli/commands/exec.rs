@@ -20,7 +20,8 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<u8, Failure> {
     let out =
         ctx.runtime
             .block_on(view.exec(&node, &args.command, Duration::from_secs(24 * 3600)))?;
-    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
-    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    let redact = crate::model::secrets::redact;
+    let _ = std::io::stdout().write_all(redact(&out.stdout).as_bytes());
+    let _ = std::io::stderr().write_all(redact(&out.stderr).as_bytes());
     Ok(u8::try_from(out.exit_code).unwrap_or(1))
 }

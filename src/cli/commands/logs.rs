@@ -44,7 +44,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
                 path.display()
             ))
         })?;
-        print!("{text}");
+        print!("{}", crate::model::secrets::redact(&text));
         return Ok(SUCCESS);
     }
     let view = ctx.runtime.block_on(inst.view())?;
@@ -72,7 +72,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
         let mut merged = futures_util::stream::select_all(streams);
         let mut stdout = std::io::stdout();
         while let Some((replica, chunk)) = merged.next().await {
-            let text = chunk?;
+            let text = crate::model::secrets::redact(&chunk?);
             if prefix {
                 for line in text.lines() {
                     let _ = writeln!(stdout, "{replica} | {line}");

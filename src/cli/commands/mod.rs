@@ -2,6 +2,7 @@
 
 pub mod down;
 pub mod exec;
+pub mod gc;
 pub mod history;
 pub mod image;
 pub mod logs;

@@ -5,6 +5,8 @@ use super::super::args::TestArgs;
 use super::super::exit::{Failure, INTERRUPTED};
 use super::super::{interrupt, Context};
 use crate::instance::{down, up::UpOptions};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 
 pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let (env, filters) = ctx.split_env(&args.args)?;
@@ -12,38 +14,70 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     // Everything is validated before anything is created.
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
+    let _lock = ctx.lock(&project, &env, &format!("test {}", env.name))?;
     let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let mut inst = ctx.instance(docker, &project, env);
     let keep = args.keep;
+    // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
+    // left behind.
+    inst.id.ephemeral = !keep;
 
-    // While verifying, the main thread is busy running checks: a signal handler task
-    // tears the instance down and exits.
-    let guard = (!keep).then(|| {
+    // One cleanup at a time: while `up` runs, it handles a signal itself (removing what
+    // it created) and this task only records it; afterwards (verify keeps the main
+    // thread busy) this task tears the instance down and exits.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let in_up = Arc::new(AtomicBool::new(true));
+    let guard = {
         let inst = inst.clone();
+        let (interrupted, in_up) = (interrupted.clone(), in_up.clone());
         ctx.runtime.spawn(async move {
             interrupt::signalled().await;
-            eprintln!("interrupted; removing the instance");
-            let _ = down::down(&inst).await;
-            let _ = down::down(&inst).await;
+            interrupted.store(true, SeqCst);
+            if in_up.load(SeqCst) {
+                return;
+            }
+            if keep {
+                eprintln!("interrupted; kept the instance");
+            } else {
+                eprintln!("interrupted; removing the instance");
+                match down::down_until_gone(&inst).await {
+                    Ok(_) => eprintln!("interrupted; cleaned up"),
+                    Err(e) => eprintln!(
+                        "error: cleaning up after the interrupt: {e}\n  run `envctl gc` to remove what is left"
+                    ),
+                }
+            }
             std::process::exit(i32::from(INTERRUPTED));
         })
-    });
+    };
 
     let options = UpOptions {
         no_cache: args.no_cache,
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
-    let result = up
-        .and_then(|()| super::provision::check_idempotence(ctx, &inst))
-        .and_then(|()| {
-            super::verify::verify_after(ctx, &inst, selected, &args.report, &events, origin)
-        });
-    if let Some(g) = guard {
-        g.abort();
-    }
+    in_up.store(false, SeqCst);
+    let result = if interrupted.load(SeqCst) {
+        Err(Failure::Interrupted)
+    } else {
+        up.and_then(|()| super::provision::check_idempotence(ctx, &inst))
+            .and_then(|()| {
+                let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
+                let verified = super::verify::verify_after(
+                    ctx,
+                    &inst,
+                    selected,
+                    &args.report,
+                    &events,
+                    origin,
+                );
+                watchdog.abort();
+                verified
+            })
+    };
+    guard.abort();
     if !keep {
-        match ctx.runtime.block_on(down::down(&inst)) {
+        match ctx.runtime.block_on(down::down_until_gone(&inst)) {
             Ok(removed) => {
                 if !ctx.quiet {
                     eprintln!(
@@ -53,7 +87,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                 }
             }
             Err(e) => {
-                eprintln!("error: cleaning up: {e}");
+                eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");
                 return result.and(Err(Failure::Environment(e.to_string())));
             }
         }
@@ -64,4 +98,21 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         );
     }
     result
+}
+
+/// While specs run (the main thread is busy with them): when a node stops or the engine
+/// goes away, reports it, removes the instance when the engine is still there, and
+/// exits 3.
+pub async fn on_fault(inst: crate::instance::Instance, keep: bool) {
+    let fault = crate::instance::watch::first_fault(&inst).await;
+    eprintln!(
+        "error: {}",
+        crate::model::secrets::redact(&fault.to_string())
+    );
+    if !keep && !fault.engine_lost() {
+        if let Err(e) = down::down_until_gone(&inst).await {
+            eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");
+        }
+    }
+    std::process::exit(i32::from(super::super::exit::ENVIRONMENT));
 }

@@ -18,6 +18,14 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let selected = select(specs, &filters, &args.report)?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
+    // verify creates nothing; on a signal it only stops, with the documented code.
+    ctx.runtime.spawn(async {
+        super::super::interrupt::signalled().await;
+        eprintln!("interrupted");
+        std::process::exit(i32::from(super::super::exit::INTERRUPTED));
+    });
+    // A node that stops or an engine that goes away is a fault (exit 3), not failed specs.
+    ctx.runtime.spawn(super::test::on_fault(inst.clone(), true));
     verify(ctx, &inst, selected, &args.report)
 }
 
@@ -130,7 +138,9 @@ pub fn verify_after(
         );
         std::fs::write(
             path,
-            serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+            crate::model::secrets::redact(
+                &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+            ),
         )
         .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -143,7 +153,7 @@ pub fn verify_after(
 
 fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
     let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, text)
+        std::fs::write(path, crate::model::secrets::redact(&text))
             .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
     };
     if let Some(path) = &report.junit {

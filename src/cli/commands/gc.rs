@@ -1,0 +1,40 @@
+//! `envctl gc [--dry-run] [--lease DURATION]`: removes what dead runs left behind on the
+//! engine (see `instance::gc` for what counts as garbage).
+
+use super::super::args::GcArgs;
+use super::super::exit::{Failure, SUCCESS};
+use super::super::Context;
+use crate::instance::gc;
+use crate::model::duration::HumanDuration;
+
+pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
+    let lease = HumanDuration::parse(&args.lease)
+        .map_err(|e| Failure::Invalid(format!("--lease: {e}")))?
+        .0;
+    let docker = ctx.docker()?;
+    let garbage = ctx.runtime.block_on(gc::find(&docker, lease))?;
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removing"
+    };
+    for g in &garbage {
+        println!(
+            "{verb} {} {} ({}): {}",
+            g.kind, g.name, g.instance, g.reason
+        );
+    }
+    if !args.dry_run {
+        ctx.runtime.block_on(gc::remove(&docker, &garbage))?;
+    }
+    if !ctx.quiet {
+        let n = garbage.len();
+        let what = if n == 1 { "object" } else { "objects" };
+        if args.dry_run {
+            eprintln!("gc: {n} {what} left by dead runs (dry run: nothing removed)");
+        } else {
+            eprintln!("gc: removed {n} {what} left by dead runs");
+        }
+    }
+    Ok(SUCCESS)
+}

@@ -1,0 +1,82 @@
+//! Parallel instances of one environment on one engine, and two commands on one
+//! instance at once.
+
+mod background;
+mod common;
+
+use background::{has_container, Background};
+use common::{unique_instance, Project};
+
+#[test]
+fn two_instances_of_one_environment_test_side_by_side() {
+    let p = Project::fixture("web");
+    let (a, b) = (unique_instance("par-a"), unique_instance("par-b"));
+    let first = Background::start(&p, &a, &["test", "web"], &[]);
+    let second = Background::start(&p, &b, &["test", "web"], &[]);
+    let (first, second) = (first.finish(), second.finish());
+    first.expect(0);
+    second.expect(0);
+    assert!(
+        common::leftovers(&a).is_empty(),
+        "{:?}",
+        common::leftovers(&a)
+    );
+    assert!(
+        common::leftovers(&b).is_empty(),
+        "{:?}",
+        common::leftovers(&b)
+    );
+}
+
+#[test]
+fn two_up_instances_get_their_own_names_networks_and_ports() {
+    let p = Project::fixture("web");
+    let other = unique_instance("par-c");
+    p.run(&["up"]).expect(0);
+    let bg = Background::start(&p, &other, &["up", "web"], &[]);
+    bg.finish().expect(0);
+    assert_ne!(
+        common::container_ids(&p.instance),
+        common::container_ids(&other)
+    );
+    // Each verify reaches its own instance through that instance's published ports.
+    p.run(&["verify"]).expect(0);
+    let bg = Background::start(&p, &other, &["verify", "web"], &[]);
+    bg.finish().expect(0);
+    let bg = Background::start(&p, &other, &["down", "web"], &[]);
+    bg.finish().expect(0);
+    assert!(common::leftovers(&other).is_empty());
+    // The first instance was not touched by the other's down.
+    p.run(&["verify"]).expect(0);
+}
+
+#[test]
+fn a_second_command_on_the_same_instance_is_refused_naming_the_first() {
+    let p = Project::empty();
+    p.file(
+        "environments/slow.toml",
+        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"sleep 600\", timeout = \"20m\" }]\n",
+    );
+    let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    for verb in ["up", "down", "test"] {
+        let out = p.run(&[verb, "slow"]).expect(3);
+        assert!(
+            out.stderr.contains(&format!(
+                "instance `{}` of environment `slow` is in use by another envctl (pid {}, `envctl test slow`",
+                p.instance,
+                bg.pid()
+            )),
+            "{verb}: {}",
+            out.stderr
+        );
+    }
+    // The refused commands did not disturb the first one.
+    assert!(has_container(&p.instance, "-provision-"));
+    bg.signal(libc::SIGINT);
+    bg.finish().expect(130);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

@@ -1,0 +1,240 @@
+//! Faults mid-run: the engine connection lost, a node that dies during provisioning or
+//! verify. Each exits 3 with a message naming what failed, and nothing is left behind
+//! once the engine is reachable again.
+
+mod background;
+mod common;
+
+use background::{has_container, Background};
+use common::Project;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A unix-socket proxy in front of the real engine socket, which a test can cut off:
+/// envctl talks to it through `DOCKER_HOST`, and the shared engine stays up.
+struct EngineProxy {
+    path: PathBuf,
+    streams: Arc<Mutex<Vec<UnixStream>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl EngineProxy {
+    fn start() -> EngineProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let streams: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let kept = streams.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                    return;
+                };
+                let mut list = kept.lock().unwrap();
+                list.push(client.try_clone().unwrap());
+                list.push(engine.try_clone().unwrap());
+                drop(list);
+                let (mut c1, mut e1) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                let (mut c2, mut e2) = (client, engine);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut e1);
+                    let _ = e1.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut e2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        EngineProxy {
+            path,
+            streams,
+            _dir: dir,
+        }
+    }
+
+    fn docker_host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    /// The engine "goes away": the socket disappears and open connections are cut.
+    fn cut(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn engine_gone_during_provisioning_exits_3_then_down_and_gc_clean_up() {
+    let p = Project::empty();
+    p.file(
+        "environments/slow.toml",
+        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"echo working; sleep 600\", timeout = \"20m\" }]\n",
+    );
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "slow"],
+        &[("DOCKER_HOST", &host)],
+    );
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    proxy.cut();
+    let out = bg.finish().expect(3);
+    assert!(
+        out.stderr.contains("node `box`")
+            && out
+                .stderr
+                .contains("lost the connection to the Docker Engine"),
+        "names the node and the engine: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // What it could not remove is found by labels once the engine is back.
+    let dry = p.run(&["gc", "--dry-run"]).expect(0);
+    assert!(dry.stdout.contains(&p.instance), "{}", dry.stdout);
+    p.run(&["gc"]).expect(0);
+    p.run(&["down", "slow"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn engine_gone_during_verify_exits_3_with_a_message() {
+    let p = Project::fixture("web");
+    p.file(
+        "specs/web/endless.toml",
+        "[[command]]\ntitle = \"never true\"\nnode = \"client\"\nrun = \"false\"\neventually = \"20m\"\n",
+    );
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "web", "never"],
+        &[("DOCKER_HOST", &host)],
+    );
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    proxy.cut();
+    let out = bg.finish().expect(3);
+    assert!(out.stderr.contains("Docker Engine"), "{}", out.stderr);
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
+    let p = Project::fixture("web");
+    p.file(
+        "specs/web/endless.toml",
+        "[[command]]\ntitle = \"never true\"\nnode = \"client\"\nrun = \"false\"\neventually = \"20m\"\n",
+    );
+    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    kill_container(&format!("envctl-web-{}-web", p.instance));
+    let out = bg.finish().expect(3);
+    assert!(out.stderr.contains("node `web`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("listening on 8080"),
+        "log tail: {}",
+        out.stderr
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn a_node_that_dies_during_provisioning_exits_3_naming_it_with_its_output() {
+    let p = Project::empty();
+    p.file(
+        "environments/slow.toml",
+        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"echo step started; sleep 600\", timeout = \"20m\" }]\n",
+    );
+    let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    let name = background::container_names(&p.instance)
+        .into_iter()
+        .find(|n| n.contains("-provision-"))
+        .unwrap();
+    // Wait until the step runs (it has printed by then), so there is output to show.
+    background::eventually("the step has started", || {
+        exec_output(
+            name.trim_start_matches('/'),
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done",
+        )
+        .is_some_and(|procs| procs.contains("sleep 600"))
+    });
+    kill_container(name.trim_start_matches('/'));
+    let out = bg.finish().expect(3);
+    assert!(out.stderr.contains("node `box`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("step started"),
+        "shows its output: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+/// Output of a command in a container, when it could run.
+fn exec_output(container: &str, command: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults().ok()?;
+        let exec = docker
+            .create_exec(
+                container,
+                bollard::models::ExecConfig {
+                    cmd: Some(vec!["sh".into(), "-c".into(), command.into()]),
+                    attach_stdout: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .ok()?;
+        match docker.start_exec(&exec.id, None).await.ok()? {
+            bollard::exec::StartExecResults::Attached { mut output, .. } => {
+                use futures_util::StreamExt;
+                let mut text = String::new();
+                while let Some(Ok(chunk)) = output.next().await {
+                    text.push_str(&chunk.to_string());
+                }
+                Some(text)
+            }
+            bollard::exec::StartExecResults::Detached => None,
+        }
+    })
+}
+
+fn kill_container(name: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let docker = bollard::Docker::connect_with_defaults().unwrap();
+        docker
+            .kill_container(
+                name,
+                None::<bollard::query_parameters::KillContainerOptions>,
+            )
+            .await
+            .unwrap();
+    });
+}

@@ -1,0 +1,152 @@
+//! SIGINT and SIGTERM at several moments of `envctl test`, `up` and `verify`: exit 130
+//! and nothing of the instance left on the engine.
+
+mod background;
+mod common;
+
+use background::{has_container, Background};
+use common::Project;
+
+/// A node whose provisioning step hangs until interrupted.
+const SLOW_PROVISIONING: &str = r#"
+[nodes.box]
+image = "debian:bookworm"
+command = ["sleep", "infinity"]
+provision = [{ shell = "echo provisioning; sleep 600", timeout = "20m" }]
+"#;
+
+/// A node that starts but never becomes healthy.
+const NEVER_HEALTHY: &str = r#"
+[nodes.box]
+image = "debian:bookworm"
+command = ["sleep", "infinity"]
+health = { command = "false", interval = "200ms", timeout = "20m" }
+"#;
+
+/// A spec that keeps failing, so verify runs until interrupted.
+const ENDLESS_SPEC: &str = r#"
+[[command]]
+title = "never true"
+node = "client"
+run = "false"
+eventually = "20m"
+"#;
+
+fn interrupted_cleanly(run: common::Run, p: &Project) {
+    let run = run.expect(130);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert!(
+        p.leftovers().is_empty(),
+        "left behind: {:?}\n{}",
+        p.leftovers(),
+        run.stderr
+    );
+}
+
+#[test]
+fn sigint_during_provisioning_of_test_exits_130_and_leaves_nothing() {
+    let p = Project::empty();
+    p.file("environments/slow.toml", SLOW_PROVISIONING);
+    let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    bg.signal(libc::SIGINT);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn sigint_while_test_waits_for_health_exits_130_and_leaves_nothing() {
+    let p = Project::empty();
+    p.file("environments/sick.toml", NEVER_HEALTHY);
+    let mut bg = Background::start(&p, &p.instance, &["test", "sick"], &[]);
+    let name = format!("envctl-sick-{}-box", p.instance);
+    let inst = p.instance.clone();
+    bg.wait_until("the node container exists", |_| has_container(&inst, &name));
+    bg.signal(libc::SIGINT);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn sigint_during_verify_of_test_exits_130_and_leaves_nothing() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    bg.signal(libc::SIGINT);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn sigterm_during_verify_of_test_exits_130_and_leaves_nothing() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    bg.signal(libc::SIGTERM);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn sigint_during_up_removes_what_the_run_created_and_exits_130() {
+    let p = Project::empty();
+    p.file("environments/slow.toml", SLOW_PROVISIONING);
+    let mut bg = Background::start(&p, &p.instance, &["up", "slow"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    bg.signal(libc::SIGINT);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn sigint_during_up_keeps_the_instance_that_was_already_running() {
+    let p = Project::fixture("web");
+    p.run(&["up"]).expect(0);
+    let before = common::container_ids(&p.instance);
+    // Changing the client's definition makes the next `up` recreate it.
+    p.file(
+        "environments/web.toml",
+        std::fs::read_to_string(p.path().join("environments/web.toml"))
+            .unwrap()
+            .replace(
+                "command = [\"sleep\", \"infinity\"]",
+                "command = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"sleep 600\" }]",
+            ),
+    );
+    let mut bg = Background::start(&p, &p.instance, &["up", "web"], &[]);
+    let inst = p.instance.clone();
+    bg.wait_until("a provisioning container runs", |_| {
+        has_container(&inst, "-provision-")
+    });
+    bg.signal(libc::SIGINT);
+    bg.finish().expect(130);
+    // The running instance is untouched: same containers, nothing half-made.
+    assert_eq!(common::container_ids(&p.instance), before);
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn sigint_during_verify_exits_130_and_leaves_the_instance_running() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    p.run(&["up"]).expect(0);
+    let before = common::container_ids(&p.instance);
+    let mut bg = Background::start(&p, &p.instance, &["verify", "web", "never"], &[]);
+    bg.wait_until("verify has started", |bg| {
+        bg.output().contains("running 1 test")
+    });
+    bg.signal(libc::SIGINT);
+    let run = bg.finish().expect(130);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert_eq!(common::container_ids(&p.instance), before);
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

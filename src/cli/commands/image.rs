@@ -3,8 +3,8 @@
 use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use std::io::Write;
 use crate::engine::{bootstrap, labels, systemd};
+use std::io::Write;
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
     let docker = ctx.docker()?;

@@ -20,6 +20,9 @@ pub struct Cli {
         env = "ENVCTL_INSTANCE"
     )]
     pub instance: String,
+    /// Engine to run the environment on (`docker` or `vagrant`), overriding its `engine`.
+    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant"])]
+    pub engine: Option<String>,
     /// Print only results and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -54,6 +57,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Promotions and rollbacks of the instance, oldest first.
     History(HistoryArgs),
+    /// Print the environment as JSON for the top-level Vagrantfile.
+    VagrantConfig(EnvArg),
 }
 
 #[derive(Debug, Args)]

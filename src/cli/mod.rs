@@ -33,6 +33,7 @@ pub fn main() -> ExitCode {
         root: cli.root,
         instance: cli.instance,
         quiet: cli.quiet,
+        engine: cli.engine.and_then(|e| e.parse().ok()),
     };
     let result = match cli.command {
         Command::Up(a) => commands::up::run(&ctx, a),
@@ -47,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Promote(a) => commands::promote::run(&ctx, a),
         Command::Rollback(a) => commands::promote::rollback(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
+        Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -60,6 +62,8 @@ pub struct Context {
     pub root: PathBuf,
     pub instance: String,
     pub quiet: bool,
+    /// `--engine`, overriding environments' `engine`.
+    pub engine: Option<crate::model::EngineKind>,
 }
 
 impl Context {
@@ -81,6 +85,11 @@ impl Context {
         let name = project.pick(name)?;
         let env = project.environment(&name)?;
         Ok((project, env))
+    }
+
+    /// Whether `env` runs on Vagrant (its `engine`, or `--engine`).
+    pub fn on_vagrant(&self, env: &Environment) -> bool {
+        self.engine.unwrap_or(env.engine) == crate::model::EngineKind::Vagrant
     }
 
     /// Connects to the engine.

@@ -2,6 +2,7 @@
 //! No I/O beyond reading files; nothing here knows about Docker.
 
 pub mod duration;
+pub mod engine_kind;
 pub mod environment;
 pub mod environment_file;
 pub mod pattern;
@@ -13,6 +14,7 @@ pub mod source;
 pub mod spec;
 pub mod spec_file;
 
+pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;

@@ -7,6 +7,9 @@ use crate::instance::down;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::down(ctx, &project, &env);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let removed = ctx.runtime.block_on(down::down(&inst))?;

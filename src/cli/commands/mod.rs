@@ -9,5 +9,7 @@ pub mod promote;
 pub mod status;
 pub mod test;
 pub mod up;
+pub mod vagrant_config;
 pub mod validate;
 pub mod verify;
+pub mod vm;

@@ -12,6 +12,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     // Everything is validated before anything is created.
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::test(ctx, &project, &env, selected, &args.report, args.keep);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let keep = args.keep;

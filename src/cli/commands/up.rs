@@ -9,6 +9,9 @@ use std::time::Instant;
 
 pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::up(ctx, &project, &env);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let options = UpOptions {

@@ -1,0 +1,60 @@
+//! Which engine runs an environment: `engine = "docker"` (the default, containers) or
+//! `engine = "vagrant"` (machines defined by the top-level Vagrantfile). The command
+//! line's `--engine` overrides the file.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An engine an environment can run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Containers on the Docker Engine.
+    #[default]
+    Docker,
+    /// Machines run by Vagrant (any provider: libvirt, VirtualBox, docker).
+    Vagrant,
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "docker" => Ok(EngineKind::Docker),
+            "vagrant" => Ok(EngineKind::Vagrant),
+            other => Err(format!(
+                "unknown engine `{other}`; use \"docker\" or \"vagrant\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Vagrant => "vagrant",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_engines_and_names_the_choices_otherwise() {
+        assert_eq!("docker".parse::<EngineKind>(), Ok(EngineKind::Docker));
+        assert_eq!("vagrant".parse::<EngineKind>(), Ok(EngineKind::Vagrant));
+        let err = "qemu".parse::<EngineKind>().unwrap_err();
+        assert!(err.contains("`qemu`") && err.contains("vagrant"), "{err}");
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for kind in [EngineKind::Docker, EngineKind::Vagrant] {
+            assert_eq!(kind.to_string().parse::<EngineKind>(), Ok(kind));
+        }
+    }
+}

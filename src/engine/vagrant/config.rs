@@ -7,6 +7,7 @@
 //! - `shell` -> `shell` with `inline`; `script` -> `shell` with `path` and `args`;
 //! - `copy` -> `file` to a staging path, then `shell` moving it to `to` as root with
 //!   `mode` (Vagrant uploads as the SSH user, who cannot write `/etc`).
+//!
 //! Later step kinds map to Vagrant's own provisioners of the same name (`ansible`
 //! with `playbook`, `puppet` with `manifest_file`/`module_path`): add a [`Provisioner`]
 //! variant and one `when` branch in the Vagrantfile.

@@ -4,7 +4,7 @@
 
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
-use super::super::Context;
+use super::super::{interrupt, Context};
 use crate::check::runner::{self, RunOptions};
 use crate::engine::vagrant::{config, ready, Vagrant, VagrantAccess};
 use crate::engine::NodeAccess;
@@ -73,8 +73,8 @@ pub fn access(
     })
 }
 
-/// `vagrant up --provision`, then waits for health checks. A failed first `up` destroys
-/// what it made.
+/// `vagrant up --provision`, then waits for health checks. A failed or interrupted
+/// first `up` destroys what it made.
 ///
 /// # Errors
 /// [`Failure::Environment`] with Vagrant's output.
@@ -93,8 +93,9 @@ pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Fai
     }
     let result = ctx
         .runtime
-        .block_on(vagrant.up())
-        .map_err(fault)
+        .block_on(interrupt::unless_interrupted(vagrant.up()))
+        .ok_or(Failure::Interrupted)
+        .and_then(|r| r.map_err(fault))
         .and_then(|_| {
             let access = access(ctx, project, env)?;
             ctx.runtime

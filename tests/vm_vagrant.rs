@@ -162,12 +162,12 @@ fn an_unknown_engine_is_invalid_input_naming_file_line_and_field() {
     let p = Project::empty();
     p.file(
         "environments/e.toml",
-        "engine = \"qemu\"\n[nodes.web]\nimage = \"debian:bookworm\"\n",
+        "engine = \"lxc\"\n[nodes.web]\nimage = \"debian:bookworm\"\n",
     );
     let run = p.run(&["up"]).expect(2);
     let out = run.output();
     assert!(out.contains("environments/e.toml:1"), "{out}");
-    assert!(out.contains("engine") && out.contains("`qemu`"), "{out}");
+    assert!(out.contains("engine") && out.contains("`lxc`"), "{out}");
     assert!(p.leftovers().is_empty());
 }
 

@@ -20,8 +20,8 @@ pub struct Cli {
         env = "ENVCTL_INSTANCE"
     )]
     pub instance: String,
-    /// Engine to run the environment on (`docker` or `vagrant`), overriding its `engine`.
-    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant"])]
+    /// Engine to run the environment on (`docker`, `vagrant` or `qemu`), overriding its `engine`.
+    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant", "qemu"])]
     pub engine: Option<String>,
     /// Print only results and errors.
     #[arg(long, short, global = true)]

@@ -87,9 +87,9 @@ impl Context {
         Ok((project, env))
     }
 
-    /// Whether `env` runs on Vagrant (its `engine`, or `--engine`).
+    /// Whether `env` runs on VMs (Vagrant or QEMU: its `engine`, or `--engine`).
     pub fn on_vagrant(&self, env: &Environment) -> bool {
-        self.engine.unwrap_or(env.engine) == crate::model::EngineKind::Vagrant
+        self.engine.unwrap_or(env.engine) != crate::model::EngineKind::Docker
     }
 
     /// Connects to the engine.

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod docker;
 pub mod image;
 pub mod labels;
+pub mod qemu;
 pub mod vagrant;
 
 use async_trait::async_trait;

@@ -1,6 +1,7 @@
 //! Which engine runs an environment: `engine = "docker"` (the default, containers) or
-//! `engine = "vagrant"` (machines defined by the top-level Vagrantfile). The command
-//! line's `--engine` overrides the file.
+//! `engine = "vagrant"` (machines defined by the top-level Vagrantfile) or
+//! `engine = "qemu"` (real VMs under QEMU). The command line's `--engine` overrides
+//! the file.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +15,8 @@ pub enum EngineKind {
     Docker,
     /// Machines run by Vagrant (any provider: libvirt, VirtualBox, docker).
     Vagrant,
+    /// Real VMs under QEMU (software emulation where KVM is missing).
+    Qemu,
 }
 
 impl FromStr for EngineKind {
@@ -23,8 +26,9 @@ impl FromStr for EngineKind {
         match s {
             "docker" => Ok(EngineKind::Docker),
             "vagrant" => Ok(EngineKind::Vagrant),
+            "qemu" => Ok(EngineKind::Qemu),
             other => Err(format!(
-                "unknown engine `{other}`; use \"docker\" or \"vagrant\""
+                "unknown engine `{other}`; use \"docker\", \"vagrant\" or \"qemu\""
             )),
         }
     }
@@ -35,6 +39,7 @@ impl fmt::Display for EngineKind {
         f.write_str(match self {
             EngineKind::Docker => "docker",
             EngineKind::Vagrant => "vagrant",
+            EngineKind::Qemu => "qemu",
         })
     }
 }
@@ -47,13 +52,13 @@ mod tests {
     fn parses_known_engines_and_names_the_choices_otherwise() {
         assert_eq!("docker".parse::<EngineKind>(), Ok(EngineKind::Docker));
         assert_eq!("vagrant".parse::<EngineKind>(), Ok(EngineKind::Vagrant));
-        let err = "qemu".parse::<EngineKind>().unwrap_err();
-        assert!(err.contains("`qemu`") && err.contains("vagrant"), "{err}");
+        let err = "lxc".parse::<EngineKind>().unwrap_err();
+        assert!(err.contains("`lxc`") && err.contains("vagrant"), "{err}");
     }
 
     #[test]
     fn display_round_trips() {
-        for kind in [EngineKind::Docker, EngineKind::Vagrant] {
+        for kind in [EngineKind::Docker, EngineKind::Vagrant, EngineKind::Qemu] {
             assert_eq!(kind.to_string().parse::<EngineKind>(), Ok(kind));
         }
     }

@@ -1,23 +1,71 @@
-//! The verbs for environments whose engine is Vagrant (`engine = "vagrant"` or
-//! `--engine vagrant`): the same verbs, specs and reports as containers, with machines
-//! run by the top-level Vagrantfile and reached over SSH.
+//! The verbs for environments that run as machines (`engine = "vagrant"` or `"qemu"`,
+//! or `--engine`): the same verbs, specs and reports as containers, with machines run
+//! by the top-level Vagrantfile or by QEMU directly, reached over SSH.
 
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
 use crate::check::runner::{self, RunOptions};
+use crate::engine::qemu::Qemu;
 use crate::engine::vagrant::{config, ready, Vagrant, VagrantAccess};
 use crate::engine::NodeAccess;
 use crate::model::spec::Assertion;
-use crate::model::{Environment, Project};
+use crate::model::{EngineKind, Environment, Project};
 use crate::report::RunSummary;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn machines(ctx: &Context, project: &Project, env: &Environment) -> Vagrant {
-    Vagrant::new(&project.root, &env.name, &ctx.instance)
+/// The VMs of one instance, on the engine the environment chose.
+enum Machines {
+    Vagrant(Vagrant),
+    Qemu(Qemu),
+}
+
+impl Machines {
+    fn exists(&self) -> bool {
+        match self {
+            Machines::Vagrant(v) => v.exists(),
+            Machines::Qemu(q) => q.exists(),
+        }
+    }
+
+    async fn up(&self, env: &Environment) -> Result<(), String> {
+        match self {
+            Machines::Vagrant(v) => v.up().await.map(drop).map_err(|e| e.to_string()),
+            Machines::Qemu(q) => q.up(env).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn destroy(&self) -> Result<(), String> {
+        match self {
+            Machines::Vagrant(v) => v.destroy().await.map_err(|e| e.to_string()),
+            Machines::Qemu(q) => q.destroy().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn status(&self) -> Result<BTreeMap<String, String>, String> {
+        match self {
+            Machines::Vagrant(v) => v.status().await.map_err(|e| e.to_string()),
+            Machines::Qemu(q) => Ok(q.status()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Machines::Vagrant(_) => "vagrant",
+            Machines::Qemu(_) => "qemu",
+        }
+    }
+}
+
+fn machines(ctx: &Context, project: &Project, env: &Environment) -> Machines {
+    if ctx.engine.unwrap_or(env.engine) == EngineKind::Qemu {
+        Machines::Qemu(Qemu::new(&project.root, &env.name, &ctx.instance))
+    } else {
+        Machines::Vagrant(Vagrant::new(&project.root, &env.name, &ctx.instance))
+    }
 }
 
 fn fault(e: impl std::fmt::Display) -> Failure {
@@ -33,12 +81,15 @@ pub fn access(
     project: &Project,
     env: &Environment,
 ) -> Result<VagrantAccess, Failure> {
-    let vagrant = machines(ctx, project, env);
     let not_running = || {
         Failure::Environment(format!(
-            "instance `{}` of environment `{}` has no running Vagrant machine; start it with `envctl up {}`",
+            "instance `{}` of environment `{}` has no running machine; start it with `envctl up {}`",
             ctx.instance, env.name, env.name
         ))
+    };
+    let vagrant = match machines(ctx, project, env) {
+        Machines::Qemu(q) => return q.access(env).map_err(|_| not_running()),
+        Machines::Vagrant(v) => v,
     };
     if !vagrant.exists() {
         return Err(not_running());
@@ -93,7 +144,7 @@ pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Fai
     }
     let result = ctx
         .runtime
-        .block_on(interrupt::unless_interrupted(vagrant.up()))
+        .block_on(interrupt::unless_interrupted(vagrant.up(env)))
         .ok_or(Failure::Interrupted)
         .and_then(|r| r.map_err(fault))
         .and_then(|_| {
@@ -158,7 +209,7 @@ pub fn status(ctx: &Context, project: &Project, env: &Environment) -> Result<u8,
     let states = ctx.runtime.block_on(vagrant.status()).map_err(fault)?;
     println!("{:<20} {:<12} ENGINE", "NODE", "STATE");
     for (machine, state) in states {
-        println!("{machine:<20} {state:<12} vagrant");
+        println!("{machine:<20} {state:<12} {}", vagrant.name());
     }
     Ok(SUCCESS)
 }

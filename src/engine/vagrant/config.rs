@@ -65,7 +65,7 @@ pub struct Port {
 }
 
 /// One Vagrant provisioner.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Provisioner {
     Shell {

@@ -5,24 +5,10 @@
 
 mod common;
 use common::{repo, Project};
-use std::path::Path;
 use std::process::Command;
 
-/// A copy of the repository's `vm` example (with the top-level Vagrantfile when
-/// `with_vagrantfile`).
 fn vm_project(with_vagrantfile: bool) -> Project {
-    let p = Project::empty();
-    for file in [
-        "environments/vm.toml",
-        "specs/vm/web.toml",
-        "provision/vm/server.pl",
-        "provision/vm/site.sh",
-        "images/vagrant-node/Dockerfile",
-        "images/vagrant-node/start-sshd.sh",
-    ] {
-        p.file(file, std::fs::read(repo().join(file)).unwrap());
-        copy_mode(&repo().join(file), &p.path().join(file));
-    }
+    let p = Project::vm_example();
     if with_vagrantfile {
         p.file(
             "Vagrantfile",
@@ -30,11 +16,6 @@ fn vm_project(with_vagrantfile: bool) -> Project {
         );
     }
     p
-}
-
-fn copy_mode(from: &Path, to: &Path) {
-    let mode = std::fs::metadata(from).unwrap().permissions();
-    std::fs::set_permissions(to, mode).unwrap();
 }
 
 /// `vagrant` run on the project's Vagrantfile with the variables the Vagrantfile reads;

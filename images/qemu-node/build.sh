@@ -3,7 +3,8 @@
 # bookworm with systemd, DHCP on its first network interface (systemd-networkd), sshd,
 # sudo and a `vagrant` user that Vagrant's insecure key logs in to, booted with the
 # host's Debian kernel and initrd (copied beside the disk).
-#   images/qemu-node/build.sh OUT_DIR
+#   images/qemu-node/build.sh OUT_DIR [ROOTFS]
+# (ROOTFS: an already debootstrap'd tree with the packages below, used in place.)
 # OUT_DIR gets disk.qcow2, vmlinuz, initrd.img and key (the private key). Needs root,
 # debootstrap, e2fsprogs, qemu-utils, vagrant (for the key) and a Debian kernel in /boot.
 set -euo pipefail
@@ -11,13 +12,15 @@ out="${1:?usage: build.sh OUT_DIR}"
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-keys=$(dirname "$(gem contents vagrant 2>/dev/null | grep -m1 '/keys/vagrant.pub$' || ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub | head -1)")
+keys=$(ls -d /usr/share/rubygems-integration/all/gems/vagrant-*/keys | sort -V | tail -1)
 kernel=$(ls /boot/vmlinuz-* | sort -V | tail -1)
 release=${kernel#/boot/vmlinuz-}
-debootstrap --variant=minbase \
-    --include=openssh-server,sudo,perl,iproute2,systemd-sysv,udev,kmod,procps \
-    bookworm "$work/root" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1
-root="$work/root"
+root="${2:-$work/root}"
+if [ -z "${2:-}" ]; then
+    debootstrap --variant=minbase \
+        --include=openssh-server,sudo,perl,iproute2,systemd-sysv,udev,kmod,procps \
+        bookworm "$root" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1
+fi
 echo envctl-vm > "$root/etc/hostname"
 cat > "$root/etc/systemd/network/10-dhcp.network" <<'NET'
 [Match]
@@ -26,7 +29,7 @@ Name=e*
 DHCP=yes
 NET
 chroot "$root" systemctl enable systemd-networkd ssh >/dev/null 2>&1
-chroot "$root" useradd --create-home --shell /bin/bash vagrant
+chroot "$root" id -u vagrant >/dev/null 2>&1 || chroot "$root" useradd --create-home --shell /bin/bash vagrant
 echo 'vagrant ALL=(ALL) NOPASSWD: ALL' > "$root/etc/sudoers.d/vagrant"
 chmod 0440 "$root/etc/sudoers.d/vagrant"
 install -d -m 0700 -o 1000 -g 1000 "$root/home/vagrant/.ssh"

@@ -227,6 +227,18 @@ impl Qemu {
             .map(|(k, v)| format!("export {k}={}; ", config::quote(v)))
             .collect();
         let ssh_config = self.state.join("ssh_config");
+        // The base disk does not know the machine's name; sudo wants to resolve it.
+        let hosts = format!(
+            "grep -q ' {0}$' /etc/hosts || echo '127.0.1.1 {0}' >> /etc/hosts",
+            m.hostname
+        );
+        self.shell(access, m, &hosts)
+            .await
+            .map_err(|output| QemuError::Step {
+                machine: m.name.clone(),
+                step: "hostname".into(),
+                output,
+            })?;
         let mut steps = config_steps(m);
         for (name, step) in steps.drain(..) {
             let fail = |output: String| QemuError::Step {

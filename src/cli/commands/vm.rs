@@ -128,16 +128,17 @@ pub fn access(
 /// first `up` destroys what it made.
 ///
 /// # Errors
-/// [`Failure::Environment`] with Vagrant's output.
+/// [`Failure::Environment`] with the engine's output.
 pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
     let vagrant = machines(ctx, project, env);
     let fresh = !vagrant.exists();
     let started = Instant::now();
     if !ctx.quiet {
         eprintln!(
-            "{}/{}: vagrant up ({} machine{})",
+            "{}/{}: {} up ({} machine{})",
             env.name,
             ctx.instance,
+            vagrant.name(),
             env.nodes.len(),
             if env.nodes.len() == 1 { "" } else { "s" }
         );
@@ -184,7 +185,7 @@ pub fn down(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, F
             env.name,
             ctx.instance,
             if existed {
-                "destroyed its Vagrant machines"
+                "destroyed its machines"
             } else {
                 "nothing to remove"
             }

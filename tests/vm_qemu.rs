@@ -1,0 +1,40 @@
+//! The `vm` example as a real VM: Debian's kernel booted under QEMU with software
+//! emulation (TCG), provisioned over SSH by the same steps, verified by the same specs.
+//! Booting under TCG takes minutes on two cores, so this suite is run separately:
+//! `./dev test-vm` builds the base disk (images/qemu-node/build.sh) and runs it with
+//! ENVCTL_QEMU_IMAGE set.
+
+mod common;
+use common::Project;
+
+fn image() -> String {
+    std::env::var("ENVCTL_QEMU_IMAGE")
+        .expect("ENVCTL_QEMU_IMAGE names a base disk directory; run this suite with ./dev test-vm")
+}
+
+#[test]
+#[ignore = "boots a real VM under QEMU (minutes); run with ./dev test-vm"]
+fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
+    let image = image();
+    let vars = [
+        ("ENVCTL_QEMU_IMAGE", image.as_str()),
+        ("ENVCTL_ENGINE", "qemu"),
+    ];
+    let p = Project::vm_example();
+    p.run_env(&["up", "vm"], &vars).expect(0);
+    // A booted kernel of its own: the guest runs the base disk's kernel, not the host's.
+    let guest = p
+        .run_env(&["exec", "vm", "web", "--", "uname", "-r"], &vars)
+        .expect(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_ne!(guest.stdout.trim(), host.trim(), "the node is not a VM");
+    let init = p
+        .run_env(&["exec", "vm", "web", "--", "cat", "/proc/1/comm"], &vars)
+        .expect(0);
+    assert_eq!(init.stdout.trim(), "systemd");
+    let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
+    assert!(verify.stdout.contains("5 passed"), "{}", verify.output());
+    p.run_env(&["down", "vm"], &vars).expect(0);
+    assert!(!p.path().join(".envctl/qemu/vm").join(&p.instance).exists());
+    p.run_env(&["status", "vm"], &vars).expect(0);
+}

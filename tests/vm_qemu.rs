@@ -12,6 +12,16 @@ fn image() -> String {
         .expect("ENVCTL_QEMU_IMAGE names a base disk directory; run this suite with ./dev test-vm")
 }
 
+/// Stops the VMs even when an assertion fails half-way (the project's own clean-up
+/// does not know the engine was chosen by variable).
+struct Down<'a>(&'a Project, [(&'a str, &'a str); 2]);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run_env(&["down", "vm"], &self.1);
+    }
+}
+
 #[test]
 #[ignore = "boots a real VM under QEMU (minutes); run with ./dev test-vm"]
 fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
@@ -21,6 +31,7 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
         ("ENVCTL_ENGINE", "qemu"),
     ];
     let p = Project::vm_example();
+    let _down = Down(&p, vars);
     p.run_env(&["up", "vm"], &vars).expect(0);
     // A booted kernel of its own: the guest runs the base disk's kernel, not the host's.
     let guest = p

@@ -3,10 +3,10 @@
 //! of a base disk (`images/qemu-node/build.sh`), with user-mode networking that
 //! forwards SSH and the node's ports to 127.0.0.1 only. Provisioning runs the same
 //! steps, mapped as for the Vagrantfile ([`vagrant::config::provisioners`]), over SSH;
-//! checks reach the VMs through [`vagrant::VagrantAccess`].
+//! checks reach the VMs through [`vagrant::SshAccess`].
 
 use super::vagrant::config::{self, Machine, Provisioner};
-use super::vagrant::VagrantAccess;
+use super::vagrant::SshAccess;
 use super::NodeAccess;
 use crate::model::Environment;
 use crate::wait::{self, Poll};
@@ -197,7 +197,7 @@ impl Qemu {
         Ok((ssh_port, ports))
     }
 
-    async fn wait_for_ssh(&self, access: &VagrantAccess, machine: &str) -> Result<(), QemuError> {
+    async fn wait_for_ssh(&self, access: &SshAccess, machine: &str) -> Result<(), QemuError> {
         let probe = vec!["true".to_string()];
         wait::until(BOOT_TIMEOUT, Duration::from_secs(2), || async {
             match access.exec(machine, &probe, Duration::from_secs(20)).await {
@@ -220,7 +220,7 @@ impl Qemu {
     }
 
     /// Runs the machine's provisioners over SSH, then starts its command.
-    async fn provision(&self, access: &VagrantAccess, m: &Machine) -> Result<(), QemuError> {
+    async fn provision(&self, access: &SshAccess, m: &Machine) -> Result<(), QemuError> {
         let exports: String = m
             .env
             .iter()
@@ -325,7 +325,7 @@ impl Qemu {
         Ok(())
     }
 
-    async fn shell(&self, access: &VagrantAccess, m: &Machine, script: &str) -> Result<(), String> {
+    async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<(), String> {
         let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
         match access
             .exec(&m.name, &cmd, crate::provision::DEFAULT_STEP_TIMEOUT)
@@ -344,13 +344,13 @@ impl Qemu {
     ///
     /// # Errors
     /// [`QemuError::Io`] when the instance has no VMs.
-    pub fn access(&self, env: &Environment) -> Result<VagrantAccess, QemuError> {
+    pub fn access(&self, env: &Environment) -> Result<SshAccess, QemuError> {
         let ports_path = self.state.join("ports.json");
         let text = std::fs::read_to_string(&ports_path).map_err(io(&ports_path))?;
         let forwarded: BTreeMap<String, BTreeMap<u16, u16>> =
             serde_json::from_str(&text).unwrap_or_default();
         let cfg = config::build(env, &self.root, &self.instance, None);
-        Ok(VagrantAccess {
+        Ok(SshAccess {
             ssh_config: self.state.join("ssh_config"),
             hosts: forwarded
                 .keys()

@@ -7,7 +7,7 @@ use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
 use crate::check::runner::{self, RunOptions};
 use crate::engine::qemu::Qemu;
-use crate::engine::vagrant::{config, ready, Vagrant, VagrantAccess};
+use crate::engine::vagrant::{config, ready, SshAccess, Vagrant};
 use crate::engine::NodeAccess;
 use crate::model::spec::Assertion;
 use crate::model::{EngineKind, Environment, Project};
@@ -76,11 +76,7 @@ fn fault(e: impl std::fmt::Display) -> Failure {
 ///
 /// # Errors
 /// [`Failure::Environment`] when the instance has no running machine.
-pub fn access(
-    ctx: &Context,
-    project: &Project,
-    env: &Environment,
-) -> Result<VagrantAccess, Failure> {
+pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<SshAccess, Failure> {
     let not_running = || {
         Failure::Environment(format!(
             "instance `{}` of environment `{}` has no running machine; start it with `envctl up {}`",
@@ -116,7 +112,7 @@ pub fn access(
             (m.name.clone(), ports)
         })
         .collect();
-    Ok(VagrantAccess {
+    Ok(SshAccess {
         ssh_config,
         hosts,
         nodes,

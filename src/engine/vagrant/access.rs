@@ -1,7 +1,8 @@
-//! How checks reach Vagrant machines: commands over SSH with the configuration
-//! `vagrant ssh-config` wrote (faster than a `vagrant ssh -c` per command), run as root
-//! like in a container; ports at the machine's address, or at a fixed forwarded port
-//! when the provider only gives a loopback address (VirtualBox's NAT).
+//! How checks reach machines over SSH, Vagrant's (with the configuration `vagrant
+//! ssh-config` wrote; faster than a `vagrant ssh -c` per command) and QEMU's alike.
+//! Commands run as root through sudo, as in a container; ports are reached at the
+//! machine's address, or at a fixed forwarded port when the machine is only reachable
+//! through 127.0.0.1 (VirtualBox's NAT, QEMU's user-mode networking).
 
 use super::config::quote;
 use crate::engine::{EngineError, ExecOutput, NodeAccess};
@@ -13,7 +14,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// The running machines of one instance.
-pub struct VagrantAccess {
+pub struct SshAccess {
     /// The `ssh -F` file from `vagrant ssh-config`.
     pub ssh_config: PathBuf,
     /// Machine (replica) name -> address Vagrant connects to.
@@ -24,7 +25,7 @@ pub struct VagrantAccess {
     pub forwarded: BTreeMap<String, BTreeMap<u16, u16>>,
 }
 
-impl VagrantAccess {
+impl SshAccess {
     /// The machine for a replica or node name (a node's first replica).
     fn machine(&self, node: &str) -> Result<&str, EngineError> {
         if let Some((name, _)) = self.hosts.get_key_value(node) {
@@ -52,7 +53,7 @@ pub fn remote_command(command: &[String]) -> String {
 }
 
 #[async_trait]
-impl NodeAccess for VagrantAccess {
+impl NodeAccess for SshAccess {
     async fn exec(
         &self,
         node: &str,
@@ -114,8 +115,8 @@ impl NodeAccess for VagrantAccess {
 mod tests {
     use super::*;
 
-    fn access(host: &str) -> VagrantAccess {
-        VagrantAccess {
+    fn access(host: &str) -> SshAccess {
+        SshAccess {
             ssh_config: PathBuf::from("/nonexistent"),
             hosts: BTreeMap::from([("web-1".to_string(), host.to_string())]),
             nodes: BTreeMap::from([("web-1".to_string(), "web".to_string())]),

@@ -57,8 +57,16 @@ fn without_a_base_disk_up_says_how_to_build_one_and_leaves_nothing() {
     let missing = missing.to_str().unwrap();
     let vars = [("ENVCTL_QEMU_IMAGE", missing), ("ENVCTL_ENGINE", "qemu")];
     let run = p.run_env(&["up", "vm"], &vars).expect(3);
-    assert!(run.stderr.contains("images/qemu-node/build.sh"), "{}", run.stderr);
-    assert!(run.stderr.contains("disk.qcow2 is missing"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("images/qemu-node/build.sh"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("disk.qcow2 is missing"),
+        "{}",
+        run.stderr
+    );
     assert!(!p.path().join(".envctl/qemu/vm").join(&p.instance).exists());
     p.run_env(&["status", "vm"], &vars).expect(0);
 }

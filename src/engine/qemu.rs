@@ -100,6 +100,20 @@ impl Qemu {
     /// [`QemuError`]; the caller destroys what was made.
     pub async fn up(&self, env: &Environment) -> Result<(), QemuError> {
         self.check_image()?;
+        if self.exists() {
+            // Already up: VMs are not changed in place (`down` first to re-create them).
+            let status = self.status();
+            if !status.is_empty() && status.values().all(|s| s == "running") {
+                return Ok(());
+            }
+            return Err(QemuError::Command {
+                command: "up".into(),
+                message: format!(
+                    "the instance has stopped VMs ({}); remove them with `envctl down`",
+                    self.state.display()
+                ),
+            });
+        }
         std::fs::create_dir_all(&self.state).map_err(io(&self.state))?;
         let cfg = config::build(env, &self.root, &self.instance, None);
         let mut ssh_config = String::new();

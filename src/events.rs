@@ -51,3 +51,34 @@ pub struct Silent;
 impl Observer for Silent {
     fn event(&self, _: &Event) {}
 }
+
+/// Records every event with the time it happened (for timelines and evidence), and
+/// passes it on to another observer.
+pub struct Recorder<'a> {
+    inner: &'a dyn Observer,
+    events: std::sync::Mutex<Vec<(std::time::Instant, Event)>>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(inner: &'a dyn Observer) -> Recorder<'a> {
+        Recorder {
+            inner,
+            events: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The events so far, oldest first.
+    pub fn take(&self) -> Vec<(std::time::Instant, Event)> {
+        std::mem::take(&mut *self.events.lock().expect("recorder lock"))
+    }
+}
+
+impl Observer for Recorder<'_> {
+    fn event(&self, event: &Event) {
+        self.events
+            .lock()
+            .expect("recorder lock")
+            .push((std::time::Instant::now(), event.clone()));
+        self.inner.event(event);
+    }
+}

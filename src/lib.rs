@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through the modules:
 //!
-//! - [`model`] reads `environments/*.toml` and `specs/ENV/*.toml`, applies `extends`
+//! - [`model`] reads `environments/*.toml`, `specs/ENV/*.toml` and goss files, applies `extends`
 //!   and validates everything (no engine involved; errors name file, line and field);
 //! - [`plan`] orders nodes by dependency and computes the content hashes that decide
 //!   what is rebuilt, re-provisioned or recreated;
@@ -11,7 +11,8 @@
 //! - [`instance`] is the lifecycle of one running copy (`up`, `down`, the view checks use);
 //! - [`check`] runs assertions concurrently with deadlines, reaching nodes only through
 //!   [`engine::NodeAccess`];
-//! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON);
+//! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON, TAP,
+//!   HTML with a timeline, evidence);
 //! - [`promote`] moves a service between blue and green behind its router, gated by specs;
 //! - [`cli`] maps verbs and exit codes; `main.rs` only calls [`cli::main`].
 //!

@@ -1,6 +1,7 @@
 //! `[[command]]`: runs a command inside a node; checks exit code, stdout and stderr.
 
 use crate::engine::NodeAccess;
+use crate::model::matcher::Actual;
 use crate::model::pattern;
 use crate::model::spec::CommandCheck;
 use std::time::Duration;
@@ -46,6 +47,24 @@ pub async fn check(
                     c.node
                 ),
                 format!("{stream} {}", p.expectation()),
+                super::excerpt(text),
+            ));
+        }
+    }
+    for (stream, matcher) in &c.output_matchers {
+        let text = if *stream == "stdout" {
+            &out.stdout
+        } else {
+            &out.stderr
+        };
+        if !matcher.matches(&Actual::Text(text.clone())) {
+            return Err(super::mismatch(
+                &format!(
+                    "{stream} of `{}` on {} does not match",
+                    c.run.display(),
+                    c.node
+                ),
+                format!("{stream} {matcher}"),
                 super::excerpt(text),
             ));
         }

@@ -2,9 +2,11 @@
 //! `eventually` assertions are retried with the one wait mechanism until theirs. Nodes
 //! are reached only through [`NodeAccess`](crate::engine::NodeAccess).
 
+pub mod batch;
 pub mod command;
-pub mod file;
+pub mod facts;
 pub mod http;
+pub mod node;
 pub mod runner;
 pub mod tcp;
 
@@ -25,6 +27,8 @@ pub struct Outcome {
     pub message: Option<String>,
     pub duration: Duration,
     pub attempts: u32,
+    /// When the assertion started.
+    pub start: Instant,
 }
 
 /// Runs one assertion to its conclusion.
@@ -32,19 +36,22 @@ pub async fn run(
     assertion: &Assertion,
     access: &dyn NodeAccess,
     client: &reqwest::Client,
+    batches: Option<&batch::Batches>,
 ) -> Outcome {
     let started = Instant::now();
     let mut attempts = 0;
     let result = match assertion.eventually {
         None => {
             attempts = 1;
-            attempt(assertion, access, client).await
+            attempt(assertion, access, client, batches).await
         }
         Some(window) => {
             let outcome = wait::until(window, RETRY_INTERVAL, || {
                 attempts += 1;
-                async {
-                    match attempt(assertion, access, client).await {
+                // Only the first attempt reads the batch; retries look again.
+                let batches = batches.filter(|_| attempts == 1);
+                async move {
+                    match attempt(assertion, access, client, batches).await {
                         Ok(()) => Poll::Ready(()),
                         Err(why) => Poll::Pending(why),
                     }
@@ -68,6 +75,7 @@ pub async fn run(
         message: result.err(),
         duration: started.elapsed(),
         attempts,
+        start: started,
     }
 }
 
@@ -76,6 +84,7 @@ async fn attempt(
     assertion: &Assertion,
     access: &dyn NodeAccess,
     client: &reqwest::Client,
+    batches: Option<&batch::Batches>,
 ) -> Result<(), String> {
     let timeout = assertion.timeout;
     let run = async {
@@ -83,7 +92,7 @@ async fn attempt(
             Check::Http(c) => http::check(c, access, client, timeout).await,
             Check::Tcp(c) => tcp::check(c, access, timeout).await,
             Check::Command(c) => command::check(c, access, timeout).await,
-            Check::File(c) => file::check(c, access, timeout).await,
+            Check::Node(c) => node::check(c, access, timeout, batches).await,
         }
     };
     match tokio::time::timeout(timeout, run).await {

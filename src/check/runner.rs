@@ -18,6 +18,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Print nothing but failures and the summary.
     pub quiet: bool,
+    /// `eventually` for every assertion that has none of its own.
+    pub retry_timeout: Option<std::time::Duration>,
 }
 
 impl Default for RunOptions {
@@ -27,6 +29,7 @@ impl Default for RunOptions {
             exact: false,
             jobs: 16,
             quiet: false,
+            retry_timeout: None,
         }
     }
 }
@@ -58,7 +61,15 @@ pub fn run(
     access: Arc<dyn NodeAccess>,
     options: &RunOptions,
 ) -> Vec<Outcome> {
-    let client = super::http::client();
+    let client = super::http::check_client();
+    let mut assertions = assertions;
+    if let Some(window) = options.retry_timeout {
+        for a in &mut assertions {
+            a.eventually.get_or_insert(window);
+        }
+    }
+    // One exec per node gathers the facts of every node assertion, before they run.
+    let batches = super::batch::Batches::start(runtime, &assertions, access.clone());
     let recorded: Arc<Mutex<Vec<Outcome>>> = Arc::new(Mutex::new(Vec::new()));
     let order: Vec<String> = assertions.iter().map(|a| a.name.clone()).collect();
     let trials = assertions
@@ -68,8 +79,14 @@ pub fn run(
             let access = access.clone();
             let client = client.clone();
             let recorded = recorded.clone();
+            let batches = batches.clone();
             libtest_mimic::Trial::test(assertion.name.clone(), move || {
-                let outcome = runtime.block_on(super::run(&assertion, access.as_ref(), &client));
+                let outcome = runtime.block_on(super::run(
+                    &assertion,
+                    access.as_ref(),
+                    &client,
+                    Some(&batches),
+                ));
                 let result = if outcome.passed {
                     Ok(())
                 } else {

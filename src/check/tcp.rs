@@ -2,6 +2,7 @@
 //! that it does not).
 
 use crate::engine::NodeAccess;
+use crate::model::fact::Fact;
 use crate::model::spec::TcpCheck;
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use std::time::Duration;
 /// A message with what was expected and what happened.
 pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> Result<(), String> {
     let target = format!("{}:{}", c.target.node, c.target.port);
+    if let Some(node) = &c.from {
+        return from_node(c, node, access, timeout).await;
+    }
     let reached = match access.address(&c.target.node, c.target.port).await {
         Ok(addr) => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await
         {
@@ -28,6 +32,45 @@ pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> 
             why,
         )),
         (Ok(()), false) => Err(super::mismatch(
+            &format!("{target} is reachable"),
+            "no connection",
+            "connected",
+        )),
+    }
+}
+
+/// Connects from inside `node` (bash's /dev/tcp), as the node's own software would.
+async fn from_node(
+    c: &TcpCheck,
+    node: &str,
+    access: &dyn NodeAccess,
+    timeout: Duration,
+) -> Result<(), String> {
+    let fact = Fact::Addr {
+        host: c.target.node.clone(),
+        port: c.target.port,
+    };
+    let script = super::facts::probe(&fact);
+    let mut results = super::batch::gather(
+        access,
+        node,
+        std::slice::from_ref(&script),
+        timeout.mul_f64(0.8),
+    )
+    .await?;
+    let output = results
+        .remove(&script)
+        .unwrap_or_else(|| Err("the probe produced no result".into()))?;
+    let observed = super::facts::observe(&fact, &output)?;
+    let target = format!("{}:{} from {node}", c.target.node, c.target.port);
+    match (observed.present, c.reachable) {
+        (true, true) | (false, false) => Ok(()),
+        (false, true) => Err(super::mismatch(
+            &format!("{target} is not reachable"),
+            "a connection",
+            "refused or unreachable",
+        )),
+        (true, false) => Err(super::mismatch(
             &format!("{target} is reachable"),
             "no connection",
             "connected",

@@ -48,6 +48,9 @@ pub enum Command {
     Exec(ExecArgs),
     /// Parse and check definitions and specs without touching an engine.
     Validate(ValidateArgs),
+    /// Provision the nodes' images without starting them; --check-idempotence runs the
+    /// steps a second time and exits 4 when that changed anything.
+    Provision(ProvisionArgs),
     /// Base images and the provisioning cache.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -83,6 +86,20 @@ pub struct ReportArgs {
     /// Write a JSON report to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a TAP (version 13) report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub tap: Option<PathBuf>,
+    /// Write a self-contained HTML report, with a timeline of the run, to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write evidence of what was verified (definition and spec hashes, images, git
+    /// commit, results) to FILE, for a pipeline to require before promoting.
+    #[arg(long, value_name = "FILE")]
+    pub evidence: Option<PathBuf>,
+    /// Retry every failing assertion that has no `eventually` of its own until this
+    /// much time has passed, e.g. "30s".
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retry_timeout: Option<std::time::Duration>,
     /// Assertions checked at once.
     #[arg(long, short = 'j', default_value_t = 16)]
     pub jobs: usize,
@@ -115,6 +132,17 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    pub env: Option<String>,
+    /// Provision again even when a cached provisioned image matches.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run every node's steps a second time; exit 4 naming what changed.
+    #[arg(long)]
+    pub check_idempotence: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// `[ENV] NODE`.
     #[arg(num_args = 1..=2, required = true)]
@@ -125,6 +153,9 @@ pub struct LogsArgs {
     /// Show the node's provisioning log instead of its container output.
     #[arg(long)]
     pub provision: bool,
+    /// Show the node's last idempotence check (second run of its steps, what changed).
+    #[arg(long, conflicts_with = "provision")]
+    pub idempotence: bool,
     /// Only the last N lines.
     #[arg(long)]
     pub tail: Option<usize>,
@@ -199,4 +230,8 @@ pub struct HistoryArgs {
     /// Print the records as JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::model::duration::HumanDuration::parse(text).map(|d| d.0)
 }

@@ -48,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Promote(a) => commands::promote::run(&ctx, a),
         Command::Rollback(a) => commands::promote::rollback(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),
+        Command::Provision(a) => commands::provision::run(&ctx, a),
         Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
     };
     match result {

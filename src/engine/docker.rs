@@ -37,6 +37,9 @@ pub struct ContainerSpec {
     pub aliases: Vec<String>,
     pub hostname: String,
     pub ports: Vec<PortMapping>,
+    /// Boot systemd as PID 1 (the flags that work on cgroup v1 hosts without
+    /// `--privileged`; see docs/provisioning.md).
+    pub systemd: bool,
 }
 
 /// A container as listed by the engine.
@@ -54,6 +57,8 @@ pub struct ContainerInfo {
     pub ports: Vec<(u16, String, u16)>,
     /// Address on each network, by network name.
     pub addresses: HashMap<String, String>,
+    /// The id of the image the container runs.
+    pub image_id: String,
 }
 
 impl ContainerInfo {
@@ -397,11 +402,16 @@ impl Docker {
                 }]),
             );
         }
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             port_bindings: Some(bindings),
             network_mode: Some(spec.network.clone()),
             ..Default::default()
         };
+        let mut env = spec.env.clone();
+        if spec.systemd {
+            systemd_host_config(&mut host_config);
+            env.push("container=docker".into());
+        }
         let networking = NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),
@@ -415,9 +425,10 @@ impl Docker {
             image: Some(spec.image.clone()),
             cmd: spec.cmd.clone(),
             entrypoint: spec.entrypoint.clone(),
-            env: Some(spec.env.clone()),
+            env: Some(env),
             labels: Some(spec.labels.clone()),
             hostname: Some(spec.hostname.clone()),
+            stop_signal: spec.systemd.then(|| "SIGRTMIN+3".to_string()),
             exposed_ports: Some(exposed),
             host_config: Some(host_config),
             networking_config: Some(networking),
@@ -517,6 +528,7 @@ impl Docker {
                         .trim_start_matches('/')
                         .to_string(),
                     labels: c.labels.unwrap_or_default(),
+                    image_id: c.image_id.unwrap_or_default(),
                     running: state == "running",
                     state,
                     status: c.status.unwrap_or_default(),
@@ -674,6 +686,25 @@ impl Docker {
 }
 
 /// `repo:tag` split for the engine's API (`debian:bookworm` -> `debian`, `bookworm`).
+/// systemd as PID 1 without `--privileged`: every capability but SYS_RESOURCE (missing
+/// from some hosts' bounding set), no seccomp/AppArmor confinement, the host's cgroup
+/// tree (cgroup v1) writable, and tmpfs on /run and /run/lock.
+fn systemd_host_config(host: &mut HostConfig) {
+    use bollard::models::HostConfigCgroupnsModeEnum;
+    host.cap_add = Some(vec!["ALL".into()]);
+    host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
+    host.security_opt = Some(vec![
+        "seccomp=unconfined".into(),
+        "apparmor=unconfined".into(),
+    ]);
+    host.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
+    host.binds = Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]);
+    host.tmpfs = Some(HashMap::from([
+        ("/run".to_string(), String::new()),
+        ("/run/lock".to_string(), String::new()),
+    ]));
+}
+
 pub fn split_reference(reference: &str) -> (&str, &str) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),

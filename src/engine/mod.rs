@@ -8,6 +8,7 @@ pub mod docker;
 pub mod image;
 pub mod labels;
 pub mod qemu;
+pub mod systemd;
 pub mod vagrant;
 
 use async_trait::async_trait;

@@ -319,6 +319,11 @@ impl Qemu {
                     format!("{exports}chmod +x {staged} && {staged} {}", args.join(" "))
                 }
                 Provisioner::Shell { .. } => continue,
+                Provisioner::Ansible { .. } | Provisioner::Puppet { .. } => {
+                    return Err(fail(
+                        "ansible and puppet steps do not run on the qemu engine yet; use engine = \"vagrant\" (Vagrant's own provisioners) or \"docker\"".into(),
+                    ));
+                }
             };
             self.shell(access, m, &script).await.map_err(fail)?;
         }
@@ -444,12 +449,7 @@ fn pid(dir: &Path) -> Option<u32> {
 fn config_steps(m: &Machine) -> Vec<(String, Provisioner)> {
     m.provision
         .iter()
-        .map(|p| {
-            let name = match p {
-                Provisioner::Shell { name, .. } | Provisioner::File { name, .. } => name.clone(),
-            };
-            (name, p.clone())
-        })
+        .map(|p| (p.name().to_string(), p.clone()))
         .collect()
 }
 

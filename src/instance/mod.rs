@@ -4,6 +4,7 @@
 
 pub mod down;
 pub mod health;
+pub mod idempotence;
 pub mod up;
 pub mod view;
 

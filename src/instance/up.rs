@@ -7,9 +7,9 @@ use super::health::{self, HealthError};
 use super::Instance;
 use crate::engine::docker::{ContainerInfo, ContainerSpec, ImageDetails};
 use crate::engine::labels::{self, ROLE_NODE, ROLE_PROVISION};
-use crate::engine::{image, EngineError};
+use crate::engine::{image, systemd, EngineError};
 use crate::events::{Event, Observer, Phase};
-use crate::model::{ImageSource, Node};
+use crate::model::{ImageSource, Init, Node};
 use crate::plan::{hash, order};
 use crate::provision::{self, ProvisionError};
 use futures_util::future::try_join_all;
@@ -68,6 +68,35 @@ pub async fn up(
     if result.is_err() {
         remove_run(inst).await;
     }
+    result
+}
+
+/// Provisions the nodes' images (from the cache when present) without starting the
+/// nodes: `envctl provision`.
+///
+/// # Errors
+/// [`UpError`]; what this run created is removed before returning.
+pub async fn provision_only(
+    inst: &Instance,
+    observer: &dyn Observer,
+    options: &UpOptions,
+) -> Result<(), UpError> {
+    let result = async {
+        inst.docker
+            .ensure_network(&inst.id.network(), inst.id.labels())
+            .await?;
+        let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+        for node in inst.env.nodes.values() {
+            if node.replicas == 0 || node.provision.is_empty() {
+                continue;
+            }
+            let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+            prepare(inst, node, base, Vec::new(), observer, options).await?;
+        }
+        Ok(())
+    }
+    .await;
+    remove_run(inst).await;
     result
 }
 
@@ -187,8 +216,66 @@ async fn bring_up(
     Ok(outcomes)
 }
 
-fn cache_tag(key: &str) -> String {
+/// The provisioned image of a node with this provisioning key.
+pub fn cache_tag(key: &str) -> String {
     format!("envctl-cache:{}", &key[..24])
+}
+
+/// The image a node's provisioning starts from (its base, with systemd added for
+/// `init = "systemd"`) and its provisioning key.
+///
+/// # Errors
+/// Engine failures deriving the systemd image; unreadable provisioning files.
+pub async fn node_key(
+    inst: &Instance,
+    node: &Node,
+    base: ImageDetails,
+    note: &(dyn Fn(&str) + Sync),
+) -> Result<(ImageDetails, String), UpError> {
+    let base = if node.init == Init::Systemd {
+        let mut labels = inst.id.labels();
+        labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
+        labels.insert(labels::NODE.into(), node.name.clone());
+        systemd::ensure(&inst.docker, &base, &inst.id.network(), labels, note)
+            .await
+            .map_err(|e| match e {
+                EngineError::Other(m) => {
+                    EngineError::Other(format!("node `{}` (init = \"systemd\"): {m}", node.name))
+                }
+                other => other,
+            })?
+    } else {
+        base
+    };
+    let key = if node.provision.is_empty() {
+        base.id.clone()
+    } else {
+        hash::provision_key(&inst.root, &base.id, node, &inst.env.vars).map_err(|e| {
+            EngineError::Other(format!(
+                "reading provisioning files of node `{}`: {e}",
+                node.name
+            ))
+        })?
+    };
+    Ok((base, key))
+}
+
+/// Container names of every replica of the instance, by replica name.
+pub fn host_names(inst: &Instance) -> BTreeMap<String, String> {
+    inst.env
+        .nodes
+        .values()
+        .flat_map(|n| n.replica_names())
+        .map(|r| (r.clone(), inst.id.container(&r)))
+        .collect()
+}
+
+/// Command of a node's containers started from its prepared image.
+fn node_command(node: &Node) -> Option<Vec<String>> {
+    match node.init {
+        Init::Systemd => Some(vec![systemd::INIT.to_string()]),
+        Init::None => node.command.as_ref().map(|c| c.0.clone()),
+    }
 }
 
 /// Resolves the node's image and provisions it unless unchanged or cached. `None` means
@@ -207,16 +294,8 @@ pub(crate) async fn prepare(
             phase,
         })
     };
-    let key = if node.provision.is_empty() {
-        base.id.clone()
-    } else {
-        hash::provision_key(&inst.root, &base.id, node).map_err(|e| {
-            EngineError::Other(format!(
-                "reading provisioning files of node `{}`: {e}",
-                node.name
-            ))
-        })?
-    };
+    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+    let (base, key) = node_key(inst, node, base, &note).await?;
     let def_hash = hash::definition_hash(&key, node);
     let wanted = node.replica_names();
     let unchanged = wanted.iter().all(|replica| {
@@ -267,28 +346,35 @@ async fn provision_image(
     let mut labels = inst.id.labels();
     labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
     labels.insert(labels::NODE.into(), node.name.clone());
-    let spec = ContainerSpec {
-        name: format!(
+    let spec = provision_spec(
+        inst,
+        node,
+        &base.id,
+        labels,
+        format!(
             "{}-{}-provision-{}",
             inst.id.prefix(),
             node.name,
             inst.id.run
         ),
-        image: base.id.clone(),
-        entrypoint: Some(vec!["sleep".into()]),
-        cmd: Some(vec!["infinity".into()]),
-        env: env_list(node),
-        labels,
-        network: inst.id.network(),
-        aliases: vec![],
-        hostname: node.name.clone(),
-        ports: vec![],
-    };
+    );
     let id = inst.docker.create_container(&spec).await?;
     let result = async {
         inst.docker.start(&id, &spec.name).await?;
+        if node.init == Init::Systemd {
+            systemd::wait_booted(&inst.docker, &id, BOOT_TIMEOUT).await?;
+        }
         let total = node.provision.len();
-        let logs = provision::run(&inst.docker, &inst.root, &id, node, &|index, step| {
+        let target = provision::Target {
+            docker: &inst.docker,
+            root: &inst.root,
+            container: &id,
+            node,
+            env: &inst.env,
+            hosts: host_names(inst),
+            second_run: false,
+        };
+        let logs = provision::run(&target, &|index, step| {
             observer.event(&Event::Node {
                 node: node.name.clone(),
                 phase: Phase::Provisioning {
@@ -299,7 +385,7 @@ async fn provision_image(
             })
         })
         .await;
-        write_provision_log(inst, node, &logs);
+        write_provision_log(inst, node, tag, &logs);
         logs?;
         let image_labels = HashMap::from([
             (labels::MANAGED.to_string(), "true".to_string()),
@@ -308,14 +394,12 @@ async fn provision_image(
             (labels::ENVIRONMENT.to_string(), inst.env.name.clone()),
             (labels::PROJECT.to_string(), inst.id.project.clone()),
         ]);
+        let (cmd, entrypoint) = match node.init {
+            Init::Systemd => (Some(vec![systemd::INIT.to_string()]), None),
+            Init::None => (base.cmd.clone(), base.entrypoint.clone()),
+        };
         inst.docker
-            .commit(
-                &id,
-                tag,
-                image_labels,
-                base.cmd.clone(),
-                base.entrypoint.clone(),
-            )
+            .commit(&id, tag, image_labels, cmd, entrypoint)
             .await?;
         Ok::<(), UpError>(())
     }
@@ -324,9 +408,53 @@ async fn provision_image(
     result
 }
 
+/// Longest a systemd node may take to boot.
+pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A short-lived container that runs provisioning steps: it idles (`sleep infinity`),
+/// or boots systemd for `init = "systemd"` so steps can manage services.
+pub fn provision_spec(
+    inst: &Instance,
+    node: &Node,
+    image: &str,
+    labels: HashMap<String, String>,
+    name: String,
+) -> ContainerSpec {
+    let systemd = node.init == Init::Systemd;
+    ContainerSpec {
+        name,
+        image: image.to_string(),
+        entrypoint: (!systemd).then(|| vec!["sleep".into()]),
+        cmd: Some(if systemd {
+            vec![systemd::INIT.into()]
+        } else {
+            vec!["infinity".into()]
+        }),
+        env: env_list(node),
+        labels,
+        network: inst.id.network(),
+        aliases: vec![],
+        hostname: node.name.clone(),
+        ports: vec![],
+        systemd,
+    }
+}
+
+/// Where the output of the provisioning that made a cached image is kept, so that a
+/// node started from the cache can still show it.
+fn cached_log_path(inst: &Instance, tag: &str) -> std::path::PathBuf {
+    let key = tag.rsplit(':').next().unwrap_or(tag);
+    inst.root
+        .join(".envctl")
+        .join("logs")
+        .join("cache")
+        .join(format!("{key}.provision.log"))
+}
+
 fn write_provision_log(
     inst: &Instance,
     node: &Node,
+    tag: &str,
     logs: &Result<Vec<provision::StepLog>, ProvisionError>,
 ) {
     let dir = inst.log_dir();
@@ -344,6 +472,9 @@ fn write_provision_log(
                     crate::wait::human(s.duration),
                     s.output
                 ));
+                for c in &s.changed {
+                    text.push_str(&format!("changed: {c}\n"));
+                }
             }
         }
         Err(e) => {
@@ -353,6 +484,15 @@ fn write_provision_log(
             ));
         }
     }
+    if logs.is_ok() {
+        let kept = cached_log_path(inst, tag);
+        if kept
+            .parent()
+            .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+        {
+            let _ = std::fs::write(kept, &text);
+        }
+    }
     let _ = std::fs::write(dir.join(format!("{}.provision.log", node.name)), text);
 }
 
@@ -360,9 +500,12 @@ fn write_provision_log(
 fn note_cached_log(inst: &Instance, node: &Node, tag: &str) {
     let dir = inst.log_dir();
     if std::fs::create_dir_all(&dir).is_ok() {
+        let earlier = std::fs::read_to_string(cached_log_path(inst, tag))
+            .map(|t| format!("--- output of the provisioning that made it:\n{t}"))
+            .unwrap_or_default();
         let _ = std::fs::write(
             dir.join(format!("{}.provision.log", node.name)),
-            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n"),
+            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
         );
     }
 }
@@ -424,7 +567,7 @@ pub(crate) async fn start_node(
         let spec = ContainerSpec {
             name: inst.id.container(replica),
             image: prep.image.clone(),
-            cmd: node.command.as_ref().map(|c| c.0.clone()),
+            cmd: node_command(node),
             entrypoint: None,
             env: env_list(node),
             labels,
@@ -432,6 +575,7 @@ pub(crate) async fn start_node(
             aliases,
             hostname: replica.clone(),
             ports: node.ports.clone(),
+            systemd: node.init == Init::Systemd,
         };
         let id = inst.docker.create_container(&spec).await?;
         inst.docker.start(&id, &spec.name).await?;
@@ -450,6 +594,10 @@ pub(crate) async fn start_node(
                     hint: " (its container disappeared right after it started)".into(),
                 })
             })?;
+            // A systemd node is ready once booted (its units started), then healthy.
+            if node.init == Init::Systemd {
+                systemd::wait_booted(&inst.docker, id, BOOT_TIMEOUT).await?;
+            }
             health::wait_ready(
                 &inst.docker,
                 network,

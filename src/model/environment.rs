@@ -1,10 +1,12 @@
 //! The resolved environment: an `environments/NAME.toml` file with its `extends` chain
 //! applied and every reference checked. This is what the planner and engine consume.
 
-use super::environment_file::{RawEnvironment, RawHealth, RawNode, RawStep};
+use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, RawStep};
+use super::inventory;
 use super::port::PortMapping;
 use super::scalar::CommandLine;
 use super::source::{Diagnostic, SourceFile};
+use super::template::{self, TemplateContext};
 use super::ModelError;
 use serde_spanned::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,9 +79,39 @@ pub struct Node {
     pub replicas: u32,
     pub health: Option<Health>,
     pub provision: Vec<Step>,
+    /// What runs as PID 1.
+    pub init: Init,
+    /// Ansible groups of the node's hosts besides the group named after the node.
+    pub groups: Vec<String>,
+    /// Host variables carried over from an imported inventory.
+    pub host_vars: BTreeMap<String, String>,
+    /// Path prefixes the idempotence check ignores on this node, besides the defaults.
+    pub idempotence_ignore: Vec<String>,
+}
+
+/// What a node's containers run as PID 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// The node's `command` (or the image's).
+    #[default]
+    None,
+    /// systemd, so services are managed with systemctl as in production.
+    Systemd,
 }
 
 impl Node {
+    /// The Ansible groups its hosts belong to: the node's name, then `groups`.
+    pub fn ansible_groups(&self) -> Vec<String> {
+        let mut groups = vec![self.name.clone()];
+        for g in &self.groups {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
+
     /// Names of this node's replicas: `web` for one, `web-1`, `web-2`... for several.
     pub fn replica_names(&self) -> Vec<String> {
         if self.replicas == 1 {
@@ -119,6 +151,11 @@ pub struct Step {
     pub kind: StepKind,
     pub name: Option<String>,
     pub timeout: Option<Duration>,
+    /// `false`: deliberately not idempotent; the idempotence check does not run it again.
+    pub idempotent: bool,
+    /// Where the step was written, for errors found after overlaying.
+    #[serde(skip)]
+    pub at: Option<Location>,
 }
 
 /// What a provisioning step does.
@@ -134,6 +171,20 @@ pub enum StepKind {
         from: PathBuf,
         to: String,
         mode: Option<u32>,
+    },
+    /// A minijinja template rendered with the environment's `vars` and placed in the node.
+    Template {
+        from: PathBuf,
+        to: String,
+        mode: Option<u32>,
+        owner: Option<String>,
+    },
+    /// An Ansible playbook run against the node with an inventory envctl generates.
+    Ansible { playbook: PathBuf },
+    /// A Puppet manifest applied inside the node, with an optional module path.
+    Puppet {
+        manifest: PathBuf,
+        modules: Option<PathBuf>,
     },
 }
 
@@ -159,6 +210,11 @@ impl Step {
                 format!("script {} {}", path.display(), args.join(" "))
             }
             StepKind::Copy { from, to, .. } => format!("copy {} -> {to}", from.display()),
+            StepKind::Template { from, to, .. } => {
+                format!("template {} -> {to}", from.display())
+            }
+            StepKind::Ansible { playbook } => format!("ansible {}", playbook.display()),
+            StepKind::Puppet { manifest, .. } => format!("puppet {}", manifest.display()),
         }
     }
 }
@@ -244,12 +300,16 @@ struct PartialNode {
     replicas: Option<u32>,
     health: Option<Health>,
     provision: Option<Vec<Step>>,
+    init: Option<Init>,
+    groups: Option<Vec<String>>,
+    host_vars: BTreeMap<String, String>,
+    idempotence_ignore: Option<Vec<String>>,
 }
 
 fn resolve(
     root: &Path,
     name: &str,
-    chain: Vec<(String, Arc<SourceFile>, RawEnvironment)>,
+    mut chain: Vec<(String, Arc<SourceFile>, RawEnvironment)>,
 ) -> Result<Environment, ModelError> {
     let mut errors = Vec::new();
     let mut description = None;
@@ -259,6 +319,20 @@ fn resolve(
     let mut engine = super::EngineKind::default();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
+    // Inventory hosts are the base layer; `[nodes.HOST]` tables override them.
+    let mut merged: Option<MergedInventory> = None;
+    for (_, src, raw) in chain.iter_mut().rev() {
+        if let Some(inv) = raw.inventory.take() {
+            merged
+                .get_or_insert_with(MergedInventory::default)
+                .add(src, inv);
+        }
+    }
+    if let Some(inv) = merged {
+        for (node_name, partial) in inventory_nodes(root, inv, &mut errors) {
+            nodes.insert(node_name, partial);
+        }
+    }
     // Apply the root ancestor first so that each child overrides its parent.
     for (_, src, raw) in chain.into_iter().rev() {
         if raw.description.is_some() {
@@ -298,6 +372,7 @@ fn resolve(
         }
     }
     check_references(&resolved, &written, &mut errors);
+    check_templates(root, &vars, &resolved, &mut errors);
     let mut promotions = BTreeMap::new();
     for (name, (src, service, raw)) in promote {
         let p = super::promotion::resolve(root, &src, &service, raw, &resolved, &mut errors);
@@ -316,6 +391,186 @@ fn resolve(
         })
     } else {
         Err(ModelError::Diagnostics(errors))
+    }
+}
+
+/// `[inventory]` tables of the `extends` chain, merged (child keys win).
+#[derive(Default)]
+struct MergedInventory {
+    at: Option<Location>,
+    file: Option<Located<String>>,
+    scale: BTreeMap<String, Location>,
+    limits: BTreeMap<String, u32>,
+    node: Vec<NodeLayer>,
+    groups: BTreeMap<String, Vec<NodeLayer>>,
+}
+
+/// Node settings as written in one file.
+type NodeLayer = (Arc<SourceFile>, Spanned<RawNode>);
+
+impl MergedInventory {
+    fn add(&mut self, src: &Arc<SourceFile>, raw: Spanned<RawInventory>) {
+        self.at = Some(Location {
+            src: src.clone(),
+            span: raw.span(),
+        });
+        let raw = raw.into_inner();
+        if let Some(file) = raw.file {
+            self.file = Some(located(src, file));
+        }
+        for (group, limit) in raw.scale {
+            let at = Location {
+                src: src.clone(),
+                span: group.span(),
+            };
+            self.limits
+                .insert(group.get_ref().clone(), limit.into_inner());
+            self.scale.insert(group.into_inner(), at);
+        }
+        if let Some(node) = raw.node {
+            self.node.push((src.clone(), node));
+        }
+        for (group, node) in raw.groups {
+            self.groups
+                .entry(group.into_inner())
+                .or_default()
+                .push((src.clone(), node));
+        }
+    }
+}
+
+/// One node per inventory host kept after scaling.
+fn inventory_nodes(
+    root: &Path,
+    inv: MergedInventory,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, PartialNode)> {
+    let header = inv.at.clone().expect("an inventory table was seen");
+    let Some(file) = &inv.file else {
+        errors.push(header.diagnostic(
+            Some("inventory.file"),
+            "`inventory` needs `file`, an Ansible inventory (INI or YAML) in the project",
+        ));
+        return Vec::new();
+    };
+    let path = root.join(&file.value);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(file.at.diagnostic(
+                Some("inventory.file"),
+                format!("cannot read inventory `{}`: {e}", file.value),
+            ));
+            return Vec::new();
+        }
+    };
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    );
+    let parsed = match inventory::parse(&text, yaml) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(Diagnostic {
+                file: PathBuf::from(&file.value),
+                line: e.line,
+                column: 1,
+                field: None,
+                message: format!(
+                    "{} (inventory of {})",
+                    e.message,
+                    header.src.display.display()
+                ),
+            });
+            return Vec::new();
+        }
+    };
+    for (group, at) in &inv.scale {
+        if !parsed.groups.contains(group) {
+            errors.push(at.diagnostic(
+                Some("inventory.scale"),
+                format!(
+                    "`{group}` is not a group of {} (groups: {})",
+                    file.value,
+                    parsed.groups.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut out: Vec<(String, PartialNode)> = Vec::new();
+    for host in inventory::scale(&parsed, &inv.limits) {
+        let node_name = inventory::node_name(&host.name);
+        check_name(&file.at, &node_name, "node (from inventory host)", errors);
+        if out.iter().any(|(n, _)| n == &node_name) {
+            errors.push(file.at.diagnostic(
+                Some("inventory.file"),
+                format!(
+                    "two inventory hosts map to node `{node_name}` (a node is named after the first label of its host name)"
+                ),
+            ));
+            continue;
+        }
+        let mut partial = PartialNode::default();
+        let templates = inv.node.iter().chain(
+            host.groups
+                .iter()
+                .filter_map(|g| inv.groups.get(g))
+                .flatten(),
+        );
+        for (src, raw) in templates {
+            let layer = partial_node(root, src, raw.clone(), errors);
+            overlay(&mut partial, layer, header.clone());
+        }
+        let mut groups = host.groups.clone();
+        for g in partial.groups.take().unwrap_or_default() {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+        partial.groups = Some(groups.into_iter().filter(|g| g != &node_name).collect());
+        // Connection settings are production's; the rest are the host's variables.
+        partial.host_vars = host
+            .vars
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("ansible_"))
+            .collect();
+        partial.header = Some(header.clone());
+        out.push((node_name, partial));
+    }
+    out
+}
+
+/// Renders every template once, so a broken template or an undefined variable is
+/// invalid input (exit 2) rather than a provisioning failure.
+fn check_templates(
+    root: &Path,
+    vars: &BTreeMap<String, String>,
+    nodes: &BTreeMap<String, Node>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for node in nodes.values() {
+        for step in &node.provision {
+            if let StepKind::Template { from, .. } = &step.kind {
+                let ctx = TemplateContext {
+                    vars,
+                    node: &node.name,
+                    groups: node.ansible_groups(),
+                };
+                if let Err(e) = template::render(root, from, &ctx) {
+                    let message = format!("template {e} (node `{}`)", node.name);
+                    match &step.at {
+                        Some(at) => errors.push(at.diagnostic(Some("template"), message)),
+                        None => errors.push(Diagnostic {
+                            file: from.clone(),
+                            line: e.line.unwrap_or(0),
+                            column: 1,
+                            field: None,
+                            message,
+                        }),
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -342,6 +597,16 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     }
     if layer.provision.is_some() {
         base.provision = layer.provision;
+    }
+    if layer.init.is_some() {
+        base.init = layer.init;
+    }
+    if layer.groups.is_some() {
+        base.groups = layer.groups;
+    }
+    base.host_vars.extend(layer.host_vars);
+    if layer.idempotence_ignore.is_some() {
+        base.idempotence_ignore = layer.idempotence_ignore;
     }
 }
 
@@ -413,6 +678,31 @@ fn partial_node(
             .collect()
     });
     let _ = node_span;
+    let init = raw.init.and_then(|i| match i.get_ref().as_str() {
+        "systemd" => Some(Init::Systemd),
+        "none" => Some(Init::None),
+        other => {
+            errors.push(src.diagnostic_for(
+                i.span(),
+                "init",
+                format!("unknown init `{other}`; use \"systemd\" or \"none\""),
+            ));
+            None
+        }
+    });
+    let groups = raw.groups.map(|groups| {
+        groups
+            .into_iter()
+            .map(|g| {
+                let at = Location {
+                    src: src.clone(),
+                    span: g.span(),
+                };
+                check_name(&at, g.get_ref(), "group", errors);
+                g.into_inner()
+            })
+            .collect()
+    });
     PartialNode {
         header: None,
         image,
@@ -432,6 +722,10 @@ fn partial_node(
         replicas: raw.replicas.map(Spanned::into_inner),
         health,
         provision,
+        init,
+        groups,
+        host_vars: BTreeMap::new(),
+        idempotence_ignore: raw.idempotence_ignore,
     }
 }
 
@@ -511,12 +805,15 @@ fn step(
         raw.shell.is_some(),
         raw.script.is_some(),
         raw.copy.is_some(),
+        raw.template.is_some(),
+        raw.ansible.is_some(),
+        raw.puppet.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         errors.push(src.diagnostic_for(
             span,
             "provision",
-            "a provisioning step needs exactly one of `shell`, `script` or `copy`",
+            "a provisioning step needs exactly one of `shell`, `script`, `copy`, `template`, `ansible` or `puppet`",
         ));
         return None;
     }
@@ -525,6 +822,16 @@ fn step(
     if !args.is_empty() && raw.script.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "args", "`args` goes with `script`"));
     }
+    if raw.modules.is_some() && raw.puppet.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "modules", "`modules` goes with `puppet`"));
+    }
+    if raw.owner.is_some() && raw.template.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "owner", "`owner` goes with `template`"));
+    }
+    let at = Location {
+        src: src.clone(),
+        span: span.clone(),
+    };
     let script_at = |value: Spanned<String>, errors: &mut Vec<Diagnostic>| {
         let path = root.join(value.get_ref());
         if !path.is_file() {
@@ -539,6 +846,55 @@ fn step(
             args: args.clone(),
         })
     };
+    // A project path that must exist (`file`: a regular file; otherwise a directory too).
+    let existing = |value: &Spanned<String>, file: bool, errors: &mut Vec<Diagnostic>| {
+        let path = root.join(value.get_ref());
+        let ok = if file { path.is_file() } else { path.exists() };
+        if ok {
+            Some(PathBuf::from(value.get_ref()))
+        } else {
+            errors.push(src.diagnostic(
+                Some(value.span()),
+                format!(
+                    "`{}` does not exist in the project{}",
+                    value.get_ref(),
+                    if file && path.exists() {
+                        " as a file"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+            None
+        }
+    };
+    let target = |what: &str, errors: &mut Vec<Diagnostic>| {
+        let to = raw.to.clone().filter(|t| t.starts_with('/'));
+        if to.is_none() {
+            errors.push(src.diagnostic_for(
+                span.clone(),
+                "to",
+                format!("`{what}` needs `to`, an absolute path inside the node"),
+            ));
+        }
+        to
+    };
+    let mode = match &raw.mode {
+        None => None,
+        Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
+            Ok(v) if v <= 0o7777 => Some(v),
+            _ => {
+                errors.push(src.diagnostic(
+                    Some(m.span()),
+                    format!(
+                        "`{}` is not an octal file mode such as \"0644\"",
+                        m.get_ref()
+                    ),
+                ));
+                return None;
+            }
+        },
+    };
     let kind = if let Some(shell) = raw.shell {
         if looks_like_script(shell.get_ref()) {
             script_at(shell, errors)?
@@ -552,51 +908,77 @@ fn step(
         }
     } else if let Some(script) = raw.script {
         script_at(script, errors)?
-    } else {
-        let copy = raw.copy.expect("checked above");
-        let from = root.join(copy.get_ref());
-        if !from.exists() {
-            errors.push(src.diagnostic(
-                Some(copy.span()),
-                format!("`{}` does not exist in the project", copy.get_ref()),
-            ));
-            return None;
-        }
-        let Some(to) = raw.to.filter(|t| t.starts_with('/')) else {
-            errors.push(src.diagnostic_for(
-                span,
-                "to",
-                "`copy` needs `to`, an absolute path inside the node",
-            ));
-            return None;
-        };
-        let mode = match raw.mode {
-            None => None,
-            Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
-                Ok(v) if v <= 0o7777 => Some(v),
-                _ => {
-                    errors.push(src.diagnostic(
-                        Some(m.span()),
-                        format!(
-                            "`{}` is not an octal file mode such as \"0644\"",
-                            m.get_ref()
-                        ),
-                    ));
-                    return None;
-                }
-            },
-        };
+    } else if let Some(copy) = &raw.copy {
+        let from = existing(copy, false, errors);
+        let to = target("copy", errors);
         StepKind::Copy {
-            from: PathBuf::from(copy.into_inner()),
-            to,
+            from: from?,
+            to: to?,
             mode,
+        }
+    } else if let Some(template) = &raw.template {
+        let from = existing(template, true, errors);
+        let to = target("template", errors);
+        let owner = match &raw.owner {
+            Some(o) if !valid_owner(o.get_ref()) => {
+                errors.push(src.diagnostic(
+                    Some(o.span()),
+                    format!("`{}` is not `user` or `user:group`", o.get_ref()),
+                ));
+                return None;
+            }
+            o => o.as_ref().map(|o| o.get_ref().clone()),
+        };
+        StepKind::Template {
+            from: from?,
+            to: to?,
+            mode,
+            owner,
+        }
+    } else if let Some(playbook) = &raw.ansible {
+        StepKind::Ansible {
+            playbook: existing(playbook, true, errors)?,
+        }
+    } else {
+        let manifest = raw.puppet.as_ref().expect("checked above");
+        let manifest = existing(manifest, true, errors);
+        let modules = match &raw.modules {
+            Some(m) if !root.join(m.get_ref()).is_dir() => {
+                errors.push(src.diagnostic(
+                    Some(m.span()),
+                    format!(
+                        "module path `{}` is not a directory of the project",
+                        m.get_ref()
+                    ),
+                ));
+                return None;
+            }
+            m => m.as_ref().map(|m| PathBuf::from(m.get_ref())),
+        };
+        StepKind::Puppet {
+            manifest: manifest?,
+            modules,
         }
     };
     Some(Step {
         kind,
         name: raw.name,
         timeout,
+        idempotent: raw.idempotent.unwrap_or(true),
+        at: Some(at),
     })
+}
+
+fn valid_owner(owner: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    match owner.split_once(':') {
+        Some((user, group)) => part(user) && part(group),
+        None => part(owner),
+    }
 }
 
 /// `shell = "provision/web.sh"` names a script; anything with spaces or shell syntax is
@@ -633,6 +1015,13 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
     };
     let replicas = p.replicas.unwrap_or(1);
     let ports = p.ports.unwrap_or_default();
+    let init = p.init.unwrap_or_default();
+    if init == Init::Systemd && p.command.is_some() {
+        errors.push(header.diagnostic(
+            Some("command"),
+            format!("node `{name}` has init = \"systemd\", which runs /sbin/init; start its services from units (provisioning) instead of `command`"),
+        ));
+    }
     if replicas > 1 {
         if let Some(fixed) = ports.iter().find(|p| p.value.host.is_some()) {
             errors.push(fixed.at.diagnostic(
@@ -661,6 +1050,10 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
         replicas,
         health: p.health,
         provision: p.provision.unwrap_or_default(),
+        init,
+        groups: p.groups.unwrap_or_default(),
+        host_vars: p.host_vars,
+        idempotence_ignore: p.idempotence_ignore.unwrap_or_default(),
     })
 }
 
@@ -753,6 +1146,102 @@ mod tests {
         assert!(looks_like_script("provision/web.sh"));
         assert!(!looks_like_script("apt-get install -y nginx"));
         assert!(!looks_like_script("echo hi > x.sh"));
+    }
+
+    fn project(env: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(dir.path().join("environments/e.toml"), env).unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    fn errors(dir: &tempfile::TempDir) -> String {
+        load(dir.path(), "e").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn new_step_kinds_parse_with_their_options() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\ninit = \"systemd\"\ngroups = [\"frontend\"]\nprovision = [\n  { template = \"t.j2\", to = \"/etc/t\", mode = \"0600\", owner = \"www-data:adm\" },\n  { ansible = \"a/site.yml\", idempotent = false },\n  { puppet = \"p/site.pp\", modules = \"p/modules\" },\n]\n",
+            &[
+                ("t.j2", "{{ node }}\n"),
+                ("a/site.yml", "- hosts: all\n"),
+                ("p/site.pp", "include x\n"),
+                ("p/modules/x/manifests/init.pp", "class x {}\n"),
+            ],
+        );
+        let env = load(dir.path(), "e").unwrap();
+        let web = &env.nodes["web"];
+        assert_eq!(web.init, Init::Systemd);
+        assert_eq!(web.ansible_groups(), ["web", "frontend"]);
+        assert!(matches!(
+            &web.provision[0].kind,
+            StepKind::Template { mode: Some(0o600), owner: Some(o), .. } if o == "www-data:adm"
+        ));
+        assert!(!web.provision[1].idempotent);
+        assert!(web.provision[0].idempotent);
+        assert!(matches!(
+            &web.provision[2].kind,
+            StepKind::Puppet { modules: Some(m), .. } if m == Path::new("p/modules")
+        ));
+    }
+
+    #[test]
+    fn step_options_that_belong_to_another_kind_are_errors() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\nprovision = [{ shell = \"true\", owner = \"root\", modules = \"m\" }]\n",
+            &[],
+        );
+        let err = errors(&dir);
+        assert!(err.contains("`owner` goes with `template`"), "{err}");
+        assert!(err.contains("`modules` goes with `puppet`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_init_and_bad_owner_name_their_field() {
+        let dir = project(
+            "[nodes.web]\nimage = \"x\"\ninit = \"runit\"\nprovision = [{ template = \"t.j2\", to = \"/t\", owner = \"a b\" }]\n",
+            &[("t.j2", "x")],
+        );
+        let err = errors(&dir);
+        assert!(
+            err.contains("e.toml:3:") && err.contains("unknown init `runit`"),
+            "{err}"
+        );
+        assert!(err.contains("`a b` is not `user` or `user:group`"), "{err}");
+    }
+
+    #[test]
+    fn inventory_hosts_are_overlaid_by_node_tables() {
+        let dir = project(
+            "[inventory]\nfile = \"inv.ini\"\n[inventory.node]\nimage = \"x\"\nreplicas = 1\n[inventory.groups.db]\nenv = { ROLE = \"db\" }\n[nodes.db1]\nreplicas = 2\n",
+            &[("inv.ini", "[web]\nweb1.example.com ansible_host=10.0.0.1 tier=front\n[db]\ndb1.example.com\n")],
+        );
+        let env = load(dir.path(), "e").unwrap();
+        assert_eq!(env.nodes.keys().collect::<Vec<_>>(), ["db1", "web1"]);
+        assert_eq!(env.nodes["db1"].replicas, 2);
+        assert_eq!(env.nodes["db1"].env["ROLE"], "db");
+        assert!(env.nodes["web1"].env.is_empty());
+        assert_eq!(env.nodes["web1"].groups, ["web"]);
+        // Production's connection settings stay out; other host variables come along.
+        assert_eq!(
+            env.nodes["web1"].host_vars,
+            BTreeMap::from([("tier".to_string(), "front".to_string())])
+        );
+    }
+
+    #[test]
+    fn hosts_with_the_same_first_label_collide() {
+        let dir = project(
+            "[inventory]\nfile = \"inv.ini\"\n[inventory.node]\nimage = \"x\"\n",
+            &[("inv.ini", "web1.a.example.com\nweb1.b.example.com\n")],
+        );
+        assert!(errors(&dir).contains("two inventory hosts map to node `web1`"));
     }
 
     #[test]

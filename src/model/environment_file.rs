@@ -22,6 +22,24 @@ pub struct RawEnvironment {
     /// Promotable services (blue-green behind a router); see `promotion.rs`.
     #[serde(default)]
     pub promote: BTreeMap<Spanned<String>, super::promotion::RawPromotion>,
+    /// Nodes taken from an Ansible inventory, one per host.
+    pub inventory: Option<Spanned<RawInventory>>,
+}
+
+/// `[inventory]`: production's topology from an Ansible inventory file.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawInventory {
+    /// INI or YAML inventory, relative to the project root (may be inherited).
+    pub file: Option<Spanned<String>>,
+    /// Hosts kept per group (the first N in the file); other groups keep all hosts.
+    #[serde(default)]
+    pub scale: BTreeMap<Spanned<String>, Spanned<u32>>,
+    /// Settings every host's node starts from.
+    pub node: Option<Spanned<RawNode>>,
+    /// Settings added to the nodes of each group's hosts, in the inventory's group order.
+    #[serde(default)]
+    pub groups: BTreeMap<Spanned<String>, Spanned<RawNode>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -36,6 +54,12 @@ pub struct RawNode {
     pub replicas: Option<Spanned<u32>>,
     pub health: Option<Spanned<RawHealth>>,
     pub provision: Option<Vec<Spanned<RawStep>>>,
+    /// `"systemd"` boots systemd as PID 1; `"none"` (default) runs `command`.
+    pub init: Option<Spanned<String>>,
+    /// Ansible groups the node's hosts belong to, besides the group named after the node.
+    pub groups: Option<Vec<Spanned<String>>>,
+    /// Paths (prefixes) the idempotence check ignores on this node, besides the defaults.
+    pub idempotence_ignore: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -61,9 +85,21 @@ pub struct RawStep {
     pub args: Option<Vec<String>>,
     /// A file or directory from the project, copied into the node at `to`.
     pub copy: Option<Spanned<String>>,
+    /// A minijinja template rendered with the environment's `vars`, placed at `to`.
+    pub template: Option<Spanned<String>>,
+    /// An Ansible playbook run against the node.
+    pub ansible: Option<Spanned<String>>,
+    /// A Puppet manifest applied inside the node.
+    pub puppet: Option<Spanned<String>>,
+    /// Puppet module path for `puppet` (a project directory).
+    pub modules: Option<Spanned<String>>,
     pub to: Option<String>,
-    /// Octal file mode for `copy`, e.g. `"0644"`.
+    /// Octal file mode for `copy` and `template`, e.g. `"0644"`.
     pub mode: Option<Spanned<String>>,
+    /// `user` or `user:group` for `template`.
+    pub owner: Option<Spanned<String>>,
+    /// `false` marks a step as deliberately not idempotent: the idempotence check skips it.
+    pub idempotent: Option<bool>,
     /// A label shown in progress output and errors.
     pub name: Option<String>,
     pub timeout: Option<HumanDuration>,

@@ -55,6 +55,20 @@ impl Pattern {
         })
     }
 
+    /// A plain substring pattern (no `!` or `/regex/` interpretation).
+    pub fn substring(text: &str) -> Pattern {
+        Pattern {
+            source: text.to_string(),
+            negated: false,
+            matcher: Matcher::Substring(text.to_string()),
+        }
+    }
+
+    /// Whether the pattern is negated (`!`).
+    pub fn is_negated(&self) -> bool {
+        self.negated
+    }
+
     /// Whether `haystack` satisfies the pattern.
     pub fn matches(&self, haystack: &str) -> bool {
         let found = match &self.matcher {

@@ -2,10 +2,12 @@
 //! it runs on (nodes exist, patterns compile) and expanded per replica.
 
 use super::environment::Environment;
+use super::fact::{self, Expectation, Fact, NodeCheck};
+use super::matcher::Matcher;
 use super::pattern::Pattern;
 use super::scalar::CommandLine;
 use super::source::{Diagnostic, SourceFile};
-use super::spec_file::{RawCommand, RawFile, RawHttp, RawSpecFile, RawTcp};
+use super::spec_file::{RawCommand, RawFact, RawFile, RawHttp, RawSpecFile, RawTcp};
 use super::ModelError;
 use serde_spanned::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +43,7 @@ impl Assertion {
             Check::Http(h) => Some(&h.target.node),
             Check::Tcp(t) => Some(&t.target.node),
             Check::Command(c) => Some(&c.node),
-            Check::File(f) => Some(&f.node),
+            Check::Node(n) => Some(&n.node),
         }
     }
 
@@ -51,7 +53,20 @@ impl Assertion {
             Check::Http(_) => "http",
             Check::Tcp(_) => "tcp",
             Check::Command(_) => "command",
-            Check::File(_) => "file",
+            Check::Node(n) => match &n.fact {
+                Fact::Package(_) => "package",
+                Fact::Service(_) => "service",
+                Fact::Process(_) => "process",
+                Fact::Port { .. } => "port",
+                Fact::User(_) => "user",
+                Fact::Group(_) => "group",
+                Fact::Dns(_) => "dns",
+                Fact::KernelParam(_) => "kernel-param",
+                Fact::Mount(_) => "mount",
+                Fact::Interface(_) => "interface",
+                Fact::File { .. } => "file",
+                Fact::Addr { .. } => "addr",
+            },
         }
     }
 }
@@ -62,7 +77,8 @@ pub enum Check {
     Http(HttpCheck),
     Tcp(TcpCheck),
     Command(CommandCheck),
-    File(FileCheck),
+    /// Facts learned inside a node: file, package, service, user, port...
+    Node(NodeCheck),
 }
 
 /// A node and one of its ports, as written in `node:port`.
@@ -84,12 +100,22 @@ pub struct HttpCheck {
     pub request_body: Option<String>,
     pub status: u16,
     pub body: Vec<Pattern>,
+    /// Patterns over the response headers (`Name: value` lines).
+    pub response_headers: Vec<Pattern>,
+    /// JSON paths into the response body and what they must hold.
+    pub json: Vec<(String, Matcher)>,
+    pub insecure: bool,
+    pub no_redirect: bool,
+    /// Send from inside this node (a replica name) instead of from the host.
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TcpCheck {
     pub target: Endpoint,
     pub reachable: bool,
+    /// Connect from inside this node instead of from the host.
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,35 +126,8 @@ pub struct CommandCheck {
     pub exit: i32,
     pub stdout: Vec<Pattern>,
     pub stderr: Vec<Pattern>,
-}
-
-#[derive(Debug, Clone)]
-pub struct FileCheck {
-    pub node: String,
-    pub path: String,
-    pub exists: bool,
-    pub filetype: Option<FileType>,
-    pub mode: Option<u32>,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub contains: Vec<Pattern>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileType {
-    File,
-    Directory,
-    Symlink,
-}
-
-impl FileType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileType::File => "file",
-            FileType::Directory => "directory",
-            FileType::Symlink => "symlink",
-        }
-    }
+    /// Matchers over the whole of stdout and stderr (goss's matcher form).
+    pub output_matchers: Vec<(&'static str, Matcher)>,
 }
 
 /// Default per-attempt deadline for checks that run inside a node.
@@ -159,12 +158,19 @@ pub fn load(root: &Path, env: &Environment) -> Result<Vec<Assertion>, ModelError
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") || super::goss::node_of(p).is_some())
         .collect();
     paths.sort();
     let mut assertions = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
+        if super::goss::node_of(&path).is_some() {
+            match super::goss::load(root, env, &path) {
+                Ok(found) => assertions.extend(found),
+                Err(e) => errors.push(e),
+            }
+            continue;
+        }
         let display = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         let src = match SourceFile::read(&path, display) {
             Ok(src) => src,
@@ -219,6 +225,22 @@ impl Resolver<'_> {
         }
         for f in raw.file {
             self.file_check(f);
+        }
+        for (kind, tables) in [
+            ("package", raw.package),
+            ("service", raw.service),
+            ("process", raw.process),
+            ("port", raw.port),
+            ("user", raw.user),
+            ("group", raw.group),
+            ("dns", raw.dns),
+            ("kernel-param", raw.kernel_param),
+            ("mount", raw.mount),
+            ("interface", raw.interface),
+        ] {
+            for t in tables {
+                self.fact_check(kind, t);
+            }
         }
     }
 
@@ -380,6 +402,25 @@ impl Resolver<'_> {
             None => 200,
         };
         let body = self.patterns(raw.body);
+        let response_headers = self.patterns(raw.response_headers);
+        let mut json = Vec::new();
+        for (path, value) in &raw.json {
+            if let Err(e) = super::json_path::parse(path) {
+                self.errors.push(self.src.diagnostic(Some(value.span()), e));
+            } else if let Some(m) = self.matcher(value) {
+                json.push((path.clone(), m));
+            }
+        }
+        let from = raw
+            .from
+            .as_ref()
+            .and_then(|f| self.replicas(f).into_iter().next());
+        if from.is_some() && scheme == "https" {
+            self.errors.push(self.src.diagnostic(
+                Some(raw.url.span()),
+                "https requests are sent from the host only; drop `from` or use http".to_string(),
+            ));
+        }
         let explicit = raw.title.is_some();
         let title = raw.title.unwrap_or_else(|| format!("{method} {url}"));
         self.push(
@@ -397,6 +438,11 @@ impl Resolver<'_> {
                 request_body: raw.request_body,
                 status,
                 body,
+                response_headers,
+                json,
+                insecure: raw.insecure,
+                no_redirect: raw.no_redirect,
+                from,
             }),
         );
     }
@@ -407,6 +453,10 @@ impl Resolver<'_> {
         let Some(target) = self.endpoint(&raw.address, &address) else {
             return;
         };
+        let from = raw
+            .from
+            .as_ref()
+            .and_then(|f| self.replicas(f).into_iter().next());
         let explicit = raw.title.is_some();
         let title = raw.title.unwrap_or_else(|| format!("tcp {address}"));
         self.push(
@@ -418,6 +468,7 @@ impl Resolver<'_> {
             Check::Tcp(TcpCheck {
                 target,
                 reachable: raw.reachable,
+                from,
             }),
         );
     }
@@ -450,6 +501,7 @@ impl Resolver<'_> {
                     exit: raw.exit,
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
+                    output_matchers: Vec::new(),
                 }),
             );
         }
@@ -464,41 +516,78 @@ impl Resolver<'_> {
                 format!("`{}` must be an absolute path", raw.path.get_ref()),
             ));
         }
-        let filetype = match &raw.filetype {
-            None => None,
-            Some(t) => match t.get_ref().as_str() {
-                "file" => Some(FileType::File),
-                "directory" => Some(FileType::Directory),
-                "symlink" => Some(FileType::Symlink),
-                other => {
-                    self.errors.push(self.src.diagnostic(
-                        Some(t.span()),
-                        format!("unknown filetype `{other}`; use file, directory or symlink"),
-                    ));
-                    None
-                }
-            },
-        };
-        let mode = match &raw.mode {
-            None => None,
-            Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
-                Ok(v) if v <= 0o7777 => Some(v),
-                _ => {
-                    self.errors.push(self.src.diagnostic(
-                        Some(m.span()),
-                        format!(
-                            "`{}` is not an octal file mode such as \"0644\"",
-                            m.get_ref()
-                        ),
-                    ));
-                    None
-                }
-            },
-        };
+        let mut expect = vec![Expectation {
+            attribute: "exists".into(),
+            matcher: Matcher::Equal(raw.exists.into()),
+        }];
+        if let Some(t) = &raw.filetype {
+            if !["file", "directory", "symlink"].contains(&t.get_ref().as_str()) {
+                self.errors.push(self.src.diagnostic(
+                    Some(t.span()),
+                    format!(
+                        "unknown filetype `{}`; use file, directory or symlink",
+                        t.get_ref()
+                    ),
+                ));
+            }
+            expect.push(equal("filetype", t.get_ref()));
+        }
+        if let Some(m) = &raw.mode {
+            match fact::normalize_mode(m.get_ref()) {
+                Ok(mode) => expect.push(equal("mode", &mode)),
+                Err(e) => self.errors.push(self.src.diagnostic(Some(m.span()), e)),
+            }
+        }
+        if let Some(o) = &raw.owner {
+            expect.push(equal("owner", o));
+        }
+        if let Some(g) = &raw.group {
+            expect.push(equal("group", g));
+        }
+        if let Some(size) = &raw.size {
+            if let Some(m) = self.matcher(size) {
+                expect.push(Expectation {
+                    attribute: "size".into(),
+                    matcher: m,
+                });
+            }
+        }
+        if let Some(h) = &raw.sha256 {
+            expect.push(equal("sha256", &h.to_ascii_lowercase()));
+        }
         let contains = self.patterns(raw.contains);
-        let explicit = raw.title.is_some();
+        if !contains.is_empty() {
+            expect.push(Expectation {
+                attribute: "contents".into(),
+                matcher: Matcher::And(contains.into_iter().map(Matcher::Pattern).collect()),
+            });
+        }
         let path = raw.path.into_inner();
         let title = raw.title.unwrap_or_else(|| format!("file {path}"));
+        let fact = Fact::File {
+            path,
+            contents: expect.iter().any(|e| e.attribute == "contents"),
+        };
+        self.per_replica(
+            title,
+            replicas,
+            raw.timeout.map(|d| d.0),
+            raw.eventually.map(|d| d.0),
+            fact,
+            expect,
+        );
+    }
+
+    /// Pushes one node check per replica.
+    fn per_replica(
+        &mut self,
+        title: String,
+        replicas: Vec<String>,
+        timeout: Option<Duration>,
+        eventually: Option<Duration>,
+        fact: Fact,
+        expect: Vec<Expectation>,
+    ) {
         let many = replicas.len() > 1;
         for node in replicas {
             let title = if many {
@@ -508,22 +597,141 @@ impl Resolver<'_> {
             };
             self.push(
                 title,
-                explicit,
-                raw.timeout.map(|d| d.0),
-                raw.eventually.map(|d| d.0),
+                true,
+                timeout,
+                eventually,
                 DEFAULT_EXEC_TIMEOUT,
-                Check::File(FileCheck {
+                Check::Node(NodeCheck {
                     node,
-                    path: path.clone(),
-                    exists: raw.exists,
-                    filetype,
-                    mode,
-                    owner: raw.owner.clone(),
-                    group: raw.group.clone(),
-                    contains: contains.clone(),
+                    fact: fact.clone(),
+                    expect: expect.clone(),
                 }),
             );
         }
+    }
+
+    fn matcher(&mut self, value: &Spanned<toml::Value>) -> Option<Matcher> {
+        let json = serde_json::to_value(value.get_ref()).unwrap_or_default();
+        match Matcher::parse(&json) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.errors.push(self.src.diagnostic(Some(value.span()), e));
+                None
+            }
+        }
+    }
+
+    /// `[[package]]`, `[[user]]`... : common keys, the identifying key, attributes.
+    fn fact_check(&mut self, kind: &str, raw: Spanned<RawFact>) {
+        let table_span = raw.span();
+        let raw = raw.into_inner();
+        let info = fact::kind_info(kind).expect("the resolver only passes known kinds");
+        let mut title = None;
+        let mut timeout = None;
+        let mut eventually = None;
+        let mut node = None;
+        let mut id = None;
+        let mut attributes: Vec<(String, serde_json::Value)> = Vec::new();
+        let mut spans = Vec::new();
+        for (key, value) in raw {
+            let span = value.span();
+            let text = |v: &toml::Value| v.as_str().map(str::to_string);
+            match key.as_str() {
+                "title" | "node" | "timeout" | "eventually" => {
+                    let Some(t) = text(value.get_ref()) else {
+                        self.errors.push(
+                            self.src
+                                .diagnostic(Some(span), format!("`{key}` must be a string")),
+                        );
+                        continue;
+                    };
+                    match key.as_str() {
+                        "title" => title = Some(t),
+                        "node" => node = Some(Spanned::new(span, t)),
+                        _ => match super::duration::HumanDuration::parse(&t) {
+                            Ok(d) if key == "timeout" => timeout = Some(d.0),
+                            Ok(d) => eventually = Some(d.0),
+                            Err(e) => self.errors.push(self.src.diagnostic(Some(span), e)),
+                        },
+                    }
+                }
+                k if k == info.id_key => {
+                    let v = match value.get_ref() {
+                        toml::Value::Integer(i) => Some(i.to_string()),
+                        other => text(other),
+                    };
+                    match v.map(|v| fact::fact_for(kind, &v)) {
+                        Some(Ok(f)) => id = Some(f),
+                        Some(Err(e)) => self.errors.push(self.src.diagnostic(Some(span), e)),
+                        None => self.errors.push(
+                            self.src
+                                .diagnostic(Some(span), format!("`{key}` must be a string")),
+                        ),
+                    }
+                }
+                _ => {
+                    attributes.push((
+                        key,
+                        serde_json::to_value(value.get_ref()).unwrap_or_default(),
+                    ));
+                    spans.push(span);
+                }
+            }
+        }
+        let Some(node) = node else {
+            self.errors.push(self.src.diagnostic(
+                Some(table_span),
+                format!("a {kind} assertion needs `node`, the node to check"),
+            ));
+            return;
+        };
+        let Some(fact) = id else {
+            if !self.errors.iter().any(|d| d.message.contains(info.id_key)) {
+                self.errors.push(self.src.diagnostic(
+                    Some(table_span),
+                    format!("a {kind} assertion needs `{}`", info.id_key),
+                ));
+            }
+            return;
+        };
+        let expect = match fact::expectations(kind, &attributes) {
+            Ok(e) => e,
+            Err((i, msg)) => {
+                self.errors.push(
+                    self.src
+                        .diagnostic(spans.get(i).cloned().or(Some(table_span)), msg),
+                );
+                return;
+            }
+        };
+        let replicas = self.replicas(&node);
+        let title = title.unwrap_or_else(|| describe_fact(&fact));
+        self.per_replica(title, replicas, timeout, eventually, fact, expect);
+    }
+}
+
+fn equal(attribute: &str, value: &str) -> Expectation {
+    Expectation {
+        attribute: attribute.into(),
+        matcher: Matcher::Equal(serde_json::Value::String(value.to_string())),
+    }
+}
+
+/// A default title for a fact: `package nginx-light`, `port tcp:80`.
+pub fn describe_fact(fact: &Fact) -> String {
+    match fact {
+        Fact::Package(n) => format!("package {n}"),
+        Fact::Service(n) => format!("service {n}"),
+        Fact::Process(n) => format!("process {n}"),
+        Fact::Port { proto, port } => format!("port {}:{port}", proto.as_str()),
+        Fact::User(n) => format!("user {n}"),
+        Fact::Group(n) => format!("group {n}"),
+        Fact::Dns(n) => format!("dns {n}"),
+        Fact::KernelParam(n) => format!("kernel-param {n}"),
+        Fact::Mount(n) => format!("mount {n}"),
+        Fact::Interface(n) => format!("interface {n}"),
+        Fact::File { path, .. } => format!("file {path}"),
+        Fact::Addr { host, port } => format!("addr {host}:{port}"),
     }
 }
 

@@ -18,7 +18,32 @@ pub struct RawSpecFile {
     pub command: Vec<Spanned<RawCommand>>,
     #[serde(default)]
     pub file: Vec<Spanned<RawFile>>,
+    #[serde(default)]
+    pub package: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub service: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub process: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub port: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub user: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub group: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub dns: Vec<Spanned<RawFact>>,
+    #[serde(default, rename = "kernel-param", alias = "kernel_param")]
+    pub kernel_param: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub mount: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub interface: Vec<Spanned<RawFact>>,
 }
+
+/// A fact kind's table (`[[package]]`, `[[user]]`...): common keys (`title`, `node`,
+/// `timeout`, `eventually`), the identifying key and attributes, checked against the
+/// kind's attribute list by the resolver so each unknown key is reported where it is.
+pub type RawFact = BTreeMap<String, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +59,20 @@ pub struct RawHttp {
     pub status: Option<Spanned<u16>>,
     #[serde(default)]
     pub body: Vec<Spanned<String>>,
+    /// Patterns over the response headers, one `Name: value` line each.
+    #[serde(default)]
+    pub response_headers: Vec<Spanned<String>>,
+    /// JSON path (`$.items[0].name`) to matcher.
+    #[serde(default)]
+    pub json: BTreeMap<String, Spanned<toml::Value>>,
+    /// Accept any TLS certificate.
+    #[serde(default)]
+    pub insecure: bool,
+    /// Do not follow redirects (check the 3xx itself).
+    #[serde(default)]
+    pub no_redirect: bool,
+    /// Send the request from inside this node instead of from the host.
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +85,8 @@ pub struct RawTcp {
     pub address: Spanned<String>,
     #[serde(default = "yes")]
     pub reachable: bool,
+    /// Connect from inside this node instead of from the host.
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +121,8 @@ pub struct RawFile {
     pub group: Option<String>,
     #[serde(default)]
     pub contains: Vec<Spanned<String>>,
+    pub size: Option<Spanned<toml::Value>>,
+    pub sha256: Option<String>,
 }
 
 fn yes() -> bool {

@@ -1,9 +1,12 @@
 //! Content hashes. A node's provisioning key covers every input of its provisioning (base
-//! image id, steps, the bytes of scripts and copied files, environment variables); its
-//! definition hash adds what only the running container sees (command, ports, health).
+//! image id, init, steps, the bytes of scripts, copied files and templates, whole playbook,
+//! manifest and module directories, environment variables, and `vars` for the step kinds
+//! that read them); its definition hash adds what only the running container sees
+//! (command, ports, health).
 
 use crate::model::{Node, StepKind};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Incremental hasher with length-prefixed fields, so `("ab","c")` and `("a","bc")` differ.
@@ -56,12 +59,19 @@ impl Hasher {
 ///
 /// # Errors
 /// I/O errors reading scripts and copied files.
-pub fn provision_key(root: &Path, base_image_id: &str, node: &Node) -> std::io::Result<String> {
+pub fn provision_key(
+    root: &Path,
+    base_image_id: &str,
+    node: &Node,
+    vars: &BTreeMap<String, String>,
+) -> std::io::Result<String> {
     let mut h = Hasher::default();
-    h.field("envctl-provision-v1").field(base_image_id);
+    h.field("envctl-provision-v3").field(base_image_id);
+    h.field(serde_json::to_vec(&node.init).unwrap_or_default());
     for (k, v) in &node.env {
         h.field(k).field(v);
     }
+    let mut reads_vars = false;
     for step in &node.provision {
         h.field(serde_json::to_vec(step).unwrap_or_default());
         match &step.kind {
@@ -72,10 +82,71 @@ pub fn provision_key(root: &Path, base_image_id: &str, node: &Node) -> std::io::
             StepKind::Copy { from, .. } => {
                 h.tree(&root.join(from))?;
             }
+            StepKind::Template { from, .. } => {
+                reads_vars = true;
+                h.tree(&root.join(from))?;
+            }
+            StepKind::Ansible { playbook } => {
+                // Roles, group_vars, ansible.cfg and included files live beside the playbook.
+                reads_vars = true;
+                beside(&mut h, root, playbook)?;
+            }
+            StepKind::Puppet { manifest, modules } => {
+                reads_vars = true;
+                beside(&mut h, root, manifest)?;
+                if let Some(m) = modules {
+                    h.tree(&root.join(m))?;
+                }
+            }
+        }
+    }
+    if reads_vars {
+        // Templates and playbooks see the node's groups, host variables and the vars.
+        h.field("vars");
+        for (k, v) in vars.iter().chain(&node.host_vars) {
+            h.field(k).field(v);
+        }
+        for g in node.ansible_groups() {
+            h.field(g);
         }
     }
     Ok(h.hex())
 }
+
+/// Hashes the directory holding a playbook or manifest. For a file at the top of the
+/// project, only the file and the conventional directories beside it are hashed, so that
+/// unrelated project files (and envctl's own `.envctl/`) do not invalidate the cache.
+fn beside(h: &mut Hasher, root: &Path, file: &Path) -> std::io::Result<()> {
+    let dir = file.parent().unwrap_or_else(|| Path::new(""));
+    if !dir.as_os_str().is_empty() {
+        h.tree(&root.join(dir))?;
+        return Ok(());
+    }
+    h.tree(&root.join(file))?;
+    for known in TOP_LEVEL_INPUTS {
+        let path = root.join(known);
+        if path.exists() {
+            h.field(known);
+            h.tree(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a top-level playbook or manifest may read from beside it.
+const TOP_LEVEL_INPUTS: &[&str] = &[
+    "ansible.cfg",
+    "roles",
+    "collections",
+    "group_vars",
+    "host_vars",
+    "library",
+    "filter_plugins",
+    "files",
+    "templates",
+    "modules",
+    "manifests",
+];
 
 /// The hash of everything that defines a node's running containers. A container whose
 /// label differs from this is recreated by `up`.
@@ -100,6 +171,86 @@ mod tests {
         let a = Hasher::default().field("ab").field("c").hex();
         let b = Hasher::default().field("a").field("bc").hex();
         assert_ne!(a, b);
+    }
+
+    fn node(provision: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(
+            dir.path().join("environments/e.toml"),
+            format!(
+                "[vars]\ngreeting = \"hi\"\n[nodes.n]\nimage = \"x\"\nprovision = [{provision}]\n"
+            ),
+        )
+        .unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let env = crate::model::environment::load(dir.path(), "e").unwrap();
+        let n = env.nodes["n"].clone();
+        (dir, n)
+    }
+
+    fn key(dir: &tempfile::TempDir, node: &Node, vars: &[(&str, &str)]) -> String {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        provision_key(dir.path(), "sha256:base", node, &vars).unwrap()
+    }
+
+    #[test]
+    fn a_role_edit_changes_the_key_of_nodes_running_its_playbook() {
+        let (dir, n) = node(
+            "{ ansible = \"ansible/site.yml\" }",
+            &[
+                ("ansible/site.yml", "- hosts: all\n"),
+                ("ansible/roles/web/tasks/main.yml", "- debug: msg=a\n"),
+            ],
+        );
+        let before = key(&dir, &n, &[]);
+        assert_eq!(before, key(&dir, &n, &[]));
+        std::fs::write(
+            dir.path().join("ansible/roles/web/tasks/main.yml"),
+            "- debug: msg=b\n",
+        )
+        .unwrap();
+        assert_ne!(before, key(&dir, &n, &[]));
+    }
+
+    #[test]
+    fn vars_count_only_for_steps_that_read_them() {
+        let (dir, shell) = node("{ shell = \"true\" }", &[]);
+        assert_eq!(
+            key(&dir, &shell, &[("a", "1")]),
+            key(&dir, &shell, &[("a", "2")])
+        );
+        let (dir, tpl) = node(
+            "{ template = \"t.j2\", to = \"/t\" }",
+            &[("t.j2", "{{ greeting }}")],
+        );
+        assert_ne!(
+            key(&dir, &tpl, &[("a", "1")]),
+            key(&dir, &tpl, &[("a", "2")])
+        );
+    }
+
+    #[test]
+    fn a_top_level_playbook_ignores_unrelated_project_files() {
+        let (dir, n) = node(
+            "{ ansible = \"site.yml\" }",
+            &[
+                ("site.yml", "- hosts: all\n"),
+                ("roles/r/tasks/main.yml", "[]\n"),
+            ],
+        );
+        let before = key(&dir, &n, &[]);
+        std::fs::write(dir.path().join("README.md"), "unrelated").unwrap();
+        assert_eq!(before, key(&dir, &n, &[]));
+        std::fs::write(dir.path().join("roles/r/tasks/main.yml"), "- debug:\n").unwrap();
+        assert_ne!(before, key(&dir, &n, &[]));
     }
 
     #[test]

@@ -102,6 +102,10 @@ mod tests {
                 replicas: 1,
                 health: None,
                 provision: vec![],
+                init: Default::default(),
+                groups: vec![],
+                host_vars: BTreeMap::new(),
+                idempotence_ignore: vec![],
             },
         )
     }

@@ -1,17 +1,40 @@
 //! Provisioning: runs a node's steps, in order, inside a container through the engine,
 //! keeping each step's output. The provisioned filesystem is then committed by `instance`
-//! as an image keyed by the node's provisioning hash.
+//! as an image keyed by the node's provisioning hash. One file per step kind that needs
+//! more than an exec (`template`, `ansible`, `puppet`); `idempotence` compares two runs.
+
+pub mod ansible;
+pub mod idempotence;
+pub mod puppet;
+pub mod template;
 
 use crate::engine::{archive, Docker, EngineError};
-use crate::model::{Node, Step, StepKind};
+use crate::model::{Environment, Node, Step, StepKind};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// Where a node's steps run.
+pub struct Target<'a> {
+    pub docker: &'a Docker,
+    /// The project root (scripts, templates, playbooks are relative to it).
+    pub root: &'a Path,
+    /// The container the steps run in.
+    pub container: &'a str,
+    pub node: &'a Node,
+    pub env: &'a Environment,
+    /// Container name of every replica of the instance, by replica name, for the
+    /// inventory Ansible steps get.
+    pub hosts: BTreeMap<String, String>,
+    /// Skip steps marked `idempotent = false` (the idempotence check's second run).
+    pub second_run: bool,
+}
 
 /// Longest a step may run when it sets no `timeout`.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Where scripts are staged inside the node while provisioning; removed afterwards.
-const STAGING: &str = "/tmp/envctl-provision";
+pub(crate) const STAGING: &str = "/tmp/envctl-provision";
 
 /// A provisioning step that failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +68,10 @@ pub struct StepLog {
     pub label: String,
     pub output: String,
     pub duration: Duration,
+    /// What the tool reported as changed: Ansible tasks, Puppet resources, a template.
+    pub changed: Vec<String>,
+    /// Not run (second run of a step marked `idempotent = false`).
+    pub skipped: bool,
 }
 
 /// Runs every step of `node` in `container`. `on_step` is told before each step starts.
@@ -52,16 +79,25 @@ pub struct StepLog {
 /// # Errors
 /// [`ProvisionError`] naming the node and step, with the tail of its output.
 pub async fn run(
-    docker: &Docker,
-    root: &Path,
-    container: &str,
-    node: &Node,
+    target: &Target<'_>,
     on_step: &(dyn Fn(usize, &Step) + Sync),
 ) -> Result<Vec<StepLog>, ProvisionError> {
+    let (docker, root, container, node) =
+        (target.docker, target.root, target.container, target.node);
     let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut logs = Vec::new();
     for (i, step) in node.provision.iter().enumerate() {
         let index = i + 1;
+        if target.second_run && !step.idempotent {
+            logs.push(StepLog {
+                label: step.label(),
+                output: "skipped: marked idempotent = false".into(),
+                duration: Duration::ZERO,
+                changed: Vec::new(),
+                skipped: true,
+            });
+            continue;
+        }
         on_step(index, step);
         let started = Instant::now();
         let fail = |reason: String, output: String| ProvisionError {
@@ -72,6 +108,7 @@ pub async fn run(
             output,
         };
         let timeout = step.timeout.unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let mut changed = Vec::new();
         let output = match &step.kind {
             StepKind::Shell { command } => {
                 let cmd = vec!["sh".to_string(), "-c".to_string(), command.clone()];
@@ -111,17 +148,48 @@ pub async fn run(
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 String::new()
             }
+            StepKind::Template {
+                from,
+                to,
+                mode,
+                owner,
+            } => {
+                let placed = template::place(target, from, to, *mode, owner.as_deref())
+                    .await
+                    .map_err(|e| fail(e, String::new()))?;
+                if placed.changed {
+                    changed.push(format!("template {to}"));
+                }
+                placed.output
+            }
+            StepKind::Ansible { playbook } => {
+                let result = ansible::run(target, playbook, timeout)
+                    .await
+                    .map_err(|(reason, out)| fail(reason, out))?;
+                changed = result.changed;
+                result.output
+            }
+            StepKind::Puppet { manifest, modules } => {
+                let result =
+                    puppet::run(target, index, manifest, modules.as_deref(), &env, timeout)
+                        .await
+                        .map_err(|(reason, out)| fail(reason, out))?;
+                changed = result.changed;
+                result.output
+            }
         };
         logs.push(StepLog {
             label: step.label(),
             output,
             duration: started.elapsed(),
+            changed,
+            skipped: false,
         });
     }
     if node
         .provision
         .iter()
-        .any(|s| matches!(s.kind, StepKind::Script { .. }))
+        .any(|s| matches!(s.kind, StepKind::Script { .. } | StepKind::Puppet { .. }))
     {
         let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
         let _ = docker
@@ -131,7 +199,7 @@ pub async fn run(
     Ok(logs)
 }
 
-async fn exec_step(
+pub(crate) async fn exec_step(
     docker: &Docker,
     container: &str,
     cmd: &[String],
@@ -155,7 +223,7 @@ async fn exec_step(
     }
 }
 
-async fn stage(
+pub(crate) async fn stage(
     docker: &Docker,
     container: &str,
     name: &str,
@@ -169,7 +237,7 @@ async fn stage(
     docker.upload(container, STAGING, tar).await
 }
 
-async fn copy(
+pub(crate) async fn copy(
     docker: &Docker,
     container: &str,
     from: &Path,

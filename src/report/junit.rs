@@ -37,27 +37,70 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
         let mut case = TestCase::new(title, status);
         case.set_classname(format!("{}.{group}", summary.environment));
         case.set_time(outcome.duration);
+        // JUnit's schema has no properties on test cases: kind, node and file go to
+        // the suite (per file) and the case's output.
         if let Some(a) = assertion {
-            case.properties
-                .push(quick_junit::Property::new("kind", a.kind()));
-            if let Some(node) = a.node() {
-                case.properties
-                    .push(quick_junit::Property::new("node", node));
-            }
-            case.properties.push(quick_junit::Property::new(
-                "file",
-                a.file.display().to_string(),
+            case.set_system_out(format!(
+                "kind: {}\nnode: {}\nfile: {}\nattempts: {}\n",
+                a.kind(),
+                a.node().unwrap_or("-"),
+                a.file.display(),
+                outcome.attempts
             ));
         }
-        suites
-            .entry(group.clone())
-            .or_insert_with(|| TestSuite::new(group))
-            .add_test_case(case);
+        let suite = suites.entry(group.clone()).or_insert_with(|| {
+            let mut suite = TestSuite::new(group);
+            suite.set_timestamp(summary.started_at.fixed_offset());
+            if let Some(a) = assertion {
+                suite.add_property(quick_junit::Property::new(
+                    "file",
+                    a.file.display().to_string(),
+                ));
+                suite.add_property(quick_junit::Property::new(
+                    "environment",
+                    summary.environment,
+                ));
+            }
+            suite
+        });
+        suite.add_test_case(case);
     }
     for (_, mut suite) in suites {
         let time = suite.test_cases.iter().filter_map(|c| c.time).sum();
         suite.set_time(time);
         report.add_test_suite(suite);
     }
-    report.to_string()
+    let xml = report.to_string()?;
+    Ok(drop_root_skipped(&xml))
+}
+
+/// The JUnit schema Jenkins publishes has no `skipped` on `<testsuites>` (only on
+/// suites); envctl never skips, so the root's count is dropped to keep reports valid.
+fn drop_root_skipped(xml: &str) -> String {
+    let Some(start) = xml.find("<testsuites ") else {
+        return xml.to_string();
+    };
+    let end = xml[start..].find('>').map_or(xml.len(), |e| start + e);
+    let tag = &xml[start..end];
+    let cleaned = match tag.find(" skipped=\"") {
+        Some(i) => {
+            let after = &tag[i + 10..];
+            let close = after.find('"').map_or(after.len(), |c| c + 1);
+            format!("{}{}", &tag[..i], &after[close..])
+        }
+        None => tag.to_string(),
+    };
+    format!("{}{cleaned}{}", &xml[..start], &xml[end..])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn root_skipped_count_is_dropped() {
+        let xml = "<?xml?>\n<testsuites name=\"x\" tests=\"1\" skipped=\"0\" failures=\"0\">\n<testsuite skipped=\"0\"/>";
+        assert_eq!(
+            super::drop_root_skipped(xml),
+            "<?xml?>\n<testsuites name=\"x\" tests=\"1\" failures=\"0\">\n<testsuite skipped=\"0\"/>"
+        );
+    }
 }

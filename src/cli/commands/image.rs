@@ -3,7 +3,7 @@
 use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::engine::{bootstrap, labels};
+use crate::engine::{bootstrap, labels, systemd};
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
     let docker = ctx.docker()?;
@@ -24,9 +24,14 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
             println!("{reference} {id}");
         }
         ImageCommand::List => {
-            let images = ctx
+            let mut images = ctx
                 .runtime
                 .block_on(docker.list_images(vec![labels::CACHE_KEY.to_string()]))?;
+            // Images with systemd added for `init = "systemd"` nodes are cache too.
+            images.extend(
+                ctx.runtime
+                    .block_on(docker.list_images(vec![systemd::DERIVED_FROM.to_string()]))?,
+            );
             println!(
                 "{:<40}  {:<12}  {:<12}  {:>8}",
                 "IMAGE", "ENVIRONMENT", "NODE", "SIZE"
@@ -46,9 +51,15 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
         }
         ImageCommand::Prune => {
             let removed = ctx.runtime.block_on(async {
-                let images = docker
+                let mut images = docker
                     .list_images(vec![labels::CACHE_KEY.to_string()])
                     .await?;
+                // Provisioned images first: they may be children of systemd images.
+                images.extend(
+                    docker
+                        .list_images(vec![systemd::DERIVED_FROM.to_string()])
+                        .await?,
+                );
                 for i in &images {
                     docker.remove_image(&i.id).await?;
                 }

@@ -1,4 +1,4 @@
-//! `envctl logs [ENV] NODE [--follow] [--provision]`.
+//! `envctl logs [ENV] NODE [--follow] [--provision | --idempotence]`.
 
 use super::super::args::LogsArgs;
 use super::super::exit::{Failure, SUCCESS};
@@ -30,15 +30,20 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
     }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
-    if args.provision {
+    if args.provision || args.idempotence {
         let base = node
             .rsplit_once('-')
             .filter(|(b, _)| inst.env.nodes.contains_key(*b))
             .map_or(node.as_str(), |(b, _)| b);
-        let path = inst.log_dir().join(format!("{base}.provision.log"));
+        let kind = if args.idempotence {
+            "idempotence"
+        } else {
+            "provision"
+        };
+        let path = inst.log_dir().join(format!("{base}.{kind}.log"));
         let text = std::fs::read_to_string(&path).map_err(|_| {
             Failure::Environment(format!(
-                "no provisioning log for `{node}` ({}); provisioning runs when `up` builds the node's image",
+                "no {kind} log for `{node}` ({}); provisioning runs when `up` builds the node's image, the idempotence check in `envctl test` and `envctl provision --check-idempotence`",
                 path.display()
             ))
         })?;

@@ -6,6 +6,7 @@ pub mod history;
 pub mod image;
 pub mod logs;
 pub mod promote;
+pub mod provision;
 pub mod status;
 pub mod test;
 pub mod up;

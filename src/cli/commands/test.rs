@@ -1,4 +1,4 @@
-//! `envctl test [ENV] [FILTER...]`: up, verify, down. Down always runs (unless --keep),
+//! `envctl test [ENV] [FILTER...]`: up, idempotence check, verify, down. Down always runs (unless --keep),
 //! including after failures and on Ctrl-C.
 
 use super::super::args::TestArgs;
@@ -35,8 +35,13 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let options = UpOptions {
         no_cache: args.no_cache,
     };
-    let result = super::up::bring_up(ctx, &inst, &options)
-        .and_then(|()| super::verify::verify(ctx, &inst, selected, &args.report));
+    let origin = std::time::Instant::now();
+    let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
+    let result = up
+        .and_then(|()| super::provision::check_idempotence(ctx, &inst))
+        .and_then(|()| {
+            super::verify::verify_after(ctx, &inst, selected, &args.report, &events, origin)
+        });
     if let Some(g) = guard {
         g.abort();
     }

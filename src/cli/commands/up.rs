@@ -29,10 +29,53 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
 /// # Errors
 /// [`Failure::Environment`] or [`Failure::Interrupted`].
 pub fn bring_up(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(), Failure> {
+    bring_up_recorded(ctx, inst, options).1
+}
+
+/// [`bring_up`], also returning the events it went through (for timelines).
+pub fn bring_up_recorded(
+    ctx: &Context,
+    inst: &Instance,
+    options: &UpOptions,
+) -> (Vec<(Instant, crate::events::Event)>, Result<(), Failure>) {
     let started = Instant::now();
-    let observer = crate::report::progress::for_stderr(ctx.quiet);
+    let progress = crate::report::progress::for_stderr(ctx.quiet);
+    let recorder = crate::events::Recorder::new(progress.as_ref());
+    let result = bring_up_with(ctx, inst, options, &recorder);
+    let events = recorder.take();
+    // Progress bars finish before the summary line is printed.
+    drop(recorder);
+    drop(progress);
+    let result = result.map(|outcomes| {
+        if !ctx.quiet {
+            let changed = outcomes
+                .values()
+                .filter(|o| **o != NodeOutcome::Unchanged)
+                .count();
+            let summary = if changed == 0 {
+                "up to date".to_string()
+            } else {
+                format!("{changed} of {} nodes started", outcomes.len())
+            };
+            eprintln!(
+                "{}/{}: {summary} in {}",
+                inst.env.name,
+                inst.id.instance,
+                crate::wait::human(started.elapsed())
+            );
+        }
+    });
+    (events, result)
+}
+
+fn bring_up_with(
+    ctx: &Context,
+    inst: &Instance,
+    options: &UpOptions,
+    observer: &dyn crate::events::Observer,
+) -> Result<std::collections::BTreeMap<String, NodeOutcome>, Failure> {
     let outcome = ctx.runtime.block_on(async {
-        match interrupt::unless_interrupted(up::up(inst, observer.as_ref(), options)).await {
+        match interrupt::unless_interrupted(up::up(inst, observer, options)).await {
             Some(result) => Some(result),
             None => {
                 up::remove_run(inst).await;
@@ -40,27 +83,8 @@ pub fn bring_up(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(
             }
         }
     });
-    drop(observer);
-    let outcomes = match outcome {
-        None => return Err(Failure::Interrupted),
-        Some(result) => result?,
-    };
-    if !ctx.quiet {
-        let changed = outcomes
-            .values()
-            .filter(|o| **o != NodeOutcome::Unchanged)
-            .count();
-        let summary = if changed == 0 {
-            "up to date".to_string()
-        } else {
-            format!("{changed} of {} nodes started", outcomes.len())
-        };
-        eprintln!(
-            "{}/{}: {summary} in {}",
-            inst.env.name,
-            inst.id.instance,
-            crate::wait::human(started.elapsed())
-        );
+    match outcome {
+        None => Err(Failure::Interrupted),
+        Some(result) => Ok(result?),
     }
-    Ok(())
 }

@@ -6,7 +6,8 @@ use super::super::Context;
 use crate::check::runner::{self, RunOptions};
 use crate::instance::Instance;
 use crate::model::spec::Assertion;
-use crate::report::{json, junit, RunSummary};
+use crate::report::{evidence, html, json, junit, tap, timeline, RunSummary};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +59,23 @@ pub fn verify(
     selected: Vec<Assertion>,
     report: &ReportArgs,
 ) -> Result<u8, Failure> {
+    verify_after(ctx, inst, selected, report, &[], Instant::now())
+}
+
+/// [`verify`], with the events of an `up` that ran before it (from `origin`), so the
+/// HTML report and evidence show the whole run.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_after(
+    ctx: &Context,
+    inst: &Instance,
+    selected: Vec<Assertion>,
+    report: &ReportArgs,
+    up_events: &[(Instant, crate::events::Event)],
+    origin: Instant,
+) -> Result<u8, Failure> {
+    let started_at = chrono::Utc::now() - (Instant::now() - origin);
     let mut view = ctx.runtime.block_on(inst.view())?;
     ctx.runtime
         .block_on(crate::promote::alias_live(&inst.env, &mut view));
@@ -73,10 +91,16 @@ pub fn verify(
             inst.env.name, inst.env.name
         );
     }
+    let images: BTreeMap<String, String> = view
+        .replicas()
+        .iter()
+        .map(|(name, c)| (name.clone(), c.image_id.clone()))
+        .collect();
     let started = Instant::now();
     let options = RunOptions {
         jobs: report.jobs,
         quiet: ctx.quiet,
+        retry_timeout: report.retry_timeout,
         ..Default::default()
     };
     let outcomes = runner::run(
@@ -91,8 +115,28 @@ pub fn verify(
         assertions: &selected,
         outcomes: &outcomes,
         duration: started.elapsed(),
+        started_at,
+        timeline: timeline::from_events(up_events, origin)
+            .into_iter()
+            .chain(timeline::verify_spans(&selected, &outcomes, origin))
+            .collect(),
     };
     write_reports(&summary, report)?;
+    if let Some(path) = &report.evidence {
+        let evidence = evidence::render(
+            &summary,
+            &evidence::Context {
+                root: &inst.root,
+                env: &inst.env,
+                images,
+            },
+        );
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+        )
+        .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
+    }
     Ok(if summary.failed() > 0 {
         SPECS_FAILED
     } else {
@@ -113,6 +157,12 @@ pub fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Fa
     if let Some(path) = &report.json {
         let text = serde_json::to_string_pretty(&json::render(summary)).unwrap_or_default();
         write(path, text)?;
+    }
+    if let Some(path) = &report.tap {
+        write(path, tap::render(summary))?;
+    }
+    if let Some(path) = &report.html {
+        write(path, html::render(summary))?;
     }
     Ok(())
 }

@@ -265,9 +265,11 @@ pub fn verify(
 ) -> Result<u8, Failure> {
     let access = access(ctx, project, env)?;
     let started = Instant::now();
+    let started_at = chrono::Utc::now();
     let options = RunOptions {
         jobs: report.jobs,
         quiet: ctx.quiet,
+        retry_timeout: report.retry_timeout,
         ..Default::default()
     };
     let outcomes = runner::run(
@@ -282,6 +284,8 @@ pub fn verify(
         assertions: &selected,
         outcomes: &outcomes,
         duration: started.elapsed(),
+        started_at,
+        timeline: crate::report::timeline::verify_spans(&selected, &outcomes, started),
     };
     super::verify::write_reports(&summary, report)?;
     Ok(if summary.failed() > 0 {

@@ -8,9 +8,10 @@
 //! - `copy` -> `file` to a staging path, then `shell` moving it to `to` as root with
 //!   `mode` (Vagrant uploads as the SSH user, who cannot write `/etc`).
 //!
-//! Later step kinds map to Vagrant's own provisioners of the same name (`ansible`
-//! with `playbook`, `puppet` with `manifest_file`/`module_path`): add a [`Provisioner`]
-//! variant and one `when` branch in the Vagrantfile.
+//! - `template` -> rendered here with the environment's `vars`, then a `shell` step
+//!   writing it with its mode and owner;
+//! - `ansible` -> Vagrant's `ansible` provisioner (playbook, the node's groups, `vars`
+//!   as extra vars); `puppet` -> Vagrant's `puppet` provisioner (manifest, modules).
 
 use crate::model::{Environment, ImageSource, Node, StepKind};
 use serde::Serialize;
@@ -81,6 +82,32 @@ pub enum Provisioner {
         source: String,
         destination: String,
     },
+    /// Vagrant's `ansible` provisioner: ansible-playbook on the host against the machine.
+    Ansible {
+        name: String,
+        playbook: String,
+        groups: Vec<String>,
+        extra_vars: BTreeMap<String, String>,
+    },
+    /// Vagrant's `puppet` provisioner: `puppet apply` in the machine.
+    Puppet {
+        name: String,
+        manifests_path: String,
+        manifest_file: String,
+        module_path: Option<String>,
+    },
+}
+
+impl Provisioner {
+    /// The step's name (number and label).
+    pub fn name(&self) -> &str {
+        match self {
+            Provisioner::Shell { name, .. }
+            | Provisioner::File { name, .. }
+            | Provisioner::Ansible { name, .. }
+            | Provisioner::Puppet { name, .. } => name,
+        }
+    }
 }
 
 /// The box a VM provider boots for an image reference: `ENVCTL_BOX` overrides it;
@@ -182,12 +209,12 @@ fn machine(
                 },
             })
             .collect(),
-        provision: provisioners(node, root),
+        provision: provisioners(env, node, root),
     }
 }
 
 /// The node's steps as Vagrant provisioners, in order.
-pub fn provisioners(node: &Node, root: &Path) -> Vec<Provisioner> {
+pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisioner> {
     let mut out = Vec::new();
     for (i, step) in node.provision.iter().enumerate() {
         let name = format!("{:02} {}", i + 1, step.label());
@@ -204,6 +231,48 @@ pub fn provisioners(node: &Node, root: &Path) -> Vec<Provisioner> {
                 path: Some(root.join(path).display().to_string()),
                 args: args.clone(),
             }),
+            StepKind::Template {
+                from,
+                to,
+                mode,
+                owner,
+            } => {
+                let ctx = crate::model::template::TemplateContext {
+                    vars: &env.vars,
+                    node: &node.name,
+                    groups: node.ansible_groups(),
+                };
+                let inline = match crate::model::template::render(root, from, &ctx) {
+                    Ok(text) => write_file(&text, to, mode.unwrap_or(0o644), owner.as_deref()),
+                    // Definitions are validated before this; a template that still
+                    // fails to render fails its step, named like every other.
+                    Err(e) => format!("echo {} >&2; exit 1", quote(&e.to_string())),
+                };
+                out.push(Provisioner::Shell {
+                    name,
+                    inline: Some(inline),
+                    path: None,
+                    args: Vec::new(),
+                });
+            }
+            StepKind::Ansible { playbook } => out.push(Provisioner::Ansible {
+                name,
+                playbook: root.join(playbook).display().to_string(),
+                groups: node.ansible_groups(),
+                extra_vars: env.vars.clone(),
+            }),
+            StepKind::Puppet { manifest, modules } => {
+                let manifest = root.join(manifest);
+                out.push(Provisioner::Puppet {
+                    name,
+                    manifests_path: manifest.parent().unwrap_or(root).display().to_string(),
+                    manifest_file: manifest
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    module_path: modules.as_ref().map(|m| root.join(m).display().to_string()),
+                });
+            }
             StepKind::Copy { from, to, mode } => {
                 let staged = format!("{STAGING}/{:02}", i + 1);
                 out.push(Provisioner::File {
@@ -221,6 +290,19 @@ pub fn provisioners(node: &Node, root: &Path) -> Vec<Provisioner> {
         }
     }
     out
+}
+
+/// Shell that writes `text` at `to` with `mode` (and `owner`).
+fn write_file(text: &str, to: &str, mode: u32, owner: Option<&str>) -> String {
+    let dest = quote(to);
+    let mut s = format!(
+        "set -e; mkdir -p \"$(dirname {dest})\"; printf '%s' {} > {dest}; chmod {mode:o} {dest}",
+        quote(text)
+    );
+    if let Some(o) = owner {
+        s.push_str(&format!("; chown {} {dest}", quote(o)));
+    }
+    s
 }
 
 /// Shell that moves an uploaded file or directory to `to`, owned by root, with `mode`.
@@ -272,12 +354,18 @@ mod tests {
             depends_on: Vec::new(),
             replicas: 1,
             health: None,
+            init: Default::default(),
+            groups: Vec::new(),
+            host_vars: BTreeMap::new(),
+            idempotence_ignore: Vec::new(),
             provision: steps
                 .into_iter()
                 .map(|kind| Step {
                     kind,
                     name: None,
                     timeout: None,
+                    idempotent: true,
+                    at: None,
                 })
                 .collect(),
         }
@@ -299,7 +387,7 @@ mod tests {
                 mode: Some(0o644),
             },
         ]);
-        let p = provisioners(&n, Path::new("/proj"));
+        let p = provisioners(&env(), &n, Path::new("/proj"));
         assert_eq!(p.len(), 4);
         assert!(matches!(&p[0], Provisioner::Shell { inline: Some(c), .. } if c == "echo hi"));
         assert!(matches!(&p[1],
@@ -319,6 +407,83 @@ mod tests {
             "{mv}"
         );
         assert!(mv.ends_with("chmod 644 /etc/site.conf"), "{mv}");
+    }
+
+    fn env() -> Environment {
+        Environment {
+            name: "e".into(),
+            description: None,
+            vars: BTreeMap::from([("greeting".to_string(), "hi".to_string())]),
+            nodes: BTreeMap::new(),
+            files: Vec::new(),
+            ancestors: Vec::new(),
+            promotions: BTreeMap::new(),
+            engine: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ansible_and_puppet_steps_map_to_vagrants_provisioners() {
+        let n = node(vec![
+            StepKind::Ansible {
+                playbook: PathBuf::from("ansible/site.yml"),
+            },
+            StepKind::Puppet {
+                manifest: PathBuf::from("puppet/manifests/site.pp"),
+                modules: Some(PathBuf::from("puppet/modules")),
+            },
+        ]);
+        let p = provisioners(&env(), &n, Path::new("/proj"));
+        assert!(matches!(&p[0],
+            Provisioner::Ansible { playbook, groups, extra_vars, .. }
+                if playbook == "/proj/ansible/site.yml" && groups[0] == "web"
+                    && extra_vars["greeting"] == "hi"));
+        assert!(matches!(&p[1],
+            Provisioner::Puppet { manifests_path, manifest_file, module_path: Some(m), .. }
+                if manifests_path == "/proj/puppet/manifests" && manifest_file == "site.pp"
+                    && m == "/proj/puppet/modules"));
+    }
+
+    #[test]
+    fn templates_are_rendered_with_the_vars_and_written_by_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("t.j2"),
+            "say {{ greeting }} it's {{ node }}\n",
+        )
+        .unwrap();
+        let n = node(vec![StepKind::Template {
+            from: PathBuf::from("t.j2"),
+            to: "/etc/t.conf".into(),
+            mode: Some(0o600),
+            owner: Some("www-data".into()),
+        }]);
+        let p = provisioners(&env(), &n, dir.path());
+        let Provisioner::Shell {
+            inline: Some(script),
+            ..
+        } = &p[0]
+        else {
+            panic!("{p:?}")
+        };
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(
+                script
+                    .replace("/etc/t.conf", &dir.path().join("out").display().to_string())
+                    .replace("; chown www-data", "; true"),
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("out")).unwrap(),
+            "say hi it's web\n"
+        );
+        assert!(
+            script.contains("chmod 600 /etc/t.conf")
+                && script.contains("chown www-data /etc/t.conf")
+        );
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! `envctl provision [ENV] [--check-idempotence] [--no-cache]`: build every node's
+//! provisioned image (nothing is started), and optionally check that a second run of the
+//! steps changes nothing. `envctl test` runs the same check after `up`.
+
+use super::super::args::ProvisionArgs;
+use super::super::exit::{Failure, SUCCESS};
+use super::super::{interrupt, Context};
+use crate::instance::idempotence;
+use crate::instance::up::{self, UpOptions};
+use crate::instance::Instance;
+
+pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
+    let (project, env) = ctx.environment(args.env.as_deref())?;
+    let docker = ctx.docker()?;
+    let inst = ctx.instance(docker, &project, env);
+    let options = UpOptions {
+        no_cache: args.no_cache,
+    };
+    let observer = crate::report::progress::for_stderr(ctx.quiet);
+    let outcome = ctx.runtime.block_on(async {
+        match interrupt::unless_interrupted(up::provision_only(&inst, observer.as_ref(), &options))
+            .await
+        {
+            Some(result) => Some(result),
+            None => {
+                up::remove_run(&inst).await;
+                None
+            }
+        }
+    });
+    drop(observer);
+    match outcome {
+        None => return Err(Failure::Interrupted),
+        Some(result) => result?,
+    }
+    if !ctx.quiet {
+        eprintln!("{}: provisioned images ready", inst.env.name);
+    }
+    if args.check_idempotence {
+        check_idempotence(ctx, &inst)?;
+    }
+    Ok(SUCCESS)
+}
+
+/// Runs the idempotence check and prints one line (or a list of changes) per node.
+///
+/// # Errors
+/// [`Failure::NotIdempotent`] naming what changed; [`Failure::Environment`] when the
+/// check could not run.
+pub fn check_idempotence(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
+    let observer = crate::report::progress::for_stderr(ctx.quiet);
+    let outcome = ctx.runtime.block_on(async {
+        match interrupt::unless_interrupted(idempotence::check(inst, observer.as_ref())).await {
+            Some(result) => Some(result),
+            None => {
+                up::remove_run(inst).await;
+                None
+            }
+        }
+    });
+    drop(observer);
+    let reports = match outcome {
+        None => return Err(Failure::Interrupted),
+        Some(result) => result?,
+    };
+    let failing: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.is_idempotent())
+        .map(ToString::to_string)
+        .collect();
+    if !ctx.quiet {
+        for r in reports.iter().filter(|r| r.is_idempotent()) {
+            eprintln!("{r}");
+            for s in &r.skipped {
+                eprintln!("  (not run again: {s}, marked idempotent = false)");
+            }
+        }
+    }
+    if failing.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::NotIdempotent(format!(
+            "{}\n(details: .envctl/logs/{}/{}/NODE.idempotence.log)",
+            failing.join("\n").trim_end(),
+            inst.env.name,
+            inst.id.instance
+        )))
+    }
+}

@@ -1,0 +1,169 @@
+//! The idempotence check of an instance: for every provisioned node, a container is
+//! started from its provisioned image (fresh from this `up` or from the cache alike),
+//! the filesystem is snapshotted, the steps run a second time (except those marked
+//! `idempotent = false`), and the differences are reported together with what the tools
+//! said they changed. The container is removed afterwards; running nodes are untouched.
+
+use super::up::{self, UpError};
+use super::Instance;
+use crate::engine::labels::{self, ROLE_PROVISION};
+use crate::engine::{image, systemd, EngineError};
+use crate::events::{Event, Observer, Phase};
+use crate::model::{Init, Node};
+use crate::provision::idempotence::{self, NodeReport};
+use crate::provision::{self, StepLog};
+use futures_util::future::try_join_all;
+use std::time::Duration;
+
+/// Longest a filesystem snapshot may take.
+const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Checks every node that has provisioning steps; one report per node.
+///
+/// # Errors
+/// [`UpError`] when a node has no provisioned image (run `up` or `provision` first) or
+/// the second run itself fails.
+pub async fn check(inst: &Instance, observer: &dyn Observer) -> Result<Vec<NodeReport>, UpError> {
+    let nodes: Vec<&Node> = inst
+        .env
+        .nodes
+        .values()
+        .filter(|n| n.replicas > 0 && !n.provision.is_empty())
+        .collect();
+    inst.docker
+        .ensure_network(&inst.id.network(), inst.id.labels())
+        .await?;
+    let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer))).await;
+    // Check containers are gone by now; the network goes too unless nodes run in it
+    // (`envctl provision --check-idempotence` on an instance that is not up).
+    if let Ok(remaining) = inst.containers().await {
+        let others: Vec<_> = remaining
+            .iter()
+            .filter(|c| c.label(labels::ROLE) != Some(ROLE_PROVISION))
+            .collect();
+        if others.is_empty() {
+            for c in &remaining {
+                let _ = inst.docker.remove_container(&c.id).await;
+            }
+            let _ = super::down::remove_networks(inst).await;
+        }
+    }
+    result
+}
+
+async fn check_node(
+    inst: &Instance,
+    node: &Node,
+    observer: &dyn Observer,
+) -> Result<NodeReport, UpError> {
+    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+    let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+    let (_, key) = up::node_key(inst, node, base, &note).await?;
+    let tag = up::cache_tag(&key);
+    if inst.docker.image(&tag).await?.is_none() {
+        return Err(UpError::Engine(EngineError::Other(format!(
+            "node `{}` has no provisioned image ({tag}); run `envctl up` or `envctl provision` first",
+            node.name
+        ))));
+    }
+    let mut labels = inst.id.labels();
+    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
+    labels.insert(labels::NODE.into(), node.name.clone());
+    let name = format!(
+        "{}-{}-idempotence-{}",
+        inst.id.prefix(),
+        node.name,
+        inst.id.run
+    );
+    let spec = up::provision_spec(inst, node, &tag, labels, name);
+    let id = inst.docker.create_container(&spec).await?;
+    let result = second_run(inst, node, &id, observer).await;
+    inst.docker.remove_container(&id).await?;
+    let (report, logs) = result?;
+    write_log(inst, &report, &logs);
+    Ok(report)
+}
+
+async fn second_run(
+    inst: &Instance,
+    node: &Node,
+    id: &str,
+    observer: &dyn Observer,
+) -> Result<(NodeReport, Vec<StepLog>), UpError> {
+    inst.docker.start(id, &node.name).await?;
+    if node.init == Init::Systemd {
+        systemd::wait_booted(&inst.docker, id, up::BOOT_TIMEOUT).await?;
+    }
+    let before = snapshot(inst, node, id).await?;
+    let total = node.provision.len();
+    let target = provision::Target {
+        docker: &inst.docker,
+        root: &inst.root,
+        container: id,
+        node,
+        env: &inst.env,
+        hosts: up::host_names(inst),
+        second_run: true,
+    };
+    let logs = provision::run(&target, &|index, step| {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase: Phase::Provisioning {
+                index,
+                total,
+                label: format!("second run: {}", step.label()),
+            },
+        })
+    })
+    .await?;
+    let after = snapshot(inst, node, id).await?;
+    let report = NodeReport {
+        node: node.name.clone(),
+        files: idempotence::diff(&before, &after, &node.idempotence_ignore),
+        reported: logs
+            .iter()
+            .flat_map(|l| l.changed.iter().map(move |c| format!("{}: {c}", l.label)))
+            .collect(),
+        skipped: logs
+            .iter()
+            .filter(|l| l.skipped)
+            .map(|l| l.label.clone())
+            .collect(),
+    };
+    Ok((report, logs))
+}
+
+async fn snapshot(
+    inst: &Instance,
+    node: &Node,
+    id: &str,
+) -> Result<std::collections::BTreeMap<String, idempotence::Entry>, UpError> {
+    let cmd = idempotence::snapshot_command(&node.idempotence_ignore);
+    let out = inst.docker.exec(id, &cmd, &[], SNAPSHOT_TIMEOUT).await?;
+    if !out.stdout.contains("--- content") {
+        return Err(UpError::Engine(EngineError::Other(format!(
+            "cannot list the files of node `{}` for the idempotence check (it needs `find` and `md5sum`): {}",
+            node.name,
+            out.stderr.trim()
+        ))));
+    }
+    Ok(idempotence::parse_snapshot(&out.stdout))
+}
+
+fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
+    let dir = inst.log_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let mut text = format!("{report}\n");
+    for (i, s) in logs.iter().enumerate() {
+        text.push_str(&format!(
+            "=== second run, step {} ({}) in {}\n{}\n",
+            i + 1,
+            s.label,
+            crate::wait::human(s.duration),
+            s.output
+        ));
+    }
+    let _ = std::fs::write(dir.join(format!("{}.idempotence.log", report.node)), text);
+}

@@ -1,0 +1,378 @@
+//! `ansible` steps: the user's playbook, unchanged, run by the real `ansible-playbook`
+//! on this host against the node through the `community.docker.docker_api` connection
+//! (the Docker Engine's exec API; no SSH, no agent). envctl writes the inventory: one host
+//! per replica of every node, grouped by node name and the node's `groups`, with the
+//! environment's `vars` as group `all` vars and imported host variables per host. The
+//! engine is the one envctl uses (`DOCKER_HOST`, else the local socket).
+
+use super::Target;
+use crate::model::Environment;
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// What a playbook run produced.
+pub struct Played {
+    pub output: String,
+    /// Tasks (and handlers) that reported `changed`.
+    pub changed: Vec<String>,
+}
+
+/// Connection plugin used for every host.
+pub const CONNECTION: &str = "community.docker.docker_api";
+
+/// Runs `playbook` limited to the node being provisioned.
+///
+/// # Errors
+/// `(reason, output)`: ansible-playbook missing, the node lacking python3, or the play
+/// failing.
+pub async fn run(
+    target: &Target<'_>,
+    playbook: &Path,
+    timeout: Duration,
+) -> Result<Played, (String, String)> {
+    let program = find_program()?;
+    let bootstrap = ensure_python(target).await?;
+    let host = target
+        .node
+        .replica_names()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| target.node.name.clone());
+    let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
+    let inventory_path = dir.path().join("inventory.yml");
+    let text = inventory(target.env, &target.hosts, &host, target.container);
+    std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
+    let playbook_abs = target.root.join(playbook);
+    // Run where the playbook lives, so the ansible.cfg beside it applies, as in production.
+    let cwd = playbook_abs
+        .parent()
+        .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
+    let mut output = bootstrap;
+    let mut changed = Vec::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.arg("-i")
+            .arg(&inventory_path)
+            .arg("--limit")
+            .arg(&host)
+            .arg(&playbook_abs)
+            .current_dir(&cwd)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
+            .env("ANSIBLE_STDOUT_CALLBACK", "default")
+            .env("ANSIBLE_LOCAL_TEMP", dir.path().join("tmp"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd.spawn().map_err(|e| {
+            (
+                format!("cannot run {}: {e}", program.display()),
+                String::new(),
+            )
+        })?;
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err((e.to_string(), output)),
+            Err(_) => {
+                return Err((
+                    format!("did not finish within {}", crate::wait::human(timeout)),
+                    output,
+                ))
+            }
+        };
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output.push_str(&text);
+        for task in changed_tasks(&text) {
+            if !changed.contains(&task) {
+                changed.push(task);
+            }
+        }
+        if out.status.success() {
+            break;
+        }
+        // The exec transport occasionally loses a command's output under load
+        // (UNREACHABLE, not a task failure); the play is run once more.
+        if attempt == 1 && text.contains("UNREACHABLE!") && !text.contains("FAILED!") {
+            output.push_str(
+                "envctl: the connection to the node failed (UNREACHABLE); running the playbook once more\n",
+            );
+            continue;
+        }
+        return Err((
+            format!(
+                "ansible-playbook {} exited with {}",
+                playbook.display(),
+                out.status
+                    .code()
+                    .map_or("a signal".into(), |c| c.to_string())
+            ),
+            output,
+        ));
+    }
+    if !in_recap(&output, &host) {
+        return Err((
+            format!(
+                "no play of {} ran on node `{}` (host `{host}`, groups: {}); point a play's `hosts` at one of them",
+                playbook.display(),
+                target.node.name,
+                target.node.ansible_groups().join(", ")
+            ),
+            output,
+        ));
+    }
+    Ok(Played { changed, output })
+}
+
+/// Whether the PLAY RECAP has a line for `host` (a playbook whose plays match no host
+/// exits 0 having done nothing).
+fn in_recap(output: &str, host: &str) -> bool {
+    output
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(host) && l.contains(": ok="))
+}
+
+fn find_program() -> Result<PathBuf, (String, String)> {
+    if let Some(p) = std::env::var_os("ENVCTL_ANSIBLE_PLAYBOOK") {
+        return Ok(PathBuf::from(p));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("ansible-playbook"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            (
+                "ansible-playbook is not installed on this host; install Debian's `ansible` package (`./dev setup` does) or `pip install ansible`".to_string(),
+                String::new(),
+            )
+        })
+}
+
+/// Ansible's modules run with the node's python3; Debian-family images without it get
+/// it from apt (kept in the provisioned image, so this happens once).
+async fn ensure_python(target: &Target<'_>) -> Result<String, (String, String)> {
+    let script = r#"command -v python3 >/dev/null 2>&1 && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "the node's image has no python3, which Ansible needs, and no apt-get to install it" >&2; exit 90
+fi
+echo "envctl: installing python3 for Ansible"
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null"#;
+    let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    super::exec_step(
+        target.docker,
+        target.container,
+        &cmd,
+        &[],
+        Duration::from_secs(600),
+    )
+    .await
+    .map_err(|(reason, out)| {
+        (
+            format!(
+                "preparing node `{}` for Ansible: {reason}; use an image with python3",
+                target.node.name
+            ),
+            out,
+        )
+    })
+}
+
+/// The generated inventory (YAML). `provisioned` is the host standing for the container
+/// being provisioned; other hosts point at their replicas' container names.
+fn inventory(
+    env: &Environment,
+    containers: &BTreeMap<String, String>,
+    provisioned: &str,
+    provisioning_container: &str,
+) -> String {
+    let mut groups: BTreeMap<String, Mapping> = BTreeMap::new();
+    let mut hosts = Mapping::new();
+    for node in env.nodes.values().filter(|n| n.replicas > 0) {
+        for replica in node.replica_names() {
+            let container = if replica == provisioned {
+                provisioning_container.to_string()
+            } else {
+                containers.get(&replica).cloned().unwrap_or(replica.clone())
+            };
+            let mut vars = Mapping::new();
+            let mut set = |k: &str, v: &str| {
+                vars.insert(Value::from(k), Value::from(v));
+            };
+            set("ansible_connection", CONNECTION);
+            set("ansible_host", &container);
+            set("ansible_python_interpreter", "/usr/bin/python3");
+            // Nodes run as root and rarely have sudo; `become` still works through su.
+            set("ansible_become_method", "su");
+            for (k, v) in &node.host_vars {
+                set(k, v);
+            }
+            // A single replica is a host named like its node: the node's group would
+            // only repeat it (and Ansible warns about a group named like a host).
+            let node_groups = node.ansible_groups().into_iter().filter(|g| g != &replica);
+            for group in node_groups {
+                let members = groups
+                    .entry(group)
+                    .or_default()
+                    .entry(Value::from("hosts"))
+                    .or_insert_with(|| Value::Mapping(Mapping::new()));
+                if let Value::Mapping(m) = members {
+                    m.insert(Value::from(replica.as_str()), Value::Null);
+                }
+            }
+            hosts.insert(Value::from(replica.as_str()), Value::Mapping(vars));
+        }
+    }
+    let mut all = Mapping::new();
+    let vars: Mapping = env
+        .vars
+        .iter()
+        .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        .collect();
+    all.insert(Value::from("hosts"), Value::Mapping(hosts));
+    all.insert(Value::from("vars"), Value::Mapping(vars));
+    all.insert(
+        Value::from("children"),
+        Value::Mapping(
+            groups
+                .into_iter()
+                .map(|(g, m)| (Value::from(g), Value::Mapping(m)))
+                .collect(),
+        ),
+    );
+    let mut top = Mapping::new();
+    top.insert(Value::from("all"), Value::Mapping(all));
+    serde_yaml::to_string(&Value::Mapping(top)).unwrap_or_default()
+}
+
+/// Tasks and handlers whose result was `changed`, from the default callback's output.
+pub fn changed_tasks(output: &str) -> Vec<String> {
+    let mut current = String::new();
+    let mut changed: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let line = line.trim_end();
+        for prefix in ["TASK [", "RUNNING HANDLER ["] {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                if let Some(end) = rest.rfind(']') {
+                    let kind = if prefix == "TASK [" {
+                        "task"
+                    } else {
+                        "handler"
+                    };
+                    current = format!("{kind} `{}`", &rest[..end]);
+                }
+            }
+        }
+        if line.starts_with("changed: [") && !changed.contains(&current) {
+            changed.push(current.clone());
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_tasks_are_named_once_each() {
+        let out = "\
+PLAY [web] *********************************************************************
+
+TASK [Gathering Facts] *********************************************************
+ok: [web]
+
+TASK [nginx : install nginx] ***************************************************
+changed: [web]
+
+TASK [nginx : page] ************************************************************
+changed: [web] => (item=index.html)
+changed: [web] => (item=about.html)
+
+TASK [nginx : enabled] *********************************************************
+ok: [web]
+
+RUNNING HANDLER [nginx : reload nginx] *****************************************
+changed: [web]
+
+PLAY RECAP *********************************************************************
+web                        : ok=5    changed=3    unreachable=0    failed=0
+";
+        assert_eq!(
+            changed_tasks(out),
+            [
+                "task `nginx : install nginx`",
+                "task `nginx : page`",
+                "handler `nginx : reload nginx`"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_inventory_has_every_replica_grouped_with_vars() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
+        std::fs::write(
+            dir.path().join("environments/e.toml"),
+            "[vars]\ngreeting = \"hi\"\n[nodes.web]\nimage = \"x\"\nreplicas = 2\ngroups = [\"frontend\"]\n[nodes.db]\nimage = \"x\"\n",
+        )
+        .unwrap();
+        let env = crate::model::environment::load(dir.path(), "e").unwrap();
+        let containers = BTreeMap::from([
+            ("web-1".to_string(), "envctl-e-i-web-1".to_string()),
+            ("web-2".to_string(), "envctl-e-i-web-2".to_string()),
+            ("db".to_string(), "envctl-e-i-db".to_string()),
+        ]);
+        let text = inventory(&env, &containers, "web-1", "abc123");
+        let doc: Value = serde_yaml::from_str(&text).unwrap();
+        let all = &doc["all"];
+        assert_eq!(all["vars"]["greeting"], Value::from("hi"));
+        // The provisioned host is the provisioning container; the others their replicas.
+        assert_eq!(all["hosts"]["web-1"]["ansible_host"], Value::from("abc123"));
+        assert_eq!(
+            all["hosts"]["web-2"]["ansible_host"],
+            Value::from("envctl-e-i-web-2")
+        );
+        assert_eq!(
+            all["hosts"]["db"]["ansible_connection"],
+            Value::from(CONNECTION)
+        );
+        let members = |g: &str| -> Vec<String> {
+            all["children"][g]["hosts"]
+                .as_mapping()
+                .map(|m| {
+                    m.keys()
+                        .filter_map(|k| k.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(members("web"), ["web-1", "web-2"]);
+        assert_eq!(members("frontend"), ["web-1", "web-2"]);
+        // A single-replica node's host already carries its name: no group `db`.
+        assert!(members("db").is_empty());
+    }
+
+    #[test]
+    fn the_recap_tells_whether_a_play_ran_on_the_host() {
+        let out = "PLAY RECAP ***\nweb1                       : ok=1    changed=0\n";
+        assert!(in_recap(out, "web1"));
+        assert!(!in_recap(out, "web"));
+        assert!(!in_recap("skipping: no hosts matched\n", "web1"));
+    }
+
+    #[test]
+    fn nothing_changed_means_no_tasks() {
+        assert!(changed_tasks("TASK [x] ***\nok: [web]\n").is_empty());
+    }
+}

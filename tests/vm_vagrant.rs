@@ -51,7 +51,16 @@ fn vagrant_validate_accepts_the_top_level_vagrantfile_for_every_example() {
         "Vagrantfile",
         std::fs::read(repo().join("Vagrantfile")).unwrap(),
     );
-    for env in ["vm", "demo"] {
+    let envs: Vec<String> = std::fs::read_dir(repo().join("environments"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| Some(e.path().file_stem()?.to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        envs.len() >= 2 && envs.contains(&"vm".to_string()),
+        "{envs:?}"
+    );
+    for env in &envs {
         let out = Command::new("vagrant")
             .arg("validate")
             .current_dir(repo())

@@ -1,8 +1,8 @@
 //! The `vm` example as a real VM: Debian's kernel booted under QEMU with software
 //! emulation (TCG), provisioned over SSH by the same steps, verified by the same specs.
-//! Booting under TCG takes minutes on two cores, so this suite is run separately:
-//! `./dev test-vm` builds the base disk (images/qemu-node/build.sh) and runs it with
-//! ENVCTL_QEMU_IMAGE set.
+//! Booting under TCG is slow, so this test is ignored by `./dev test` and run by
+//! `./dev test-vm` (CI runs both), which builds the base disk
+//! (images/qemu-node/build.sh) and sets ENVCTL_QEMU_IMAGE.
 
 mod common;
 use common::Project;
@@ -23,7 +23,7 @@ impl Drop for Down<'_> {
 }
 
 #[test]
-#[ignore = "boots a real VM under QEMU (minutes); run with ./dev test-vm"]
+#[ignore = "boots a real VM under QEMU; run with ./dev test-vm"]
 fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     let image = image();
     let vars = [

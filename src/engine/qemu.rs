@@ -434,7 +434,12 @@ impl Qemu {
                 .await;
             }
         }
-        std::fs::remove_dir_all(&self.state).map_err(io(&self.state))
+        std::fs::remove_dir_all(&self.state).map_err(io(&self.state))?;
+        // The environment's directory goes too once its last instance has.
+        if let Some(parent) = self.state.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        Ok(())
     }
 }
 

@@ -204,7 +204,12 @@ impl Vagrant {
         std::fs::remove_dir_all(&self.state).map_err(|source| VagrantError::Io {
             path: self.state.display().to_string(),
             source,
-        })
+        })?;
+        // The environment's directory goes too once its last instance has.
+        if let Some(parent) = self.state.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,17 @@ mod common;
 use common::{repo, Project};
 use std::process::Command;
 
+/// One `vagrant up` of these tests at a time: parallel ones on the shared engine have
+/// been seen to lose a just-created container (`docker inspect`: no such object) to
+/// each other; the cause is not understood yet.
+static VAGRANT_UP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    VAGRANT_UP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn vm_project(with_vagrantfile: bool) -> Project {
     let p = Project::vm_example();
     if with_vagrantfile {
@@ -163,6 +174,7 @@ fn an_unknown_engine_is_invalid_input_naming_file_line_and_field() {
 
 #[test]
 fn vagrant_up_through_the_vagrantfile_passes_the_same_specs() {
+    let _one = one_at_a_time();
     let p = vm_project(true);
     let up = vagrant(&p, "vm", &["up", "--provider=docker"]);
     let log = text(&up);
@@ -187,6 +199,7 @@ fn vagrant_up_through_the_vagrantfile_passes_the_same_specs() {
 
 #[test]
 fn envctl_test_runs_the_vm_example_on_vagrant_and_leaves_nothing() {
+    let _one = one_at_a_time();
     let p = vm_project(false);
     let run = p
         .run_env(&["test", "vm"], &[("ENVCTL_VAGRANT_PROVIDER", "docker")])
@@ -202,6 +215,7 @@ fn envctl_test_runs_the_vm_example_on_vagrant_and_leaves_nothing() {
 
 #[test]
 fn a_failing_step_on_vagrant_is_an_environment_error_and_leaves_nothing() {
+    let _one = one_at_a_time();
     let p = vm_project(false);
     let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
         .unwrap()
@@ -225,6 +239,7 @@ fn a_failing_step_on_vagrant_is_an_environment_error_and_leaves_nothing() {
 
 #[test]
 fn exec_and_status_reach_a_vagrant_machine() {
+    let _one = one_at_a_time();
     let p = vm_project(false);
     p.run_env(&["up", "vm"], &[("ENVCTL_VAGRANT_PROVIDER", "docker")])
         .expect(0);

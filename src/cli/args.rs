@@ -20,6 +20,9 @@ pub struct Cli {
         env = "ENVCTL_INSTANCE"
     )]
     pub instance: String,
+    /// Engine to run the environment on (`docker`, `vagrant` or `qemu`), overriding its `engine`.
+    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant", "qemu"])]
+    pub engine: Option<String>,
     /// Print only results and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -57,6 +60,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Promotions and rollbacks of the instance, oldest first.
     History(HistoryArgs),
+    /// Print the environment as JSON for the top-level Vagrantfile.
+    VagrantConfig(EnvArg),
     /// Remove what dead runs left behind (`envctl test` runs killed before cleanup).
     Gc(GcArgs),
 }

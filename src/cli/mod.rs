@@ -33,6 +33,7 @@ pub fn main() -> ExitCode {
         root: cli.root,
         instance: cli.instance,
         quiet: cli.quiet,
+        engine: cli.engine.and_then(|e| e.parse().ok()),
     };
     let result = match cli.command {
         Command::Up(a) => commands::up::run(&ctx, a),
@@ -49,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::History(a) => commands::history::run(&ctx, a),
         Command::Provision(a) => commands::provision::run(&ctx, a),
         Command::Gc(a) => commands::gc::run(&ctx, a),
+        Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -62,6 +64,8 @@ pub struct Context {
     pub root: PathBuf,
     pub instance: String,
     pub quiet: bool,
+    /// `--engine`, overriding environments' `engine`.
+    pub engine: Option<crate::model::EngineKind>,
 }
 
 impl Context {
@@ -83,6 +87,11 @@ impl Context {
         let name = project.pick(name)?;
         let env = project.environment(&name)?;
         Ok((project, env))
+    }
+
+    /// Whether `env` runs on VMs (Vagrant or QEMU: its `engine`, or `--engine`).
+    pub fn on_vagrant(&self, env: &Environment) -> bool {
+        self.engine.unwrap_or(env.engine) != crate::model::EngineKind::Docker
     }
 
     /// Connects to the engine.

@@ -7,7 +7,9 @@ pub mod bootstrap;
 pub mod docker;
 pub mod image;
 pub mod labels;
+pub mod qemu;
 pub mod systemd;
+pub mod vagrant;
 
 use async_trait::async_trait;
 use std::net::SocketAddr;

@@ -56,6 +56,8 @@ pub struct Environment {
     pub ancestors: Vec<String>,
     /// Promotable services by name (`[promote.SERVICE]`).
     pub promotions: BTreeMap<String, super::promotion::Promotion>,
+    /// The engine that runs it (`engine = ...`, nearest file wins).
+    pub engine: super::EngineKind,
 }
 
 /// Where a node's image comes from.
@@ -333,6 +335,7 @@ fn resolve(
     let mut secrets = BTreeMap::new();
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
     let mut promote = BTreeMap::new();
+    let mut engine = super::EngineKind::default();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
     // Inventory hosts are the base layer; `[nodes.HOST]` tables override them.
@@ -362,6 +365,12 @@ fn resolve(
             &|k| std::env::var(k).ok(),
             &mut errors,
         ));
+        if let Some(e) = &raw.engine {
+            match e.get_ref().parse() {
+                Ok(kind) => engine = kind,
+                Err(message) => errors.push(src.diagnostic_for(e.span(), "engine", message)),
+            }
+        }
         for (service, p) in raw.promote {
             promote.insert(service.get_ref().clone(), (src.clone(), service, p));
         }
@@ -423,6 +432,7 @@ fn resolve(
             files,
             ancestors,
             promotions,
+            engine,
         })
     } else {
         Err(ModelError::Diagnostics(errors))

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 pub struct RawEnvironment {
     pub description: Option<String>,
     pub extends: Option<Spanned<String>>,
+    /// `"docker"` (default) or `"vagrant"`; see `engine_kind.rs`.
+    pub engine: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, Scalar>,
     #[serde(default)]

@@ -2,6 +2,7 @@
 //! No I/O beyond reading files; nothing here knows about Docker.
 
 pub mod duration;
+pub mod engine_kind;
 pub mod environment;
 pub mod environment_file;
 pub mod fact;
@@ -20,6 +21,7 @@ pub mod spec;
 pub mod spec_file;
 pub mod template;
 
+pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;

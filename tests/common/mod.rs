@@ -67,6 +67,24 @@ impl Project {
         p
     }
 
+    /// A copy of the repository's `vm` example environment (docs/vms.md), modes kept.
+    pub fn vm_example() -> Project {
+        let p = Project::empty();
+        for file in [
+            "environments/vm.toml",
+            "specs/vm/web.toml",
+            "provision/vm/server.pl",
+            "provision/vm/site.sh",
+            "images/vagrant-node/Dockerfile",
+            "images/vagrant-node/start-sshd.sh",
+        ] {
+            p.file(file, std::fs::read(repo().join(file)).unwrap());
+            let mode = std::fs::metadata(repo().join(file)).unwrap().permissions();
+            std::fs::set_permissions(p.path().join(file), mode).unwrap();
+        }
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

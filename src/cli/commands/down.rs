@@ -27,6 +27,9 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
         Err(other) => return Err(other),
     };
     let _lock = ctx.lock(&project, &env, &format!("down {}", env.name))?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::down(ctx, &project, &env);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let removed = ctx.runtime.block_on(down::down(&inst))?;

@@ -14,6 +14,9 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<u8, Failure> {
         _ => unreachable!("clap takes one or two values"),
     };
     let (project, env) = ctx.environment(env.as_deref())?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::exec(ctx, &project, &env, &node, &args.command);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let view = ctx.runtime.block_on(inst.view())?;

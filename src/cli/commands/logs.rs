@@ -25,6 +25,9 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
             env.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
+    if ctx.on_vagrant(&env) {
+        return super::vm::logs(ctx, &project, &env, &node);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     if args.provision || args.idempotence {

@@ -11,5 +11,7 @@ pub mod provision;
 pub mod status;
 pub mod test;
 pub mod up;
+pub mod vagrant_config;
 pub mod validate;
 pub mod verify;
+pub mod vm;

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::status(ctx, &project, &env);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     print(ctx, &inst)?;

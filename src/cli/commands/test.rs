@@ -15,6 +15,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
     let _lock = ctx.lock(&project, &env, &format!("test {}", env.name))?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::test(ctx, &project, &env, selected, &args.report, args.keep);
+    }
     let docker = ctx.docker()?;
     let mut inst = ctx.instance(docker, &project, env);
     let keep = args.keep;

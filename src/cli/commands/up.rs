@@ -11,6 +11,9 @@ use std::time::Instant;
 pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
     let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::up(ctx, &project, &env);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     // A killed `test` of this instance may have left containers that `up` would adopt as

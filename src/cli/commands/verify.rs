@@ -16,6 +16,9 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(env.as_deref())?;
     let specs = project.specs(&env)?;
     let selected = select(specs, &filters, &args.report)?;
+    if ctx.on_vagrant(&env) {
+        return super::vm::verify(ctx, &project, &env, selected, &args.report);
+    }
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     // verify creates nothing; on a signal it only stops, with the documented code.
@@ -151,7 +154,7 @@ pub fn verify_after(
     })
 }
 
-fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
+pub fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
     let write = |path: &std::path::Path, text: String| {
         std::fs::write(path, crate::model::secrets::redact(&text))
             .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))

@@ -1,0 +1,315 @@
+//! The verbs for environments that run as machines (`engine = "vagrant"` or `"qemu"`,
+//! or `--engine`): the same verbs, specs and reports as containers, with machines run
+//! by the top-level Vagrantfile or by QEMU directly, reached over SSH.
+
+use super::super::args::ReportArgs;
+use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
+use super::super::{interrupt, Context};
+use crate::check::runner::{self, RunOptions};
+use crate::engine::qemu::Qemu;
+use crate::engine::vagrant::{config, ready, SshAccess, Vagrant};
+use crate::engine::NodeAccess;
+use crate::model::spec::Assertion;
+use crate::model::{EngineKind, Environment, Project};
+use crate::report::RunSummary;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The VMs of one instance, on the engine the environment chose.
+enum Machines {
+    Vagrant(Vagrant),
+    Qemu(Qemu),
+}
+
+impl Machines {
+    fn exists(&self) -> bool {
+        match self {
+            Machines::Vagrant(v) => v.exists(),
+            Machines::Qemu(q) => q.exists(),
+        }
+    }
+
+    async fn up(&self, env: &Environment) -> Result<(), String> {
+        match self {
+            Machines::Vagrant(v) => v.up().await.map(drop).map_err(|e| e.to_string()),
+            Machines::Qemu(q) => q.up(env).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn destroy(&self) -> Result<(), String> {
+        match self {
+            Machines::Vagrant(v) => v.destroy().await.map_err(|e| e.to_string()),
+            Machines::Qemu(q) => q.destroy().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn status(&self) -> Result<BTreeMap<String, String>, String> {
+        match self {
+            Machines::Vagrant(v) => v.status().await.map_err(|e| e.to_string()),
+            Machines::Qemu(q) => Ok(q.status()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Machines::Vagrant(_) => "vagrant",
+            Machines::Qemu(_) => "qemu",
+        }
+    }
+}
+
+fn machines(ctx: &Context, project: &Project, env: &Environment) -> Machines {
+    if ctx.engine.unwrap_or(env.engine) == EngineKind::Qemu {
+        Machines::Qemu(Qemu::new(&project.root, &env.name, &ctx.instance))
+    } else {
+        Machines::Vagrant(Vagrant::new(&project.root, &env.name, &ctx.instance))
+    }
+}
+
+fn fault(e: impl std::fmt::Display) -> Failure {
+    Failure::Environment(e.to_string())
+}
+
+/// Connects to the running machines of the instance.
+///
+/// # Errors
+/// [`Failure::Environment`] when the instance has no running machine.
+pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<SshAccess, Failure> {
+    let not_running = || {
+        Failure::Environment(format!(
+            "instance `{}` of environment `{}` has no running machine; start it with `envctl up {}`",
+            ctx.instance, env.name, env.name
+        ))
+    };
+    let vagrant = match machines(ctx, project, env) {
+        Machines::Qemu(q) => return q.access(env).map_err(|_| not_running()),
+        Machines::Vagrant(v) => v,
+    };
+    if !vagrant.exists() {
+        return Err(not_running());
+    }
+    let (ssh_config, hosts) = ctx
+        .runtime
+        .block_on(vagrant.ssh_config())
+        .map_err(|_| not_running())?;
+    let cfg = config::build(env, &vagrant.root, &ctx.instance, None);
+    let nodes = cfg
+        .machines
+        .iter()
+        .map(|m| (m.name.clone(), m.node.clone()))
+        .collect();
+    let forwarded = cfg
+        .machines
+        .iter()
+        .map(|m| {
+            let ports: BTreeMap<u16, u16> = m
+                .ports
+                .iter()
+                .filter_map(|p| Some((p.guest, p.host?)))
+                .collect();
+            (m.name.clone(), ports)
+        })
+        .collect();
+    Ok(SshAccess {
+        ssh_config,
+        hosts,
+        nodes,
+        forwarded,
+    })
+}
+
+/// `vagrant up --provision`, then waits for health checks. A failed or interrupted
+/// first `up` destroys what it made.
+///
+/// # Errors
+/// [`Failure::Environment`] with the engine's output.
+pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
+    let vagrant = machines(ctx, project, env);
+    let fresh = !vagrant.exists();
+    let started = Instant::now();
+    if !ctx.quiet {
+        eprintln!(
+            "{}/{}: {} up ({} machine{})",
+            env.name,
+            ctx.instance,
+            vagrant.name(),
+            env.nodes.len(),
+            if env.nodes.len() == 1 { "" } else { "s" }
+        );
+    }
+    let result = ctx
+        .runtime
+        .block_on(interrupt::unless_interrupted(vagrant.up(env)))
+        .ok_or(Failure::Interrupted)
+        .and_then(|r| r.map_err(fault))
+        .and_then(|_| {
+            let access = access(ctx, project, env)?;
+            ctx.runtime
+                .block_on(ready::wait_healthy(env, &access))
+                .map_err(Failure::Environment)
+        });
+    if let Err(e) = result {
+        if fresh {
+            let _ = ctx.runtime.block_on(vagrant.destroy());
+        }
+        return Err(e);
+    }
+    if !ctx.quiet {
+        eprintln!(
+            "{}/{}: up in {}",
+            env.name,
+            ctx.instance,
+            crate::wait::human(started.elapsed())
+        );
+    }
+    Ok(SUCCESS)
+}
+
+/// `vagrant destroy --force` and the instance's Vagrant state.
+///
+/// # Errors
+/// [`Failure::Environment`] when Vagrant fails.
+pub fn down(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
+    let vagrant = machines(ctx, project, env);
+    let existed = vagrant.exists();
+    ctx.runtime.block_on(vagrant.destroy()).map_err(fault)?;
+    if !ctx.quiet {
+        eprintln!(
+            "{}/{}: {}",
+            env.name,
+            ctx.instance,
+            if existed {
+                "destroyed its machines"
+            } else {
+                "nothing to remove"
+            }
+        );
+    }
+    Ok(SUCCESS)
+}
+
+/// Machine states as Vagrant reports them.
+///
+/// # Errors
+/// [`Failure::Environment`] when Vagrant fails.
+pub fn status(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
+    let vagrant = machines(ctx, project, env);
+    if !vagrant.exists() {
+        println!(
+            "{}/{}: not running (start it with `envctl up {}`)",
+            env.name, ctx.instance, env.name
+        );
+        return Ok(SUCCESS);
+    }
+    let states = ctx.runtime.block_on(vagrant.status()).map_err(fault)?;
+    println!("{:<20} {:<12} ENGINE", "NODE", "STATE");
+    for (machine, state) in states {
+        println!("{machine:<20} {state:<12} {}", vagrant.name());
+    }
+    Ok(SUCCESS)
+}
+
+/// Runs a command in a machine over SSH; returns its exit code.
+///
+/// # Errors
+/// [`Failure::Environment`] when the machine cannot be reached.
+pub fn exec(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    node: &str,
+    command: &[String],
+) -> Result<u8, Failure> {
+    let access = access(ctx, project, env)?;
+    let out = ctx
+        .runtime
+        .block_on(access.exec(node, command, Duration::from_secs(24 * 3600)))?;
+    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    Ok(u8::try_from(out.exit_code).unwrap_or(1))
+}
+
+/// The output of the node's command (the Vagrantfile starts it with a log file).
+///
+/// # Errors
+/// [`Failure::Environment`] when the machine cannot be reached.
+pub fn logs(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    node: &str,
+) -> Result<u8, Failure> {
+    let cmd = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        format!(
+            "cat /var/log/envctl-{}.log 2>/dev/null || true",
+            config::quote(node)
+        ),
+    ];
+    exec(ctx, project, env, node, &cmd).map(|_| SUCCESS)
+}
+
+/// Runs the selected specs against the running machines and writes reports.
+///
+/// # Errors
+/// [`Failure::Environment`] when no machine runs or a report cannot be written.
+pub fn verify(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    selected: Vec<Assertion>,
+    report: &ReportArgs,
+) -> Result<u8, Failure> {
+    let access = access(ctx, project, env)?;
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let options = RunOptions {
+        jobs: report.jobs,
+        quiet: ctx.quiet,
+        retry_timeout: report.retry_timeout,
+        ..Default::default()
+    };
+    let outcomes = runner::run(
+        ctx.runtime.handle(),
+        selected.clone(),
+        Arc::new(access),
+        &options,
+    );
+    let summary = RunSummary {
+        environment: &env.name,
+        instance: &ctx.instance,
+        assertions: &selected,
+        outcomes: &outcomes,
+        duration: started.elapsed(),
+        started_at,
+        timeline: crate::report::timeline::verify_spans(&selected, &outcomes, started),
+    };
+    super::verify::write_reports(&summary, report)?;
+    Ok(if summary.failed() > 0 {
+        SPECS_FAILED
+    } else {
+        SUCCESS
+    })
+}
+
+/// Up, verify, down (down always runs unless `keep`).
+///
+/// # Errors
+/// As [`up`] and [`verify`]; a failed cleanup is an environment error.
+pub fn test(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    selected: Vec<Assertion>,
+    report: &ReportArgs,
+    keep: bool,
+) -> Result<u8, Failure> {
+    let result = up(ctx, project, env).and_then(|_| verify(ctx, project, env, selected, report));
+    if !keep {
+        down(ctx, project, env)?;
+    }
+    result
+}

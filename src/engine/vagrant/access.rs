@@ -1,0 +1,158 @@
+//! How checks reach machines over SSH, Vagrant's (with the configuration `vagrant
+//! ssh-config` wrote; faster than a `vagrant ssh -c` per command) and QEMU's alike.
+//! Commands run as root through sudo, as in a container; ports are reached at the
+//! machine's address, or at a fixed forwarded port when the machine is only reachable
+//! through 127.0.0.1 (VirtualBox's NAT, QEMU's user-mode networking).
+
+use super::config::quote;
+use crate::engine::{EngineError, ExecOutput, NodeAccess};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The running machines of one instance.
+pub struct SshAccess {
+    /// The `ssh -F` file from `vagrant ssh-config`.
+    pub ssh_config: PathBuf,
+    /// Machine (replica) name -> address Vagrant connects to.
+    pub hosts: BTreeMap<String, String>,
+    /// Replica name -> node name.
+    pub nodes: BTreeMap<String, String>,
+    /// Replica name -> (guest port -> fixed host port).
+    pub forwarded: BTreeMap<String, BTreeMap<u16, u16>>,
+}
+
+impl SshAccess {
+    /// The machine for a replica or node name (a node's first replica).
+    fn machine(&self, node: &str) -> Result<&str, EngineError> {
+        if let Some((name, _)) = self.hosts.get_key_value(node) {
+            return Ok(name);
+        }
+        self.nodes
+            .iter()
+            .find(|(replica, n)| *n == node && self.hosts.contains_key(*replica))
+            .map(|(replica, _)| replica.as_str())
+            .ok_or_else(|| EngineError::NodeMissing {
+                node: node.to_string(),
+                hint: "; no running Vagrant machine has that name (run `envctl up` first)".into(),
+            })
+    }
+}
+
+/// The remote command line: root through `sudo`, every argument quoted.
+pub fn remote_command(command: &[String]) -> String {
+    let mut line = String::from("sudo -n");
+    for arg in command {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    line
+}
+
+#[async_trait]
+impl NodeAccess for SshAccess {
+    async fn exec(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, EngineError> {
+        let machine = self.machine(node)?;
+        let run = tokio::process::Command::new("ssh")
+            .arg("-F")
+            .arg(&self.ssh_config)
+            .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .arg(machine)
+            .arg("--")
+            .arg(remote_command(command))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| EngineError::ExecTimeout {
+                container: machine.to_string(),
+                command: command.join(" "),
+                timeout,
+            })?
+            .map_err(|e| EngineError::Other(format!("cannot run ssh: {e}")))?;
+        let code = out.status.code().unwrap_or(-1);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if code == 255 {
+            return Err(EngineError::Other(format!(
+                "ssh to Vagrant machine `{machine}` failed: {}",
+                stderr.trim()
+            )));
+        }
+        Ok(ExecOutput {
+            exit_code: i64::from(code),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        })
+    }
+
+    async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError> {
+        let machine = self.machine(node)?;
+        let fixed = self
+            .forwarded
+            .get(machine)
+            .and_then(|ports| ports.get(&port));
+        let ip: Option<IpAddr> = self.hosts.get(machine).and_then(|h| h.parse().ok());
+        match (ip, fixed) {
+            (Some(ip), _) if !ip.is_loopback() => Ok(SocketAddr::new(ip, port)),
+            (_, Some(host)) => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *host)),
+            _ => Err(EngineError::Other(format!(
+                "Vagrant machine `{machine}` is reached through 127.0.0.1 and port {port} has no fixed forwarded port; write it as \"HOST:{port}\" in `ports`"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(host: &str) -> SshAccess {
+        SshAccess {
+            ssh_config: PathBuf::from("/nonexistent"),
+            hosts: BTreeMap::from([("web-1".to_string(), host.to_string())]),
+            nodes: BTreeMap::from([("web-1".to_string(), "web".to_string())]),
+            forwarded: BTreeMap::from([("web-1".to_string(), BTreeMap::from([(80, 18080)]))]),
+        }
+    }
+
+    #[test]
+    fn remote_commands_run_as_root_with_quoted_arguments() {
+        let cmd = vec![
+            "sh".to_string(),
+            "-c".to_string(),
+            "echo 'hi' there".to_string(),
+        ];
+        assert_eq!(
+            remote_command(&cmd),
+            r"sudo -n sh -c 'echo '\''hi'\'' there'"
+        );
+    }
+
+    #[tokio::test]
+    async fn addresses_use_the_machine_ip_or_the_fixed_forward_on_loopback() {
+        let a = access("172.17.0.5");
+        assert_eq!(
+            a.address("web", 80).await.unwrap().to_string(),
+            "172.17.0.5:80"
+        );
+        let b = access("127.0.0.1");
+        assert_eq!(
+            b.address("web-1", 80).await.unwrap().to_string(),
+            "127.0.0.1:18080"
+        );
+        assert!(b.address("web", 81).await.is_err());
+        assert!(matches!(
+            b.address("db", 80).await,
+            Err(EngineError::NodeMissing { .. })
+        ));
+    }
+}

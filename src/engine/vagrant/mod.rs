@@ -1,0 +1,13 @@
+//! The Vagrant engine: environments run as Vagrant machines (VMs under libvirt or
+//! VirtualBox, or SSH-enabled containers under Vagrant's docker provider), defined by
+//! the project's top-level `Vagrantfile`, which reads [`config::VagrantConfig`] from
+//! `envctl vagrant-config`. [`machines`] drives the `vagrant` CLI; checks reach the
+//! machines over SSH through [`access::SshAccess`].
+
+pub mod access;
+pub mod config;
+pub mod machines;
+pub mod ready;
+
+pub use access::SshAccess;
+pub use machines::Vagrant;

@@ -16,12 +16,15 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A connection to a Docker Engine.
 #[derive(Clone)]
 pub struct Docker {
     api: bollard::Docker,
+    /// Held shared by every create request in flight; see [`Docker::settled`].
+    creating: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// What envctl asks the engine to create for one container.
@@ -146,7 +149,39 @@ impl Docker {
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(Docker { api: client })
+        Ok(Docker {
+            api: client,
+            creating: Arc::default(),
+        })
+    }
+
+    /// Waits until no create request of this connection is in flight.
+    ///
+    /// Creations run to completion even when the caller is dropped (an interrupt), so
+    /// cleanup that calls this first finds everything the run made.
+    pub async fn settled(&self) {
+        drop(self.creating.write().await);
+    }
+
+    /// Runs an engine request that creates an object so that dropping the caller does not
+    /// abandon it half-way: the request finishes in the background while
+    /// [`Docker::settled`] waits for it.
+    async fn creation<T, F>(&self, request: F) -> Result<T, bollard::errors::Error>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, bollard::errors::Error>> + Send + 'static,
+    {
+        let guard = self.creating.clone().read_owned().await;
+        let task = tokio::spawn(async move {
+            let out = request.await;
+            drop(guard);
+            out
+        });
+        match task.await {
+            Ok(out) => out,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(std::io::Error::other("the runtime shut down").into()),
+        }
     }
 
     /// Details of a local image, or `None` when it is not present.
@@ -340,7 +375,11 @@ impl Docker {
             labels: Some(labels),
             ..Default::default()
         };
-        match self.api.create_network(request).await {
+        let api_client = self.api.clone();
+        match self
+            .creation(async move { api_client.create_network(request).await })
+            .await
+        {
             Ok(_) => Ok(()),
             // Created concurrently by another envctl of the same instance.
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -460,9 +499,9 @@ impl Docker {
         let options = CreateContainerOptionsBuilder::new()
             .name(&spec.name)
             .build();
+        let api_client = self.api.clone();
         let created = self
-            .api
-            .create_container(Some(options), body)
+            .creation(async move { api_client.create_container(Some(options), body).await })
             .await
             .map_err(api(format!("creating container {}", spec.name)))?;
         Ok(created.id)

@@ -53,6 +53,7 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
 /// # Errors
 /// Engine failures of the last pass.
 pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
+    inst.docker.settled().await;
     let mut total = Removed::default();
     for _ in 0..5 {
         let removed = down(inst).await?;

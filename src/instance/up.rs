@@ -103,22 +103,31 @@ pub async fn provision_only(
 /// Removes what this run created: provisioning containers and node containers (the
 /// instance keeps what earlier runs made), and the network when nothing uses it.
 pub async fn remove_run(inst: &Instance) {
-    let Ok(containers) = inst.containers().await else {
-        return;
-    };
-    let mine: Vec<&ContainerInfo> = containers
-        .iter()
-        .filter(|c| {
-            c.label(labels::RUN) == Some(&inst.id.run)
-                || c.label(labels::ROLE) == Some(ROLE_PROVISION)
-                    && c.label(labels::OWNER) == Some(&labels::owner())
-        })
-        .collect();
-    let _ =
-        futures_util::future::join_all(mine.iter().map(|c| inst.docker.remove_container(&c.id)))
-            .await;
-    if containers.len() == mine.len() {
-        let _ = super::down::remove_networks(inst).await;
+    inst.docker.settled().await;
+    // A second pass catches what a removal refused the first time (a container still
+    // starting when the run was dropped).
+    for _ in 0..5 {
+        let Ok(containers) = inst.containers().await else {
+            return;
+        };
+        let mine: Vec<&ContainerInfo> = containers
+            .iter()
+            .filter(|c| {
+                c.label(labels::RUN) == Some(&inst.id.run)
+                    || c.label(labels::ROLE) == Some(ROLE_PROVISION)
+                        && c.label(labels::OWNER) == Some(&labels::owner())
+            })
+            .collect();
+        let _ = futures_util::future::join_all(
+            mine.iter().map(|c| inst.docker.remove_container(&c.id)),
+        )
+        .await;
+        if containers.len() == mine.len() {
+            let _ = super::down::remove_networks(inst).await;
+        }
+        if mine.is_empty() {
+            break;
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The one way envctl waits: poll a condition every `interval` until it holds, fails for
 //! good, or the deadline passes. Health checks, `eventually` specs and readiness all use it.
+//! The first polls come sooner (25 ms, then doubling up to `interval`), so a service that
+//! is ready a moment after it starts is seen at once rather than one interval later.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -24,8 +26,12 @@ pub enum WaitError {
     Failed(String),
 }
 
+/// The first pause between polls; each later one doubles, up to the interval.
+pub const FIRST_PAUSE: Duration = Duration::from_millis(25);
+
 /// Polls `condition` until it is ready, failed, or `timeout` has passed. Each attempt is
-/// itself cut off at the deadline, so a hanging attempt cannot hold the caller.
+/// itself cut off at the deadline, so a hanging attempt cannot hold the caller. Pauses
+/// start at [`FIRST_PAUSE`] and double until they reach `interval`.
 ///
 /// # Errors
 /// [`WaitError::TimedOut`] with the last observation, or [`WaitError::Failed`].
@@ -41,6 +47,7 @@ where
     let start = Instant::now();
     let deadline = start + timeout;
     let mut last = String::from("no attempt finished");
+    let mut pause = FIRST_PAUSE.min(interval);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(remaining, condition()).await {
@@ -61,7 +68,8 @@ where
                 last,
             });
         }
-        tokio::time::sleep(interval.min(deadline - now)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(interval);
     }
 }
 
@@ -105,6 +113,23 @@ mod tests {
         .unwrap();
         assert_eq!(v, 42);
         assert_eq!(tries.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_polls_come_sooner_then_every_interval() {
+        let start = tokio::time::Instant::now();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let _ = until(
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            || async {
+                seen.lock().unwrap().push(start.elapsed().as_millis());
+                Poll::<()>::Pending("not yet".into())
+            },
+        )
+        .await;
+        let seen = seen.into_inner().unwrap();
+        assert_eq!(seen[..7], [0, 25, 75, 175, 375, 575, 775]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,6 @@
 //! `up`: makes the engine match the definition. Base images and provisioned images are
-//! prepared for all nodes at once; containers then start in dependency waves, each wave
-//! waiting for the health of the one before. Unchanged nodes are left alone, changed
+//! prepared for all nodes at once; each node's containers then start as soon as the nodes
+//! it depends on are ready (healthy). Unchanged nodes are left alone, changed
 //! ones (definition hash) recreated, nodes no longer defined removed.
 
 use super::health::{self, HealthError};
@@ -198,17 +198,7 @@ async fn bring_up(
         .collect();
 
     let client = crate::check::http::client();
-    let mut outcomes = BTreeMap::new();
-    for wave in order::waves(&inst.env.nodes) {
-        let started = try_join_all(wave.iter().filter_map(|name| {
-            let node = inst.env.nodes.get(name)?;
-            let prep = prepared.get(name.as_str())?.as_ref();
-            let current = by_node.get(name).cloned().unwrap_or_default();
-            Some(start_node(inst, node, prep, current, observer, &client))
-        }))
-        .await?;
-        outcomes.extend(started);
-    }
+    let outcomes = start_in_order(inst, &prepared, &by_node, observer, &client).await?;
     // Nodes that are no longer defined (or scaled to zero).
     for (name, containers) in &by_node {
         let defined = inst.env.nodes.get(name).is_some_and(|n| n.replicas > 0);
@@ -223,6 +213,64 @@ async fn bring_up(
         }
     }
     Ok(outcomes)
+}
+
+/// Starts every node as soon as the nodes it depends on are ready: each node waits for
+/// its own dependencies only, not for a whole wave. The first failure stops the rest.
+async fn start_in_order(
+    inst: &Instance,
+    prepared: &BTreeMap<&str, Option<Prepared>>,
+    by_node: &BTreeMap<String, Vec<ContainerInfo>>,
+    observer: &dyn Observer,
+    client: &reqwest::Client,
+) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
+    use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+    use std::sync::Mutex;
+    // `Err(())` tells dependents not to start; the error itself is kept here.
+    let failures: Mutex<Vec<UpError>> = Mutex::new(Vec::new());
+    let outcomes: Mutex<BTreeMap<String, NodeOutcome>> = Mutex::new(BTreeMap::new());
+    let mut ready: BTreeMap<&str, Shared<LocalBoxFuture<'_, Result<(), ()>>>> = BTreeMap::new();
+    // Waves list every node after its dependencies, so theirs already exist here.
+    for name in order::waves(&inst.env.nodes).into_iter().flatten() {
+        let (Some(node), Some(prep)) = (inst.env.nodes.get(&name), prepared.get(name.as_str()))
+        else {
+            continue;
+        };
+        let deps: Vec<_> = node
+            .depends_on
+            .iter()
+            .filter_map(|d| ready.get(d.as_str()).cloned())
+            .collect();
+        let current = by_node.get(&name).cloned().unwrap_or_default();
+        let (failures, outcomes) = (&failures, &outcomes);
+        let started = async move {
+            try_join_all(deps).await?;
+            match start_node(inst, node, prep.as_ref(), current, observer, client).await {
+                Ok((name, outcome)) => {
+                    outcomes.lock().expect("not poisoned").insert(name, outcome);
+                    Ok(())
+                }
+                Err(e) => {
+                    failures.lock().expect("not poisoned").push(e);
+                    Err(())
+                }
+            }
+        }
+        .boxed_local()
+        .shared();
+        ready.insert(node.name.as_str(), started);
+    }
+    let all = try_join_all(ready.into_values()).await;
+    if let Some(first) = failures
+        .into_inner()
+        .expect("not poisoned")
+        .into_iter()
+        .next()
+    {
+        return Err(first);
+    }
+    debug_assert!(all.is_ok(), "a node failed without saying why");
+    Ok(outcomes.into_inner().expect("not poisoned"))
 }
 
 /// The provisioned image of a node with this provisioning key.
@@ -423,6 +471,32 @@ async fn provision_image(
     removed.map_err(|e| on_node(e.into()))
 }
 
+/// The container of one replica of a node, from its prepared image.
+fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) -> ContainerSpec {
+    let mut labels = inst.id.labels();
+    labels.insert(labels::ROLE.into(), ROLE_NODE.into());
+    labels.insert(labels::NODE.into(), node.name.clone());
+    labels.insert(labels::REPLICA.into(), replica.to_string());
+    labels.insert(labels::HASH.into(), prep.hash.clone());
+    let mut aliases = vec![replica.to_string()];
+    if replica != node.name {
+        aliases.push(node.name.clone());
+    }
+    ContainerSpec {
+        name: inst.id.container(replica),
+        image: prep.image.clone(),
+        cmd: node_command(node),
+        entrypoint: None,
+        env: env_list(node),
+        labels,
+        network: inst.id.network(),
+        aliases,
+        hostname: replica.to_string(),
+        ports: node.ports.clone(),
+        systemd: node.init == Init::Systemd,
+    }
+}
+
 /// Longest a systemd node may take to boot.
 pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
@@ -556,53 +630,43 @@ pub(crate) async fn start_node(
     };
     emit(Phase::Starting);
     let wanted = node.replica_names();
-    for c in &current {
-        let keep = c.running
-            && c.label(labels::HASH) == Some(&prep.hash)
-            && c.label(labels::REPLICA)
-                .is_some_and(|r| wanted.iter().any(|w| w == r));
-        if !keep {
-            inst.docker.remove_container(&c.id).await?;
-        }
-    }
-    let mut fresh = Vec::new();
-    for replica in &wanted {
-        let kept = current.iter().any(|c| {
-            c.running
-                && c.label(labels::HASH) == Some(&prep.hash)
-                && c.label(labels::REPLICA) == Some(replica)
-        });
-        if kept {
-            continue;
-        }
-        let mut labels = inst.id.labels();
-        labels.insert(labels::ROLE.into(), ROLE_NODE.into());
-        labels.insert(labels::NODE.into(), node.name.clone());
-        labels.insert(labels::REPLICA.into(), replica.clone());
-        labels.insert(labels::HASH.into(), prep.hash.clone());
-        let mut aliases = vec![replica.clone()];
-        if replica != &node.name {
-            aliases.push(node.name.clone());
-        }
-        let spec = ContainerSpec {
-            name: inst.id.container(replica),
-            image: prep.image.clone(),
-            cmd: node_command(node),
-            entrypoint: None,
-            env: env_list(node),
-            labels,
-            network: inst.id.network(),
-            aliases,
-            hostname: replica.clone(),
-            ports: node.ports.clone(),
-            systemd: node.init == Init::Systemd,
-        };
-        let id = inst.docker.create_container(&spec).await?;
-        inst.docker.start(&id, &spec.name).await?;
-        fresh.push((replica.clone(), id));
-    }
+    try_join_all(
+        current
+            .iter()
+            .filter(|c| {
+                !(c.running
+                    && c.label(labels::HASH) == Some(&prep.hash)
+                    && c.label(labels::REPLICA)
+                        .is_some_and(|r| wanted.iter().any(|w| w == r)))
+            })
+            .map(|c| inst.docker.remove_container(&c.id)),
+    )
+    .await?;
+    // Replicas are created and started side by side.
+    let fresh = try_join_all(
+        wanted
+            .iter()
+            .filter(|replica| {
+                !current.iter().any(|c| {
+                    c.running
+                        && c.label(labels::HASH) == Some(&prep.hash)
+                        && c.label(labels::REPLICA) == Some(replica.as_str())
+                })
+            })
+            .map(|replica| async move {
+                let spec = replica_spec(inst, node, prep, replica);
+                let id = inst.docker.create_container(&spec).await?;
+                inst.docker.start(&id, &spec.name).await?;
+                Ok::<_, UpError>((replica.clone(), id))
+            }),
+    )
+    .await?;
     emit(Phase::WaitingHealthy);
-    let listed = inst.containers().await?;
+    let ids: Vec<String> = fresh.iter().map(|(_, id)| id.clone()).collect();
+    let listed = inst
+        .docker
+        .list_containers(&HashMap::from([("id".to_string(), ids)]))
+        .await?;
     let network = inst.id.network();
     try_join_all(fresh.iter().map(|(replica, id)| {
         let info = listed.iter().find(|c| &c.id == id).cloned();

@@ -155,3 +155,54 @@ provision = [{ puppet = "puppet/site.pp" }]
     assert!(!out.contains("/etc/stable.conf"), "{out}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn a_passed_check_is_reused_for_the_same_cached_image_until_no_cache() {
+    let p = Project::empty();
+    p.file(
+        "environments/calm.toml",
+        r#"
+[nodes.box]
+image = "debian:bookworm"
+command = "sleep infinity"
+provision = [{ shell = "mkdir -p /srv/calm && echo calm > /srv/calm/state" }]
+"#,
+    );
+    p.file(
+        "specs/calm/box.toml",
+        "[[file]]\nnode = \"box\"\npath = \"/srv/calm/state\"\ncontains = [\"calm\"]\n",
+    );
+    let first = p.run(&["test", "calm"]).expect(0);
+    assert!(
+        first.stderr.contains("the second run changed nothing"),
+        "{}",
+        first.stderr
+    );
+    let again = p.run(&["test", "calm"]).expect(0);
+    assert!(
+        again.stderr.contains("passed the check before"),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("second run:"), "{}", again.stderr);
+    let forced = p.run(&["test", "calm", "--no-cache"]).expect(0);
+    assert!(
+        forced.stderr.contains("the second run changed nothing"),
+        "{}",
+        forced.stderr
+    );
+    // A changed step is a new provisioned image: its check runs again.
+    p.file(
+        "environments/calm.toml",
+        std::fs::read_to_string(p.path().join("environments/calm.toml"))
+            .unwrap()
+            .replace("echo calm >", "echo calm again >"),
+    );
+    let changed = p.run(&["test", "calm"]).expect(0);
+    assert!(
+        changed.stderr.contains("the second run changed nothing"),
+        "{}",
+        changed.stderr
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

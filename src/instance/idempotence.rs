@@ -3,6 +3,10 @@
 //! the filesystem is snapshotted, the steps run a second time (except those marked
 //! `idempotent = false`), and the differences are reported together with what the tools
 //! said they changed. The container is removed afterwards; running nodes are untouched.
+//!
+//! A passing check is recorded against the provisioned image it ran on. When the node
+//! later starts from that same cached image (same provisioning key, same image id), the
+//! recorded verdict is reused, as the cached image itself is, unless asked to check again.
 
 use super::up::{self, UpError};
 use super::Instance;
@@ -18,12 +22,17 @@ use std::time::Duration;
 /// Longest a filesystem snapshot may take.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Checks every node that has provisioning steps; one report per node.
+/// Checks every node that has provisioning steps; one report per node. With `reuse`, a
+/// node whose provisioned image already passed the check is not run again.
 ///
 /// # Errors
 /// [`UpError`] when a node has no provisioned image (run `up` or `provision` first) or
 /// the second run itself fails.
-pub async fn check(inst: &Instance, observer: &dyn Observer) -> Result<Vec<NodeReport>, UpError> {
+pub async fn check(
+    inst: &Instance,
+    observer: &dyn Observer,
+    reuse: bool,
+) -> Result<Vec<NodeReport>, UpError> {
     let nodes: Vec<&Node> = inst
         .env
         .nodes
@@ -33,7 +42,7 @@ pub async fn check(inst: &Instance, observer: &dyn Observer) -> Result<Vec<NodeR
     inst.docker
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
-    let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer))).await;
+    let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer, reuse))).await;
     // Check containers are gone by now; the network goes too unless nodes run in it
     // (`envctl provision --check-idempotence` on an instance that is not up).
     if let Ok(remaining) = inst.containers().await {
@@ -55,16 +64,27 @@ async fn check_node(
     inst: &Instance,
     node: &Node,
     observer: &dyn Observer,
+    reuse: bool,
 ) -> Result<NodeReport, UpError> {
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
     let (_, key) = up::node_key(inst, node, base, &note).await?;
     let tag = up::cache_tag(&key);
-    if inst.docker.image(&tag).await?.is_none() {
+    let Some(image) = inst.docker.image(&tag).await? else {
         return Err(UpError::Engine(EngineError::Other(format!(
             "node `{}` has no provisioned image ({tag}); run `envctl up` or `envctl provision` first",
             node.name
         ))));
+    };
+    let record = up::cache_record(inst, &tag, "idempotent");
+    if reuse && recorded_pass(&record, &image.id) {
+        let report = NodeReport {
+            node: node.name.clone(),
+            recorded: Some(tag.clone()),
+            ..NodeReport::default()
+        };
+        write_log(inst, &report, &[]);
+        return Ok(report);
     }
     let mut labels = inst.id.labels();
     labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
@@ -81,7 +101,17 @@ async fn check_node(
     inst.docker.remove_container(&id).await?;
     let (report, logs) = result?;
     write_log(inst, &report, &logs);
+    if report.is_idempotent() && report.skipped.is_empty() {
+        // Only a full pass is recorded; a failing check runs again next time.
+        let _ = std::fs::create_dir_all(record.parent().unwrap_or(&inst.root))
+            .and_then(|()| std::fs::write(&record, format!("{}\n", image.id)));
+    }
     Ok(report)
+}
+
+/// Whether the check recorded in `record` passed on the image `image_id`.
+fn recorded_pass(record: &std::path::Path, image_id: &str) -> bool {
+    std::fs::read_to_string(record).is_ok_and(|text| text.trim() == image_id)
 }
 
 async fn second_run(
@@ -129,6 +159,7 @@ async fn second_run(
             .filter(|l| l.skipped)
             .map(|l| l.label.clone())
             .collect(),
+        recorded: None,
     };
     Ok((report, logs))
 }

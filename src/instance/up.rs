@@ -534,12 +534,18 @@ pub fn provision_spec(
 /// Where the output of the provisioning that made a cached image is kept, so that a
 /// node started from the cache can still show it.
 fn cached_log_path(inst: &Instance, tag: &str) -> std::path::PathBuf {
+    cache_record(inst, tag, "provision.log")
+}
+
+/// A file kept about the provisioned image `tag` (`KEY.SUFFIX` under
+/// `.envctl/logs/cache`).
+pub fn cache_record(inst: &Instance, tag: &str, suffix: &str) -> std::path::PathBuf {
     let key = tag.rsplit(':').next().unwrap_or(tag);
     inst.root
         .join(".envctl")
         .join("logs")
         .join("cache")
-        .join(format!("{key}.provision.log"))
+        .join(format!("{key}.{suffix}"))
 }
 
 fn write_provision_log(

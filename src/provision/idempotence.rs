@@ -57,6 +57,8 @@ pub struct NodeReport {
     pub reported: Vec<String>,
     /// Steps skipped because they are marked `idempotent = false`.
     pub skipped: Vec<String>,
+    /// Not run again: the provisioned image (this tag) passed the check before.
+    pub recorded: Option<String>,
 }
 
 impl NodeReport {
@@ -67,6 +69,13 @@ impl NodeReport {
 
 impl fmt::Display for NodeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(tag) = &self.recorded {
+            return write!(
+                f,
+                "node `{}`: idempotent (its provisioned image {tag} passed the check before; `--no-cache` checks again)",
+                self.node
+            );
+        }
         if self.is_idempotent() {
             return write!(
                 f,

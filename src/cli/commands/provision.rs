@@ -37,20 +37,23 @@ pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
         eprintln!("{}: provisioned images ready", inst.env.name);
     }
     if args.check_idempotence {
-        check_idempotence(ctx, &inst)?;
+        check_idempotence(ctx, &inst, !args.no_cache)?;
     }
     Ok(SUCCESS)
 }
 
-/// Runs the idempotence check and prints one line (or a list of changes) per node.
+/// Runs the idempotence check and prints one line (or a list of changes) per node. With
+/// `reuse`, a verdict recorded for the same provisioned image stands.
 ///
 /// # Errors
 /// [`Failure::NotIdempotent`] naming what changed; [`Failure::Environment`] when the
 /// check could not run.
-pub fn check_idempotence(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
+pub fn check_idempotence(ctx: &Context, inst: &Instance, reuse: bool) -> Result<(), Failure> {
     let observer = crate::report::progress::for_stderr(ctx.quiet);
     let outcome = ctx.runtime.block_on(async {
-        match interrupt::unless_interrupted(idempotence::check(inst, observer.as_ref())).await {
+        match interrupt::unless_interrupted(idempotence::check(inst, observer.as_ref(), reuse))
+            .await
+        {
             Some(result) => Some(result),
             None => {
                 up::remove_run(inst).await;

@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let result = if interrupted.load(SeqCst) {
         Err(Failure::Interrupted)
     } else {
-        up.and_then(|()| super::provision::check_idempotence(ctx, &inst))
+        up.and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
             .and_then(|()| {
                 let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
                 let verified = super::verify::verify_after(

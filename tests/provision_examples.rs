@@ -18,10 +18,7 @@ fn envctl_test(env: &str, specs: &[&str]) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains(": idempotent ("),
-        "{stderr}"
-    );
+    assert!(stderr.contains(": idempotent ("), "{stderr}");
     for name in specs {
         assert!(
             stdout

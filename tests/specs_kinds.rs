@@ -384,18 +384,35 @@ fn unix_now() -> u64 {
 }
 
 #[test]
-fn node_facts_are_gathered_with_one_exec_per_node() {
+fn node_facts_and_commands_run_in_one_exec_per_node() {
     let p = Project::fixture("web");
     std::fs::remove_file(p.path().join("specs/web/web.toml")).unwrap();
     p.file("specs/web/truths.toml", TRUE_SPECS);
+    p.file(
+        "specs/web/commands.toml",
+        r#"
+[[command]]
+title = "perl answers"
+node = "web"
+run = ["perl", "-e", "print 6*7"]
+stdout = ["42"]
+
+[[command]]
+title = "exit code and stderr"
+node = "web"
+run = "echo oops >&2; exit 3"
+exit = 3
+stderr = ["oops"]
+"#,
+    );
     p.run(&["up"]).expect(0);
     let since = unix_now().saturating_sub(1);
-    p.run(&["verify", "truths::"]).expect(0);
+    p.run(&["verify", "truths::", "commands::"]).expect(0);
     let until = unix_now() + 1;
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let execs = probe_execs(&p.instance, since, until);
-    // Twelve node facts on web make one exec; on client the dns fact is its batch and
-    // the `tcp` sent `from = "client"` probes on its own.
+    // Twelve node facts and two commands on web make one exec; on client the dns fact is
+    // its batch and the `tcp` sent `from = "client"` probes on its own.
     let web: Vec<_> = execs.iter().filter(|(n, _)| n.ends_with("-web")).collect();
     let client: Vec<_> = execs
         .iter()

@@ -1,81 +1,257 @@
-//! Batching: the facts every assertion about one node needs are learned with a single
-//! exec per node, started before the assertions run. The script runs every probe at
-//! once, each cut off at half the shortest deadline among the node's assertions, so a
-//! probe that hangs (an init script that never answers) fails alone and the others
-//! still arrive within their deadlines. An assertion's first attempt reads the batch;
-//! retries (`eventually`) probe again on their own, so they see fresh state.
+//! Batching: the facts every assertion about one node needs, and the commands of its
+//! `[[command]]` assertions, run in a single exec per node, started before the
+//! assertions run. Every probe runs at once, in the background of one shell script, and
+//! its result (stdout, stderr, exit code) is printed as soon as it finishes. Where the
+//! node's output arrives while the script runs (containers), each assertion gets its
+//! result as soon as its own probe is done and each fact probe is cut off at half its
+//! own assertion's deadline; elsewhere (SSH) the results arrive together, so fact probes
+//! are cut off at half the shortest deadline among the node's assertions and commands
+//! are not batched. An assertion's first attempt reads the batch; retries (`eventually`)
+//! probe again on their own, so they see fresh state.
 
-use super::facts::probe;
+use super::facts::{probe, quote};
 use crate::engine::NodeAccess;
 use crate::model::fact::Fact;
 use crate::model::spec::{Assertion, Check};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What one probe printed, or why it has no output.
+/// What one probe printed and how it exited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// One thing a batch runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A fact probe (shell snippet), cut off after the duration.
+    Fact(String, Duration),
+    /// A command as a `[[command]]` assertion gives it; never cut off by the batch.
+    Command(Vec<String>),
+}
+
+impl Probe {
+    fn script(&self) -> String {
+        match self {
+            Probe::Fact(snippet, timeout) => {
+                format!("run {} {}", seconds(*timeout), quote(snippet))
+            }
+            Probe::Command(argv) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+        }
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64().max(0.2))
+}
+
+/// A fact probe's output, or why it has none.
 pub type ProbeResult = Result<String, String>;
 
-type Gathered = Result<Arc<HashMap<String, ProbeResult>>, String>;
+type Pending = Shared<BoxFuture<'static, Result<ProbeOutput, String>>>;
 
-/// Per-node batches in flight, keyed by replica name.
+/// Per-node batches in flight.
 #[derive(Clone, Default)]
 pub struct Batches {
-    nodes: HashMap<String, Shared<BoxFuture<'static, Gathered>>>,
+    /// (replica, fact probe snippet) -> its result, and when the probe is cut off.
+    facts: HashMap<(String, String), (Pending, Duration)>,
+    /// Assertion name -> the result of its command.
+    commands: HashMap<String, Pending>,
 }
 
 impl Batches {
-    /// Starts one gathering exec per node on `runtime` for the node checks among
-    /// `assertions`.
+    /// Starts one exec per node on `runtime` for the node checks (and, where output
+    /// streams, the commands) among `assertions`.
     pub fn start(
         runtime: &tokio::runtime::Handle,
         assertions: &[Assertion],
         access: Arc<dyn NodeAccess>,
     ) -> Batches {
-        let mut per_node: BTreeMap<String, (Vec<String>, Duration)> = BTreeMap::new();
+        let streams = access.streams();
+        // Per node: the probes, and who reads each one's result.
+        let mut per_node: BTreeMap<String, Vec<(Probe, Reader)>> = BTreeMap::new();
+        let mut shortest: HashMap<String, Duration> = HashMap::new();
         for a in assertions {
-            if let Check::Node(c) = &a.check {
-                let entry = per_node
-                    .entry(c.node.clone())
-                    .or_insert_with(|| (Vec::new(), Duration::MAX));
-                let script = probe(&c.fact);
-                if !entry.0.contains(&script) {
-                    entry.0.push(script);
+            let node = match &a.check {
+                Check::Node(c) => &c.node,
+                Check::Command(c) if streams => &c.node,
+                _ => continue,
+            };
+            let limit = shortest.entry(node.clone()).or_insert(Duration::MAX);
+            *limit = (*limit).min(a.timeout / 2);
+        }
+        for a in assertions {
+            match &a.check {
+                Check::Node(c) => {
+                    let snippet = probe(&c.fact);
+                    let own = if streams {
+                        a.timeout / 2
+                    } else {
+                        shortest[&c.node]
+                    };
+                    let probes = per_node.entry(c.node.clone()).or_default();
+                    let reader = Reader::Fact(snippet.clone());
+                    match probes.iter_mut().find(|(_, r)| *r == reader) {
+                        // The same fact for several assertions: probed once, within the
+                        // shortest of their deadlines.
+                        Some((Probe::Fact(_, t), _)) => *t = (*t).min(own),
+                        _ => probes.push((Probe::Fact(snippet, own), reader)),
+                    }
                 }
-                entry.1 = entry.1.min(a.timeout / 2);
+                Check::Command(c) if streams => {
+                    per_node.entry(c.node.clone()).or_default().push((
+                        Probe::Command(c.run.0.clone()),
+                        Reader::Command(a.name.clone()),
+                    ));
+                }
+                _ => {}
             }
         }
-        let mut nodes = HashMap::new();
-        for (node, (probes, timeout)) in per_node {
+        let mut batches = Batches::default();
+        for (node, probes) in per_node {
+            let longest = probes
+                .iter()
+                .filter_map(|(p, _)| match p {
+                    Probe::Fact(_, t) => Some(*t),
+                    Probe::Command(_) => None,
+                })
+                .chain(
+                    assertions
+                        .iter()
+                        .filter(|a| matches!(&a.check, Check::Command(c) if c.node == node))
+                        .map(|a| a.timeout),
+                )
+                .max()
+                .unwrap_or(Duration::from_secs(10));
+            let mut senders = HashMap::new();
+            for (i, (probe, reader)) in probes.iter().enumerate() {
+                let (tx, rx) = tokio::sync::oneshot::channel::<Result<ProbeOutput, String>>();
+                let pending = async move {
+                    rx.await
+                        .unwrap_or_else(|_| Err("the batch ended without a result".into()))
+                }
+                .boxed()
+                .shared();
+                senders.insert(i, tx);
+                match reader {
+                    Reader::Fact(snippet) => {
+                        let limit = match probe {
+                            Probe::Fact(_, t) => *t,
+                            Probe::Command(_) => longest,
+                        };
+                        batches
+                            .facts
+                            .insert((node.clone(), snippet.clone()), (pending, limit));
+                    }
+                    Reader::Command(name) => {
+                        batches.commands.insert(name.clone(), pending);
+                    }
+                }
+            }
             let access = access.clone();
-            let name = node.clone();
-            let task = runtime
-                .spawn(async move { gather(access.as_ref(), &name, &probes, timeout).await });
-            let shared = async move {
-                match task.await {
-                    Ok(r) => r.map(Arc::new),
-                    Err(e) => Err(format!("gathering facts failed: {e}")),
+            let probes: Vec<Probe> = probes.into_iter().map(|(p, _)| p).collect();
+            runtime.spawn(async move {
+                let senders = Mutex::new(senders);
+                let deliver = |i: usize, out: Result<ProbeOutput, String>| {
+                    if let Some(tx) = senders.lock().expect("not poisoned").remove(&i) {
+                        let _ = tx.send(out);
+                    }
+                };
+                let ended = run(access.as_ref(), &node, &probes, longest, &deliver).await;
+                let why = match ended {
+                    Ok(why) => why,
+                    Err(e) => e,
+                };
+                for (_, tx) in senders.lock().expect("not poisoned").drain() {
+                    let _ = tx.send(Err(why.clone()));
                 }
-            }
-            .boxed()
-            .shared();
-            nodes.insert(node, shared);
+            });
         }
-        Batches { nodes }
+        batches
     }
 
     /// The output of `fact`'s probe from the node's batch, if the node has one.
     pub async fn result(&self, node: &str, fact: &Fact) -> Option<ProbeResult> {
-        let batch = self.nodes.get(node)?.clone().await;
-        Some(match batch {
-            Ok(map) => map.get(&probe(fact)).cloned()?,
-            Err(e) => Err(e),
-        })
+        let (pending, limit) = self.facts.get(&(node.to_string(), probe(fact)))?.clone();
+        Some(pending.await.and_then(|out| fact_output(node, limit, &out)))
+    }
+
+    /// What the command of assertion `name` did, if it ran in its node's batch.
+    pub async fn command(&self, name: &str) -> Option<Result<ProbeOutput, String>> {
+        Some(self.commands.get(name)?.clone().await)
     }
 }
 
-/// Runs `probes` in `node` with one exec, all at once; each is cut off at `timeout`.
+/// Who reads a probe's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reader {
+    Fact(String),
+    Command(String),
+}
+
+/// A fact probe's stdout, or why it has none (cut off at `limit`: exit 124 from
+/// `timeout`).
+fn fact_output(node: &str, limit: Duration, out: &ProbeOutput) -> ProbeResult {
+    if out.code == 124 {
+        return Err(format!(
+            "probing {node} did not finish within {}{}",
+            crate::wait::human(limit),
+            if out.stdout.is_empty() {
+                String::new()
+            } else {
+                format!(" (output so far: {})", super::excerpt(&out.stdout))
+            }
+        ));
+    }
+    Ok(out.stdout.clone())
+}
+
+/// Runs `probes` in `node` with one exec, all at once, handing each result to `deliver`
+/// as soon as it is printed. Returns why probes without a result have none.
+///
+/// # Errors
+/// The exec failed (node gone, engine error, overall deadline).
+async fn run(
+    access: &dyn NodeAccess,
+    node: &str,
+    probes: &[Probe],
+    longest: Duration,
+    deliver: &(dyn Fn(usize, Result<ProbeOutput, String>) + Send + Sync),
+) -> Result<String, String> {
+    let nonce = format!(
+        "envctl{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let script = script(&nonce, probes);
+    let parser = Mutex::new(Parser::new(&nonce));
+    let sink = |bytes: &[u8]| {
+        for (i, out) in parser.lock().expect("not poisoned").feed(bytes) {
+            deliver(i, Ok(out));
+        }
+    };
+    // Probes run side by side; fact probes are killed a second after their limit.
+    let overall = longest + Duration::from_secs(3);
+    let out = access
+        .exec_streaming(node, &["sh".into(), "-c".into(), script], overall, &sink)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "probing {node} produced no result (exit {}): {}",
+        out.exit_code,
+        super::excerpt(&out.stderr)
+    ))
+}
+
+/// Runs fact `probes` (shell snippets) in `node` with one exec, each cut off at
+/// `timeout`: a single assertion probing on its own.
 ///
 /// # Errors
 /// The exec failed (node gone, engine error, overall deadline).
@@ -85,96 +261,149 @@ pub async fn gather(
     probes: &[String],
     timeout: Duration,
 ) -> Result<HashMap<String, ProbeResult>, String> {
-    let nonce = format!(
-        "envctl{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
-    let script = script(&nonce, probes, timeout);
-    // Probes run side by side, each within `timeout` (and a second to be killed).
-    let overall = timeout + Duration::from_secs(3);
-    let out = access
-        .exec(node, &["sh".into(), "-c".into(), script], overall)
-        .await
-        .map_err(|e| e.to_string())?;
-    let sections = parse(&nonce, &out.stdout);
+    let batch: Vec<Probe> = probes
+        .iter()
+        .map(|p| Probe::Fact(p.clone(), timeout))
+        .collect();
+    let results = Mutex::new(HashMap::new());
+    let deliver = |i: usize, out: Result<ProbeOutput, String>| {
+        results.lock().expect("not poisoned").insert(i, out);
+    };
+    let missing = run(access, node, &batch, timeout, &deliver).await?;
+    let mut results = results.into_inner().expect("not poisoned");
     Ok(probes
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let result = match sections.get(&i) {
-                Some((text, 124)) => Err(format!(
-                    "probing {node} did not finish within {}{}",
-                    crate::wait::human(timeout),
-                    if text.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (output so far: {})", super::excerpt(text))
-                    }
-                )),
-                Some((text, _)) => Ok(text.clone()),
-                None => Err(format!(
-                    "probing {node} produced no result (exit {}): {}",
-                    out.exit_code,
-                    super::excerpt(&out.stderr)
-                )),
+            let result = match results.remove(&i) {
+                Some(Ok(out)) => fact_output(node, timeout, &out),
+                Some(Err(e)) => Err(e),
+                None => Err(missing.clone()),
             };
             (p.clone(), result)
         })
         .collect())
 }
 
-/// The batch script: every probe in the background into a file of its own, then their
-/// outputs between markers, in order.
-pub fn script(nonce: &str, probes: &[String], timeout: Duration) -> String {
-    let secs = format!("{:.1}", timeout.as_secs_f64().max(0.2));
-    let mut s = format!(
-        "d=$(mktemp -d 2>/dev/null) || {{ d=/tmp/{nonce}; mkdir -p \"$d\"; }}\n\
-         run() {{ if command -v timeout >/dev/null 2>&1; then timeout -k 1 {secs} sh -c \"$1\"; else sh -c \"$1\"; fi; }}\n"
-    );
+/// The batch script: every probe in the background, its stdout and stderr into files of
+/// its own. A probe that finishes says so through a FIFO, and the script prints its
+/// section at once; sections are printed one at a time, so they never interleave.
+/// Without `mkfifo`, the sections come after the last probe has finished.
+pub fn script(nonce: &str, probes: &[Probe]) -> String {
+    const HEAD: &str = r#"d=$(mktemp -d 2>/dev/null) || { d=/tmp/NONCE.$$; mkdir -p "$d"; }
+run() { if command -v timeout >/dev/null 2>&1; then timeout -k 1 "$1" sh -c "$2"; else sh -c "$2"; fi; }
+q="$d/q"; if mkfifo "$q" 2>/dev/null; then exec 3<>"$q"; else q=; fi
+finished() { if [ -n "$q" ]; then echo "$1 $2" >"$q"; else echo "$2" >"$d/$1.rc"; fi; }
+show() { echo "@@NONCE $1"; cat "$d/$1"; printf '\n@@NONCE %s err\n' "$1"; cat "$d/$1.e"; printf '\n@@NONCE %s end %s\n' "$1" "$2"; }
+"#;
+    const TAIL: &str = r#"if [ -n "$q" ]; then n=COUNT; while [ "$n" -gt 0 ] && read i rc <&3; do show "$i" "$rc"; n=$((n-1)); done; fi
+wait
+if [ -z "$q" ]; then for i in ALL; do show "$i" "$(cat "$d/$i.rc")"; done; fi
+rm -rf "$d"
+"#;
+    let mut s = HEAD.replace("NONCE", nonce);
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!(
-            "( run {} </dev/null >\"$d/{i}\" 2>/dev/null; echo $? >\"$d/{i}.rc\" ) &\n",
-            super::facts::quote(p)
+            "( exec 3>&-; {} </dev/null >\"$d/{i}\" 2>\"$d/{i}.e\"; finished {i} $? ) &\n",
+            p.script()
         ));
     }
-    s.push_str("wait\n");
-    for i in 0..probes.len() {
-        s.push_str(&format!(
-            "echo '@@{nonce} {i}'; cat \"$d/{i}\"; printf '\\n@@{nonce} end %s\\n' \"$(cat \"$d/{i}.rc\")\"\n"
-        ));
-    }
-    s.push_str("rm -rf \"$d\"\n");
+    let all: Vec<String> = (0..probes.len()).map(|i| i.to_string()).collect();
+    s.push_str(
+        &TAIL
+            .replace("COUNT", &probes.len().to_string())
+            .replace("ALL", &all.join(" ")),
+    );
     s
 }
 
-/// Splits batch output into (probe index → (output, exit code)).
-pub fn parse(nonce: &str, stdout: &str) -> HashMap<usize, (String, i32)> {
-    let start = format!("@@{nonce} ");
-    let mut out = HashMap::new();
-    let mut current: Option<(usize, String)> = None;
-    for line in stdout.split_inclusive('\n') {
-        if let Some(rest) = line.trim_end_matches('\n').strip_prefix(&start) {
-            if let Some(code) = rest.strip_prefix("end ") {
-                if let Some((i, mut text)) = current.take() {
-                    // The end marker starts with a newline of its own.
-                    if text.ends_with('\n') {
-                        text.pop();
-                    }
-                    out.insert(i, (text, code.trim().parse().unwrap_or(-1)));
-                }
-            } else if let Ok(i) = rest.trim().parse() {
-                current = Some((i, String::new()));
-            }
-            continue;
-        }
-        if let Some((_, text)) = current.as_mut() {
-            text.push_str(line);
+/// Splits batch output, as it arrives, into finished sections.
+pub struct Parser {
+    marker: String,
+    /// Bytes of a line not finished yet.
+    partial: Vec<u8>,
+    current: Option<Section>,
+}
+
+struct Section {
+    index: usize,
+    stdout: String,
+    stderr: String,
+    in_stderr: bool,
+}
+
+impl Parser {
+    pub fn new(nonce: &str) -> Parser {
+        Parser {
+            marker: format!("@@{nonce} "),
+            partial: Vec::new(),
+            current: None,
         }
     }
-    out
+
+    /// Takes more output; returns the sections it completed, as (probe index, result).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<(usize, ProbeOutput)> {
+        self.partial.extend_from_slice(bytes);
+        let mut done = Vec::new();
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            let text = String::from_utf8_lossy(&line);
+            if let Some(finished) = self.line(&text) {
+                done.push(finished);
+            }
+        }
+        done
+    }
+
+    fn line(&mut self, line: &str) -> Option<(usize, ProbeOutput)> {
+        let Some(rest) = line.trim_end_matches('\n').strip_prefix(&self.marker) else {
+            if let Some(section) = self.current.as_mut() {
+                if section.in_stderr {
+                    section.stderr.push_str(line);
+                } else {
+                    section.stdout.push_str(line);
+                }
+            }
+            return None;
+        };
+        let mut words = rest.split(' ');
+        let index: usize = words.next()?.parse().ok()?;
+        match (words.next(), words.next()) {
+            (None, _) => {
+                self.current = Some(Section {
+                    index,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                    in_stderr: false,
+                });
+                None
+            }
+            (Some("err"), _) => {
+                let section = self.current.as_mut().filter(|s| s.index == index)?;
+                // Each marker after output starts with a newline of its own.
+                if section.stdout.ends_with('\n') {
+                    section.stdout.pop();
+                }
+                section.in_stderr = true;
+                None
+            }
+            (Some("end"), code) => {
+                let mut section = self.current.take().filter(|s| s.index == index)?;
+                if section.stderr.ends_with('\n') {
+                    section.stderr.pop();
+                }
+                Some((
+                    index,
+                    ProbeOutput {
+                        stdout: section.stdout,
+                        stderr: section.stderr,
+                        code: code.and_then(|c| c.trim().parse().ok()).unwrap_or(-1),
+                    },
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -182,18 +411,113 @@ mod tests {
     use super::*;
 
     #[test]
-    fn script_output_splits_per_probe() {
-        let out = "@@n 0\nline one\nno newline at end\n@@n end 0\n@@n 1\n\n@@n end 124\n@@n 2\n";
-        let sections = parse("n", out);
-        assert_eq!(sections[&0], ("line one\nno newline at end".to_string(), 0));
-        assert_eq!(sections[&1], (String::new(), 124));
-        assert!(!sections.contains_key(&2));
+    fn output_splits_per_probe_whatever_the_pieces() {
+        let out = "@@n 1\nline one\nno newline at end\n@@n 1 err\noops\n@@n 1 end 0\n\
+                   @@n 0\n\n@@n 0 err\n\n@@n 0 end 124\n@@n 2\n";
+        let whole = Parser::new("n").feed(out.as_bytes());
+        assert_eq!(
+            whole,
+            vec![
+                (
+                    1,
+                    ProbeOutput {
+                        stdout: "line one\nno newline at end".into(),
+                        stderr: "oops".into(),
+                        code: 0
+                    }
+                ),
+                (
+                    0,
+                    ProbeOutput {
+                        code: 124,
+                        ..ProbeOutput::default()
+                    }
+                ),
+            ]
+        );
+        // Byte by byte gives the same sections, each as soon as its end marker is in.
+        let mut parser = Parser::new("n");
+        let mut pieces = Vec::new();
+        for b in out.as_bytes() {
+            pieces.extend(parser.feed(std::slice::from_ref(b)));
+        }
+        assert_eq!(pieces, whole);
     }
 
     #[test]
-    fn script_quotes_each_probe() {
-        let s = script("n", &["echo 'a'".into()], Duration::from_secs(3));
-        assert!(s.contains("timeout -k 1 3.0"), "{s}");
-        assert!(s.contains(r"( run 'echo '\''a'\''' </dev/null"), "{s}");
+    fn script_quotes_each_probe_and_runs_commands_as_given() {
+        let s = script(
+            "n",
+            &[
+                Probe::Fact("echo 'a'".into(), Duration::from_secs(3)),
+                Probe::Command(vec!["nginx".into(), "-v".into()]),
+            ],
+        );
+        assert!(
+            s.contains(r"( exec 3>&-; run 3.0 'echo '\''a'\''' </dev/null"),
+            "{s}"
+        );
+        assert!(s.contains("( exec 3>&-; 'nginx' '-v' </dev/null"), "{s}");
+    }
+
+    /// Runs the batch script with this host's `sh`, optionally without `mkfifo`.
+    fn run_here(prelude: &str) -> Vec<(usize, ProbeOutput)> {
+        let probes = [
+            Probe::Command(vec![
+                "sh".into(),
+                "-c".into(),
+                "sleep 1; echo out; echo err >&2; exit 3".into(),
+            ]),
+            Probe::Fact("echo quick".into(), Duration::from_secs(5)),
+            Probe::Fact("echo started; sleep 30".into(), Duration::from_millis(300)),
+        ];
+        let text = format!("{prelude}{}", script("t", &probes));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &text])
+            .output()
+            .unwrap();
+        Parser::new("t").feed(&out.stdout)
+    }
+
+    #[test]
+    fn the_script_streams_each_probe_when_it_finishes() {
+        let sections = run_here("");
+        let order: Vec<usize> = sections.iter().map(|(i, _)| *i).collect();
+        // The quick probe first, then the one cut off, then the slow command; each
+        // exactly as it printed it.
+        assert_eq!(order, [1, 2, 0], "{sections:?}");
+        let by_index: HashMap<usize, ProbeOutput> = sections.into_iter().collect();
+        assert_eq!(by_index[&1].stdout, "quick\n");
+        assert_eq!(by_index[&2].code, 124);
+        assert_eq!(
+            by_index[&0],
+            ProbeOutput {
+                stdout: "out\n".into(),
+                stderr: "err\n".into(),
+                code: 3
+            }
+        );
+    }
+
+    #[test]
+    fn without_mkfifo_every_section_still_arrives() {
+        let sections = run_here("mkfifo() { return 1; }\n");
+        let by_index: HashMap<usize, ProbeOutput> = sections.into_iter().collect();
+        assert_eq!(by_index.len(), 3, "{by_index:?}");
+        assert_eq!(by_index[&0].code, 3);
+        assert_eq!(by_index[&1].stdout, "quick\n");
+        assert_eq!(by_index[&2].code, 124);
+    }
+
+    #[test]
+    fn a_probe_cut_off_by_timeout_says_so() {
+        let out = ProbeOutput {
+            stdout: "partial".into(),
+            code: 124,
+            ..ProbeOutput::default()
+        };
+        let e = fact_output("web", Duration::from_secs(1), &out).unwrap_err();
+        assert!(e.contains("probing web did not finish within 1s"), "{e}");
+        assert!(e.contains("partial"), "{e}");
     }
 }

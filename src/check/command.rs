@@ -1,6 +1,8 @@
-//! `[[command]]`: runs a command inside a node; checks exit code, stdout and stderr.
+//! `[[command]]`: runs a command inside a node; checks exit code, stdout and stderr. The
+//! first attempt takes the command's result from the node's batch when it ran there.
 
-use crate::engine::NodeAccess;
+use super::batch::Batches;
+use crate::engine::{ExecOutput, NodeAccess};
 use crate::model::matcher::Actual;
 use crate::model::pattern;
 use crate::model::spec::CommandCheck;
@@ -12,13 +14,27 @@ use std::time::Duration;
 /// A message with what was expected and what the command did.
 pub async fn check(
     c: &CommandCheck,
+    name: &str,
     access: &dyn NodeAccess,
     timeout: Duration,
+    batches: Option<&Batches>,
 ) -> Result<(), String> {
-    let out = access
-        .exec(&c.node, &c.run.0, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+    let batched = match batches {
+        Some(b) => b.command(name).await,
+        None => None,
+    };
+    let out = match batched {
+        Some(Ok(out)) => ExecOutput {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            exit_code: i64::from(out.code),
+        },
+        // Not batched, or the batch could not start (a node without `sh`).
+        _ => access
+            .exec(&c.node, &c.run.0, timeout)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     if out.exit_code != i64::from(c.exit) {
         return Err(format!(
             "{}\n    stdout: {}\n    stderr: {}",

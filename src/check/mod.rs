@@ -91,7 +91,7 @@ async fn attempt(
         match &assertion.check {
             Check::Http(c) => http::check(c, access, client, timeout).await,
             Check::Tcp(c) => tcp::check(c, access, timeout).await,
-            Check::Command(c) => command::check(c, access, timeout).await,
+            Check::Command(c) => command::check(c, &assertion.name, access, timeout, batches).await,
             Check::Node(c) => node::check(c, access, timeout, batches).await,
         }
     };

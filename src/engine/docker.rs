@@ -644,6 +644,22 @@ impl Docker {
         env: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput, EngineError> {
+        self.exec_streaming(container, command, env, timeout, &|_| {})
+            .await
+    }
+
+    /// Like [`Docker::exec`], also handing each piece of stdout to `sink` as it arrives.
+    ///
+    /// # Errors
+    /// Engine failures and [`EngineError::ExecTimeout`].
+    pub async fn exec_streaming(
+        &self,
+        container: &str,
+        command: &[String],
+        env: &[String],
+        timeout: Duration,
+        sink: &(dyn for<'b> Fn(&'b [u8]) + Send + Sync),
+    ) -> Result<ExecOutput, EngineError> {
         let run = async {
             let exec = self
                 .api
@@ -671,9 +687,11 @@ impl Docker {
                         bollard::container::LogOutput::StdErr { message } => {
                             out.stderr.push_str(&String::from_utf8_lossy(&message));
                         }
-                        other => out
-                            .stdout
-                            .push_str(&String::from_utf8_lossy(&other.into_bytes())),
+                        other => {
+                            let bytes = other.into_bytes();
+                            sink(&bytes);
+                            out.stdout.push_str(&String::from_utf8_lossy(&bytes));
+                        }
                     }
                 }
             }

@@ -101,6 +101,28 @@ pub trait NodeAccess: Send + Sync {
         timeout: Duration,
     ) -> Result<ExecOutput, EngineError>;
 
+    /// Like [`NodeAccess::exec`], also handing stdout to `sink` as it arrives. Without
+    /// [`NodeAccess::streams`], `sink` gets all of it once the command has finished.
+    ///
+    /// # Errors
+    /// As [`NodeAccess::exec`].
+    async fn exec_streaming(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+        sink: &(dyn for<'b> Fn(&'b [u8]) + Send + Sync),
+    ) -> Result<ExecOutput, EngineError> {
+        let out = self.exec(node, command, timeout).await?;
+        sink(out.stdout.as_bytes());
+        Ok(out)
+    }
+
+    /// Whether [`NodeAccess::exec_streaming`] delivers output while the command runs.
+    fn streams(&self) -> bool {
+        false
+    }
+
     /// An address reachable from this host for `port` of `node`: the published
     /// 127.0.0.1 port when there is one, otherwise the node's address on the instance
     /// network.

@@ -18,6 +18,18 @@ pub struct InstanceView {
 }
 
 impl InstanceView {
+    /// The container of a replica, which must be running to run commands in.
+    fn running(&self, node: &str) -> Result<&ContainerInfo, EngineError> {
+        let c = self.container(node)?;
+        if !c.running {
+            return Err(EngineError::NodeMissing {
+                node: node.to_string(),
+                hint: format!(" (its container is {}: {})", c.state, c.status),
+            });
+        }
+        Ok(c)
+    }
+
     pub fn new(docker: Docker, network: String, containers: Vec<ContainerInfo>) -> InstanceView {
         let replicas = containers
             .into_iter()
@@ -90,14 +102,25 @@ impl NodeAccess for InstanceView {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput, EngineError> {
-        let c = self.container(node)?;
-        if !c.running {
-            return Err(EngineError::NodeMissing {
-                node: node.to_string(),
-                hint: format!(" (its container is {}: {})", c.state, c.status),
-            });
-        }
+        let c = self.running(node)?;
         self.docker.exec(&c.id, command, &[], timeout).await
+    }
+
+    async fn exec_streaming(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+        sink: &(dyn for<'b> Fn(&'b [u8]) + Send + Sync),
+    ) -> Result<ExecOutput, EngineError> {
+        let c = self.running(node)?;
+        self.docker
+            .exec_streaming(&c.id, command, &[], timeout, sink)
+            .await
+    }
+
+    fn streams(&self) -> bool {
+        true
     }
 
     async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError> {

@@ -18,6 +18,15 @@ image = "debian:bookworm"
 image = "debian:bookworm"
 "#;
 
+/// A valid promotion of `app`; the tests break one thing in it at a time.
+const PROMOTE: &str = r#"[promote.app]
+colours = { blue = "app-blue", green = "app-green" }
+router = "proxy"
+kv = "kv"
+keys = { "/app/upstream" = "{{node}}:8000" }
+serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
+"#;
+
 fn project(promote: &str) -> Project {
     let p = Project::empty();
     p.file("environments/shop.toml", format!("{NODES}\n{promote}"));
@@ -26,15 +35,7 @@ fn project(promote: &str) -> Project {
 
 #[test]
 fn a_colour_that_is_not_a_node_is_reported_with_its_line() {
-    let p = project(
-        r#"[promote.app]
-colours = { blue = "app-blue", green = "app-grene" }
-router = "proxy"
-kv = "kv"
-keys = { "/app/upstream" = "{{node}}:8000" }
-serves = { url = "http://proxy:80/", body = "{{node}}" }
-"#,
-    );
+    let p = project(&PROMOTE.replace("green = \"app-green\"", "green = \"app-grene\""));
     let run = p.run(&["validate", "shop"]).expect(2);
     let err = run.stderr;
     assert!(err.contains("environments/shop.toml:15"), "{err}");
@@ -63,15 +64,7 @@ serves = { url = "http://proxy:80/", body = "{{address}}" }
 
 #[test]
 fn a_router_url_must_go_through_the_router() {
-    let p = project(
-        r#"[promote.app]
-colours = { blue = "app-blue", green = "app-green" }
-router = "proxy"
-kv = "kv"
-keys = { "/app/upstream" = "{{node}}:8000" }
-serves = { url = "http://app-blue:8000/", body = "{{node}}" }
-"#,
-    );
+    let p = project(&PROMOTE.replace("http://proxy:80/", "http://app-blue:8000/"));
     let err = p.run(&["validate", "shop"]).expect(2).stderr;
     assert!(err.contains("serves.url"), "{err}");
     assert!(err.contains("http://proxy:PORT/PATH"), "{err}");
@@ -79,15 +72,7 @@ serves = { url = "http://app-blue:8000/", body = "{{node}}" }
 
 #[test]
 fn unknown_services_and_bad_releases_exit_2_before_anything_is_created() {
-    let p = project(
-        r#"[promote.app]
-colours = { blue = "app-blue", green = "app-green" }
-router = "proxy"
-kv = "kv"
-keys = { "/app/upstream" = "{{node}}:8000" }
-serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
-"#,
-    );
+    let p = project(PROMOTE);
     p.run(&["validate", "shop"]).expect(0);
     let err = p
         .run(&["promote", "shop", "web", "--release", "V=2"])
@@ -108,15 +93,7 @@ serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
 
 #[test]
 fn promoting_an_instance_that_is_not_running_is_a_fault() {
-    let p = project(
-        r#"[promote.app]
-colours = { blue = "app-blue", green = "app-green" }
-router = "proxy"
-kv = "kv"
-keys = { "/app/upstream" = "{{node}}:8000" }
-serves = { url = "http://proxy:80/", body = "({{node}}:8000)" }
-"#,
-    );
+    let p = project(PROMOTE);
     let err = p
         .run(&["promote", "shop", "app", "--release", "V=2"])
         .expect(3)

@@ -4,7 +4,7 @@
 mod background;
 mod common;
 
-use background::{has_container, Background};
+use background::{has_container, Background, SLOW_PROVISIONING};
 use common::{unique_instance, Project};
 
 #[test]
@@ -53,15 +53,9 @@ fn two_up_instances_get_their_own_names_networks_and_ports() {
 #[test]
 fn a_second_command_on_the_same_instance_is_refused_naming_the_first() {
     let p = Project::empty();
-    p.file(
-        "environments/slow.toml",
-        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"sleep 600\", timeout = \"20m\" }]\n",
-    );
+    p.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     for verb in ["up", "down", "test"] {
         let out = p.run(&[verb, "slow"]).expect(3);
         assert!(

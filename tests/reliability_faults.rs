@@ -5,7 +5,7 @@
 mod background;
 mod common;
 
-use background::{has_container, Background};
+use background::{Background, SLOW_PROVISIONING};
 use common::Project;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -71,10 +71,7 @@ impl EngineProxy {
 #[test]
 fn engine_gone_during_provisioning_exits_3_then_down_and_gc_clean_up() {
     let p = Project::empty();
-    p.file(
-        "environments/slow.toml",
-        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"echo working; sleep 600\", timeout = \"20m\" }]\n",
-    );
+    p.file("environments/slow.toml", SLOW_PROVISIONING);
     let proxy = EngineProxy::start();
     let host = proxy.docker_host();
     let mut bg = Background::start(
@@ -83,10 +80,7 @@ fn engine_gone_during_provisioning_exits_3_then_down_and_gc_clean_up() {
         &["test", "slow"],
         &[("DOCKER_HOST", &host)],
     );
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     proxy.cut();
     let out = bg.finish().expect(3);
     assert!(
@@ -156,15 +150,9 @@ fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
 #[test]
 fn a_node_that_dies_during_provisioning_exits_3_naming_it_with_its_output() {
     let p = Project::empty();
-    p.file(
-        "environments/slow.toml",
-        "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{ shell = \"echo step started; sleep 600\", timeout = \"20m\" }]\n",
-    );
+    p.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     let name = background::container_names(&p.instance)
         .into_iter()
         .find(|n| n.contains("-provision-"))

@@ -3,7 +3,7 @@
 mod background;
 mod common;
 
-use background::{eventually, has_container, Background};
+use background::{eventually, has_container, Background, SLOW_PROVISIONING};
 use common::Project;
 
 const ENDLESS_SPEC: &str = r#"
@@ -12,13 +12,6 @@ title = "never true"
 node = "client"
 run = "false"
 eventually = "20m"
-"#;
-
-const SLOW_PROVISIONING: &str = r#"
-[nodes.box]
-image = "debian:bookworm"
-command = ["sleep", "infinity"]
-provision = [{ shell = "sleep 600", timeout = "20m" }]
 "#;
 
 #[test]
@@ -60,10 +53,7 @@ fn sigkill_during_provisioning_then_gc_removes_the_provisioning_container() {
     let p = Project::empty();
     p.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&p, &p.instance, &["up", "slow"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     bg.signal(libc::SIGKILL);
     bg.finish();
     assert!(has_container(&p.instance, "-provision-"));
@@ -85,10 +75,7 @@ fn gc_keeps_instances_made_by_up_and_runs_that_are_alive() {
     let live = Project::empty();
     live.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&live, &live.instance, &["test", "slow"], &[]);
-    let inst = live.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
 
     let dry = p.run(&["gc", "--dry-run"]).expect(0);
     assert!(!dry.stdout.contains(&p.instance), "{}", dry.stdout);

@@ -4,16 +4,8 @@
 mod background;
 mod common;
 
-use background::{has_container, Background};
+use background::{has_container, Background, SLOW_PROVISIONING};
 use common::Project;
-
-/// A node whose provisioning step hangs until interrupted.
-const SLOW_PROVISIONING: &str = r#"
-[nodes.box]
-image = "debian:bookworm"
-command = ["sleep", "infinity"]
-provision = [{ shell = "echo provisioning; sleep 600", timeout = "20m" }]
-"#;
 
 /// A node that starts but never becomes healthy.
 const NEVER_HEALTHY: &str = r#"
@@ -48,10 +40,7 @@ fn sigint_during_provisioning_of_test_exits_130_and_leaves_nothing() {
     let p = Project::empty();
     p.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     bg.signal(libc::SIGINT);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -97,10 +86,7 @@ fn sigint_during_up_removes_what_the_run_created_and_exits_130() {
     let p = Project::empty();
     p.file("environments/slow.toml", SLOW_PROVISIONING);
     let mut bg = Background::start(&p, &p.instance, &["up", "slow"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     bg.signal(libc::SIGINT);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -121,10 +107,7 @@ fn sigint_during_up_keeps_the_instance_that_was_already_running() {
             ),
     );
     let mut bg = Background::start(&p, &p.instance, &["up", "web"], &[]);
-    let inst = p.instance.clone();
-    bg.wait_until("a provisioning container runs", |_| {
-        has_container(&inst, "-provision-")
-    });
+    bg.wait_for_provisioning();
     bg.signal(libc::SIGINT);
     bg.finish().expect(130);
     // The running instance is untouched: same containers, nothing half-made.

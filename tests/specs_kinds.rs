@@ -233,32 +233,29 @@ timeout = "2s"
         "{}",
         out.stdout
     );
+    assert_eq!(outcome(&out.stdout, "hang::slow_page"), Some("FAILED"));
     assert!(
         out.stdout
-            .lines()
-            .any(|l| l.starts_with("test hang::slow_page ") && l.ends_with("FAILED")),
+            .contains("`sleep 600` on web did not finish within 1s"),
         "{}",
         out.stdout
     );
-    assert!(
-        out.stdout.contains("did not finish within 1s"),
-        "{}",
-        out.stdout
+    assert_eq!(
+        outcome(&out.stdout, "hang::marker_in_the_same_batch"),
+        Some("ok")
     );
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.starts_with("test hang::marker_in_the_same_batch ") && l.ends_with("ok")),
-        "{}",
-        out.stdout
+    assert_eq!(
+        outcome(&out.stdout, "hang::user_in_the_same_batch"),
+        Some("ok")
     );
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.starts_with("test hang::user_in_the_same_batch ") && l.ends_with("ok")),
-        "{}",
-        out.stdout
-    );
+}
+
+/// The result libtest printed for the assertion `name` (`ok`, `FAILED`).
+fn outcome<'a>(stdout: &'a str, name: &str) -> Option<&'a str> {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("test {name} ")))
+        .and_then(|rest| rest.rsplit(' ').next())
 }
 
 #[test]

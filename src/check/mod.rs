@@ -97,7 +97,15 @@ async fn attempt(
     };
     match tokio::time::timeout(timeout, run).await {
         Ok(result) => result,
-        Err(_) => Err(format!("no result within {}", wait::human(timeout))),
+        Err(_) => Err(match &assertion.check {
+            Check::Command(c) => format!(
+                "`{}` on {} did not finish within {}",
+                c.run.display(),
+                c.node,
+                wait::human(timeout)
+            ),
+            _ => format!("no result within {}", wait::human(timeout)),
+        }),
     }
 }
 

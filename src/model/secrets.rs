@@ -219,17 +219,17 @@ mod tests {
         assert_eq!(values["C"], "inline-one");
     }
 
+    /// The errors of resolving `text` in `root` with no variable set.
+    fn errors_of(root: &Path, text: &str) -> Vec<Diagnostic> {
+        let mut errors = Vec::new();
+        resolve(root, &src(text), parse(text), &|_| None, &mut errors);
+        errors
+    }
+
     #[test]
     fn a_missing_variable_names_line_and_field() {
         let text = "[secrets]\nDB = { env = \"NOT_SET_ANYWHERE\" }\n";
-        let mut errors = Vec::new();
-        resolve(
-            Path::new("/"),
-            &src(text),
-            parse(text),
-            &|_| None,
-            &mut errors,
-        );
+        let errors = errors_of(Path::new("/"), text);
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 2);
         assert_eq!(errors[0].field.as_deref(), Some("secrets.DB.env"));
@@ -238,14 +238,7 @@ mod tests {
     #[test]
     fn a_secret_file_outside_the_project_is_refused() {
         let text = "[secrets]\nK = { file = \"../../etc/shadow\" }\n";
-        let mut errors = Vec::new();
-        resolve(
-            Path::new("/tmp"),
-            &src(text),
-            parse(text),
-            &|_| None,
-            &mut errors,
-        );
+        let errors = errors_of(Path::new("/tmp"), text);
         assert!(
             errors[0].message.contains("outside the project"),
             "{errors:?}"
@@ -255,14 +248,7 @@ mod tests {
     #[test]
     fn two_sources_or_none_are_refused() {
         let text = "[secrets]\nK = { env = \"A\", value = \"b\" }\nL = {}\n";
-        let mut errors = Vec::new();
-        resolve(
-            Path::new("/"),
-            &src(text),
-            parse(text),
-            &|_| None,
-            &mut errors,
-        );
+        let errors = errors_of(Path::new("/"), text);
         assert_eq!(errors.len(), 2, "{errors:?}");
     }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 /// An envctl process started in the background, its output going to files.
 pub struct Background {
     child: Child,
+    instance: String,
     out: PathBuf,
     err: PathBuf,
     _dir: tempfile::TempDir,
@@ -37,6 +38,7 @@ impl Background {
         }
         Background {
             child: cmd.spawn().expect("envctl starts"),
+            instance: instance.to_string(),
             out,
             err,
             _dir: dir,
@@ -83,6 +85,14 @@ impl Background {
         }
     }
 
+    /// Waits until the run's provisioning container exists.
+    pub fn wait_for_provisioning(&mut self) {
+        let instance = self.instance.clone();
+        self.wait_until("a provisioning container runs", |_| {
+            has_container(&instance, "-provision-")
+        });
+    }
+
     /// Waits for the process to end.
     pub fn finish(mut self) -> Run {
         let status = self.child.wait().unwrap();
@@ -105,6 +115,15 @@ impl Drop for Background {
         }
     }
 }
+
+/// A node whose provisioning step says it started, then hangs until the run is
+/// stopped.
+pub const SLOW_PROVISIONING: &str = r#"
+[nodes.box]
+image = "debian:bookworm"
+command = ["sleep", "infinity"]
+provision = [{ shell = "echo step started; sleep 600", timeout = "20m" }]
+"#;
 
 /// Polls `condition` until it holds (a test's precondition, not a timing assertion).
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {

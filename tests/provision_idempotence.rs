@@ -206,3 +206,27 @@ provision = [{ shell = "mkdir -p /srv/calm && echo calm > /srv/calm/state" }]
     );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn removed_files_and_changed_modes_are_named_against_the_provisioned_image() {
+    let p = Project::empty();
+    p.file(
+        "environments/flip.toml",
+        r#"
+[nodes.box]
+image = "debian:bookworm"
+command = "sleep infinity"
+provision = [{ shell = "if [ -e /srv/flag ]; then rm /srv/flag; chmod 600 /etc/motd; else touch /srv/flag; fi" }]
+"#,
+    );
+    let out = p
+        .run(&["provision", "flip", "--check-idempotence"])
+        .expect(4)
+        .stderr;
+    assert!(out.contains("file removed:  /srv/flag"), "{out}");
+    assert!(
+        out.contains("file modified: /etc/motd (mode 644 -> 600)"),
+        "{out}"
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

@@ -70,6 +70,14 @@ impl ContainerInfo {
     }
 }
 
+/// How a container changed a path relative to its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsChange {
+    Added,
+    Modified,
+    Deleted,
+}
+
 /// An image as listed by the engine.
 #[derive(Debug, Clone)]
 pub struct ImageInfo {
@@ -615,6 +623,31 @@ impl Docker {
                         .filter(|(_, ip)| !ip.is_empty())
                         .collect(),
                 }
+            })
+            .collect())
+    }
+
+    /// The paths a container changed relative to its image (its writable layer):
+    /// added, modified (including directories something below changed in) or deleted.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn changes(&self, id: &str) -> Result<Vec<(String, FsChange)>, EngineError> {
+        let changes = self
+            .api
+            .container_changes(id)
+            .await
+            .map_err(api(format!("listing the changes of container {id}")))?;
+        Ok(changes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let kind = match c.kind {
+                    bollard::models::ChangeType::_1 => FsChange::Added,
+                    bollard::models::ChangeType::_2 => FsChange::Deleted,
+                    bollard::models::ChangeType::_0 => FsChange::Modified,
+                };
+                (c.path, kind)
             })
             .collect())
     }

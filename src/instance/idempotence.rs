@@ -1,8 +1,9 @@
 //! The idempotence check of an instance: for every provisioned node, a container is
-//! started from its provisioned image (fresh from this `up` or from the cache alike),
-//! the filesystem is snapshotted, the steps run a second time (except those marked
-//! `idempotent = false`), and the differences are reported together with what the tools
-//! said they changed. The container is removed afterwards; running nodes are untouched.
+//! started from its provisioned image (fresh from this `up` or from the cache alike), the
+//! steps run a second time (except those marked `idempotent = false`), and every path the
+//! engine saw written is compared with its state before (in the image, or as the start
+//! left it); the differences are reported together with what the tools said they
+//! changed. The containers are removed afterwards; running nodes are untouched.
 //!
 //! A passing check is recorded against the provisioned image it ran on. When the node
 //! later starts from that same cached image (same provisioning key, same image id), the
@@ -10,6 +11,7 @@
 
 use super::up::{self, UpError};
 use super::Instance;
+use crate::engine::docker::FsChange;
 use crate::engine::labels::{self, ROLE_PROVISION};
 use crate::engine::{image, systemd, EngineError};
 use crate::events::{Event, Observer, Phase};
@@ -17,6 +19,7 @@ use crate::model::{Init, Node};
 use crate::provision::idempotence::{self, NodeReport};
 use crate::provision::{self, StepLog};
 use futures_util::future::try_join_all;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Longest a filesystem snapshot may take.
@@ -97,7 +100,7 @@ async fn check_node(
     );
     let spec = up::provision_spec(inst, node, &tag, labels, name);
     let id = inst.docker.create_container(&spec).await?;
-    let result = second_run(inst, node, &id, observer).await;
+    let result = second_run(inst, node, &id, &tag, observer).await;
     inst.docker.remove_container(&id).await?;
     let (report, logs) = result?;
     write_log(inst, &report, &logs);
@@ -118,13 +121,18 @@ async fn second_run(
     inst: &Instance,
     node: &Node,
     id: &str,
+    tag: &str,
     observer: &dyn Observer,
 ) -> Result<(NodeReport, Vec<StepLog>), UpError> {
     inst.docker.start(id, &node.name).await?;
     if node.init == Init::Systemd {
         systemd::wait_booted(&inst.docker, id, up::BOOT_TIMEOUT).await?;
     }
-    let before = snapshot(inst, node, id).await?;
+    let ignore = &node.idempotence_ignore;
+    // Starting (booting systemd) may already write: those paths are compared with their
+    // state now, every other path with its state in the image.
+    let at_start = changed_paths(inst, id, ignore).await?;
+    let before_run = snapshot(inst, node, id, &present(&at_start)).await?;
     let total = node.provision.len();
     let target = provision::Target {
         docker: &inst.docker,
@@ -146,10 +154,21 @@ async fn second_run(
         })
     })
     .await?;
-    let after = snapshot(inst, node, id).await?;
+    // Only paths the engine saw written can differ; each is compared in full.
+    let written = changed_paths(inst, id, ignore).await?;
+    let after = snapshot(inst, node, id, &present(&written)).await?;
+    let from_image: Vec<String> = written
+        .iter()
+        .filter(|(path, _)| !at_start.iter().any(|(p, _)| p == path))
+        .map(|(path, _)| path.clone())
+        .collect();
+    let mut before = before_run;
+    if !from_image.is_empty() {
+        before.extend(image_snapshot(inst, node, tag, &from_image).await?);
+    }
     let report = NodeReport {
         node: node.name.clone(),
-        files: idempotence::diff(&before, &after, &node.idempotence_ignore),
+        files: idempotence::diff(&before, &after, ignore),
         reported: logs
             .iter()
             .flat_map(|l| l.changed.iter().map(move |c| format!("{}: {c}", l.label)))
@@ -164,21 +183,84 @@ async fn second_run(
     Ok((report, logs))
 }
 
+/// The paths the container changed relative to its image, without ignored ones.
+async fn changed_paths(
+    inst: &Instance,
+    id: &str,
+    ignore: &[String],
+) -> Result<Vec<(String, FsChange)>, UpError> {
+    Ok(inst
+        .docker
+        .changes(id)
+        .await?
+        .into_iter()
+        .filter(|(path, _)| !idempotence::ignored(path, ignore))
+        .collect())
+}
+
+/// The changed paths that still exist.
+fn present(changes: &[(String, FsChange)]) -> Vec<String> {
+    changes
+        .iter()
+        .filter(|(_, kind)| *kind != FsChange::Deleted)
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// The state of `paths` in the provisioned image, read in a short-lived container.
+async fn image_snapshot(
+    inst: &Instance,
+    node: &Node,
+    tag: &str,
+    paths: &[String],
+) -> Result<Snapshot, UpError> {
+    let mut labels = inst.id.labels();
+    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
+    labels.insert(labels::NODE.into(), node.name.clone());
+    let name = format!(
+        "{}-{}-reference-{}",
+        inst.id.prefix(),
+        node.name,
+        inst.id.run
+    );
+    let mut spec = up::provision_spec(inst, node, tag, labels, name);
+    // Nothing runs in it but the snapshot: no init, whatever the node boots.
+    spec.entrypoint = Some(vec!["sleep".into()]);
+    spec.cmd = Some(vec!["infinity".into()]);
+    spec.systemd = false;
+    let id = inst.docker.create_container(&spec).await?;
+    let result = async {
+        inst.docker.start(&id, &spec.name).await?;
+        snapshot(inst, node, &id, paths).await
+    }
+    .await;
+    inst.docker.remove_container(&id).await?;
+    result
+}
+
+type Snapshot = BTreeMap<String, idempotence::Entry>;
+
+/// The state of `paths` in container `id`, a thousand paths per exec.
 async fn snapshot(
     inst: &Instance,
     node: &Node,
     id: &str,
-) -> Result<std::collections::BTreeMap<String, idempotence::Entry>, UpError> {
-    let cmd = idempotence::snapshot_command(&node.idempotence_ignore);
-    let out = inst.docker.exec(id, &cmd, &[], SNAPSHOT_TIMEOUT).await?;
-    if !out.stdout.contains("--- content") {
-        return Err(UpError::Engine(EngineError::Other(format!(
-            "cannot list the files of node `{}` for the idempotence check (it needs `find` and `md5sum`): {}",
-            node.name,
-            out.stderr.trim()
-        ))));
+    paths: &[String],
+) -> Result<Snapshot, UpError> {
+    let mut snapshot = Snapshot::new();
+    for chunk in paths.chunks(1000) {
+        let cmd = idempotence::snapshot_command(chunk);
+        let out = inst.docker.exec(id, &cmd, &[], SNAPSHOT_TIMEOUT).await?;
+        if !out.stdout.contains("--- content") {
+            return Err(UpError::Engine(EngineError::Other(format!(
+                "cannot read the files of node `{}` for the idempotence check (it needs `sh`, GNU `find` and `md5sum`): {}",
+                node.name,
+                out.stderr.trim()
+            ))));
+        }
+        snapshot.extend(idempotence::parse_snapshot(&out.stdout));
     }
-    Ok(idempotence::parse_snapshot(&out.stdout))
+    Ok(snapshot)
 }
 
 fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {

@@ -6,7 +6,8 @@ Scenarios (each repeated --runs times; medians reported, with envctl/alternative
   stack3    `envctl up`/`down` vs docker-compose (v1) for three health-chained nginx nodes
   verify    `envctl verify` vs Testinfra (pytest) for the same 4 and 100 assertions
   scale     `envctl up`/`down` of 1, 10, 25, 50 nodes vs starting/removing as many containers
-            with `docker run -d` / `docker rm -f` (the raw floor); envctl's peak RSS at 50
+            with `docker run -d` one after the other and eight at a time / `docker rm -f` (the
+            raw floor); envctl's peak RSS at 50
   molecule  `envctl test` vs `molecule test` for one Ansible role on one node, cold and with
             envctl's provisioning cache warm (needs ansible support in envctl and molecule)
 
@@ -198,7 +199,7 @@ def scale(work, runs, sizes=(1, 10, 25, 50)):
         body = "".join(
             f'[nodes.n{i}]\nimage = "debian:bookworm"\ncommand = ["sleep", "infinity"]\n' for i in range(n))
         write(project / "environments" / "s.toml", body)
-        up, down, raw_up, raw_down = [], [], [], []
+        up, down, raw_up, raw_down, par_up = [], [], [], [], []
         for _ in range(runs):
             up.append(timed(envctl(project, "up", "s")))
             down.append(timed(envctl(project, "down", "s")))
@@ -208,6 +209,13 @@ def scale(work, runs, sizes=(1, 10, 25, 50)):
                 sh(["docker", "run", "-d", "--name", name, "debian:bookworm", "sleep", "infinity"])
             raw_up.append(time.perf_counter() - start)
             raw_down.append(timed(["docker", "rm", "-f", *names]))
+            # The same containers, eight `docker run` at a time.
+            start = time.perf_counter()
+            sh("printf '%s\\n' " + " ".join(names) +
+               " | xargs -P 8 -I{} docker run -d -q --name {} debian:bookworm sleep infinity")
+            par_up.append(time.perf_counter() - start)
+            sh(["docker", "rm", "-f", *names])
+        results[f"docker_run_parallel8_{n}"] = par_up
         results[f"envctl_up_{n}"] = up
         results[f"envctl_down_{n}"] = down
         results[f"docker_run_{n}"] = raw_up
@@ -271,13 +279,15 @@ def report(all_results, runs):
     c = all_results.get("scale")
     if c:
         lines += ["### Scaling (envctl vs raw `docker run -d` / `docker rm -f`)", "",
-                  "| nodes | envctl up | docker run | ratio | envctl down | docker rm -f | ratio |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| nodes | envctl up | docker run | ratio | docker run, 8 at a time | ratio | envctl down | docker rm -f | ratio |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for n in (1, 10, 25, 50):
             if f"envctl_up_{n}" in c:
                 lines.append(
                     f"| {n} | {fmt(median(c[f'envctl_up_{n}']))} | {fmt(median(c[f'docker_run_{n}']))} | "
-                    f"{ratio(c[f'envctl_up_{n}'], c[f'docker_run_{n}'])} | {fmt(median(c[f'envctl_down_{n}']))} | "
+                    f"{ratio(c[f'envctl_up_{n}'], c[f'docker_run_{n}'])} | "
+                    f"{fmt(median(c[f'docker_run_parallel8_{n}']))} | {ratio(c[f'envctl_up_{n}'], c[f'docker_run_parallel8_{n}'])} | "
+                    f"{fmt(median(c[f'envctl_down_{n}']))} | "
                     f"{fmt(median(c[f'docker_rm_{n}']))} | {ratio(c[f'envctl_down_{n}'], c[f'docker_rm_{n}'])} |")
         if "envctl_peak_rss_kb_up_50" in c:
             lines += ["", f"envctl peak RSS, 50-node up: {c['envctl_peak_rss_kb_up_50'][0] / 1024:.1f} MiB; "

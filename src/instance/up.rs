@@ -216,7 +216,8 @@ async fn bring_up(
 }
 
 /// Starts every node as soon as the nodes it depends on are ready: each node waits for
-/// its own dependencies only, not for a whole wave. The first failure stops the rest.
+/// its own dependencies only, not for a whole wave, and its containers are created
+/// while it waits. The first failure stops the rest.
 async fn start_in_order(
     inst: &Instance,
     prepared: &BTreeMap<&str, Option<Prepared>>,
@@ -224,7 +225,7 @@ async fn start_in_order(
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
-    use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
+    use futures_util::future::{FutureExt, LocalBoxFuture, Shared, TryFutureExt};
     use std::sync::Mutex;
     // `Err(())` tells dependents not to start; the error itself is kept here.
     let failures: Mutex<Vec<UpError>> = Mutex::new(Vec::new());
@@ -244,8 +245,29 @@ async fn start_in_order(
         let current = by_node.get(&name).cloned().unwrap_or_default();
         let (failures, outcomes) = (&failures, &outcomes);
         let started = async move {
-            try_join_all(deps).await?;
-            match start_node(inst, node, prep.as_ref(), current, observer, client).await {
+            // Containers are created while the dependencies start; `None` is a
+            // dependency's failure, told by that dependency.
+            let create = async {
+                match prep {
+                    Some(p) => create_node(inst, node, p, &current).await.map(Some),
+                    None => Ok(None),
+                }
+            };
+            let result = match futures_util::future::try_join(
+                try_join_all(deps).map_err(|()| None),
+                create.map_err(Some),
+            )
+            .await
+            {
+                Ok((_, None)) => Ok((node.name.clone(), NodeOutcome::Unchanged)),
+                Ok((_, Some(created))) => {
+                    let prep = prep.as_ref().expect("created from a prepared image");
+                    run_node(inst, node, prep, created, observer, client).await
+                }
+                Err(None) => return Err(()),
+                Err(Some(e)) => Err(e),
+            };
+            match result {
                 Ok((name, outcome)) => {
                     outcomes.lock().expect("not poisoned").insert(name, outcome);
                     Ok(())
@@ -627,14 +649,18 @@ pub(crate) async fn start_node(
     let Some(prep) = prepared else {
         return Ok((node.name.clone(), NodeOutcome::Unchanged));
     };
-    let began = Instant::now();
-    let emit = |phase: Phase| {
-        observer.event(&Event::Node {
-            node: node.name.clone(),
-            phase,
-        })
-    };
-    emit(Phase::Starting);
+    let created = create_node(inst, node, prep, &current).await?;
+    run_node(inst, node, prep, created, observer, client).await
+}
+
+/// Removes the node's outdated replicas and creates (without starting) the missing ones:
+/// nothing runs yet, so this need not wait for the node's dependencies.
+async fn create_node(
+    inst: &Instance,
+    node: &Node,
+    prep: &Prepared,
+    current: &[ContainerInfo],
+) -> Result<Vec<(String, String)>, UpError> {
     let wanted = node.replica_names();
     try_join_all(
         current
@@ -648,7 +674,7 @@ pub(crate) async fn start_node(
             .map(|c| inst.docker.remove_container(&c.id)),
     )
     .await?;
-    // Replicas are created and started side by side.
+    // Replicas are created side by side.
     let fresh = try_join_all(
         wanted
             .iter()
@@ -662,10 +688,34 @@ pub(crate) async fn start_node(
             .map(|replica| async move {
                 let spec = replica_spec(inst, node, prep, replica);
                 let id = inst.docker.create_container(&spec).await?;
-                inst.docker.start(&id, &spec.name).await?;
                 Ok::<_, UpError>((replica.clone(), id))
             }),
     )
+    .await?;
+    Ok(fresh)
+}
+
+/// Starts the replicas `create_node` made, side by side, and waits until all of them are
+/// ready.
+async fn run_node(
+    inst: &Instance,
+    node: &Node,
+    prep: &Prepared,
+    fresh: Vec<(String, String)>,
+    observer: &dyn Observer,
+    client: &reqwest::Client,
+) -> Result<(String, NodeOutcome), UpError> {
+    let began = Instant::now();
+    let emit = |phase: Phase| {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase,
+        })
+    };
+    emit(Phase::Starting);
+    try_join_all(fresh.iter().map(|(replica, id)| async move {
+        inst.docker.start(id, &inst.id.container(replica)).await
+    }))
     .await?;
     emit(Phase::WaitingHealthy);
     let ids: Vec<String> = fresh.iter().map(|(_, id)| id.clone()).collect();

@@ -89,16 +89,7 @@ async fn check_node(
         write_log(inst, &report, &[]);
         return Ok(report);
     }
-    let mut labels = inst.id.labels();
-    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
-    labels.insert(labels::NODE.into(), node.name.clone());
-    let name = format!(
-        "{}-{}-idempotence-{}",
-        inst.id.prefix(),
-        node.name,
-        inst.id.run
-    );
-    let spec = up::provision_spec(inst, node, &tag, labels, name);
+    let spec = up::provision_spec(inst, node, &tag, "idempotence");
     let id = inst.docker.create_container(&spec).await?;
     let result = second_run(inst, node, &id, &tag, observer).await;
     inst.docker.remove_container(&id).await?;
@@ -214,16 +205,7 @@ async fn image_snapshot(
     tag: &str,
     paths: &[String],
 ) -> Result<Snapshot, UpError> {
-    let mut labels = inst.id.labels();
-    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
-    labels.insert(labels::NODE.into(), node.name.clone());
-    let name = format!(
-        "{}-{}-reference-{}",
-        inst.id.prefix(),
-        node.name,
-        inst.id.run
-    );
-    let mut spec = up::provision_spec(inst, node, tag, labels, name);
+    let mut spec = up::provision_spec(inst, node, tag, "reference");
     // Nothing runs in it but the snapshot: no init, whatever the node boots.
     spec.entrypoint = Some(vec!["sleep".into()]);
     spec.cmd = Some(vec!["infinity".into()]);

@@ -422,21 +422,7 @@ async fn provision_image(
     tag: &str,
     observer: &dyn Observer,
 ) -> Result<(), UpError> {
-    let mut labels = inst.id.labels();
-    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
-    labels.insert(labels::NODE.into(), node.name.clone());
-    let spec = provision_spec(
-        inst,
-        node,
-        &base.id,
-        labels,
-        format!(
-            "{}-{}-provision-{}",
-            inst.id.prefix(),
-            node.name,
-            inst.id.run
-        ),
-    );
+    let spec = provision_spec(inst, node, &base.id, "provision");
     let id = inst.docker.create_container(&spec).await?;
     let result = async {
         inst.docker.start(&id, &spec.name).await?;
@@ -522,15 +508,20 @@ fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) ->
 /// Longest a systemd node may take to boot.
 pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// A short-lived container that runs provisioning steps: it idles (`sleep infinity`),
-/// or boots systemd for `init = "systemd"` so steps can manage services.
-pub fn provision_spec(
-    inst: &Instance,
-    node: &Node,
-    image: &str,
-    labels: HashMap<String, String>,
-    name: String,
-) -> ContainerSpec {
+/// A short-lived container of this run that runs provisioning steps (`purpose` names
+/// it: `provision`, `idempotence`...): it idles (`sleep infinity`), or boots systemd for
+/// `init = "systemd"` so steps can manage services. Its labels mark it as provisioning
+/// work, which cleanup and `gc` remove.
+pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) -> ContainerSpec {
+    let mut labels = inst.id.labels();
+    labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
+    labels.insert(labels::NODE.into(), node.name.clone());
+    let name = format!(
+        "{}-{}-{purpose}-{}",
+        inst.id.prefix(),
+        node.name,
+        inst.id.run
+    );
     let systemd = node.init == Init::Systemd;
     ContainerSpec {
         name,

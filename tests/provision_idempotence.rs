@@ -180,7 +180,9 @@ provision = [{ shell = "mkdir -p /srv/calm && echo calm > /srv/calm/state" }]
     );
     let again = p.run(&["test", "calm"]).expect(0);
     assert!(
-        again.stderr.contains("passed the check before"),
+        again
+            .stderr
+            .contains("checked before on this provisioned image"),
         "{}",
         again.stderr
     );

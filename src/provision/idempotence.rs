@@ -69,10 +69,10 @@ impl NodeReport {
 
 impl fmt::Display for NodeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(tag) = &self.recorded {
+        if self.recorded.is_some() {
             return write!(
                 f,
-                "node `{}`: idempotent (its provisioned image {tag} passed the check before; `--no-cache` checks again)",
+                "node `{}`: idempotent (checked before on this provisioned image)",
                 self.node
             );
         }

@@ -90,10 +90,15 @@ async fn check_node(
         return Ok(report);
     }
     let spec = up::provision_spec(inst, node, &tag, "idempotence");
-    let id = inst.docker.create_container(&spec).await?;
+    let id = inst
+        .docker
+        .create_container(&spec)
+        .await
+        .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = second_run(inst, node, &id, &tag, observer).await;
-    inst.docker.remove_container(&id).await?;
-    let (report, logs) = result?;
+    let removed = inst.docker.remove_container(&id).await;
+    let (report, logs) = result.map_err(|e| e.on_node(&node.name))?;
+    removed.map_err(|e| UpError::from(e).on_node(&node.name))?;
     write_log(inst, &report, &logs);
     if report.is_idempotent() && report.skipped.is_empty() {
         // Only a full pass is recorded; a failing check runs again next time.

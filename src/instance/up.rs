@@ -45,6 +45,16 @@ pub enum UpError {
     Conflict(String),
 }
 
+impl UpError {
+    /// Says which node an engine request failed for.
+    pub fn on_node(self, node: &str) -> UpError {
+        match self {
+            UpError::Engine(e) => UpError::Engine(e.on_node(node)),
+            other => other,
+        }
+    }
+}
+
 /// A node's image, ready to run.
 pub(crate) struct Prepared {
     /// Image to start the node's containers from.
@@ -273,7 +283,10 @@ async fn start_in_order(
                     Ok(())
                 }
                 Err(e) => {
-                    failures.lock().expect("not poisoned").push(e);
+                    failures
+                        .lock()
+                        .expect("not poisoned")
+                        .push(e.on_node(&node.name));
                     Err(())
                 }
             }
@@ -423,7 +436,11 @@ async fn provision_image(
     observer: &dyn Observer,
 ) -> Result<(), UpError> {
     let spec = provision_spec(inst, node, &base.id, "provision");
-    let id = inst.docker.create_container(&spec).await?;
+    let id = inst
+        .docker
+        .create_container(&spec)
+        .await
+        .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = async {
         inst.docker.start(&id, &spec.name).await?;
         if node.init == Init::Systemd {
@@ -471,12 +488,8 @@ async fn provision_image(
     .await;
     // The step's own failure comes first; a failed removal must not hide it.
     let removed = inst.docker.remove_container(&id).await;
-    let on_node = |e: UpError| match e {
-        UpError::Engine(e) => UpError::Engine(e.on_node(&node.name)),
-        other => other,
-    };
-    result.map_err(on_node)?;
-    removed.map_err(|e| on_node(e.into()))
+    result.map_err(|e| e.on_node(&node.name))?;
+    removed.map_err(|e| UpError::from(e).on_node(&node.name))
 }
 
 /// The container of one replica of a node, from its prepared image.

@@ -5,7 +5,7 @@
 mod background;
 mod common;
 
-use background::{Background, SLOW_PROVISIONING};
+use background::{Background, ENDLESS_SPEC, SLOW_PROVISIONING};
 use common::Project;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -103,10 +103,7 @@ fn engine_gone_during_provisioning_exits_3_then_down_and_gc_clean_up() {
 #[test]
 fn engine_gone_during_verify_exits_3_with_a_message() {
     let p = Project::fixture("web");
-    p.file(
-        "specs/web/endless.toml",
-        "[[command]]\ntitle = \"never true\"\nnode = \"client\"\nrun = \"false\"\neventually = \"20m\"\n",
-    );
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let proxy = EngineProxy::start();
     let host = proxy.docker_host();
     let mut bg = Background::start(
@@ -115,9 +112,7 @@ fn engine_gone_during_verify_exits_3_with_a_message() {
         &["test", "web", "never"],
         &[("DOCKER_HOST", &host)],
     );
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     proxy.cut();
     let out = bg.finish().expect(3);
     assert!(out.stderr.contains("Docker Engine"), "{}", out.stderr);
@@ -128,14 +123,9 @@ fn engine_gone_during_verify_exits_3_with_a_message() {
 #[test]
 fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
     let p = Project::fixture("web");
-    p.file(
-        "specs/web/endless.toml",
-        "[[command]]\ntitle = \"never true\"\nnode = \"client\"\nrun = \"false\"\neventually = \"20m\"\n",
-    );
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     kill_container(&format!("envctl-web-{}-web", p.instance));
     let out = bg.finish().expect(3);
     assert!(out.stderr.contains("node `web`"), "{}", out.stderr);

@@ -3,25 +3,15 @@
 mod background;
 mod common;
 
-use background::{eventually, has_container, Background, SLOW_PROVISIONING};
+use background::{eventually, has_container, Background, ENDLESS_SPEC, SLOW_PROVISIONING};
 use common::Project;
-
-const ENDLESS_SPEC: &str = r#"
-[[command]]
-title = "never true"
-node = "client"
-run = "false"
-eventually = "20m"
-"#;
 
 #[test]
 fn sigkill_during_test_then_gc_leaves_nothing_and_dry_run_lists_first() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     bg.signal(libc::SIGKILL);
     bg.finish();
     let left = p.leftovers();
@@ -102,9 +92,7 @@ fn up_after_a_killed_test_makes_an_instance_that_gc_keeps() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     bg.signal(libc::SIGKILL);
     bg.finish();
     p.run(&["up"]).expect(0);

@@ -4,7 +4,7 @@
 mod background;
 mod common;
 
-use background::{has_container, Background, SLOW_PROVISIONING};
+use background::{has_container, Background, ENDLESS_SPEC, SLOW_PROVISIONING};
 use common::Project;
 
 /// A node that starts but never becomes healthy.
@@ -13,15 +13,6 @@ const NEVER_HEALTHY: &str = r#"
 image = "debian:bookworm"
 command = ["sleep", "infinity"]
 health = { command = "false", interval = "200ms", timeout = "20m" }
-"#;
-
-/// A spec that keeps failing, so verify runs until interrupted.
-const ENDLESS_SPEC: &str = r#"
-[[command]]
-title = "never true"
-node = "client"
-run = "false"
-eventually = "20m"
 "#;
 
 fn interrupted_cleanly(run: common::Run, p: &Project) {
@@ -62,9 +53,7 @@ fn sigint_during_verify_of_test_exits_130_and_leaves_nothing() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     bg.signal(libc::SIGINT);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -74,9 +63,7 @@ fn sigterm_during_verify_of_test_exits_130_and_leaves_nothing() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     bg.signal(libc::SIGTERM);
     interrupted_cleanly(bg.finish(), &p);
 }
@@ -123,9 +110,7 @@ fn sigint_during_verify_exits_130_and_leaves_the_instance_running() {
     p.run(&["up"]).expect(0);
     let before = common::container_ids(&p.instance);
     let mut bg = Background::start(&p, &p.instance, &["verify", "web", "never"], &[]);
-    bg.wait_until("verify has started", |bg| {
-        bg.output().contains("running 1 test")
-    });
+    bg.wait_for_verify();
     bg.signal(libc::SIGINT);
     let run = bg.finish().expect(130);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);

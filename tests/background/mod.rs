@@ -93,6 +93,13 @@ impl Background {
         });
     }
 
+    /// Waits until verify runs its (endless) assertions.
+    pub fn wait_for_verify(&mut self) {
+        self.wait_until("verify has started", |bg| {
+            bg.output().contains("running 1 test")
+        });
+    }
+
     /// Waits for the process to end.
     pub fn finish(mut self) -> Run {
         let status = self.child.wait().unwrap();
@@ -123,6 +130,15 @@ pub const SLOW_PROVISIONING: &str = r#"
 image = "debian:bookworm"
 command = ["sleep", "infinity"]
 provision = [{ shell = "echo step started; sleep 600", timeout = "20m" }]
+"#;
+
+/// A spec on the `web` fixture that keeps failing, so verify runs until stopped.
+pub const ENDLESS_SPEC: &str = r#"
+[[command]]
+title = "never true"
+node = "client"
+run = "false"
+eventually = "20m"
 "#;
 
 /// Polls `condition` until it holds (a test's precondition, not a timing assertion).

@@ -31,8 +31,18 @@ pub struct ProbeOutput {
 pub enum Probe {
     /// A fact probe (shell snippet), cut off after the duration.
     Fact(String, Duration),
-    /// A command as a `[[command]]` assertion gives it; never cut off by the batch.
-    Command(Vec<String>),
+    /// A command as a `[[command]]` assertion gives it, with that assertion's deadline;
+    /// never cut off by the batch (the assertion gives up at its deadline).
+    Command(Vec<String>, Duration),
+}
+
+impl Probe {
+    /// How long the probe may take.
+    fn limit(&self) -> Duration {
+        match self {
+            Probe::Fact(_, t) | Probe::Command(_, t) => *t,
+        }
+    }
 }
 
 impl Probe {
@@ -41,7 +51,7 @@ impl Probe {
             Probe::Fact(snippet, timeout) => {
                 format!("run {} {}", seconds(*timeout), quote(snippet))
             }
-            Probe::Command(argv) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+            Probe::Command(argv, _) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
         }
     }
 }
@@ -105,7 +115,7 @@ impl Batches {
                 }
                 Check::Command(c) if streams => {
                     per_node.entry(c.node.clone()).or_default().push((
-                        Probe::Command(c.run.0.clone()),
+                        Probe::Command(c.run.0.clone(), a.timeout),
                         Reader::Command(a.name.clone()),
                     ));
                 }
@@ -116,16 +126,7 @@ impl Batches {
         for (node, probes) in per_node {
             let longest = probes
                 .iter()
-                .filter_map(|(p, _)| match p {
-                    Probe::Fact(_, t) => Some(*t),
-                    Probe::Command(_) => None,
-                })
-                .chain(
-                    assertions
-                        .iter()
-                        .filter(|a| matches!(&a.check, Check::Command(c) if c.node == node))
-                        .map(|a| a.timeout),
-                )
+                .map(|(p, _)| p.limit())
                 .max()
                 .unwrap_or(Duration::from_secs(10));
             let mut senders = HashMap::new();
@@ -140,13 +141,9 @@ impl Batches {
                 senders.insert(i, tx);
                 match reader {
                     Reader::Fact(snippet) => {
-                        let limit = match probe {
-                            Probe::Fact(_, t) => *t,
-                            Probe::Command(_) => longest,
-                        };
                         batches
                             .facts
-                            .insert((node.clone(), snippet.clone()), (pending, limit));
+                            .insert((node.clone(), snippet.clone()), (pending, probe.limit()));
                     }
                     Reader::Command(name) => {
                         batches.commands.insert(name.clone(), pending);
@@ -450,7 +447,7 @@ mod tests {
             "n",
             &[
                 Probe::Fact("echo 'a'".into(), Duration::from_secs(3)),
-                Probe::Command(vec!["nginx".into(), "-v".into()]),
+                Probe::Command(vec!["nginx".into(), "-v".into()], Duration::from_secs(5)),
             ],
         );
         assert!(
@@ -463,11 +460,14 @@ mod tests {
     /// Runs the batch script with this host's `sh`, optionally without `mkfifo`.
     fn run_here(prelude: &str) -> Vec<(usize, ProbeOutput)> {
         let probes = [
-            Probe::Command(vec![
-                "sh".into(),
-                "-c".into(),
-                "sleep 1; echo out; echo err >&2; exit 3".into(),
-            ]),
+            Probe::Command(
+                vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "sleep 1; echo out; echo err >&2; exit 3".into(),
+                ],
+                Duration::from_secs(5),
+            ),
             Probe::Fact("echo quick".into(), Duration::from_secs(5)),
             Probe::Fact("echo started; sleep 30".into(), Duration::from_millis(300)),
         ];

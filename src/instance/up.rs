@@ -259,7 +259,7 @@ async fn start_in_order(
             // dependency's failure, told by that dependency.
             let create = async {
                 match prep {
-                    Some(p) => create_node(inst, node, p, &current).await.map(Some),
+                    Some(p) => Ok(Some((p, create_node(inst, node, p, &current).await?))),
                     None => Ok(None),
                 }
             };
@@ -270,8 +270,7 @@ async fn start_in_order(
             .await
             {
                 Ok((_, None)) => Ok((node.name.clone(), NodeOutcome::Unchanged)),
-                Ok((_, Some(created))) => {
-                    let prep = prep.as_ref().expect("created from a prepared image");
+                Ok((_, Some((prep, created)))) => {
                     run_node(inst, node, prep, created, observer, client).await
                 }
                 Err(None) => return Err(()),

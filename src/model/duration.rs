@@ -99,9 +99,59 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// A duration that must not be zero: a timeout or a polling interval, where zero would
+/// mean "fail at once" or "poll without pause".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct NonZeroDuration(pub HumanDuration);
+
+impl NonZeroDuration {
+    /// Parses like [`HumanDuration::parse`] and refuses zero.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let d = HumanDuration::parse(text)?;
+        if d.0.is_zero() {
+            return Err(format!(
+                "`{}` is zero; a timeout or interval must be longer, e.g. \"500ms\" or \"5s\"",
+                text.trim()
+            ));
+        }
+        Ok(NonZeroDuration(d))
+    }
+
+    /// The duration.
+    pub fn get(self) -> Duration {
+        self.0 .0
+    }
+}
+
+impl<'de> Deserialize<'de> for NonZeroDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NonZeroDuration::parse(&text).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_timeouts_and_intervals_are_refused() {
+        assert!(NonZeroDuration::parse("0s")
+            .unwrap_err()
+            .contains("is zero"));
+        assert!(NonZeroDuration::parse("0ms0s")
+            .unwrap_err()
+            .contains("is zero"));
+        assert_eq!(
+            NonZeroDuration::parse("1ms").unwrap().get(),
+            Duration::from_millis(1)
+        );
+        assert!(NonZeroDuration::parse("5 parsecs").is_err());
+    }
 
     #[test]
     fn numbers_too_big_for_a_float_are_refused_not_a_panic() {

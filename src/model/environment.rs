@@ -1,6 +1,7 @@
 //! The resolved environment: an `environments/NAME.toml` file with its `extends` chain
 //! applied and every reference checked. This is what the planner and engine consume.
 
+use super::duration::NonZeroDuration;
 use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, RawStep};
 use super::inventory;
 use super::port::PortMapping;
@@ -756,7 +757,7 @@ fn partial_node(
             .env
             .unwrap_or_default()
             .into_iter()
-            .map(|(k, v)| (k, v.0))
+            .map(|(k, v)| (k.0, v.0))
             .collect(),
         ports: raw
             .ports
@@ -790,8 +791,12 @@ fn health(
 ) -> Option<Health> {
     let span = raw.span();
     let raw = raw.into_inner();
-    let interval = raw.interval.map_or(DEFAULT_HEALTH_INTERVAL, |d| d.0);
-    let timeout = raw.timeout.map_or(DEFAULT_HEALTH_TIMEOUT, |d| d.0);
+    let interval = raw
+        .interval
+        .map_or(DEFAULT_HEALTH_INTERVAL, NonZeroDuration::get);
+    let timeout = raw
+        .timeout
+        .map_or(DEFAULT_HEALTH_TIMEOUT, NonZeroDuration::get);
     let kinds = [raw.http.is_some(), raw.tcp.is_some(), raw.command.is_some()];
     if kinds.iter().filter(|k| **k).count() != 1 {
         errors.push(src.diagnostic_for(
@@ -862,7 +867,7 @@ fn step(
         ));
         return None;
     }
-    let timeout = raw.timeout.map(|d| d.0);
+    let timeout = raw.timeout.map(NonZeroDuration::get);
     let args = raw.args.unwrap_or_default();
     if !args.is_empty() && raw.script.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "args", "`args` goes with `script`"));

@@ -1,9 +1,9 @@
 //! The on-disk shape of `environments/NAME.toml`, exactly as users write it. Every table
 //! rejects unknown keys; fields that later checks point at keep their position (`Spanned`).
 
-use super::duration::HumanDuration;
+use super::duration::NonZeroDuration;
 use super::port::PortMapping;
-use super::scalar::{CommandLine, Scalar};
+use super::scalar::{CommandLine, EnvName, Scalar};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ pub struct RawNode {
     pub image: Option<Spanned<String>>,
     pub build: Option<Spanned<String>>,
     pub command: Option<CommandLine>,
-    pub env: Option<BTreeMap<String, Scalar>>,
+    pub env: Option<BTreeMap<EnvName, Scalar>>,
     pub ports: Option<Vec<Spanned<PortMapping>>>,
     pub depends_on: Option<Vec<Spanned<String>>>,
     pub replicas: Option<Spanned<u32>>,
@@ -73,8 +73,8 @@ pub struct RawHealth {
     pub command: Option<CommandLine>,
     /// Expected HTTP status (default: any 2xx or 3xx).
     pub status: Option<u16>,
-    pub interval: Option<HumanDuration>,
-    pub timeout: Option<HumanDuration>,
+    pub interval: Option<NonZeroDuration>,
+    pub timeout: Option<NonZeroDuration>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -105,5 +105,5 @@ pub struct RawStep {
     pub idempotent: Option<bool>,
     /// A label shown in progress output and errors.
     pub name: Option<String>,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<NonZeroDuration>,
 }

@@ -18,6 +18,7 @@ impl<'de> Deserialize<'de> for Scalar {
                 f.write_str("a string, number or boolean")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                no_nul(v)?;
                 Ok(Scalar(v.to_string()))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
@@ -34,6 +35,37 @@ impl<'de> Deserialize<'de> for Scalar {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Text that ends up in a process's environment or arguments, where a NUL cannot go.
+fn no_nul<E: de::Error>(v: &str) -> Result<(), E> {
+    if v.contains('\0') {
+        return Err(E::custom(
+            "contains a NUL character, which no command line or environment variable can hold",
+        ));
+    }
+    Ok(())
+}
+
+/// The name of an environment variable: not empty, without `=` or NUL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct EnvName(pub String);
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        if name.is_empty() {
+            return Err(de::Error::custom("an environment variable needs a name"));
+        }
+        if name.contains(['=', '\0']) {
+            return Err(de::Error::custom(format!(
+                "`{}` cannot name an environment variable: it holds `=` or NUL",
+                name.escape_debug()
+            )));
+        }
+        Ok(EnvName(name))
     }
 }
 
@@ -64,11 +96,13 @@ impl<'de> Deserialize<'de> for CommandLine {
                 if v.trim().is_empty() {
                     return Err(E::custom("empty command"));
                 }
+                no_nul(v)?;
                 Ok(CommandLine(vec!["sh".into(), "-c".into(), v.to_string()]))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<CommandLine, A::Error> {
                 let mut args = Vec::new();
                 while let Some(arg) = seq.next_element::<String>()? {
+                    no_nul(&arg)?;
                     args.push(arg);
                 }
                 if args.is_empty() {

@@ -1,6 +1,7 @@
 //! Resolved specs: every assertion of `specs/ENV/*.toml`, checked against the environment
 //! it runs on (nodes exist, patterns compile) and expanded per replica.
 
+use super::duration::NonZeroDuration;
 use super::environment::Environment;
 use super::fact::{self, Expectation, Fact, NodeCheck};
 use super::matcher::Matcher;
@@ -426,7 +427,7 @@ impl Resolver<'_> {
         self.push(
             title,
             explicit,
-            raw.timeout.map(|d| d.0),
+            raw.timeout.map(NonZeroDuration::get),
             raw.eventually.map(|d| d.0),
             DEFAULT_NETWORK_TIMEOUT,
             Check::Http(HttpCheck {
@@ -462,7 +463,7 @@ impl Resolver<'_> {
         self.push(
             title,
             explicit,
-            raw.timeout.map(|d| d.0),
+            raw.timeout.map(NonZeroDuration::get),
             raw.eventually.map(|d| d.0),
             DEFAULT_NETWORK_TIMEOUT,
             Check::Tcp(TcpCheck {
@@ -492,7 +493,7 @@ impl Resolver<'_> {
             self.push(
                 title,
                 explicit,
-                raw.timeout.map(|d| d.0),
+                raw.timeout.map(NonZeroDuration::get),
                 raw.eventually.map(|d| d.0),
                 DEFAULT_EXEC_TIMEOUT,
                 Check::Command(CommandCheck {
@@ -571,7 +572,7 @@ impl Resolver<'_> {
         self.per_replica(
             title,
             replicas,
-            raw.timeout.map(|d| d.0),
+            raw.timeout.map(NonZeroDuration::get),
             raw.eventually.map(|d| d.0),
             fact,
             expect,
@@ -648,8 +649,11 @@ impl Resolver<'_> {
                     match key.as_str() {
                         "title" => title = Some(t),
                         "node" => node = Some(Spanned::new(span, t)),
+                        "timeout" => match super::duration::NonZeroDuration::parse(&t) {
+                            Ok(d) => timeout = Some(d.get()),
+                            Err(e) => self.errors.push(self.src.diagnostic(Some(span), e)),
+                        },
                         _ => match super::duration::HumanDuration::parse(&t) {
-                            Ok(d) if key == "timeout" => timeout = Some(d.0),
                             Ok(d) => eventually = Some(d.0),
                             Err(e) => self.errors.push(self.src.diagnostic(Some(span), e)),
                         },

@@ -1,7 +1,7 @@
 //! The on-disk shape of `specs/ENV/*.toml`: arrays of tables, one per assertion kind.
 //! Attribute names follow goss where goss has one.
 
-use super::duration::HumanDuration;
+use super::duration::{HumanDuration, NonZeroDuration};
 use super::scalar::CommandLine;
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -49,7 +49,7 @@ pub type RawFact = BTreeMap<String, Spanned<toml::Value>>;
 #[serde(deny_unknown_fields)]
 pub struct RawHttp {
     pub title: Option<String>,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<NonZeroDuration>,
     pub eventually: Option<HumanDuration>,
     pub url: Spanned<String>,
     pub method: Option<Spanned<String>>,
@@ -79,7 +79,7 @@ pub struct RawHttp {
 #[serde(deny_unknown_fields)]
 pub struct RawTcp {
     pub title: Option<String>,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<NonZeroDuration>,
     pub eventually: Option<HumanDuration>,
     /// `node:port`.
     pub address: Spanned<String>,
@@ -93,7 +93,7 @@ pub struct RawTcp {
 #[serde(deny_unknown_fields)]
 pub struct RawCommand {
     pub title: Option<String>,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<NonZeroDuration>,
     pub eventually: Option<HumanDuration>,
     pub node: Spanned<String>,
     pub run: CommandLine,
@@ -109,7 +109,7 @@ pub struct RawCommand {
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     pub title: Option<String>,
-    pub timeout: Option<HumanDuration>,
+    pub timeout: Option<NonZeroDuration>,
     pub eventually: Option<HumanDuration>,
     pub node: Spanned<String>,
     pub path: Spanned<String>,

@@ -56,6 +56,10 @@ pub async fn run(
     loop {
         attempt += 1;
         let mut cmd = tokio::process::Command::new(&program);
+        if !pipelining_configured(&cwd) {
+            // One exec per task instead of several (temp dir, upload, run, clean up).
+            cmd.env("ANSIBLE_PIPELINING", "True");
+        }
         cmd.arg("-i")
             .arg(&inventory_path)
             .arg("--limit")
@@ -109,16 +113,20 @@ pub async fn run(
             );
             continue;
         }
-        return Err((
-            format!(
-                "ansible-playbook {} exited with {}",
-                playbook.display(),
-                out.status
-                    .code()
-                    .map_or("a signal".into(), |c| c.to_string())
-            ),
-            output,
-        ));
+        let mut reason = format!(
+            "ansible-playbook {} exited with {}",
+            playbook.display(),
+            out.status
+                .code()
+                .map_or("a signal".into(), |c| c.to_string())
+        );
+        if lacks_connection_plugin(&text) {
+            reason.push_str(&format!(
+                "; {} cannot find the `{CONNECTION}` connection: install the community.docker collection (Debian's `ansible` package and PyPI's `ansible` include it; or `ansible-galaxy collection install community.docker`), or point ENVCTL_ANSIBLE_PLAYBOOK at an ansible-playbook that has it",
+                program.display()
+            ));
+        }
+        return Err((reason, output));
     }
     if !in_recap(&output, &host) {
         return Err((
@@ -134,12 +142,48 @@ pub async fn run(
     Ok(Played { changed, output })
 }
 
+/// Whether Ansible failed for want of the connection plugin envctl uses.
+fn lacks_connection_plugin(output: &str) -> bool {
+    output.lines().any(|l| {
+        l.contains(CONNECTION) && (l.contains("was not found") || l.contains("Invalid connection"))
+    })
+}
+
 /// Whether the PLAY RECAP has a line for `host` (a playbook whose plays match no host
 /// exits 0 having done nothing).
 fn in_recap(output: &str, host: &str) -> bool {
     output
         .lines()
         .any(|l| l.split_whitespace().next() == Some(host) && l.contains(": ok="))
+}
+
+/// Whether the user chose about pipelining: in the environment, or in the ansible.cfg
+/// that applies (`ANSIBLE_CONFIG`, the playbook's directory, `~/.ansible.cfg`,
+/// `/etc/ansible/ansible.cfg`, the first that exists, as Ansible looks them up).
+fn pipelining_configured(cwd: &Path) -> bool {
+    if std::env::var_os("ANSIBLE_PIPELINING").is_some() {
+        return true;
+    }
+    let candidates = [
+        std::env::var_os("ANSIBLE_CONFIG").map(PathBuf::from),
+        Some(cwd.join("ansible.cfg")),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ansible.cfg")),
+        Some(PathBuf::from("/etc/ansible/ansible.cfg")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .is_some_and(|text| mentions_pipelining(&text))
+}
+
+/// Whether an ansible.cfg sets `pipelining`.
+fn mentions_pipelining(cfg: &str) -> bool {
+    cfg.lines().any(|l| {
+        l.split_once('=')
+            .is_some_and(|(key, _)| key.trim().eq_ignore_ascii_case("pipelining"))
+    })
 }
 
 fn find_program() -> Result<PathBuf, (String, String)> {
@@ -283,6 +327,27 @@ pub fn changed_tasks(output: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_community_docker_collection_is_recognised() {
+        assert!(lacks_connection_plugin(
+            "fatal: [box]: FAILED! => {\"changed\": false, \"msg\": \"Task failed: the connection plugin 'community.docker.docker_api' was not found\"}"
+        ));
+        assert!(!lacks_connection_plugin(
+            "fatal: [box]: FAILED! => {\"msg\": \"No package matching 'nginx' is available\"}"
+        ));
+    }
+
+    #[test]
+    fn a_pipelining_setting_in_ansible_cfg_is_the_users_choice() {
+        assert!(mentions_pipelining(
+            "[defaults]\nroles_path = roles\n[connection]\npipelining = False\n"
+        ));
+        assert!(mentions_pipelining("[ssh_connection]\n  Pipelining=true\n"));
+        assert!(!mentions_pipelining(
+            "[defaults]\nroles_path = roles\n# pipelining\n"
+        ));
+    }
 
     #[test]
     fn changed_tasks_are_named_once_each() {

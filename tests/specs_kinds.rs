@@ -420,3 +420,30 @@ stderr = ["oops"]
     assert_eq!(client.len(), 1, "{execs:?}");
     assert_eq!(*client[0].1, 2, "dns batch + tcp from client: {execs:?}");
 }
+
+#[test]
+fn jobs_bounds_the_commands_running_at_once_in_a_node() {
+    let p = Project::fixture("web");
+    std::fs::remove_file(p.path().join("specs/web/web.toml")).unwrap();
+    // Each command holds a lock for a moment; one that finds it taken fails.
+    let command = |n: usize| {
+        format!(
+            "[[command]]\ntitle = \"holder {n}\"\nnode = \"web\"\nrun = \"mkdir /tmp/lock || exit 9; sleep 0.5; rmdir /tmp/lock\"\n"
+        )
+    };
+    p.file(
+        "specs/web/locks.toml",
+        (1..=3).map(command).collect::<Vec<_>>().join("\n"),
+    );
+    p.run(&["up"]).expect(0);
+    // Side by side they collide; one at a time they do not.
+    let together = p.run(&["verify"]).expect(1);
+    assert!(
+        together.output().contains("exited with the wrong code")
+            && together.output().contains("actual: 9"),
+        "{}",
+        together.output()
+    );
+    p.run(&["verify", "--jobs", "1"]).expect(0);
+    p.run(&["down"]).expect(0);
+}

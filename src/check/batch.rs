@@ -8,6 +8,11 @@
 //! are cut off at half the shortest deadline among the node's assertions and commands
 //! are not batched. An assertion's first attempt reads the batch; retries (`eventually`)
 //! probe again on their own, so they see fresh state.
+//!
+//! Commands are the user's own programs: no more of them run at once than `--jobs`
+//! allows. A command holds its slot until it finishes or its deadline passes (its
+//! assertion has failed by then), so one that hangs delays the others by its deadline at
+//! most. Fact probes only read the node's state and all start at once.
 
 use super::facts::{probe, quote};
 use crate::engine::NodeAccess;
@@ -81,6 +86,7 @@ impl Batches {
         runtime: &tokio::runtime::Handle,
         assertions: &[Assertion],
         access: Arc<dyn NodeAccess>,
+        jobs: usize,
     ) -> Batches {
         let streams = access.streams();
         // Per node: the probes, and who reads each one's result.
@@ -123,12 +129,20 @@ impl Batches {
             }
         }
         let mut batches = Batches::default();
+        let jobs = jobs.max(1);
         for (node, probes) in per_node {
             let longest = probes
                 .iter()
                 .map(|(p, _)| p.limit())
                 .max()
                 .unwrap_or(Duration::from_secs(10));
+            // Commands waiting for a slot: each slot frees within a command's deadline.
+            let commands = probes
+                .iter()
+                .filter(|(p, _)| matches!(p, Probe::Command(..)))
+                .count();
+            let rounds = u32::try_from(commands.div_ceil(jobs).max(1)).unwrap_or(u32::MAX);
+            let longest = longest.saturating_mul(rounds);
             let mut senders = HashMap::new();
             for (i, (probe, reader)) in probes.iter().enumerate() {
                 let (tx, rx) = tokio::sync::oneshot::channel::<Result<ProbeOutput, String>>();
@@ -159,7 +173,7 @@ impl Batches {
                         let _ = tx.send(out);
                     }
                 };
-                let ended = run(access.as_ref(), &node, &probes, longest, &deliver).await;
+                let ended = run(access.as_ref(), &node, &probes, jobs, longest, &deliver).await;
                 let why = match ended {
                     Ok(why) => why,
                     Err(e) => e,
@@ -208,8 +222,9 @@ fn fact_output(node: &str, limit: Duration, out: &ProbeOutput) -> ProbeResult {
     Ok(out.stdout.clone())
 }
 
-/// Runs `probes` in `node` with one exec, all at once, handing each result to `deliver`
-/// as soon as it is printed. Returns why probes without a result have none.
+/// Runs `probes` in `node` with one exec, fact probes all at once and at most `jobs`
+/// commands at a time, handing each result to `deliver` as soon as it is printed.
+/// Returns why probes without a result have none.
 ///
 /// # Errors
 /// The exec failed (node gone, engine error, overall deadline).
@@ -217,6 +232,7 @@ async fn run(
     access: &dyn NodeAccess,
     node: &str,
     probes: &[Probe],
+    jobs: usize,
     longest: Duration,
     deliver: &(dyn Fn(usize, Result<ProbeOutput, String>) + Send + Sync),
 ) -> Result<String, String> {
@@ -227,7 +243,7 @@ async fn run(
             .map(|d| d.as_nanos())
             .unwrap_or_default()
     );
-    let script = script(&nonce, probes);
+    let script = script(&nonce, probes, jobs);
     let parser = Mutex::new(Parser::new(&nonce));
     let sink = |bytes: &[u8]| {
         for (i, out) in parser.lock().expect("not poisoned").feed(bytes) {
@@ -266,7 +282,7 @@ pub async fn gather(
     let deliver = |i: usize, out: Result<ProbeOutput, String>| {
         results.lock().expect("not poisoned").insert(i, out);
     };
-    let missing = run(access, node, &batch, timeout, &deliver).await?;
+    let missing = run(access, node, &batch, usize::MAX, timeout, &deliver).await?;
     let mut results = results.into_inner().expect("not poisoned");
     Ok(probes
         .iter()
@@ -286,24 +302,55 @@ pub async fn gather(
 /// its own. A probe that finishes says so through a FIFO, and the script prints its
 /// section at once; sections are printed one at a time, so they never interleave.
 /// Without `mkfifo`, the sections come after the last probe has finished.
-pub fn script(nonce: &str, probes: &[Probe]) -> String {
+///
+/// With more commands than `jobs`, the probes are started by a launcher in the
+/// background that takes a token (a line in a second FIFO) before each command; the
+/// command gives it back when it finishes or when its deadline passes, whichever comes
+/// first. Without `mkfifo`, the launcher waits for what runs after every `jobs` commands.
+pub fn script(nonce: &str, probes: &[Probe], jobs: usize) -> String {
     const HEAD: &str = r#"d=$(mktemp -d 2>/dev/null) || { d=/tmp/NONCE.$$; mkdir -p "$d"; }
 run() { if command -v timeout >/dev/null 2>&1; then timeout -k 1 "$1" sh -c "$2"; else sh -c "$2"; fi; }
 q="$d/q"; if mkfifo "$q" 2>/dev/null; then exec 3<>"$q"; else q=; fi
 finished() { if [ -n "$q" ]; then echo "$1 $2" >"$q"; else echo "$2" >"$d/$1.rc"; fi; }
 show() { echo "@@NONCE $1"; cat "$d/$1"; printf '\n@@NONCE %s err\n' "$1"; cat "$d/$1.e"; printf '\n@@NONCE %s end %s\n' "$1" "$2"; }
 "#;
+    const SLOTS: &str = r#"t=; n=0
+if [ -n "$q" ] && mkfifo "$d/t" 2>/dev/null; then t="$d/t"; exec 4<>"$t"; k=0; while [ "$k" -lt JOBS ]; do echo >&4; k=$((k+1)); done; fi
+take() { if [ -n "$t" ]; then read -r tok <"$t"; else n=$((n+1)); if [ "$n" -gt JOBS ]; then wait; n=1; fi; fi; }
+give() { if mkdir "$d/$1.g" 2>/dev/null && [ -n "$t" ]; then echo >"$t"; fi; }
+{
+"#;
     const TAIL: &str = r#"if [ -n "$q" ]; then n=COUNT; while [ "$n" -gt 0 ] && read i rc <&3; do show "$i" "$rc"; n=$((n-1)); done; fi
 wait
 if [ -z "$q" ]; then for i in ALL; do show "$i" "$(cat "$d/$i.rc")"; done; fi
 rm -rf "$d"
 "#;
+    let commands = probes
+        .iter()
+        .filter(|p| matches!(p, Probe::Command(..)))
+        .count();
+    let limited = commands > jobs;
     let mut s = HEAD.replace("NONCE", nonce);
+    if limited {
+        s.push_str(&SLOTS.replace("JOBS", &jobs.to_string()));
+    }
     for (i, p) in probes.iter().enumerate() {
-        s.push_str(&format!(
-            "( exec 3>&-; {} </dev/null >\"$d/{i}\" 2>\"$d/{i}.e\"; finished {i} $? ) &\n",
-            p.script()
-        ));
+        let line = match p {
+            Probe::Command(_, deadline) if limited => format!(
+                "take; ( exec 3>&- 4>&-; ( sleep {}; give {i} ) </dev/null >/dev/null 2>&1 & {} </dev/null >\"$d/{i}\" 2>\"$d/{i}.e\"; rc=$?; give {i}; finished {i} $rc ) &\n",
+                seconds(*deadline),
+                p.script()
+            ),
+            _ => format!(
+                "( exec 3>&-{}; {} </dev/null >\"$d/{i}\" 2>\"$d/{i}.e\"; finished {i} $? ) &\n",
+                if limited { " 4>&-" } else { "" },
+                p.script()
+            ),
+        };
+        s.push_str(&line);
+    }
+    if limited {
+        s.push_str("wait\n} &\n");
     }
     let all: Vec<String> = (0..probes.len()).map(|i| i.to_string()).collect();
     s.push_str(
@@ -449,6 +496,7 @@ mod tests {
                 Probe::Fact("echo 'a'".into(), Duration::from_secs(3)),
                 Probe::Command(vec!["nginx".into(), "-v".into()], Duration::from_secs(5)),
             ],
+            16,
         );
         assert!(
             s.contains(r"( exec 3>&-; run 3.0 'echo '\''a'\''' </dev/null"),
@@ -471,7 +519,7 @@ mod tests {
             Probe::Fact("echo quick".into(), Duration::from_secs(5)),
             Probe::Fact("echo started; sleep 30".into(), Duration::from_millis(300)),
         ];
-        let text = format!("{prelude}{}", script("t", &probes));
+        let text = format!("{prelude}{}", script("t", &probes, 16));
         let out = std::process::Command::new("sh")
             .args(["-c", &text])
             .output()
@@ -507,6 +555,74 @@ mod tests {
         assert_eq!(by_index[&0].code, 3);
         assert_eq!(by_index[&1].stdout, "quick\n");
         assert_eq!(by_index[&2].code, 124);
+    }
+
+    /// Commands that each hold a lock directory for a moment; one that finds it taken
+    /// exits 9. Returns the sections of running them with `jobs`.
+    fn contending(jobs: usize, prelude: &str) -> Vec<(usize, ProbeOutput)> {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("lock");
+        let body = format!("mkdir {0} || exit 9; sleep 0.5; rmdir {0}", lock.display());
+        let probes: Vec<Probe> = (0..3)
+            .map(|_| {
+                Probe::Command(
+                    vec!["sh".into(), "-c".into(), body.clone()],
+                    Duration::from_secs(5),
+                )
+            })
+            .chain([Probe::Fact("echo fact".into(), Duration::from_secs(5))])
+            .collect();
+        let text = format!("{prelude}{}", script("t", &probes, jobs));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &text])
+            .output()
+            .unwrap();
+        Parser::new("t").feed(&out.stdout)
+    }
+
+    fn codes(sections: &[(usize, ProbeOutput)]) -> Vec<i32> {
+        let by_index: HashMap<usize, &ProbeOutput> =
+            sections.iter().map(|(i, o)| (*i, o)).collect();
+        assert_eq!(by_index.len(), 4, "{sections:?}");
+        assert_eq!(by_index[&3].stdout, "fact\n");
+        (0..3).map(|i| by_index[&i].code).collect()
+    }
+
+    #[test]
+    fn commands_run_no_more_at_once_than_jobs() {
+        // All at once, they collide; one at a time, none does.
+        assert!(codes(&contending(16, "")).contains(&9));
+        assert_eq!(codes(&contending(1, "")), [0, 0, 0]);
+        assert_eq!(codes(&contending(1, "mkfifo() { return 1; }\n")), [0, 0, 0]);
+    }
+
+    #[test]
+    fn a_command_past_its_deadline_frees_its_slot() {
+        let probes = [
+            Probe::Command(vec!["sleep".into(), "3".into()], Duration::from_millis(500)),
+            Probe::Command(vec!["echo".into(), "next".into()], Duration::from_secs(5)),
+        ];
+        let text = script("t", &probes, 1);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &text])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut parser = Parser::new("t");
+        let mut buf = [0u8; 4096];
+        let first = loop {
+            let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+            assert!(n > 0, "the script ended without a section");
+            if let Some(section) = parser.feed(&buf[..n]).into_iter().next() {
+                break section;
+            }
+        };
+        child.wait().unwrap();
+        // The second command ran once the first one's deadline had passed, before the
+        // first one ended: had it waited for the slot, its section would come second.
+        assert_eq!(first.0, 1, "{first:?}");
+        assert_eq!(first.1.stdout, "next\n");
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub fn run(
         }
     }
     // One exec per node gathers the facts of every node assertion, before they run.
-    let batches = super::batch::Batches::start(runtime, &assertions, access.clone());
+    let batches = super::batch::Batches::start(runtime, &assertions, access.clone(), options.jobs);
     let recorded: Arc<Mutex<Vec<Outcome>>> = Arc::new(Mutex::new(Vec::new()));
     let order: Vec<String> = assertions.iter().map(|a| a.name.clone()).collect();
     let trials = assertions

@@ -90,3 +90,86 @@ fn no_cache_provisions_again_and_cached_images_are_listed() {
     );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+/// This project's provisioned images on the engine, as (id, tag).
+fn cache_images(p: &Project) -> Vec<(String, String)> {
+    let project = envctl::instance::project_id(&p.path().canonicalize().unwrap());
+    let out = std::process::Command::new("docker")
+        .args([
+            "images",
+            "-a",
+            "--filter",
+            &format!("label=io.envctl.project={project}"),
+            "--filter",
+            "label=io.envctl.cache-key",
+            "--format",
+            "{{.ID}} {{.Tag}}",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, tag)| (id.to_string(), tag.to_string()))
+        .collect()
+}
+
+#[test]
+fn provisioning_again_replaces_the_cached_image_and_gc_removes_one_a_node_still_used() {
+    let p = Project::empty();
+    // A step of its own, so that no other project shares the cache key.
+    p.file(
+        "environments/e.toml",
+        format!(
+            "[nodes.box]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nprovision = [{{ shell = \"echo {} $(date +%s%N) > /etc/provisioned-at\" }}]\n",
+            p.instance
+        ),
+    );
+    p.run(&["provision", "e"]).expect(0);
+    let first = cache_images(&p);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // Nothing uses the image it replaces: that one goes at once.
+    p.run(&["provision", "e", "--no-cache"]).expect(0);
+    let second = cache_images(&p);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first[0].0, second[0].0);
+    // `up --no-cache` of a running node provisions again and recreates the node from the
+    // new image; the replaced one was still in use while provisioning ran, so it stays
+    // until gc finds it unused.
+    let stamp = || {
+        p.run(&["exec", "e", "box", "--", "cat", "/etc/provisioned-at"])
+            .expect(0)
+            .stdout
+    };
+    p.run(&["up", "e"]).expect(0);
+    let before = stamp();
+    p.run(&["up", "e", "--no-cache"]).expect(0);
+    assert_ne!(stamp(), before, "the node still runs the old provisioning");
+    let replaced = second[0].0.clone();
+    let images = cache_images(&p);
+    assert_eq!(images.len(), 2, "{images:?}");
+    assert!(
+        images.contains(&(replaced.clone(), "<none>".into())),
+        "{images:?}"
+    );
+    let dry = p.run(&["gc", "--dry-run"]).expect(0);
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("would remove image {replaced}"))
+                && l.contains("(e/box)")
+                && l.contains("replaced in the provisioning cache")),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(cache_images(&p).len(), 2, "a dry run removed something");
+    p.run(&["gc"]).expect(0);
+    let left = cache_images(&p);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0].1, "<none>", "{left:?}");
+    // The node runs on, from the image that stays.
+    stamp();
+    p.run(&["down", "e"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

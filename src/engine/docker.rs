@@ -365,6 +365,22 @@ impl Docker {
         }
     }
 
+    /// Removes an image unless a container (of any state) uses it; `false` when one does.
+    ///
+    /// # Errors
+    /// Engine failures other than "in use" and "not found".
+    pub async fn remove_image_unless_used(&self, id: &str) -> Result<bool, EngineError> {
+        let options = RemoveImageOptionsBuilder::new().force(false).build();
+        match self.api.remove_image(id, Some(options), None).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(e) => Err(api(format!("removing image {id}"))(e)),
+        }
+    }
+
     /// Creates the network unless it exists.
     ///
     /// # Errors

@@ -15,6 +15,8 @@ pub enum Reason {
     OwnerGone(String),
     /// It has lived longer than the lease.
     LeaseExpired { age: Duration, lease: Duration },
+    /// A provisioned image that a newer one replaced in the cache, used by no container.
+    Superseded,
 }
 
 impl std::fmt::Display for Reason {
@@ -26,6 +28,10 @@ impl std::fmt::Display for Reason {
                 "older than the lease ({} > {})",
                 crate::wait::human(*age),
                 crate::wait::human(*lease)
+            ),
+            Reason::Superseded => write!(
+                f,
+                "replaced in the provisioning cache by a newer image, used by no container"
             ),
         }
     }
@@ -57,7 +63,7 @@ pub fn verdict(
 /// One object `gc` removes (or would remove).
 #[derive(Debug, Clone)]
 pub struct Garbage {
-    /// `container` or `network`.
+    /// `container`, `network` or `image`.
     pub kind: &'static str,
     pub id: String,
     pub name: String,
@@ -90,7 +96,43 @@ pub async fn find(docker: &Docker, lease: Duration) -> Result<Vec<Garbage>, Engi
         "label".to_string(),
         vec![format!("{}=true", labels::MANAGED)],
     )]);
-    find_matching(docker, &filters, lease).await
+    let mut found = find_matching(docker, &filters, lease).await?;
+    found.extend(superseded_images(docker).await?);
+    Ok(found)
+}
+
+/// Provisioned images that lost their cache tag to a newer provisioning of the same key
+/// and that no container uses.
+async fn superseded_images(docker: &Docker) -> Result<Vec<Garbage>, EngineError> {
+    let mut found = Vec::new();
+    for image in docker
+        .list_images(vec![labels::CACHE_KEY.to_string()])
+        .await?
+    {
+        if image.tags.iter().any(|t| t != "<none>:<none>") {
+            continue;
+        }
+        let users = HashMap::from([("ancestor".to_string(), vec![image.id.clone()])]);
+        if !docker.list_containers(&users).await?.is_empty() {
+            continue;
+        }
+        let short = image.id.trim_start_matches("sha256:");
+        found.push(Garbage {
+            kind: "image",
+            id: image.id.clone(),
+            name: short.get(..12).unwrap_or(short).to_string(),
+            instance: format!(
+                "{}/{}",
+                image
+                    .labels
+                    .get(labels::ENVIRONMENT)
+                    .map_or("?", String::as_str),
+                image.labels.get(labels::NODE).map_or("?", String::as_str)
+            ),
+            reason: Reason::Superseded,
+        });
+    }
+    Ok(found)
 }
 
 /// Like [`find`], among the objects matching label `filters` (e.g. one instance's).
@@ -141,7 +183,7 @@ pub async fn find_matching(
 /// still runs.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(24 * 3600);
 
-/// Removes what [`find`] returned: containers first, then networks.
+/// Removes what [`find`] returned: containers first, then networks, then images.
 ///
 /// # Errors
 /// The first engine failure; removal goes on past it.
@@ -154,6 +196,12 @@ pub async fn remove(docker: &Docker, garbage: &[Garbage]) -> Result<(), EngineEr
     }
     for g in garbage.iter().filter(|g| g.kind == "network") {
         if let Err(e) = super::down::remove_network_when_free(docker, &g.id).await {
+            first.get_or_insert(e);
+        }
+    }
+    // An image a container started from meanwhile stays.
+    for g in garbage.iter().filter(|g| g.kind == "image") {
+        if let Err(e) = docker.remove_image_unless_used(&g.id).await {
             first.get_or_insert(e);
         }
     }

@@ -479,9 +479,17 @@ async fn provision_image(
             Init::Systemd => (Some(vec![systemd::INIT.to_string()]), None),
             Init::None => (base.cmd.clone(), base.entrypoint.clone()),
         };
-        inst.docker
+        // The image this one replaces under `tag` (`--no-cache`, or another run that
+        // provisioned the same key at the same time) goes unless a container uses it;
+        // `envctl gc` removes it once none does.
+        let previous = inst.docker.image(tag).await?.map(|i| i.id);
+        let committed = inst
+            .docker
             .commit(&id, tag, image_labels, cmd, entrypoint)
             .await?;
+        if let Some(previous) = previous.filter(|p| *p != committed) {
+            let _ = inst.docker.remove_image_unless_used(&previous).await;
+        }
         Ok::<(), UpError>(())
     }
     .await;
@@ -665,12 +673,16 @@ async fn create_node(
     current: &[ContainerInfo],
 ) -> Result<Vec<(String, String)>, UpError> {
     let wanted = node.replica_names();
+    // A running replica of the same definition stays, unless provisioning ran now
+    // (`--no-cache`): then it runs from an image that is no longer the node's.
+    let kept = |c: &ContainerInfo| {
+        c.running && c.label(labels::HASH) == Some(&prep.hash) && !prep.provisioned
+    };
     try_join_all(
         current
             .iter()
             .filter(|c| {
-                !(c.running
-                    && c.label(labels::HASH) == Some(&prep.hash)
+                !(kept(c)
                     && c.label(labels::REPLICA)
                         .is_some_and(|r| wanted.iter().any(|w| w == r)))
             })
@@ -682,11 +694,9 @@ async fn create_node(
         wanted
             .iter()
             .filter(|replica| {
-                !current.iter().any(|c| {
-                    c.running
-                        && c.label(labels::HASH) == Some(&prep.hash)
-                        && c.label(labels::REPLICA) == Some(replica.as_str())
-                })
+                !current
+                    .iter()
+                    .any(|c| kept(c) && c.label(labels::REPLICA) == Some(replica.as_str()))
             })
             .map(|replica| async move {
                 let spec = replica_spec(inst, node, prep, replica);

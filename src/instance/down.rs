@@ -112,10 +112,39 @@ pub async fn remove_network_when_free(
     .await;
     match result {
         Ok(()) => Ok(()),
-        Err(why) => Err(last
-            .lock()
-            .expect("not poisoned")
-            .take()
-            .unwrap_or(EngineError::Other(why.to_string()))),
+        Err(why) => Err(stuck(
+            last.lock()
+                .expect("not poisoned")
+                .take()
+                .unwrap_or(EngineError::Other(why.to_string())),
+        )),
+    }
+}
+
+/// A network that keeps "active endpoints" once its containers are gone holds an endpoint
+/// the engine failed to release; only restarting the engine clears it.
+fn stuck(e: EngineError) -> EngineError {
+    let text = e.to_string();
+    if !text.contains("active endpoints") {
+        return e;
+    }
+    EngineError::Other(format!(
+        "{text}\n  if `docker network inspect` shows no container on it, the engine kept a stale endpoint: restart the Docker Engine, then run `envctl down` again"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_network_stuck_with_endpoints_says_what_clears_it() {
+        let e = stuck(EngineError::Other(
+            "removing network n: error while removing network: network n id 1 has active endpoints"
+                .into(),
+        ));
+        assert!(e.to_string().contains("restart the Docker Engine"), "{e}");
+        let other = stuck(EngineError::Other("permission denied".into()));
+        assert_eq!(other.to_string(), "permission denied");
     }
 }

@@ -7,6 +7,10 @@ use crate::engine::NodeAccess;
 use crate::model::spec::Assertion;
 use std::sync::{Arc, Mutex};
 
+/// Assertions in flight at once unless asked otherwise. Checks mostly wait (on the
+/// network, on a node's exec), so many run side by side on few cores.
+pub const DEFAULT_JOBS: usize = 50;
+
 /// Choices for one verification run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -27,7 +31,7 @@ impl Default for RunOptions {
         RunOptions {
             filters: Vec::new(),
             exact: false,
-            jobs: 16,
+            jobs: DEFAULT_JOBS,
             quiet: false,
             retry_timeout: None,
         }

@@ -114,7 +114,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_timeout: Option<std::time::Duration>,
     /// Assertions checked at once.
-    #[arg(long, short = 'j', default_value_t = 16)]
+    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS)]
     pub jobs: usize,
     /// Filters must match assertion names exactly.
     #[arg(long)]
@@ -238,7 +238,7 @@ pub struct SwitchArgs {
     #[arg(long, value_name = "URL")]
     pub probe: Option<String>,
     /// Assertions checked at once.
-    #[arg(long, short = 'j', default_value_t = 16)]
+    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS)]
     pub jobs: usize,
 }
 

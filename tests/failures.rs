@@ -134,6 +134,25 @@ fn a_node_that_never_becomes_healthy_exits_3_names_it_and_cleans_up() {
 }
 
 #[test]
+fn a_published_port_nothing_listens_on_is_not_healthy() {
+    // The engine's proxy accepts connections on a published port whether or not the
+    // node listens; the tcp health check must not take that for an answer.
+    let p = Project::empty();
+    p.file(
+        "environments/deaf.toml",
+        "[nodes.deaf]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\nports = [\"7000\"]\nhealth = { tcp = 7000, interval = \"100ms\", timeout = \"2s\" }\n",
+    );
+    let out = p.run(&["up", "deaf"]).expect(3);
+    assert!(
+        out.stderr.contains("node `deaf` did not become healthy"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("tcp 7000"), "{}", out.stderr);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
 fn a_node_that_exits_fails_fast_with_its_output() {
     let p = Project::empty();
     p.file(

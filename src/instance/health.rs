@@ -96,7 +96,11 @@ pub async fn probe(
 ) -> Poll<()> {
     match check {
         HealthCheck::Tcp { port } => {
-            let Some(addr) = InstanceView::address_of(container, network, *port) else {
+            // The node's own address first: a published port is the engine's proxy, which
+            // accepts connections before anything listens in the container.
+            let direct = InstanceView::network_address(container, network, *port);
+            let Some(addr) = direct.or_else(|| InstanceView::address_of(container, network, *port))
+            else {
                 return Poll::Failed(format!("port {port} is not reachable from the host"));
             };
             match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr)).await

@@ -79,6 +79,12 @@ impl InstanceView {
             })
     }
 
+    /// The container's own address on the instance network, reachable from the host.
+    pub fn network_address(c: &ContainerInfo, network: &str, port: u16) -> Option<SocketAddr> {
+        let ip: IpAddr = c.addresses.get(network)?.parse().ok()?;
+        Some(SocketAddr::new(ip, port))
+    }
+
     /// A host-reachable address for a container port: published on 127.0.0.1, or the
     /// container's address on the instance network.
     pub fn address_of(c: &ContainerInfo, network: &str, port: u16) -> Option<SocketAddr> {
@@ -89,8 +95,7 @@ impl InstanceView {
         {
             return Some(SocketAddr::from(([127, 0, 0, 1], *host)));
         }
-        let ip: IpAddr = c.addresses.get(network)?.parse().ok()?;
-        Some(SocketAddr::new(ip, port))
+        Self::network_address(c, network, port)
     }
 }
 

@@ -52,11 +52,12 @@ pub async fn run(
         .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
     let mut output = bootstrap;
     let mut changed = Vec::new();
+    let pipelining = !pipelining_configured(&cwd);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut cmd = tokio::process::Command::new(&program);
-        if !pipelining_configured(&cwd) {
+        if pipelining {
             // One exec per task instead of several (temp dir, upload, run, clean up).
             cmd.env("ANSIBLE_PIPELINING", "True");
         }

@@ -6,11 +6,12 @@
 //!   and validates everything (no engine involved; errors name file, line and field);
 //! - [`plan`] orders nodes by dependency and computes the content hashes that decide
 //!   what is rebuilt, re-provisioned or recreated;
-//! - [`engine`] talks to the Docker Engine (bollard) and builds base images without a
-//!   registry; [`provision`] runs a node's steps through it;
+//! - [`backend`] holds one folder per engine: [`backend::docker`] talks to the Docker
+//!   Engine (bollard) and builds base images without a registry, [`backend::vagrant`] and
+//!   [`backend::qemu`] run machines; [`provision`] runs a node's steps through them;
 //! - [`instance`] is the lifecycle of one running copy (`up`, `down`, the view checks use);
 //! - [`check`] runs assertions concurrently with deadlines, reaching nodes only through
-//!   [`engine::NodeAccess`];
+//!   [`backend::NodeAccess`];
 //! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON, TAP,
 //!   HTML with a timeline, evidence);
 //! - [`promote`] moves a service between blue and green behind its router, gated by specs;
@@ -18,9 +19,9 @@
 //!
 //! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
 
+pub mod backend;
 pub mod check;
 pub mod cli;
-pub mod engine;
 pub mod events;
 pub mod instance;
 pub mod model;

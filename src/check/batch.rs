@@ -15,7 +15,7 @@
 //! most. Fact probes only read the node's state and all start at once.
 
 use super::facts::{probe, quote};
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::fact::Fact;
 use crate::model::spec::{Assertion, Check};
 use futures_util::future::{BoxFuture, FutureExt, Shared};

@@ -2,7 +2,7 @@
 //! first attempt takes the command's result from the node's batch when it ran there.
 
 use super::batch::Batches;
-use crate::engine::{ExecOutput, NodeAccess};
+use crate::backend::{ExecOutput, NodeAccess};
 use crate::model::matcher::Actual;
 use crate::model::pattern;
 use crate::model::spec::CommandCheck;

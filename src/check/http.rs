@@ -1,7 +1,7 @@
 //! `[[http]]`: a request to `node:port`, sent from the host to the node's published port
 //! (or its address on the instance network); status and body patterns are checked.
 
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::json_path;
 use crate::model::matcher::Actual;
 use crate::model::pattern;

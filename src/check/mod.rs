@@ -1,6 +1,6 @@
 //! Checks: runs assertions against a running instance. Each attempt has a deadline;
 //! `eventually` assertions are retried with the one wait mechanism until theirs. Nodes
-//! are reached only through [`NodeAccess`](crate::engine::NodeAccess).
+//! are reached only through [`NodeAccess`](crate::backend::NodeAccess).
 
 pub mod batch;
 pub mod command;
@@ -10,7 +10,7 @@ pub mod node;
 pub mod runner;
 pub mod tcp;
 
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::spec::{Assertion, Check};
 use crate::wait::{self, Poll, WaitError};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 
 use super::batch::{self, Batches};
 use super::facts;
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::fact::NodeCheck;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! also recorded for the machine-readable reporters.
 
 use super::Outcome;
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::spec::Assertion;
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,7 @@
 //! `[[tcp]]`: whether `node:port` accepts connections (or, with `reachable = false`,
 //! that it does not).
 
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::model::fact::Fact;
 use crate::model::spec::TcpCheck;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Exit codes, in one place. Documented in README.md and docs/cli.md.
 
-use crate::engine::EngineError;
+use crate::backend::EngineError;
 use crate::instance::up::UpError;
 use crate::model::ModelError;
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ pub mod commands;
 pub mod exit;
 pub mod interrupt;
 
-use crate::engine::Docker;
+use crate::backend::docker::Docker;
 use crate::instance::Instance;
 use crate::model::{Environment, Project};
 use args::{Cli, Command};

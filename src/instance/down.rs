@@ -2,7 +2,7 @@
 //! nothing but the labels, so it works after crashes and is safe to repeat.
 
 use super::Instance;
-use crate::engine::EngineError;
+use crate::backend::EngineError;
 use futures_util::future::join_all;
 
 /// What `down` removed.
@@ -84,7 +84,7 @@ pub async fn remove_networks(inst: &Instance) -> Result<usize, EngineError> {
 /// # Errors
 /// The engine's last refusal when the network stays in use.
 pub async fn remove_network_when_free(
-    docker: &crate::engine::Docker,
+    docker: &crate::backend::docker::Docker,
     id: &str,
 ) -> Result<(), EngineError> {
     use crate::wait::{until, Poll};

@@ -3,8 +3,9 @@
 //! provisioning container) and that owner is gone, or when it is older than the lease.
 //! Instances made by `envctl up` are meant to stay and are only removed by `down`.
 
-use crate::engine::labels::{self, CREATED, EPHEMERAL, OWNER, OWNER_START, ROLE, ROLE_PROVISION};
-use crate::engine::{Docker, EngineError};
+use crate::backend::docker::Docker;
+use crate::backend::labels::{self, CREATED, EPHEMERAL, OWNER, OWNER_START, ROLE, ROLE_PROVISION};
+use crate::backend::EngineError;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
 //! Readiness: waits until a started replica passes its health check, failing fast when
 //! its container exits. Uses the one wait mechanism (`wait::until`).
 
-use super::view::InstanceView;
-use crate::engine::docker::ContainerInfo;
-use crate::engine::Docker;
+use crate::backend::docker::ContainerInfo;
+use crate::backend::docker::Docker;
+use crate::backend::docker::InstanceView;
 use crate::model::environment::{Health, HealthCheck};
 use crate::wait::{self, Poll};
 use std::net::SocketAddr;
@@ -120,7 +120,7 @@ pub async fn probe(
                     "`{}` exited {}: {}",
                     command.display(),
                     out.exit_code,
-                    crate::engine::docker::tail(&format!("{}{}", out.stdout, out.stderr), 3)
+                    crate::backend::docker::tail(&format!("{}{}", out.stdout, out.stderr), 3)
                 )),
                 Err(e) => Poll::Pending(e.to_string()),
             }

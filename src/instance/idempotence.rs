@@ -11,9 +11,10 @@
 
 use super::up::{self, UpError};
 use super::Instance;
-use crate::engine::docker::FsChange;
-use crate::engine::labels::{self, ROLE_PROVISION};
-use crate::engine::{image, systemd, EngineError};
+use crate::backend::docker::FsChange;
+use crate::backend::docker::{image, systemd};
+use crate::backend::labels::{self, ROLE_PROVISION};
+use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
 use crate::model::{Init, Node};
 use crate::provision::idempotence::{self, NodeReport};

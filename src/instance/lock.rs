@@ -86,7 +86,7 @@ pub fn acquire(
     let record = format!(
         "pid {}, `envctl {command}`, since {}",
         std::process::id(),
-        crate::engine::labels::now_secs()
+        crate::backend::labels::now_secs()
     );
     file.set_len(0).map_err(io)?;
     file.rewind().map_err(io)?;

@@ -8,17 +8,18 @@ pub mod health;
 pub mod idempotence;
 pub mod lock;
 pub mod up;
-pub mod view;
+
 pub mod watch;
 
-use crate::engine::docker::ContainerInfo;
-use crate::engine::labels::{self, InstanceId};
-use crate::engine::{Docker, EngineError};
+use crate::backend::docker::ContainerInfo;
+use crate::backend::docker::Docker;
+use crate::backend::labels::{self, InstanceId};
+use crate::backend::EngineError;
 use crate::model::Environment;
 use crate::plan::hash::Hasher;
 use std::path::{Path, PathBuf};
 
-pub use view::InstanceView;
+pub use crate::backend::docker::InstanceView;
 
 /// One instance of one environment, and the engine it lives on.
 #[derive(Clone)]

@@ -5,9 +5,10 @@
 
 use super::health::{self, HealthError};
 use super::Instance;
-use crate::engine::docker::{ContainerInfo, ContainerSpec, ImageDetails};
-use crate::engine::labels::{self, ROLE_NODE, ROLE_PROVISION};
-use crate::engine::{image, systemd, EngineError};
+use crate::backend::docker::{image, systemd};
+use crate::backend::docker::{ContainerInfo, ContainerSpec, ImageDetails};
+use crate::backend::labels::{self, ROLE_NODE, ROLE_PROVISION};
+use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
 use crate::model::{ImageSource, Init, Node};
 use crate::plan::{hash, order};

@@ -2,8 +2,8 @@
 //! engine that goes away, is a fault (exit 3), not a list of failing specs.
 
 use super::Instance;
-use crate::engine::labels::{self, ROLE_NODE};
-use crate::engine::EngineError;
+use crate::backend::labels::{self, ROLE_NODE};
+use crate::backend::EngineError;
 use crate::wait::{self, Poll};
 use std::time::Duration;
 

@@ -3,8 +3,9 @@
 
 use super::release::Release;
 use super::PromoteError;
-use crate::engine::docker::ContainerInfo;
-use crate::engine::{image, labels, EngineError};
+use crate::backend::docker::image;
+use crate::backend::docker::ContainerInfo;
+use crate::backend::{labels, EngineError};
 use crate::events::{Event, Observer};
 use crate::instance::up::{self, UpOptions};
 use crate::instance::{health, Instance};

@@ -11,7 +11,7 @@ pub mod probe;
 pub mod release;
 pub mod switch;
 
-use crate::engine::EngineError;
+use crate::backend::EngineError;
 use crate::instance::up::UpError;
 
 /// Faults during a promotion (exit 3). A gate that says no is not an error but an
@@ -31,7 +31,10 @@ pub enum PromoteError {
 /// Makes every promotable service of `env` stand for its live colour in `view`, so
 /// that specs naming the service reach the colour the router is on (the first running
 /// colour when the switch cannot tell).
-pub async fn alias_live(env: &crate::model::Environment, view: &mut crate::instance::InstanceView) {
+pub async fn alias_live(
+    env: &crate::model::Environment,
+    view: &mut crate::backend::docker::InstanceView,
+) {
     for p in env.promotions.values() {
         let live = switch::live_colour(p, view).await.ok().flatten();
         let node = live

@@ -4,8 +4,8 @@
 //! live colour; envctl keeps no state file for it.
 
 use super::PromoteError;
-use crate::engine::{archive, NodeAccess};
-use crate::instance::InstanceView;
+use crate::backend::docker::InstanceView;
+use crate::backend::{archive, NodeAccess};
 use crate::model::promotion::{render, Promotion};
 use std::collections::BTreeMap;
 use std::time::Duration;

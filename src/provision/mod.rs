@@ -8,7 +8,8 @@ pub mod idempotence;
 pub mod puppet;
 pub mod template;
 
-use crate::engine::{archive, Docker, EngineError};
+use crate::backend::docker::Docker;
+use crate::backend::{archive, EngineError};
 use crate::model::{Environment, Node, Step, StepKind};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ fn log_tail(output: &str) -> String {
     } else {
         format!(
             "\n  last lines of its output:\n{}",
-            crate::engine::docker::tail(output, 15)
+            crate::backend::docker::tail(output, 15)
                 .lines()
                 .map(|l| format!("    | {l}"))
                 .collect::<Vec<_>>()

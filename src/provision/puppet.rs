@@ -36,7 +36,7 @@ pub async fn run(
         .unwrap_or_else(|| "site.pp".into());
     let dir = manifest.parent().filter(|d| !d.as_os_str().is_empty());
     let stage_err =
-        |e: crate::engine::EngineError| (format!("staging puppet files: {e}"), String::new());
+        |e: crate::backend::EngineError| (format!("staging puppet files: {e}"), String::new());
     match dir {
         // The manifest's directory may hold files it imports; stage all of it.
         Some(d) => super::copy(
@@ -91,7 +91,7 @@ pub async fn run(
         .await
     {
         Ok(out) => out,
-        Err(crate::engine::EngineError::ExecTimeout { timeout, .. }) => {
+        Err(crate::backend::EngineError::ExecTimeout { timeout, .. }) => {
             return Err((
                 format!("did not finish within {}", crate::wait::human(timeout)),
                 installed,

@@ -4,7 +4,7 @@
 //! `template` module.
 
 use super::Target;
-use crate::engine::archive;
+use crate::backend::archive;
 use crate::model::template::{self, TemplateContext};
 use sha2::{Digest, Sha256};
 use std::path::Path;

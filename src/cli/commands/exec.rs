@@ -3,7 +3,7 @@
 use super::super::args::ExecArgs;
 use super::super::exit::Failure;
 use super::super::Context;
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use std::io::Write;
 use std::time::Duration;
 

@@ -3,7 +3,8 @@
 use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::engine::{bootstrap, labels, systemd};
+use crate::backend::docker::{bootstrap, systemd};
+use crate::backend::labels;
 use std::io::Write;
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
@@ -81,7 +82,7 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                 for i in &images {
                     docker.remove_image(&i.id).await?;
                 }
-                Ok::<usize, crate::engine::EngineError>(images.len())
+                Ok::<usize, crate::backend::EngineError>(images.len())
             })?;
             println!("removed {removed} cached image(s)");
         }

@@ -3,7 +3,7 @@
 use super::super::args::LogsArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::engine::labels;
+use crate::backend::labels;
 use futures_util::StreamExt;
 use std::io::Write;
 

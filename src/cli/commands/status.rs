@@ -3,7 +3,7 @@
 use super::super::args::EnvArg;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::engine::labels;
+use crate::backend::labels;
 use crate::instance::{health, Instance};
 use futures_util::future::join_all;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 use super::super::args::EnvArg;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::engine::vagrant::config;
+use crate::backend::vagrant::config;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;

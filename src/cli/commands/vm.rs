@@ -5,10 +5,11 @@
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
+use crate::backend::qemu::Qemu;
+use crate::backend::ssh::SshAccess;
+use crate::backend::vagrant::{config, ready, Vagrant};
+use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
-use crate::engine::qemu::Qemu;
-use crate::engine::vagrant::{config, ready, SshAccess, Vagrant};
-use crate::engine::NodeAccess;
 use crate::model::spec::Assertion;
 use crate::model::{EngineKind, Environment, Project};
 use crate::report::RunSummary;

@@ -4,8 +4,8 @@
 //! machine's address, or at a fixed forwarded port when the machine is only reachable
 //! through 127.0.0.1 (VirtualBox's NAT, QEMU's user-mode networking).
 
-use super::config::quote;
-use crate::engine::{EngineError, ExecOutput, NodeAccess};
+use super::vagrant::config::quote;
+use crate::backend::{EngineError, ExecOutput, NodeAccess};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,8 +1,8 @@
 //! Getting a node's base image onto the engine: already present, pulled, bootstrapped
 //! (Debian, no registry needed) or built from a project directory with a Dockerfile.
 
-use super::docker::ImageDetails;
-use super::{archive, bootstrap, Docker, EngineError};
+use super::{bootstrap, Docker, ImageDetails};
+use crate::backend::{archive, labels, EngineError};
 use crate::model::ImageSource;
 use crate::plan::hash::Hasher;
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ async fn build(
     note(&format!("building {}", dir.display()));
     let tar = archive::directory(&context).map_err(|e| fail(e.to_string()))?;
     let labels = HashMap::from([
-        (super::labels::MANAGED.to_string(), "true".to_string()),
+        (labels::MANAGED.to_string(), "true".to_string()),
         (
             "io.envctl.build-context".to_string(),
             dir.display().to_string(),

@@ -165,24 +165,24 @@ fn machine(
     };
     let labels = BTreeMap::from([
         (
-            crate::engine::labels::MANAGED.to_string(),
+            crate::backend::labels::MANAGED.to_string(),
             "true".to_string(),
         ),
         (
-            crate::engine::labels::ENVIRONMENT.to_string(),
+            crate::backend::labels::ENVIRONMENT.to_string(),
             env.name.clone(),
         ),
         (
-            crate::engine::labels::INSTANCE.to_string(),
+            crate::backend::labels::INSTANCE.to_string(),
             instance.to_string(),
         ),
-        (crate::engine::labels::NODE.to_string(), node.name.clone()),
+        (crate::backend::labels::NODE.to_string(), node.name.clone()),
         (
-            crate::engine::labels::REPLICA.to_string(),
+            crate::backend::labels::REPLICA.to_string(),
             replica.to_string(),
         ),
         (
-            crate::engine::labels::ROLE.to_string(),
+            crate::backend::labels::ROLE.to_string(),
             "vagrant".to_string(),
         ),
     ]);

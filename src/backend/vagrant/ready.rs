@@ -1,7 +1,7 @@
 //! Readiness of Vagrant machines: each replica's health check polled through
 //! [`NodeAccess`] with the one wait mechanism, as for containers.
 
-use crate::engine::NodeAccess;
+use crate::backend::NodeAccess;
 use crate::instance::health::split_local_url;
 use crate::model::environment::HealthCheck;
 use crate::model::Environment;

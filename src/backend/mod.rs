@@ -1,21 +1,18 @@
-//! Engines run nodes. `docker` talks to the Docker Engine through bollard; checks and
-//! provisioning reach nodes only through the small [`NodeAccess`] trait (exec, copy,
-//! address lookup), so they never depend on Docker itself.
+//! Backends run nodes, one folder per engine: `docker` (the Docker Engine through
+//! bollard), `vagrant` (machines of the top-level Vagrantfile) and `qemu` (real VMs).
+//! Checks and provisioning reach nodes only through the small [`NodeAccess`] trait
+//! (exec, copy, address lookup), so they never depend on an engine itself.
 
 pub mod archive;
-pub mod bootstrap;
 pub mod docker;
-pub mod image;
 pub mod labels;
 pub mod qemu;
-pub mod systemd;
+pub mod ssh;
 pub mod vagrant;
 
 use async_trait::async_trait;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-pub use docker::Docker;
 
 /// What a command run inside a node produced.
 #[derive(Debug, Clone, Default)]

@@ -1,8 +1,9 @@
 //! A snapshot of an instance's running nodes, through which checks reach them.
 
-use crate::engine::docker::ContainerInfo;
-use crate::engine::labels;
-use crate::engine::{Docker, EngineError, ExecOutput, NodeAccess};
+use super::Docker;
+use crate::backend::docker::ContainerInfo;
+use crate::backend::labels;
+use crate::backend::{EngineError, ExecOutput, NodeAccess};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

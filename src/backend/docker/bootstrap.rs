@@ -1,7 +1,8 @@
 //! Debian base images without a registry: `debootstrap --variant=minbase SUITE DIR`, then
 //! the tree is imported into the engine as `debian:SUITE` (like `docker import`).
 
-use super::{Docker, EngineError};
+use super::Docker;
+use crate::backend::EngineError;
 use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -15,7 +16,7 @@ const SUITES: &[(&str, &[&str])] = &[
 
 /// The Debian suite an image reference stands for, if envctl can bootstrap it.
 pub fn suite_for(reference: &str) -> Option<&'static str> {
-    let (repo, tag) = super::docker::split_reference(reference);
+    let (repo, tag) = super::split_reference(reference);
     let repo = repo
         .trim_start_matches("docker.io/")
         .trim_start_matches("library/");
@@ -95,7 +96,7 @@ pub async fn bootstrap(
         return Err(fail(format!(
             "debootstrap failed ({}); it needs root and network access to {mirror}:\n{}",
             output.status,
-            super::docker::tail(&log, 15)
+            super::tail(&log, 15)
         )));
     }
     prepare_for_containers(dir.path()).map_err(|e| fail(format!("preparing the tree: {e}")))?;

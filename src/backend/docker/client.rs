@@ -1,7 +1,7 @@
 //! The Docker Engine, through bollard. Thin, typed wrappers over the API calls envctl
 //! makes; every error says which object and operation failed.
 
-use super::{EngineError, ExecOutput};
+use crate::backend::{EngineError, ExecOutput};
 use crate::model::port::{PortMapping, Protocol};
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{

@@ -3,8 +3,8 @@
 //! `envctl-systemd:KEY`, keyed by the base image id. Package scripts may start services
 //! in these images (no `policy-rc.d`), as on a production host.
 
-use super::docker::{ContainerSpec, ImageDetails};
-use super::{Docker, EngineError};
+use super::{ContainerSpec, Docker, ImageDetails};
+use crate::backend::{labels, EngineError};
 use crate::plan::hash::Hasher;
 use crate::wait::{self, Poll};
 use std::collections::HashMap;
@@ -87,11 +87,11 @@ pub async fn ensure(
                 "adding systemd to image {}: exit code {}\n{}",
                 short(&base.id),
                 out.exit_code,
-                super::docker::tail(&format!("{}{}", out.stdout, out.stderr), 15)
+                super::tail(&format!("{}{}", out.stdout, out.stderr), 15)
             )));
         }
         let labels = HashMap::from([
-            (super::labels::MANAGED.to_string(), "true".to_string()),
+            (labels::MANAGED.to_string(), "true".to_string()),
             (DERIVED_FROM.to_string(), base.id.clone()),
         ]);
         docker

@@ -2,12 +2,10 @@
 //! VirtualBox, or SSH-enabled containers under Vagrant's docker provider), defined by
 //! the project's top-level `Vagrantfile`, which reads [`config::VagrantConfig`] from
 //! `envctl vagrant-config`. [`machines`] drives the `vagrant` CLI; checks reach the
-//! machines over SSH through [`access::SshAccess`].
+//! machines over SSH through [`crate::backend::ssh::SshAccess`].
 
-pub mod access;
 pub mod config;
 pub mod machines;
 pub mod ready;
 
-pub use access::SshAccess;
 pub use machines::Vagrant;

@@ -5,9 +5,9 @@
 //! steps, mapped as for the Vagrantfile ([`vagrant::config::provisioners`]), over SSH;
 //! checks reach the VMs through [`vagrant::SshAccess`].
 
-use super::vagrant::config::{self, Machine, Provisioner};
-use super::vagrant::SshAccess;
-use super::NodeAccess;
+use crate::backend::ssh::SshAccess;
+use crate::backend::vagrant::config::{self, Machine, Provisioner};
+use crate::backend::NodeAccess;
 use crate::model::Environment;
 use crate::wait::{self, Poll};
 use std::collections::BTreeMap;

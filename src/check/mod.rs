@@ -115,12 +115,20 @@ pub fn mismatch(
     expected: impl std::fmt::Display,
     actual: impl std::fmt::Display,
 ) -> String {
-    format!("{what}\n  expected: {expected}\n    actual: {actual}")
+    let redact = crate::model::secrets::redact;
+    format!(
+        "{}\n  expected: {}\n    actual: {}",
+        redact(what),
+        redact(&expected.to_string()),
+        redact(&actual.to_string())
+    )
 }
 
-/// Shortens long output for messages, keeping the start.
+/// Shortens long output for messages, keeping the start. Secrets are redacted in the raw
+/// text, before it is quoted or cut.
 pub fn excerpt(text: &str) -> String {
     const MAX: usize = 600;
+    let text = crate::model::secrets::redact(text);
     let t = text.trim_end();
     if t.is_empty() {
         return "(empty)".into();

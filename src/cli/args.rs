@@ -61,7 +61,7 @@ pub enum Command {
     /// Promotions and rollbacks of the instance, oldest first.
     History(HistoryArgs),
     /// Print the environment as JSON for the top-level Vagrantfile.
-    VagrantConfig(EnvArg),
+    VagrantConfig(VagrantConfigArgs),
     /// Remove what dead runs left behind (`envctl test` runs killed before cleanup).
     Gc(GcArgs),
 }
@@ -81,6 +81,16 @@ pub struct GcArgs {
 pub struct EnvArg {
     /// Environment name (optional when the project has exactly one).
     pub env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VagrantConfigArgs {
+    /// Environment name (optional when the project has exactly one).
+    pub env: Option<String>,
+    /// Print secret values (for the Vagrantfile, which reads them from a pipe); without
+    /// it they are `[redacted]`.
+    #[arg(long)]
+    pub with_secrets: bool,
 }
 
 #[derive(Debug, Args)]

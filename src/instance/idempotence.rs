@@ -253,7 +253,7 @@ async fn snapshot(
 
 fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
     let dir = inst.log_dir();
-    if std::fs::create_dir_all(&dir).is_err() {
+    if crate::model::secrets::create_private_dir(&dir).is_err() {
         return;
     }
     let mut text = format!("{report}\n");
@@ -266,5 +266,8 @@ fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
             s.output
         ));
     }
-    let _ = std::fs::write(dir.join(format!("{}.idempotence.log", report.node)), text);
+    let _ = crate::model::secrets::write_private(
+        &dir.join(format!("{}.idempotence.log", report.node)),
+        &text,
+    );
 }

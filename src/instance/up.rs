@@ -589,7 +589,7 @@ fn write_provision_log(
     logs: &Result<Vec<provision::StepLog>, ProvisionError>,
 ) {
     let dir = inst.log_dir();
-    if std::fs::create_dir_all(&dir).is_err() {
+    if crate::model::secrets::create_private_dir(&dir).is_err() {
         return;
     }
     let mut text = String::new();
@@ -619,7 +619,7 @@ fn write_provision_log(
         let kept = cached_log_path(inst, tag);
         if kept
             .parent()
-            .is_some_and(|p| std::fs::create_dir_all(p).is_ok())
+            .is_some_and(|p| crate::model::secrets::create_private_dir(p).is_ok())
         {
             let _ = crate::model::secrets::write_private(&kept, &text);
         }
@@ -633,13 +633,13 @@ fn write_provision_log(
 /// Records in the instance's provisioning log that the image came from the cache.
 fn note_cached_log(inst: &Instance, node: &Node, tag: &str) {
     let dir = inst.log_dir();
-    if std::fs::create_dir_all(&dir).is_ok() {
+    if crate::model::secrets::create_private_dir(&dir).is_ok() {
         let earlier = std::fs::read_to_string(cached_log_path(inst, tag))
             .map(|t| format!("--- output of the provisioning that made it:\n{t}"))
             .unwrap_or_default();
-        let _ = std::fs::write(
-            dir.join(format!("{}.provision.log", node.name)),
-            format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
+        let _ = crate::model::secrets::write_private(
+            &dir.join(format!("{}.provision.log", node.name)),
+            &format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod port;
 pub mod project;
 pub mod promotion;
 pub mod scalar;
+pub mod redact;
 pub mod secrets;
 pub mod source;
 pub mod spec;

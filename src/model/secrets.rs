@@ -18,14 +18,6 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::RwLock;
-
-/// What replaces a secret value in output.
-pub const REDACTED: &str = "[redacted]";
-
-/// Values shorter than this are not redacted: replacing every `1` or `a` in the output
-/// would make it unreadable and says more about the value than it hides.
-const MIN_REDACTED_LEN: usize = 4;
 
 /// Where one secret's value comes from, as written.
 #[derive(Debug, Deserialize, Clone)]
@@ -128,34 +120,91 @@ pub fn resolve(
     values
 }
 
-static REGISTERED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+pub use super::redact::{
+    create_private_dir, is_secret, redact, redact_bytes, register, write_private, Stream,
+    REDACTED,
+};
 
-/// Adds values to the process-wide redactor.
-pub fn register(values: impl IntoIterator<Item = String>) {
-    let mut list = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
-    for v in values {
-        if v.len() >= MIN_REDACTED_LEN && !list.contains(&v) {
-            list.push(v);
-        }
-    }
-    // Longest first, so a secret that contains another is replaced whole.
-    list.sort_by_key(|v| std::cmp::Reverse(v.len()));
+/// A digest of a secret value for cache keys: HMAC-SHA256 under this machine's key, so an
+/// image label or tag says nothing about the value (no guessing it from its hash), while
+/// the same value still gives the same key on this machine.
+pub fn fingerprint(value: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(machine_key()).expect("HMAC takes any key length");
+    mac.update(value.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-/// `text` with every registered secret value replaced by [`REDACTED`].
-pub fn redact(text: &str) -> String {
-    let list = REGISTERED.read().unwrap_or_else(|e| e.into_inner());
-    redact_with(text, &list)
+/// Where this machine's key lives: `$XDG_STATE_HOME/envctl/machine.key`, else
+/// `~/.local/state/envctl/machine.key`.
+fn machine_key_path() -> Option<std::path::PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| Path::new(&h).join(".local/state"))
+        })?;
+    Some(state.join("envctl/machine.key"))
 }
 
-fn redact_with(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), REDACTED);
+/// This machine's key: 32 random bytes made on first use (0600). When it cannot be kept,
+/// a key for this process only, so nodes with secrets are provisioned again next time.
+fn machine_key() -> &'static [u8] {
+    static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let kept = machine_key_path().and_then(|path| load_or_make_key(&path).ok());
+        kept.unwrap_or_else(|| {
+            eprintln!(
+                "warning: cannot keep a machine key under $XDG_STATE_HOME or ~/.local/state; nodes with secrets will not be reused from the cache"
+            );
+            random_key().unwrap_or_else(|_| {
+                // No randomness at all: the time still keeps the key from being guessed
+                // from the label alone by someone without access to this machine.
+                format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).into_bytes()
+            })
+        })
+    })
+}
+
+fn random_key() -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut key = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    Ok(key)
+}
+
+/// Reads the key at `path`, or makes it: written whole to a temporary file, then linked
+/// into place, so two processes starting at once agree on one key.
+fn load_or_make_key(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(key) = std::fs::read(path) {
+        if key.len() == 32 {
+            return Ok(key);
         }
     }
-    out
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600))?;
+    std::fs::write(tmp.path(), random_key()?)?;
+    match std::fs::hard_link(tmp.path(), path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let key = std::fs::read(path)?;
+    if key.len() == 32 {
+        Ok(key)
+    } else {
+        Err(std::io::Error::other("the machine key file is damaged"))
+    }
 }
 
 /// `KEY=value` entries without those whose key is a secret.
@@ -166,24 +215,6 @@ pub fn without(env: Vec<String>, secrets: &BTreeMap<String, String>) -> Vec<Stri
             !secrets.contains_key(key)
         })
         .collect()
-}
-
-/// Writes a file that may have held secrets: redacted, and readable by its owner only
-/// (0600), whether it is new or already there.
-///
-/// # Errors
-/// I/O errors.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(redact(text).as_bytes())
 }
 
 #[cfg(test)]
@@ -253,27 +284,30 @@ mod tests {
     }
 
     #[test]
-    fn redaction_replaces_longest_values_first() {
-        let secrets = vec!["hunter2-extended".to_string(), "hunter2".to_string()];
-        assert_eq!(
-            redact_with("a hunter2-extended b hunter2 c", &secrets),
-            "a [redacted] b [redacted] c"
-        );
+    fn a_machine_key_is_made_once_private_and_then_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/envctl/machine.key");
+        let first = load_or_make_key(&path).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(load_or_make_key(&path).unwrap(), first);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let other = tempfile::tempdir().unwrap();
+        let second = load_or_make_key(&other.path().join("k")).unwrap();
+        assert_ne!(first, second, "each machine gets its own key");
     }
 
     #[test]
-    fn private_files_are_0600_and_redacted() {
-        use std::os::unix::fs::PermissionsExt;
-        register(["private-file-secret".to_string()]);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        std::fs::write(&path, "old").unwrap();
-        write_private(&path, "value=private-file-secret\n").unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "value=[redacted]\n"
-        );
+    fn fingerprints_are_stable_and_hide_the_value() {
+        let a = fingerprint("hunter2");
+        assert_eq!(a, fingerprint("hunter2"));
+        assert_ne!(a, fingerprint("hunter3"));
+        use sha2::Digest;
+        let plain: String = sha2::Sha256::digest(b"hunter2")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(a, plain, "not the unkeyed hash anyone can compute");
     }
 }

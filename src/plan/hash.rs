@@ -22,36 +22,73 @@ impl Hasher {
     }
 
     /// Hashes a file or a directory tree (paths, modes and contents, in sorted order).
+    /// Symlinks are followed (their link text is hashed too): what a symlink points at is
+    /// what `copy` copies when it names the link and what tools on the host read, so a
+    /// change there must change the key. A link back to a directory being hashed is
+    /// hashed as a cycle, not walked again. (Loading a project already refused links that
+    /// lead outside it.)
     ///
     /// # Errors
     /// I/O errors reading the tree.
     pub fn tree(&mut self, path: &Path) -> std::io::Result<&mut Self> {
-        let meta = std::fs::symlink_metadata(path)?;
+        let mut walking = Vec::new();
+        self.walk(path, &mut walking)?;
+        Ok(self)
+    }
+
+    fn walk(&mut self, path: &Path, walking: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+        let own = std::fs::symlink_metadata(path)?;
+        if own.file_type().is_symlink() {
+            self.field("link")
+                .field(std::fs::read_link(path)?.as_os_str().as_encoded_bytes());
+            if std::fs::metadata(path).is_err() {
+                // Dangling: copied as the link it is.
+                return Ok(());
+            }
+        }
+        let meta = std::fs::metadata(path)?;
         if meta.is_dir() {
+            let canonical = std::fs::canonicalize(path)?;
+            if walking.contains(&canonical) {
+                self.field("cycle");
+                return Ok(());
+            }
             let mut entries: Vec<_> = std::fs::read_dir(path)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
             self.field("dir");
+            walking.push(canonical);
             for entry in entries {
                 self.field(entry.file_name().unwrap_or_default().as_encoded_bytes());
-                self.tree(&entry)?;
+                self.walk(&entry, walking)?;
             }
-        } else if meta.file_type().is_symlink() {
-            self.field("link")
-                .field(std::fs::read_link(path)?.as_os_str().as_encoded_bytes());
+            walking.pop();
         } else {
             use std::os::unix::fs::PermissionsExt;
             self.field("file")
                 .field(meta.permissions().mode().to_le_bytes())
                 .field(std::fs::read(path)?);
         }
-        Ok(self)
+        Ok(())
     }
 
     pub fn hex(&self) -> String {
         let digest = self.0.clone().finalize();
         digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Hashes a node's environment variables; secret values go in as their keyed
+/// fingerprint, so the hash (a label on the engine) cannot be used to guess them.
+fn env_fields(h: &mut Hasher, node: &Node) {
+    for (k, v) in &node.env {
+        h.field(k);
+        if crate::model::secrets::is_secret(v) {
+            h.field("secret").field(crate::model::secrets::fingerprint(v));
+        } else {
+            h.field(v);
+        }
     }
 }
 
@@ -66,11 +103,9 @@ pub fn provision_key(
     vars: &BTreeMap<String, String>,
 ) -> std::io::Result<String> {
     let mut h = Hasher::default();
-    h.field("envctl-provision-v3").field(base_image_id);
+    h.field("envctl-provision-v4").field(base_image_id);
     h.field(serde_json::to_vec(&node.init).unwrap_or_default());
-    for (k, v) in &node.env {
-        h.field(k).field(v);
-    }
+    env_fields(&mut h, node);
     let mut reads_vars = false;
     for step in &node.provision {
         h.field(serde_json::to_vec(step).unwrap_or_default());
@@ -154,9 +189,7 @@ pub fn definition_hash(image_key: &str, node: &Node) -> String {
     let mut h = Hasher::default();
     h.field("envctl-node-v1").field(image_key);
     h.field(serde_json::to_vec(&node.command).unwrap_or_default());
-    for (k, v) in &node.env {
-        h.field(k).field(v);
-    }
+    env_fields(&mut h, node);
     h.field(serde_json::to_vec(&node.ports).unwrap_or_default());
     h.field(serde_json::to_vec(&node.health).unwrap_or_default());
     h.hex()
@@ -261,5 +294,49 @@ mod tests {
         std::fs::write(dir.path().join("a"), "2").unwrap();
         let after = Hasher::default().tree(dir.path()).unwrap().hex();
         assert_ne!(before, after);
+    }
+
+    #[test]
+    fn a_symlinks_target_is_hashed_not_only_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real"), "one").unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+        let hash = || Hasher::default().tree(&dir.path().join("link")).unwrap().hex();
+        let before = hash();
+        assert_eq!(before, hash());
+        std::fs::write(dir.path().join("real"), "two").unwrap();
+        assert_ne!(before, hash(), "a change behind the link changes the key");
+    }
+
+    #[test]
+    fn a_linked_directory_inside_a_tree_is_hashed_and_a_cycle_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared/r")).unwrap();
+        std::fs::write(dir.path().join("shared/r/main.yml"), "a").unwrap();
+        std::fs::create_dir_all(dir.path().join("play/roles")).unwrap();
+        std::os::unix::fs::symlink("../../shared/r", dir.path().join("play/roles/r")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("play/roles/up")).unwrap();
+        let hash = || Hasher::default().tree(&dir.path().join("play")).unwrap().hex();
+        let before = hash();
+        std::fs::write(dir.path().join("shared/r/main.yml"), "b").unwrap();
+        assert_ne!(before, hash());
+    }
+
+    #[test]
+    fn a_secret_value_enters_the_key_only_as_a_keyed_fingerprint() {
+        crate::model::secrets::register(["hash-secret-value".to_string()]);
+        let (dir, mut n) = node("{ shell = \"true\" }", &[]);
+        n.env.insert("TOKEN".into(), "hash-secret-value".into());
+        let with_secret = key(&dir, &n, &[]);
+        n.env.insert("TOKEN".into(), "hash-secret-other".into());
+        crate::model::secrets::register(["hash-secret-other".to_string()]);
+        assert_ne!(with_secret, key(&dir, &n, &[]), "a new value is provisioned again");
+        // Unkeyed, the same inputs would give a hash anyone could recompute.
+        let mut plain = Hasher::default();
+        plain.field("TOKEN").field("hash-secret-value");
+        n.env.insert("TOKEN".into(), "hash-secret-value".into());
+        let mut keyed = Hasher::default();
+        env_fields(&mut keyed, &n);
+        assert_ne!(plain.hex(), keyed.hex());
     }
 }

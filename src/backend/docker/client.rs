@@ -841,8 +841,10 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
     }
 }
 
-/// The last `n` lines of `text`.
+/// The last `n` lines of `text`, redacted before it is cut, so a cut through a secret
+/// shows none of it.
 pub fn tail(text: &str, n: usize) -> String {
+    let text = crate::model::secrets::redact(text);
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

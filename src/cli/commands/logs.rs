@@ -74,8 +74,11 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
         });
         let mut merged = futures_util::stream::select_all(streams);
         let mut stdout = std::io::stdout();
-        while let Some((replica, chunk)) = merged.next().await {
-            let text = crate::model::secrets::redact(&chunk?);
+        // One redacting stream per replica: a secret split across two chunks of a
+        // replica's output is still hidden.
+        let mut redacting: std::collections::BTreeMap<String, crate::model::secrets::Stream> =
+            Default::default();
+        let show = |stdout: &mut std::io::Stdout, replica: &str, text: &str| {
             if prefix {
                 for line in text.lines() {
                     let _ = writeln!(stdout, "{replica} | {line}");
@@ -83,6 +86,13 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
             } else {
                 let _ = write!(stdout, "{text}");
             }
+        };
+        while let Some((replica, chunk)) = merged.next().await {
+            let text = redacting.entry(replica.clone()).or_default().push(&chunk?);
+            show(&mut stdout, &replica, &text);
+        }
+        for (replica, rest) in redacting {
+            show(&mut stdout, &replica, &rest.finish());
         }
         Ok::<(), Failure>(())
     })?;

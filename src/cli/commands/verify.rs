@@ -131,19 +131,19 @@ pub fn verify_after(
     };
     write_reports(&summary, report)?;
     if let Some(path) = &report.evidence {
-        let evidence = evidence::render(
-            &summary,
-            &evidence::Context {
-                root: &inst.root,
-                env: &inst.env,
-                images,
-            },
-        );
-        std::fs::write(
+        let evidence = summary.with_secrets_redacted(|summary| {
+            evidence::render(
+                summary,
+                &evidence::Context {
+                    root: &inst.root,
+                    env: &inst.env,
+                    images,
+                },
+            )
+        });
+        crate::model::secrets::write_private(
             path,
-            crate::model::secrets::redact(
-                &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
-            ),
+            &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
         )
         .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
     }
@@ -155,8 +155,13 @@ pub fn verify_after(
 }
 
 pub fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
+    summary.with_secrets_redacted(|summary| write_redacted_reports(summary, report))
+}
+
+fn write_redacted_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
+    // Reports hold what nodes printed: private to the user, like the logs.
     let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, crate::model::secrets::redact(&text))
+        crate::model::secrets::write_private(path, &text)
             .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
     };
     if let Some(path) = &report.junit {

@@ -5,8 +5,19 @@ mod common;
 use common::Project;
 use std::os::unix::fs::PermissionsExt;
 
-const DB_PASSWORD: &str = "db-pw-5f3a9c21e7";
-const API_TOKEN: &str = "tok-81b2d4c6aa";
+/// Hostile values: a quote, a backslash and unicode; several lines; entities and a quote.
+const DB_PASSWORD: &str = "db-pw\"5f3a\\9c21-ünï-🔑";
+const API_TOKEN: &str = "tok-line-one-81b2\ntok-line-two-d4c6\ntok-line-three-aa";
+const INLINE: &str = "in'line<&>secret-42";
+const ALL: &[&str] = &[DB_PASSWORD, API_TOKEN, INLINE];
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 fn project() -> Project {
     let p = Project::fixture("web");
@@ -19,34 +30,40 @@ extends = "web"
 [secrets]
 DB_PASSWORD = { env = "ENVCTL_TEST_DB_PASSWORD" }
 API_TOKEN = { file = "secrets/token" }
+INLINE = { value = "in'line<&>secret-42" }
 
 [nodes.client]
-provision = [{ shell = "echo provisioning with $DB_PASSWORD and $API_TOKEN" }]
+command = ["sh", "-c", "printf '%s\n' \"$API_TOKEN\" \"$DB_PASSWORD\"; exec sleep infinity"]
+provision = [{ shell = "echo provisioning with $DB_PASSWORD and $INLINE; printf '%s\\n' \"$API_TOKEN\"" }]
 "#,
     );
     p.file(
         "specs/sec/s.toml",
-        r#"
+        format!(
+            r#"
 [[command]]
-title = "the node has both secrets"
+title = "the node has every secret"
 node = "client"
-run = "test ${#DB_PASSWORD} -eq 16 && test ${#API_TOKEN} -eq 14"
+run = "printf %s \"$DB_PASSWORD\" | sha256sum; printf %s \"$API_TOKEN\" | sha256sum; printf %s \"$INLINE\" | sha256sum"
+stdout = ["{}", "{}", "{}"]
 
 [[command]]
 title = "a failure that prints them"
 node = "client"
-run = "echo password is $DB_PASSWORD; echo token $API_TOKEN >&2; exit 1"
+run = "echo password is $DB_PASSWORD; echo token \"$API_TOKEN\" >&2; echo \"$INLINE\"; exit 1"
 stdout = ["nothing like this"]
 "#,
+            sha256(DB_PASSWORD),
+            sha256(API_TOKEN),
+            sha256(INLINE)
+        ),
     );
     p
 }
 
 fn assert_clean(what: &str, text: &str) {
-    assert!(
-        !text.contains(DB_PASSWORD) && !text.contains(API_TOKEN),
-        "{what} shows a secret:\n{text}"
-    );
+    let shown = common::shown_secrets(text, ALL);
+    assert!(shown.is_empty(), "{what} shows {shown:?}:\n{text}");
 }
 
 const VARS: &[(&str, &str)] = &[("ENVCTL_TEST_DB_PASSWORD", DB_PASSWORD)];
@@ -101,6 +118,7 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
         text.contains("provisioning with [redacted] and [redacted]"),
         "{text}"
     );
+    assert_clean("the provisioning log", &text);
     assert_eq!(
         std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
         0o600
@@ -125,6 +143,22 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
         .expect(0);
     assert_eq!(exec.stdout.trim(), "[redacted]");
     assert_clean("exec", &exec.output());
+    // The node's own output, whole and from its last lines, which cut the token.
+    let logs = p.run_env(&["logs", "sec", "client"], VARS).expect(0);
+    assert!(logs.stdout.contains("[redacted]"), "{}", logs.stdout);
+    assert_clean("logs", &logs.output());
+    let tail = p
+        .run_env(&["logs", "sec", "client", "--tail", "2"], VARS)
+        .expect(0);
+    assert_clean("logs --tail", &tail.output());
+    // What the Vagrantfile reads is for the Vagrantfile only.
+    let config = p.run_env(&["vagrant-config", "sec"], VARS).expect(0);
+    assert!(config.stdout.contains("[redacted]"), "{}", config.stdout);
+    assert_clean("vagrant-config", &config.output());
+    let piped = p
+        .run_env(&["vagrant-config", "sec", "--with-secrets"], VARS)
+        .expect(0);
+    assert!(piped.stdout.contains("secret-42"), "{}", piped.stdout);
 
     // The provisioned image kept in the cache does not carry them either.
     let env_of_images = cached_image_env("sec");
@@ -132,6 +166,17 @@ fn secrets_reach_nodes_but_never_output_reports_or_logs() {
     assert_clean("the cached image's environment", &env_of_images.join("\n"));
     p.run_env(&["down", "sec"], VARS).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    common::assert_no_secret_under_envctl(p.path(), ALL);
+    for (path, _) in common::files_under(&p.path().join(".envctl")) {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        if path.to_string_lossy().contains("/logs/") {
+            assert_eq!(mode & 0o077, 0, "{} is readable by others", path.display());
+        }
+    }
+    for report in [&junit, &json, &tap, &html, &evidence] {
+        let mode = std::fs::metadata(report).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", report.display());
+    }
 }
 
 #[test]
@@ -139,12 +184,14 @@ fn a_failing_step_that_prints_a_secret_shows_it_redacted() {
     let p = project();
     p.file(
         "environments/leak.toml",
-        "extends = \"sec\"\n[nodes.client]\nprovision = [{ shell = \"echo token=$API_TOKEN; exit 7\" }]\n",
+        "extends = \"sec\"\n[nodes.client]\nprovision = [{ shell = \"echo token=$API_TOKEN; echo pw=$DB_PASSWORD; exit 7\" }]\n",
     );
     let run = p.run_env(&["test", "leak"], VARS).expect(3);
     assert!(run.stderr.contains("token=[redacted]"), "{}", run.stderr);
+    assert!(run.stderr.contains("pw=[redacted]"), "{}", run.stderr);
     assert_clean("a provisioning failure", &run.output());
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    common::assert_no_secret_under_envctl(p.path(), ALL);
 }
 
 #[test]

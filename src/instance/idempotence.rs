@@ -103,8 +103,10 @@ async fn check_node(
     write_log(inst, &report, &logs);
     if report.is_idempotent() && report.skipped.is_empty() {
         // Only a full pass is recorded; a failing check runs again next time.
-        let _ = std::fs::create_dir_all(record.parent().unwrap_or(&inst.root))
-            .and_then(|()| std::fs::write(&record, format!("{}\n", image.id)));
+        let _ = crate::model::secrets::create_private_dir(record.parent().unwrap_or(&inst.root))
+            .and_then(|()| {
+                crate::model::secrets::write_private(&record, &format!("{}\n", image.id))
+            });
     }
     Ok(report)
 }

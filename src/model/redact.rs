@@ -376,7 +376,10 @@ mod tests {
         time(&small);
         let (a, b) = (time(&small), time(&big));
         // 64 times the input; quadratic work would take 4096 times as long.
-        assert!(b < a * 640 + std::time::Duration::from_millis(200), "{a:?} {b:?}");
+        assert!(
+            b < a * 640 + std::time::Duration::from_millis(200),
+            "{a:?} {b:?}"
+        );
     }
 
     #[test]

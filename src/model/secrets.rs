@@ -121,8 +121,7 @@ pub fn resolve(
 }
 
 pub use super::redact::{
-    create_private_dir, is_secret, redact, redact_bytes, register, write_private, Stream,
-    REDACTED,
+    create_private_dir, is_secret, redact, redact_bytes, register, write_private, Stream, REDACTED,
 };
 
 /// A digest of a secret value for cache keys: HMAC-SHA256 under this machine's key, so an

@@ -85,7 +85,8 @@ fn env_fields(h: &mut Hasher, node: &Node) {
     for (k, v) in &node.env {
         h.field(k);
         if crate::model::secrets::is_secret(v) {
-            h.field("secret").field(crate::model::secrets::fingerprint(v));
+            h.field("secret")
+                .field(crate::model::secrets::fingerprint(v));
         } else {
             h.field(v);
         }
@@ -301,7 +302,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("real"), "one").unwrap();
         std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
-        let hash = || Hasher::default().tree(&dir.path().join("link")).unwrap().hex();
+        let hash = || {
+            Hasher::default()
+                .tree(&dir.path().join("link"))
+                .unwrap()
+                .hex()
+        };
         let before = hash();
         assert_eq!(before, hash());
         std::fs::write(dir.path().join("real"), "two").unwrap();
@@ -316,7 +322,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("play/roles")).unwrap();
         std::os::unix::fs::symlink("../../shared/r", dir.path().join("play/roles/r")).unwrap();
         std::os::unix::fs::symlink("..", dir.path().join("play/roles/up")).unwrap();
-        let hash = || Hasher::default().tree(&dir.path().join("play")).unwrap().hex();
+        let hash = || {
+            Hasher::default()
+                .tree(&dir.path().join("play"))
+                .unwrap()
+                .hex()
+        };
         let before = hash();
         std::fs::write(dir.path().join("shared/r/main.yml"), "b").unwrap();
         assert_ne!(before, hash());
@@ -330,7 +341,11 @@ mod tests {
         let with_secret = key(&dir, &n, &[]);
         n.env.insert("TOKEN".into(), "hash-secret-other".into());
         crate::model::secrets::register(["hash-secret-other".to_string()]);
-        assert_ne!(with_secret, key(&dir, &n, &[]), "a new value is provisioned again");
+        assert_ne!(
+            with_secret,
+            key(&dir, &n, &[]),
+            "a new value is provisioned again"
+        );
         // Unkeyed, the same inputs would give a hash anyone could recompute.
         let mut plain = Hasher::default();
         plain.field("TOKEN").field("hash-secret-value");

@@ -109,7 +109,9 @@ mod tests {
         let mut specs = String::new();
         for (i, s) in SECRETS.iter().enumerate() {
             let title = serde_json::to_string(s).unwrap();
-            specs.push_str(&format!("[[command]]\ntitle = {title}\nnode = \"n\"\nrun = \"true {i}\"\n"));
+            specs.push_str(&format!(
+                "[[command]]\ntitle = {title}\nnode = \"n\"\nrun = \"true {i}\"\n"
+            ));
         }
         std::fs::write(dir.join("specs/e/s.toml"), specs).unwrap();
         let env = crate::model::environment::load(dir, "e").unwrap();
@@ -191,10 +193,14 @@ mod tests {
         assert!(decoded.contains(REDACTED), "{decoded}");
         assert_eq!(leaks(&decoded), Vec::<&str>::new(), "JUnit: {decoded}");
 
-        let json = summary
-            .with_secrets_redacted(|s| redact(&serde_json::to_string_pretty(&json::render(s)).unwrap()));
+        let json = summary.with_secrets_redacted(|s| {
+            redact(&serde_json::to_string_pretty(&json::render(s)).unwrap())
+        });
         let mut decoded = String::new();
-        json_strings(&serde_json::from_str(&json).expect("still valid JSON"), &mut decoded);
+        json_strings(
+            &serde_json::from_str(&json).expect("still valid JSON"),
+            &mut decoded,
+        );
         assert!(decoded.contains(REDACTED));
         assert_eq!(leaks(&decoded), Vec::<&str>::new(), "JSON: {decoded}");
 

@@ -263,3 +263,53 @@ pub fn container_ids(instance: &str) -> std::collections::BTreeMap<String, Strin
             .collect()
     })
 }
+
+/// Every regular file under `dir` (recursively, symlinks not followed) with its bytes.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            out.extend(files_under(&path));
+        } else if kind.is_file() {
+            if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// Which of `secrets` (or any line of at least 4 bytes of one) `text` shows.
+pub fn shown_secrets<'a>(text: &str, secrets: &[&'a str]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .copied()
+        .filter(|s| {
+            text.contains(s)
+                || s.lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 4)
+                    .any(|l| text.contains(l))
+        })
+        .collect()
+}
+
+/// Asserts that no file under the project's `.envctl/` holds any of `secrets`.
+pub fn assert_no_secret_under_envctl(project: &Path, secrets: &[&str]) {
+    for (path, bytes) in files_under(&project.join(".envctl")) {
+        let text = String::from_utf8_lossy(&bytes);
+        let shown = shown_secrets(&text, secrets);
+        assert!(
+            shown.is_empty(),
+            "{} holds {shown:?}:\n{text}",
+            path.display()
+        );
+    }
+}

@@ -6,6 +6,8 @@ pub mod batch;
 pub mod command;
 pub mod facts;
 pub mod http;
+pub mod latency;
+pub mod load;
 pub mod node;
 pub mod runner;
 pub mod tcp;
@@ -29,6 +31,8 @@ pub struct Outcome {
     pub attempts: u32,
     /// When the assertion started.
     pub start: Instant,
+    /// What a `load` assertion measured.
+    pub load: Option<load::LoadFigures>,
 }
 
 /// Runs one assertion to its conclusion.
@@ -39,6 +43,28 @@ pub async fn run(
     batches: Option<&batch::Batches>,
 ) -> Outcome {
     let started = Instant::now();
+    if let Check::Load(c) = &assertion.check {
+        let (result, figures) =
+            match tokio::time::timeout(assertion.timeout, load::run(c, access)).await {
+                Ok(done) => done,
+                Err(_) => (
+                    Err(format!(
+                        "the load did not finish within {}",
+                        wait::human(assertion.timeout)
+                    )),
+                    load::LoadFigures::default(),
+                ),
+            };
+        return Outcome {
+            name: assertion.name.clone(),
+            passed: result.is_ok(),
+            message: result.err(),
+            duration: started.elapsed(),
+            attempts: 1,
+            start: started,
+            load: Some(figures),
+        };
+    }
     let mut attempts = 0;
     let result = match assertion.eventually {
         None => {
@@ -76,6 +102,7 @@ pub async fn run(
         duration: started.elapsed(),
         attempts,
         start: started,
+        load: None,
     }
 }
 
@@ -93,6 +120,7 @@ async fn attempt(
             Check::Tcp(c) => tcp::check(c, access, timeout).await,
             Check::Command(c) => command::check(c, &assertion.name, access, timeout, batches).await,
             Check::Node(c) => node::check(c, access, timeout, batches).await,
+            Check::Load(c) => load::run(c, access).await.0,
         }
     };
     match tokio::time::timeout(timeout, run).await {

@@ -245,8 +245,12 @@ pub struct SwitchArgs {
     #[arg(long)]
     pub keep_previous: bool,
     /// Send requests to URL (e.g. http://proxy:80/) for the whole run; any failure fails it.
+    /// At the `serves` URL, answers must come from a colour that may answer at that moment.
     #[arg(long, value_name = "URL")]
     pub probe: Option<String>,
+    /// A pattern every probe answer must match (`text`, `!text`, `/regex/`); repeatable.
+    #[arg(long, value_name = "PATTERN", requires = "probe")]
+    pub probe_body: Vec<String>,
     /// Assertions checked at once.
     #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS)]
     pub jobs: usize,

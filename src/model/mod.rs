@@ -9,6 +9,7 @@ pub mod fact;
 pub mod goss;
 pub mod inventory;
 pub mod json_path;
+pub mod load;
 pub mod matcher;
 pub mod pattern;
 pub mod port;

@@ -2,6 +2,7 @@
 //! behind a router node, how the router is switched between them, and which spec files
 //! gate a promotion. `promote`, `rollback` and `verify` consume the resolved form.
 
+use super::duration::NonZeroDuration;
 use super::environment::{Location, Node};
 use super::source::{Diagnostic, SourceFile};
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use serde_spanned::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `[promote.SERVICE]` as users write it.
 #[derive(Debug, Deserialize, Clone)]
@@ -35,6 +37,8 @@ pub struct RawPromotion {
     pub specs: Option<Vec<Spanned<String>>>,
     /// Spec files verified through the router after the switch.
     pub router_specs: Option<Vec<Spanned<String>>>,
+    /// A way to reach the new colour through the router before live traffic moves.
+    pub preview: Option<Spanned<RawPreview>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -44,6 +48,27 @@ pub struct RawServes {
     pub url: String,
     /// Text the body must contain, e.g. `({{node}}:8000)`.
     pub body: String,
+    /// How long the router has to serve a colour after a switch (or preview).
+    pub timeout: Option<NonZeroDuration>,
+}
+
+/// `[promote.SERVICE.preview]`: the router serves the colour being promoted on a second
+/// listener (`url`) or to requests carrying `headers`, set up by its own key writes or
+/// template, so `serves` can be proven before any real client reaches that colour.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPreview {
+    /// `http://ROUTER:PORT/PATH`; the `serves` URL when left out.
+    pub url: Option<String>,
+    /// Headers sent with the preview request (a header-selected upstream).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Key → value template written (in the `kv` node) to point the preview at a colour.
+    #[serde(default)]
+    pub keys: BTreeMap<String, Spanned<String>>,
+    /// A project file rendered and copied into the router at `to` for the preview.
+    pub template: Option<Spanned<String>>,
+    pub to: Option<Spanned<String>>,
 }
 
 /// A promotable service, validated.
@@ -62,10 +87,31 @@ pub struct Promotion {
     pub serves_port: u16,
     pub serves_path: String,
     pub serves_body: String,
+    /// How long the router has to serve a colour after a switch or preview.
+    pub serves_timeout: Duration,
     /// Spec file stems gating the colour directly and through the router.
     pub specs: Vec<String>,
     pub router_specs: Vec<String>,
+    /// Verification of the new colour through the router before the switch.
+    pub preview: Option<Preview>,
 }
+
+/// How the router serves a colour to envctl alone, before the switch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    /// Router node, port and path of the preview request.
+    pub node: String,
+    pub port: u16,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    /// Key-value writes (in the promotion's `kv` node) pointing the preview at a colour.
+    pub keys: BTreeMap<String, String>,
+    /// A file rendered into the router for the preview.
+    pub template: Option<(PathBuf, String)>,
+}
+
+/// How long the router has to serve a colour when `serves.timeout` is not given.
+pub const DEFAULT_SERVES_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Promotion {
     /// The node of `colour`.
@@ -193,41 +239,85 @@ pub fn resolve(
         raw.serves.get_ref().body.clone(),
         raw.serves.span(),
     ));
-    let template = match (&raw.template, &raw.to) {
-        (Some(t), Some(to)) if to.get_ref().starts_with('/') => {
-            match std::fs::read_to_string(root.join(t.get_ref())) {
-                Ok(text) => {
-                    templates.push(("template", text.clone(), t.span()));
-                    Some((PathBuf::from(to.get_ref()), text))
-                }
-                Err(e) => {
-                    errors.push(at(t.span()).diagnostic(
-                        Some("template"),
-                        format!("cannot read `{}`: {e}", t.get_ref()),
-                    ));
-                    None
-                }
-            }
-        }
-        (None, None) => None,
-        (Some(t), _) => {
-            errors.push(at(t.span()).diagnostic(
-                Some("to"),
-                "`template` needs `to`, an absolute path inside the router",
-            ));
-            None
-        }
-        (None, Some(to)) => {
-            errors.push(at(to.span()).diagnostic(Some("to"), "`to` goes with `template`"));
-            None
-        }
-    };
+    let template = file_template(
+        root,
+        &at,
+        (raw.template.as_ref(), raw.to.as_ref()),
+        "",
+        &mut templates,
+        errors,
+    );
     if raw.keys.is_empty() && raw.template.is_none() {
         errors.push(at(raw.router.span()).diagnostic(
             Some("keys"),
             "say how the router is switched: `kv` + `keys` (key-value writes), `template` + `to`, or both",
         ));
     }
+    let router = raw.router.get_ref().clone();
+    let serves = raw.serves.get_ref();
+    let endpoint = router_url(&serves.url, &router);
+    if endpoint.is_none() {
+        errors.push(at(raw.serves.span()).diagnostic(
+            Some("serves.url"),
+            format!(
+                "`{}` must be http://{router}:PORT/PATH (a request through the router node)",
+                serves.url,
+            ),
+        ));
+    }
+    let preview = raw.preview.as_ref().and_then(|spanned| {
+        let pv = spanned.get_ref();
+        let url = pv.url.as_deref().unwrap_or(&serves.url);
+        let Some((node, port, path)) = router_url(url, &router) else {
+            errors.push(at(spanned.span()).diagnostic(
+                Some("preview.url"),
+                format!("`{url}` must be http://{router}:PORT/PATH (a request through the router node)"),
+            ));
+            return None;
+        };
+        if url == serves.url && pv.headers.is_empty() {
+            errors.push(at(spanned.span()).diagnostic(
+                Some("preview"),
+                "a preview needs its own listener (`url`) or `headers` that select the new colour; otherwise it is the live route",
+            ));
+        }
+        if !pv.keys.is_empty() && raw.kv.is_none() {
+            errors.push(at(spanned.span()).diagnostic(
+                Some("preview.keys"),
+                "preview `keys` are written with etcdctl in the promotion's `kv` node; set `kv`",
+            ));
+        }
+        templates.extend(
+            pv.keys
+                .iter()
+                .map(|(k, v)| ("preview.keys", format!("{k}{}", v.get_ref()), v.span())),
+        );
+        templates.extend(
+            pv.headers
+                .values()
+                .map(|v| ("preview.headers", v.clone(), spanned.span())),
+        );
+        let template = file_template(
+            root,
+            &at,
+            (pv.template.as_ref(), pv.to.as_ref()),
+            "preview.",
+            &mut templates,
+            errors,
+        );
+        Some(Preview {
+            node,
+            port,
+            path,
+            headers: pv.headers.clone(),
+            keys: pv
+                .keys
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect(),
+            template,
+        })
+    });
     for (field, text, span) in &templates {
         if let Some(p) = unknown_placeholder(text) {
             errors.push(at(span.clone()).diagnostic(
@@ -239,32 +329,6 @@ pub fn resolve(
             ));
         }
     }
-    let serves = raw.serves.get_ref();
-    let endpoint = serves.url.strip_prefix("http://").and_then(|rest| {
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let (host, port) = authority.rsplit_once(':')?;
-        Some((
-            host.to_string(),
-            port.parse::<u16>().ok()?,
-            path.to_string(),
-        ))
-    });
-    let endpoint = match endpoint {
-        Some((host, port, path)) if host == *raw.router.get_ref() => {
-            Some((host, port, if path.is_empty() { "/".into() } else { path }))
-        }
-        _ => {
-            errors.push(at(raw.serves.span()).diagnostic(
-                Some("serves.url"),
-                format!(
-                    "`{}` must be http://{}:PORT/PATH (a request through the router node)",
-                    serves.url,
-                    raw.router.get_ref()
-                ),
-            ));
-            None
-        }
-    };
     let stems = |list: Option<Vec<Spanned<String>>>, default: &str| -> Vec<String> {
         list.map_or_else(
             || vec![default.to_string()],
@@ -278,7 +342,7 @@ pub fn resolve(
     Some(Promotion {
         service: name.clone(),
         colours,
-        router: raw.router.get_ref().clone(),
+        router: router.clone(),
         kv: raw.kv.map(Spanned::into_inner),
         keys: raw
             .keys
@@ -291,9 +355,69 @@ pub fn resolve(
         serves_port,
         serves_path,
         serves_body: serves.body.clone(),
+        serves_timeout: serves
+            .timeout
+            .map_or(DEFAULT_SERVES_TIMEOUT, NonZeroDuration::get),
         specs: stems(raw.specs, &name),
-        router_specs: stems(raw.router_specs, raw.router.get_ref()),
+        router_specs: stems(raw.router_specs, &router),
+        preview,
     })
+}
+
+/// `http://ROUTER:PORT/PATH` split into router, port and path; `None` for any other URL.
+fn router_url(url: &str, router: &str) -> Option<(String, u16, String)> {
+    let rest = url.strip_prefix("http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    (host == router).then(|| {
+        let path = if path.is_empty() { "/" } else { path };
+        (host.to_string(), port, path.to_string())
+    })
+}
+
+type Templates = Vec<(&'static str, String, std::ops::Range<usize>)>;
+
+/// A `template` + `to` pair: the project file's text and where it goes in the router.
+/// Fields are reported under `prefix` (`preview.` for the preview's pair).
+fn file_template(
+    root: &Path,
+    at: &dyn Fn(std::ops::Range<usize>) -> Location,
+    (template, to): (Option<&Spanned<String>>, Option<&Spanned<String>>),
+    prefix: &str,
+    templates: &mut Templates,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<(PathBuf, String)> {
+    let field = |name: &str| format!("{prefix}{name}");
+    match (template, to) {
+        (Some(t), Some(to)) if to.get_ref().starts_with('/') => {
+            match std::fs::read_to_string(root.join(t.get_ref())) {
+                Ok(text) => {
+                    templates.push(("template", text.clone(), t.span()));
+                    Some((PathBuf::from(to.get_ref()), text))
+                }
+                Err(e) => {
+                    errors.push(at(t.span()).diagnostic(
+                        Some(&field("template")),
+                        format!("cannot read `{}`: {e}", t.get_ref()),
+                    ));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+        (Some(t), _) => {
+            errors.push(at(t.span()).diagnostic(
+                Some(&field("to")),
+                "`template` needs `to`, an absolute path inside the router",
+            ));
+            None
+        }
+        (None, Some(to)) => {
+            errors.push(at(to.span()).diagnostic(Some(&field("to")), "`to` goes with `template`"));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

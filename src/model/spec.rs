@@ -45,6 +45,7 @@ impl Assertion {
             Check::Tcp(t) => Some(&t.target.node),
             Check::Command(c) => Some(&c.node),
             Check::Node(n) => Some(&n.node),
+            Check::Load(l) => Some(&l.node),
         }
     }
 
@@ -54,6 +55,7 @@ impl Assertion {
             Check::Http(_) => "http",
             Check::Tcp(_) => "tcp",
             Check::Command(_) => "command",
+            Check::Load(_) => "load",
             Check::Node(n) => match &n.fact {
                 Fact::Package(_) => "package",
                 Fact::Service(_) => "service",
@@ -80,6 +82,8 @@ pub enum Check {
     Command(CommandCheck),
     /// Facts learned inside a node: file, package, service, user, port...
     Node(NodeCheck),
+    /// A capacity test against an http target.
+    Load(super::load::LoadCheck),
 }
 
 /// A node and one of its ports, as written in `node:port`.
@@ -226,6 +230,9 @@ impl Resolver<'_> {
         }
         for f in raw.file {
             self.file_check(f);
+        }
+        for l in raw.load {
+            self.load(l);
         }
         for (kind, tables) in [
             ("package", raw.package),
@@ -445,6 +452,54 @@ impl Resolver<'_> {
                 no_redirect: raw.no_redirect,
                 from,
             }),
+        );
+    }
+
+    fn load(&mut self, raw: Spanned<super::load::RawLoad>) {
+        let raw = raw.into_inner();
+        let url = raw.url.get_ref().clone();
+        let Some(rest) = url.strip_prefix("http://") else {
+            self.errors.push(self.src.diagnostic(
+                Some(raw.url.span()),
+                format!("`{url}` must be http://NODE:PORT/PATH: loads go to nodes of the instance"),
+            ));
+            return;
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest, "/".to_string()),
+        };
+        let authority = if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let Some(target) = self.endpoint(&raw.url, &authority) else {
+            return;
+        };
+        let body = self.patterns(raw.body.clone());
+        let Some(check) = super::load::resolve(
+            &raw,
+            (target.node, target.port, path),
+            body,
+            self.src,
+            &mut self.errors,
+        ) else {
+            return;
+        };
+        let explicit = raw.title.is_some();
+        let title = raw
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("load {url}: {}", check.describe()));
+        let deadline = check.deadline();
+        self.push(
+            title,
+            explicit,
+            Some(deadline),
+            None,
+            deadline,
+            Check::Load(check),
         );
     }
 

@@ -38,6 +38,8 @@ pub struct RawSpecFile {
     pub mount: Vec<Spanned<RawFact>>,
     #[serde(default)]
     pub interface: Vec<Spanned<RawFact>>,
+    #[serde(default)]
+    pub load: Vec<Spanned<super::load::RawLoad>>,
 }
 
 /// A fact kind's table (`[[package]]`, `[[user]]`...): common keys (`title`, `node`,

@@ -10,6 +10,7 @@ use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
 use crate::events::Observer;
 use crate::instance::{Instance, InstanceView};
+use crate::model::pattern::Pattern;
 use crate::model::promotion::{render, Promotion};
 use crate::model::spec::Assertion;
 use crate::wait::{self, Poll};
@@ -18,8 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
-/// How long the router has to serve a colour after a switch.
-const SERVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Consecutive answers from the new colour, on fresh connections, before the router
 /// counts as switched (nginx's old workers drain meanwhile).
 const SERVE_STREAK: u32 = 5;
@@ -40,6 +39,8 @@ pub struct Options {
     pub keep_previous: bool,
     /// URL probed through the router for the whole run (`http://ROUTER:PORT/...`).
     pub probe: Option<String>,
+    /// Patterns every probe answer must match.
+    pub probe_body: Vec<Pattern>,
     pub quiet: bool,
     /// Assertions checked at once.
     pub jobs: usize,
@@ -68,6 +69,8 @@ struct Run<'a> {
     observer: &'a dyn Observer,
     record: Record,
     started: Instant,
+    /// The colour the router's preview points at, when this run moved it.
+    preview_at: Option<String>,
 }
 
 /// Runs a promotion or rollback of `p` and returns its record (outcome and exit code
@@ -111,6 +114,7 @@ pub fn run(
             evidence: Evidence::default(),
         },
         started: Instant::now(),
+        preview_at: None,
     };
     run.execute(&action);
     run.record.evidence.duration_ms = run.started.elapsed().as_millis() as u64;
@@ -179,9 +183,29 @@ impl Run<'_> {
                 let c = view.container(host).ok()?;
                 InstanceView::address_of(c, &self.inst.id.network(), port)
             });
-            Probe::start(self.handle, mapped, url.clone())
+            // Answers to the `serves` URL say which colour they came from.
+            let serves = (
+                self.p.serves_node.as_str(),
+                self.p.serves_port,
+                self.p.serves_path.as_str(),
+            );
+            let colours = if probe::split(url) == Some(serves) {
+                self.p
+                    .colours
+                    .iter()
+                    .map(|(c, _)| (c.clone(), render(&self.p.serves_body, &self.p.values(c))))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let judge = probe::Judge {
+                colours,
+                patterns: self.options.probe_body.clone(),
+            };
+            Probe::start(self.handle, mapped, url.clone(), judge, &[live.as_str()])
         });
         let result = self.switch_over(action, &live, &target, probe.as_ref());
+        self.reset_preview();
         if let Some(probe) = probe {
             let figures = self.handle.block_on(probe.finish());
             if !self.options.quiet {
@@ -189,6 +213,14 @@ impl Run<'_> {
                     "{}: probe {}: {} requests, {} failed",
                     self.p.service, figures.url, figures.sent, figures.failed
                 );
+                for (colour, l) in &figures.colours {
+                    eprintln!(
+                        "{}: probe answers from {colour}: {}, {}",
+                        self.p.service,
+                        l.count,
+                        l.describe()
+                    );
+                }
             }
             let failed = figures.failed;
             self.record.probe = Some(figures);
@@ -315,13 +347,55 @@ impl Run<'_> {
                 format!("interrupted; the router stays on {live}"),
             ));
         }
-        // 3. The switch, then proof that the router serves the target.
+        // 3. Where the router can serve the target to envctl alone, prove `serves`
+        // there before any real client can reach it.
+        if let Some(preview) = &p.preview {
+            let url = format!("http://{}:{}{}", preview.node, preview.port, preview.path);
+            self.step(format!("previewing {target} through the router ({url})"));
+            let view = self.view(None).map_err(|e| (FAULT, e.to_string()))?;
+            let mut notes = Vec::new();
+            let written = self
+                .handle
+                .block_on(switch::preview(p, preview, &view, target, &mut notes));
+            self.notes(notes);
+            self.preview_at = Some(target.to_string());
+            if let Err(e) = written {
+                self.stop_target(&target_node);
+                return Err((
+                    FAULT,
+                    format!("pointing the router's preview at {target} failed: {e}; the router stays on {live}"),
+                ));
+            }
+            let route = Route {
+                node: &preview.node,
+                port: preview.port,
+                path: &preview.path,
+                headers: Some(&preview.headers),
+            };
+            if let Err(e) = self.handle.block_on(serves(p, &view, &route, target)) {
+                self.stop_target(&target_node);
+                return Err((
+                    REFUSED,
+                    format!("the router does not serve {target} through its preview: {e}; the router stays on {live}"),
+                ));
+            }
+            self.step(format!("the router's preview serves {target}"));
+        }
+        // 4. The switch, then proof that the router serves the target.
         self.step(format!("switching the router to {target}"));
+        if let Some(probe) = probe {
+            probe.allow(&[live, target]);
+            probe.mark(format!("switch to {target}"));
+        }
         let after_switch = self.switch_and_verify(target, &target_node);
         if let Err((exit, message)) = after_switch {
-            return Err(self.back_to(live, target, &target_node, exit, message));
+            return Err(self.back_to(live, target, &target_node, exit, message, probe));
         }
         self.record.live = Some(target.to_string());
+        // Verified through the router: from now on only the target may answer.
+        if let Some(probe) = probe {
+            probe.allow(&[target]);
+        }
         if self.interrupted() {
             return Err(self.back_to(
                 live,
@@ -329,13 +403,14 @@ impl Run<'_> {
                 &target_node,
                 INTERRUPTED,
                 "interrupted".into(),
+                probe,
             ));
         }
         if let Some(failed) = probe.map(Probe::failed).filter(|f| *f > 0) {
             let message = format!("{failed} probe requests through the router failed");
-            return Err(self.back_to(live, target, &target_node, REFUSED, message));
+            return Err(self.back_to(live, target, &target_node, REFUSED, message, probe));
         }
-        // 4. The old colour goes (or stays, for a fast rollback).
+        // 5. The old colour goes (or stays, for a fast rollback).
         if self.options.keep_previous {
             self.step(format!("keeping {live} ({live_node}) running"));
         } else {
@@ -360,15 +435,23 @@ impl Run<'_> {
         target_node: &str,
         exit: u8,
         message: String,
+        probe: Option<&Probe>,
     ) -> (u8, String) {
         self.step(format!("switching the router back to {live}"));
+        if let Some(probe) = probe {
+            probe.allow(&[live, target]);
+            probe.mark(format!("switch back to {live}"));
+        }
         match self.switch_and_confirm(live) {
             Ok(()) => {
+                if let Some(probe) = probe {
+                    probe.allow(&[live]);
+                }
                 self.record.live = Some(live.to_string());
                 self.stop_target(target_node);
                 (exit, format!("{message}; the router is back on {live}"))
             }
-            Err(e) => {
+            Err((_, e)) => {
                 self.record.live = None;
                 self.step(format!("switching back failed: {e}"));
                 (
@@ -434,7 +517,7 @@ impl Run<'_> {
     }
 
     fn switch_and_verify(&mut self, target: &str, target_node: &str) -> Result<(), (u8, String)> {
-        self.switch_and_confirm(target).map_err(|e| (FAULT, e))?;
+        self.switch_and_confirm(target)?;
         let router_specs = self.selected(&self.p.router_specs);
         self.step(format!(
             "verifying {target} through the router ({} assertions)",
@@ -448,19 +531,56 @@ impl Run<'_> {
         })
     }
 
-    /// Switches to `colour` and waits until the router serves it.
-    fn switch_and_confirm(&mut self, colour: &str) -> Result<(), String> {
-        let view = self.view(None).map_err(|e| e.to_string())?;
+    /// Switches to `colour` and waits until the router serves it. A switch that cannot
+    /// be carried out is a fault (exit 3); a router that does not serve `colour` within
+    /// `serves.timeout` is the gate saying no (exit 1).
+    fn switch_and_confirm(&mut self, colour: &str) -> Result<(), (u8, String)> {
+        let view = self.view(None).map_err(|e| (FAULT, e.to_string()))?;
+        let mut notes = Vec::new();
         let keys = self
             .handle
-            .block_on(switch::switch_to(self.p, &view, colour))
-            .map_err(|e| e.to_string())?;
-        self.record.evidence.keys = keys;
+            .block_on(switch::switch_to(self.p, &view, colour, &mut notes));
+        self.notes(notes);
+        self.record.evidence.keys = keys.map_err(|e| (FAULT, e.to_string()))?;
+        let route = Route::serves(self.p);
         self.handle
-            .block_on(serves(self.p, &view, colour))
-            .map_err(|e| format!("the router does not serve {colour}: {e}"))?;
+            .block_on(serves(self.p, &view, &route, colour))
+            .map_err(|e| (REFUSED, format!("the router does not serve {colour}: {e}")))?;
         self.step(format!("the router serves {colour}"));
         Ok(())
+    }
+
+    /// Points the preview back at the live colour once a run that moved it is over, so
+    /// it never names a colour that has been stopped (a router such as nginx refuses a
+    /// config whose upstream host does not resolve).
+    fn reset_preview(&mut self) {
+        let (Some(preview), Some(live)) = (&self.p.preview, self.record.live.clone()) else {
+            return;
+        };
+        if self.preview_at.as_deref().is_none_or(|at| at == live) {
+            return;
+        }
+        self.step(format!("pointing the router's preview back at {live}"));
+        let mut notes = Vec::new();
+        let done = match self.view(None) {
+            Ok(view) => self
+                .handle
+                .block_on(switch::preview(self.p, preview, &view, &live, &mut notes))
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.notes(notes);
+        if let Err(e) = done {
+            self.step(format!("pointing the preview back failed: {e}"));
+        }
+    }
+
+    /// Records retried failures as steps.
+    fn notes(&mut self, notes: Vec<String>) {
+        for n in notes {
+            self.step(n);
+        }
     }
 
     fn stop_target(&mut self, node: &str) {
@@ -471,23 +591,58 @@ impl Run<'_> {
     }
 }
 
-/// Waits until requests through the router reach `colour`: its `serves` text in
-/// [`SERVE_STREAK`] consecutive answers, each on a fresh connection.
-async fn serves(p: &Promotion, view: &InstanceView, colour: &str) -> Result<(), String> {
+/// A request through the router: the `serves` route, or the preview's.
+struct Route<'a> {
+    node: &'a str,
+    port: u16,
+    path: &'a str,
+    headers: Option<&'a std::collections::BTreeMap<String, String>>,
+}
+
+impl<'a> Route<'a> {
+    fn serves(p: &'a Promotion) -> Route<'a> {
+        Route {
+            node: &p.serves_node,
+            port: p.serves_port,
+            path: &p.serves_path,
+            headers: None,
+        }
+    }
+}
+
+/// Waits until requests along `route` reach `colour`: its `serves` text in
+/// [`SERVE_STREAK`] consecutive answers, each on a fresh connection, within
+/// `serves.timeout`.
+async fn serves(
+    p: &Promotion,
+    view: &InstanceView,
+    route: &Route<'_>,
+    colour: &str,
+) -> Result<(), String> {
     let addr = view
-        .address(&p.serves_node, p.serves_port)
+        .address(route.node, route.port)
         .await
         .map_err(|e| e.to_string())?;
-    let url = format!("http://{addr}{}", p.serves_path);
-    let want = render(&p.serves_body, &p.values(colour));
+    let url = format!("http://{addr}{}", route.path);
+    let values = p.values(colour);
+    let want = render(&p.serves_body, &values);
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in route.headers.into_iter().flatten() {
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("header `{k}`: {e}"))?;
+        let value = reqwest::header::HeaderValue::from_str(&render(v, &values))
+            .map_err(|e| format!("header `{k}`: {e}"))?;
+        headers.insert(name, value);
+    }
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5).min(p.serves_timeout))
+        .default_headers(headers)
         .build()
         .map_err(|e| e.to_string())?;
     let streak = AtomicU32::new(0);
-    wait::until(SERVE_TIMEOUT, Duration::from_millis(50), || {
+    wait::until(p.serves_timeout, Duration::from_millis(50), || {
         let (client, url, want, streak) = (&client, &url, &want, &streak);
         async move {
             let body = match client.get(url).send().await {

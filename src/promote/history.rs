@@ -31,7 +31,7 @@ pub struct Evidence {
 }
 
 /// One promotion or rollback.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     /// Seconds since the Unix epoch.
     pub at: u64,

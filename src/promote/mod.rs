@@ -9,6 +9,7 @@ pub mod flow;
 pub mod history;
 pub mod probe;
 pub mod release;
+pub mod retry;
 pub mod switch;
 
 use crate::backend::EngineError;

@@ -3,10 +3,11 @@
 //! back which colour the router is on. The switch's own state is the truth about the
 //! live colour; envctl keeps no state file for it.
 
+use super::retry::{retry, STEP};
 use super::PromoteError;
 use crate::backend::docker::InstanceView;
 use crate::backend::{archive, NodeAccess};
-use crate::model::promotion::{render, Promotion};
+use crate::model::promotion::{render, Preview, Promotion};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -39,40 +40,81 @@ async fn exec_ok(
     Ok(out.stdout)
 }
 
-/// Points the router at `colour`.
+/// Points the router at `colour`. Each write and the reload are retried with backoff;
+/// retries are noted in `notes`.
 ///
 /// # Errors
-/// [`PromoteError`] when a write, the upload or the reload fails.
+/// [`PromoteError`] when a write, the upload or the reload fails every attempt.
 pub async fn switch_to(
     p: &Promotion,
     view: &InstanceView,
     colour: &str,
+    notes: &mut Vec<String>,
 ) -> Result<BTreeMap<String, String>, PromoteError> {
     let keys = keys_for(p, colour);
+    write(p, view, &keys, p.template.as_ref(), colour, notes).await?;
+    Ok(keys)
+}
+
+/// Points the router's preview (its second listener or header-selected upstream) at
+/// `colour`, leaving live traffic where it is.
+///
+/// # Errors
+/// As [`switch_to`].
+pub async fn preview(
+    p: &Promotion,
+    preview: &Preview,
+    view: &InstanceView,
+    colour: &str,
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<String, String>, PromoteError> {
+    let values = p.values(colour);
+    let keys: BTreeMap<String, String> = preview
+        .keys
+        .iter()
+        .map(|(k, v)| (k.clone(), render(v, &values)))
+        .collect();
+    write(p, view, &keys, preview.template.as_ref(), colour, notes).await?;
+    Ok(keys)
+}
+
+/// Key writes, the template upload and the reload, each with retries.
+async fn write(
+    p: &Promotion,
+    view: &InstanceView,
+    keys: &BTreeMap<String, String>,
+    template: Option<&(std::path::PathBuf, String)>,
+    colour: &str,
+    notes: &mut Vec<String>,
+) -> Result<(), PromoteError> {
     if let Some(kv) = &p.kv {
-        for (k, v) in &keys {
-            exec_ok(
-                view,
-                kv,
-                vec!["etcdctl".into(), "put".into(), k.clone(), v.clone()],
-                "writing the switch key",
-            )
+        for (k, v) in keys {
+            let command = vec!["etcdctl".into(), "put".into(), k.clone(), v.clone()];
+            retry(&format!("writing {k}"), STEP, notes, || {
+                exec_ok(view, kv, command.clone(), "writing the switch key")
+            })
             .await?;
         }
     }
-    if let Some((to, text)) = &p.template {
+    if let Some((to, text)) = template {
         let rendered = render(text, &p.values(colour));
         let dir = to.parent().map_or("/".into(), |d| d.display().to_string());
         let name = to.file_name().unwrap_or_default().to_string_lossy();
         let tar = archive::bytes(&name, rendered.as_bytes(), 0o644)
             .map_err(|e| PromoteError::Switch(format!("packing {}: {e}", to.display())))?;
         let router = view.container(&p.router)?;
-        view.docker().upload(&router.id, &dir, tar).await?;
+        retry(&format!("uploading {}", to.display()), STEP, notes, || {
+            view.docker().upload(&router.id, &dir, tar.clone())
+        })
+        .await?;
     }
     if let Some(reload) = &p.reload {
-        exec_ok(view, &p.router, reload.clone(), "reloading the router").await?;
+        retry("reloading the router", STEP, notes, || {
+            exec_ok(view, &p.router, reload.clone(), "reloading the router")
+        })
+        .await?;
     }
-    Ok(keys)
+    Ok(())
 }
 
 /// The colour the router is on, read from the switch (the kv keys, or the rendered

@@ -66,6 +66,9 @@ td.status {{ font-weight: 700; width: 60px; }}
 td.status.pass {{ color: {PASS}; }}
 td.status.fail {{ color: {FAIL}; }}
 .title {{ color: #616161; font-size: 12px; }}
+.load {{ margin-bottom: 20px; }}
+.load h3 {{ font-size: 15px; margin: 0 0 4px; }}
+.figures {{ color: #424242; margin-bottom: 6px; }}
 pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #fafafa; padding: 6px; }}
 </style></head><body>
 <h1>envctl verify: {env} / {inst} — {verdict}</h1>
@@ -79,6 +82,7 @@ pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #faf
         total = summary.outcomes.len(),
     );
     page.push_str(&timeline(&summary.timeline));
+    page.push_str(&loads(summary));
     page.push_str("<table><thead><tr><th>result</th><th>assertion</th><th>kind</th><th>node</th><th>time</th></tr></thead><tbody>\n");
     for o in summary.outcomes {
         let a = summary.assertion(o);
@@ -104,6 +108,39 @@ pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #faf
     }
     page.push_str("</tbody></table>\n</body></html>\n");
     page
+}
+
+/// Latency over time for every `load` assertion, with its thresholds.
+fn loads(summary: &RunSummary) -> String {
+    let mut out = String::new();
+    for o in summary.outcomes {
+        let Some(load) = &o.load else { continue };
+        if out.is_empty() {
+            out.push_str("<h2>Latency under load</h2>\n");
+        }
+        let levels: Vec<super::plot::Level> = load
+            .thresholds
+            .iter()
+            .filter(|t| t.figure != "error_rate")
+            .map(|t| super::plot::Level {
+                label: t.figure.clone(),
+                ms: t.limit,
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            r#"<div class="load"><h3 class="{class}">{name}</h3><div class="figures">{sent} requests, {failed} failed ({rate:.2}%), {throughput:.1} answers/s · {latency}</div>{plot}</div>"#,
+            class = if o.passed { "pass" } else { "fail" },
+            name = escape(&o.name),
+            sent = load.sent,
+            failed = load.failed,
+            rate = load.error_rate * 100.0,
+            throughput = load.throughput,
+            latency = escape(&load.latency.describe()),
+            plot = super::plot::latency(&load.samples, &levels, &[]),
+        );
+    }
+    out
 }
 
 fn timeline(spans: &[Span]) -> String {

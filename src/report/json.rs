@@ -1,7 +1,8 @@
 //! The JSON report. Schema (version 1), documented in docs/reports.md:
 //! `{ "version": 1, "environment", "instance", "duration_ms", "summary": { "passed",
 //! "failed", "total" }, "results": [ { "name", "title", "kind", "node", "file",
-//! "passed", "message", "duration_ms", "attempts" } ] }`.
+//! "passed", "message", "duration_ms", "attempts", "load"? } ] }`; `load` holds what a
+//! `load` assertion measured (requests, errors, latency percentiles, thresholds).
 
 use super::RunSummary;
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ pub fn render(summary: &RunSummary) -> Value {
         .iter()
         .map(|o| {
             let a = summary.assertion(o);
-            json!({
+            let mut result = json!({
                 "name": o.name,
                 "title": a.map(|a| a.title.clone()),
                 "kind": a.map(|a| a.kind()),
@@ -23,7 +24,11 @@ pub fn render(summary: &RunSummary) -> Value {
                 "message": o.message,
                 "duration_ms": o.duration.as_millis() as u64,
                 "attempts": o.attempts,
-            })
+            });
+            if let Some(load) = &o.load {
+                result["load"] = load_figures(load);
+            }
+            result
         })
         .collect();
     json!({
@@ -37,5 +42,28 @@ pub fn render(summary: &RunSummary) -> Value {
             "total": summary.outcomes.len(),
         },
         "results": results,
+    })
+}
+
+/// A load's figures, without the per-request samples (the HTML report plots those).
+fn load_figures(load: &crate::check::load::LoadFigures) -> Value {
+    json!({
+        "mode": load.mode,
+        "target": load.target,
+        "duration_ms": load.duration_ms,
+        "sent": load.sent,
+        "failed": load.failed,
+        "error_rate": load.error_rate,
+        "throughput": load.throughput,
+        "latency_ms": {
+            "p50": load.latency.p50_ms,
+            "p90": load.latency.p90_ms,
+            "p95": load.latency.p95_ms,
+            "p99": load.latency.p99_ms,
+            "max": load.latency.max_ms,
+            "mean": load.latency.mean_ms,
+        },
+        "thresholds": load.thresholds,
+        "failures": load.failures,
     })
 }

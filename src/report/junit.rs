@@ -40,13 +40,17 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
         // JUnit's schema has no properties on test cases: kind, node and file go to
         // the suite (per file) and the case's output.
         if let Some(a) = assertion {
-            case.set_system_out(format!(
+            let mut out = format!(
                 "kind: {}\nnode: {}\nfile: {}\nattempts: {}\n",
                 a.kind(),
                 a.node().unwrap_or("-"),
                 a.file.display(),
                 outcome.attempts
-            ));
+            );
+            if let Some(load) = &outcome.load {
+                out.push_str(&load_lines(load));
+            }
+            case.set_system_out(out);
         }
         let suite = suites.entry(group.clone()).or_insert_with(|| {
             let mut suite = TestSuite::new(group);
@@ -72,6 +76,38 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
     }
     let xml = report.to_string()?;
     Ok(drop_root_skipped(&xml))
+}
+
+/// A load's figures as `name: value` lines, one per figure.
+fn load_lines(load: &crate::check::load::LoadFigures) -> String {
+    let l = &load.latency;
+    let mut out = format!(
+        "load: {} {}\nrequests: {}\nfailed: {}\nerror_rate: {:.4}\nthroughput: {:.1}/s\n\
+         latency_p50_ms: {}\nlatency_p90_ms: {}\nlatency_p95_ms: {}\nlatency_p99_ms: {}\n\
+         latency_max_ms: {}\nlatency_mean_ms: {}\n",
+        load.mode,
+        load.target,
+        load.sent,
+        load.failed,
+        load.error_rate,
+        load.throughput,
+        l.p50_ms,
+        l.p90_ms,
+        l.p95_ms,
+        l.p99_ms,
+        l.max_ms,
+        l.mean_ms
+    );
+    for t in &load.thresholds {
+        out.push_str(&format!(
+            "threshold {}: {} <= {} {}\n",
+            t.figure,
+            t.measured,
+            t.limit,
+            if t.held { "held" } else { "BROKEN" }
+        ));
+    }
+    out
 }
 
 /// The JUnit schema Jenkins publishes has no `skipped` on `<testsuites>` (only on

@@ -5,6 +5,7 @@ pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod plot;
 pub mod progress;
 pub mod tap;
 pub mod timeline;

@@ -10,6 +10,10 @@ so a new colour never takes traffic before it has been verified.
 
 etcd is reached through its v3 JSON gateway, so the app needs nothing beyond the Python
 standard library.
+
+For rehearsing capacity gates and drains: DELAY_MS (or a number in /tmp/app-delay-ms,
+read on every request) slows every answer down, and /slow?seconds=N answers only after
+N seconds, as a long request in flight during a switch would.
 """
 import base64
 import http.server
@@ -19,6 +23,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 PORT = int(os.environ.get("APP_PORT", "8000"))
@@ -26,6 +31,8 @@ ETCD = os.environ.get("ETCD_URL", "http://etcd:2379")
 PREFIX = os.environ.get("SERVICE_PREFIX", "/services/app")
 INITIAL = os.environ.get("INITIAL_COLOUR", "blue")
 GREETING = os.environ.get("GREETING", "hello")
+DELAY_MS = os.environ.get("DELAY_MS", "0")
+DELAY_FILE = "/tmp/app-delay-ms"
 HOST = socket.gethostname()
 COLOUR = os.environ.get("APP_COLOUR", HOST.rsplit("-", 1)[-1])
 ADDRESS = os.environ.get("APP_ADDRESS", f"{HOST}:{PORT}")
@@ -69,10 +76,30 @@ def register():
             time.sleep(0.5)
 
 
+def delay():
+    """Seconds every answer waits: the delay file's value, else DELAY_MS."""
+    try:
+        with open(DELAY_FILE) as f:
+            text = f.read().strip()
+    except OSError:
+        text = DELAY_MS
+    try:
+        return max(0.0, float(text or "0") / 1000.0)
+    except ValueError:
+        return 0.0
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path == "/healthz":
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/healthz":
             self.reply(200, "ok\n")
+            return
+        time.sleep(delay())
+        if url.path == "/slow":
+            seconds = float(urllib.parse.parse_qs(url.query).get("seconds", ["5"])[0])
+            time.sleep(min(seconds, 120))
+            self.reply(200, f"{GREETING} ({ADDRESS}) after {seconds:g}s: complete\n")
         else:
             self.reply(200, f"{GREETING} ({ADDRESS})\n")
 

@@ -66,6 +66,14 @@ fn execute(
             p.router
         )));
     }
+    let probe_body = args
+        .probe_body
+        .iter()
+        .map(|t| {
+            crate::model::pattern::Pattern::parse(t)
+                .map_err(|e| Failure::Invalid(format!("--probe-body `{t}`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let specs = project.specs(&env)?;
     for stem in p.specs.iter().chain(&p.router_specs) {
         if !specs.iter().any(|a| a.group() == stem) {
@@ -82,6 +90,7 @@ fn execute(
     let options = Options {
         keep_previous: args.keep_previous,
         probe: args.probe.clone(),
+        probe_body,
         quiet: ctx.quiet,
         jobs: args.jobs,
         previous_release: None,

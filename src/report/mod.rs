@@ -127,6 +127,7 @@ mod tests {
                 duration: std::time::Duration::from_millis(3),
                 attempts: 1,
                 start: std::time::Instant::now(),
+                load: None,
             })
             .collect();
         (assertions, outcomes)

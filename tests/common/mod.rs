@@ -313,3 +313,188 @@ pub fn assert_no_secret_under_envctl(project: &Path, secrets: &[&str]) {
         );
     }
 }
+
+/// One project (and its running instance) shared by every test of a test binary, for
+/// suites whose fixture is slow to bring up. Tests take turns; the instance is brought
+/// down when the test binary exits, whatever the tests did.
+pub struct Shared(std::sync::MutexGuard<'static, Option<Project>>);
+
+static SHARED: std::sync::Mutex<Option<Project>> = std::sync::Mutex::new(None);
+
+extern "C" fn drop_shared() {
+    let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.take() {
+        let instance = p.instance.clone();
+        drop(p);
+        let left = leftovers(&instance);
+        if !left.is_empty() {
+            eprintln!("the shared instance {instance} leaked: {left:?}");
+            // SAFETY: ends the process at exit with a failing status; nothing runs after.
+            unsafe { libc::_exit(1) };
+        }
+    }
+}
+
+impl Shared {
+    /// The shared project, made by `init` (which brings it up) on first use.
+    pub fn get(init: impl FnOnce() -> Project) -> Shared {
+        let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            static REGISTERED: std::sync::Once = std::sync::Once::new();
+            REGISTERED.call_once(|| {
+                // SAFETY: registers a plain function to run at exit; it only touches
+                // the static above.
+                unsafe { libc::atexit(drop_shared) };
+            });
+            *guard = Some(init());
+        }
+        Shared(guard)
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        self.0.as_ref().expect("initialised in Shared::get")
+    }
+}
+
+/// One answer seen by [`HttpClient`].
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Answer {
+    /// Seconds from the client's start.
+    pub at: f64,
+    /// 0 for a connection error.
+    pub status: u16,
+    pub ms: f64,
+    /// First line of the body.
+    pub body: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// An independent client process (tests/clients/http_client.py) sending requests, each
+/// on a new connection, until stopped.
+pub struct HttpClient {
+    child: std::process::Child,
+    out: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HttpClient {
+    pub fn start(url: &str) -> HttpClient {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("answers.jsonl");
+        let child = Command::new("python3")
+            .arg(repo().join("tests/clients/http_client.py"))
+            .arg(url)
+            .arg(&out)
+            .spawn()
+            .expect("python3 runs the test client");
+        let client = HttpClient {
+            child,
+            out,
+            _dir: dir,
+        };
+        // Running before the caller goes on: at least one answer is in.
+        for _ in 0..200 {
+            if !client.answers().is_empty() {
+                return client;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the test client got no answer from {url}");
+    }
+
+    /// Answers so far.
+    pub fn answers(&self) -> Vec<Answer> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Stops the client and returns every answer it got.
+    pub fn stop(mut self) -> Vec<Answer> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        self.answers()
+    }
+}
+
+impl Drop for HttpClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host port published for `port` of `node` in the instance, read from `status`.
+pub fn published_port(p: &Project, env: &str, node: &str, port: u16) -> u16 {
+    let status = p.run(&["status", env]).expect(0).output();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{node} ")))
+        .unwrap_or_else(|| panic!("no {node} in status:\n{status}"));
+    line.split("127.0.0.1:")
+        .skip(1)
+        .find_map(|rest| {
+            let (host, container) = rest.split_once("->")?;
+            let container: u16 = container
+                .trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            (container == port).then(|| host.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| panic!("no published port for {node}:{port} in {line:?}"))
+}
+
+/// The pixels of `page` rendered by headless Chromium (installed by ./dev setup).
+pub fn screenshot(page: &Path, size: &str) -> Vec<[u8; 3]> {
+    let profile = tempfile::tempdir().unwrap();
+    let shot = profile.path().join("shot.png");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--window-size={size}"))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.path().join("p").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium is installed by ./dev setup");
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect()
+}
+
+/// Pixels within a small distance of `colour` (`#rrggbb`).
+pub fn pixels_near(pixels: &[[u8; 3]], colour: &str) -> usize {
+    let hex = |i: usize| u8::from_str_radix(&colour[i..i + 2], 16).unwrap();
+    let want = [hex(1), hex(3), hex(5)];
+    pixels
+        .iter()
+        .filter(|p| p.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8))
+        .count()
+}

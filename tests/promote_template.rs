@@ -6,22 +6,15 @@ mod common;
 use common::Project;
 use std::path::Path;
 
-/// The config render-upstream writes for blue, as a template for either colour.
-const TEMPLATE: &str = "\
-# Rendered by render-upstream from etcd keys /services/app/upstream and /services/app/colour
-# (live colour: {{colour}}); do not edit by hand.
-upstream app {
-    server {{node}}:8000;
+/// The config render-upstream writes from etcd, as a template for either colour (the
+/// preview listener, with no preview key, routes to the live colour too).
+fn template() -> String {
+    std::fs::read_to_string(common::repo().join("provision/demo/proxy/upstream.conf.tmpl"))
+        .unwrap()
+        .replace("{{prefix}}", "/services/app")
+        .replace("{{upstream}}", "{{node}}:8000")
+        .replace("{{preview}}", "{{node}}:8000")
 }
-
-server {
-    listen 80 default_server;
-    location / {
-        proxy_pass http://app;
-        proxy_set_header Host $host;
-    }
-}
-";
 
 const PROMOTE: &str = r#"[promote.app]
 colours = { blue = "app-blue", green = "app-green" }
@@ -53,6 +46,7 @@ fn rendered_upstream(p: &Project) -> String {
         "proxy",
         "--",
         "grep",
+        "-m1",
         "server app-",
         "/etc/nginx/conf.d/app.conf",
     ])
@@ -72,7 +66,7 @@ fn a_template_switch_promotes_and_rolls_back_without_a_failed_request() {
     let demo = std::fs::read_to_string(repo.join("environments/demo.toml")).unwrap();
     let nodes = demo.split("[promote.app]").next().unwrap();
     p.file("environments/demo.toml", format!("{nodes}{PROMOTE}"));
-    p.file("provision/demo/proxy/app.conf.tmpl", TEMPLATE);
+    p.file("provision/demo/proxy/app.conf.tmpl", template());
     p.run(&["up", "demo"]).expect(0);
     assert_eq!(rendered_upstream(&p), "server app-blue:8000;");
     p.run(&[

@@ -569,3 +569,122 @@ fn an_interrupted_promotion_leaves_the_router_on_the_old_colour() {
     assert_eq!(records.last().unwrap()["outcome"], "interrupted");
     p.run(&["verify", "demo"]).expect(0);
 }
+
+/// A slow request through the proxy, sent by curl (a process of its own): its status
+/// and body once it ends.
+struct SlowRequest(std::process::Child);
+
+impl SlowRequest {
+    fn start(p: &Project, seconds: u32) -> SlowRequest {
+        let child = std::process::Command::new("curl")
+            .args(["-s", "-m", "90", "-w", "\n%{http_code}"])
+            .arg(format!("{}slow?seconds={seconds}", proxy_url(p)))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // In flight (nginx has passed it on) before the caller goes on.
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        SlowRequest(child)
+    }
+
+    fn answer(self) -> String {
+        let out = self.0.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn steps(record: &serde_json::Value) -> Vec<String> {
+    record["evidence"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn position(steps: &[String], text: &str) -> usize {
+    steps
+        .iter()
+        .position(|s| s.contains(text))
+        .unwrap_or_else(|| panic!("no step {text:?} in {steps:#?}"))
+}
+
+#[test]
+fn a_drained_colour_finishes_its_requests_in_flight_and_rollback_puts_it_back() {
+    let p = demo();
+    let first = live_colour(&p);
+    let second = other(&first);
+    let registered = |colour: &str| etcd_get(&p, &format!("/services/app/colours/{colour}"));
+    assert_eq!(registered(&first), format!("app-{first}:8000"));
+
+    // A request that takes 12 s is in flight on the live colour when the promotion
+    // starts; the old colour is drained before the switch and stopped only once that
+    // request has its whole answer.
+    let slow = SlowRequest::start(&p, 12);
+    promote(&p, &["GREETING=after the drain"], &[]).expect(0);
+    let answer = slow.answer();
+    assert!(
+        answer.contains(&format!("(app-{first}:8000) after 12s: complete"))
+            && answer.ends_with("200"),
+        "{answer}"
+    );
+    let last = history(&p).pop().unwrap();
+    let s = steps(&last);
+    assert!(
+        position(&s, &format!("draining {first}"))
+            < position(&s, &format!("switching the router to {second}"))
+    );
+    let idle = &s[position(&s, &format!("{first} has no request in flight"))];
+    assert!(
+        !idle.contains("(0 seen"),
+        "the slow request was not seen in flight: {idle}"
+    );
+    assert!(position(&s, "has no request in flight") < position(&s, &format!("stopping {first}")));
+    assert_eq!(
+        registered(&first),
+        "",
+        "{first} was not taken out of service"
+    );
+
+    // Kept running after a drain, then rolled back to: `undo` puts it back into service
+    // (it is not restarted, so it does not register itself).
+    promote(&p, &["GREETING=kept for rollback"], &["--keep-previous"]).expect(0);
+    assert_eq!(
+        registered(second),
+        "",
+        "{second} was not taken out of service"
+    );
+    p.run(&["rollback", "demo", "app"]).expect(0);
+    assert_eq!(live_colour(&p), second);
+    assert_eq!(registered(second), format!("app-{second}:8000"));
+    assert_eq!(
+        registered(&first),
+        "",
+        "{first} was drained by the rollback"
+    );
+    let s = steps(&history(&p).pop().unwrap());
+    assert!(
+        position(
+            &s,
+            &format!("putting {second} (app-{second}) back into service")
+        ) < position(&s, &format!("switching the router to {second}"))
+    );
+}
+
+#[test]
+fn without_a_drain_a_request_in_flight_on_the_old_colour_is_cut() {
+    let p = demo();
+    let _edited = Edited::new(&p, |text| {
+        let start = text.find("[promote.app.drain]").unwrap();
+        let end = text.find("[promote.app.preview]").unwrap();
+        format!("{}{}", &text[..start], &text[end..])
+    });
+    let live = live_colour(&p);
+    let slow = SlowRequest::start(&p, 20);
+    promote(&p, &["GREETING=no drain"], &[]).expect(0);
+    let answer = slow.answer();
+    assert!(!answer.contains("complete"), "{answer}");
+    let s = steps(&history(&p).pop().unwrap());
+    assert!(!s.iter().any(|s| s.contains("in flight")), "{s:#?}");
+    assert_ne!(live_colour(&p), live);
+}

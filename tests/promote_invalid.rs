@@ -106,3 +106,30 @@ fn promoting_an_instance_that_is_not_running_is_a_fault() {
     assert!(history.contains("failed"), "{history}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn a_drain_must_name_nodes_of_the_environment_and_call_nothing_outside_it() {
+    let p = project(&format!(
+        "{PROMOTE}\n[promote.app.drain]\nnode = \"lb\"\nrun = \"drain {{{{node}}}}\"\nundo_http = {{ url = \"http://10.0.0.1:9000/members/{{{{colour}}}}\" }}\n"
+    ));
+    let err = p.run(&["validate", "shop"]).expect(2).stderr;
+    assert!(err.contains("drain.node"), "{err}");
+    assert!(err.contains("`lb` is not a node"), "{err}");
+    assert!(err.contains("drain.undo_http"), "{err}");
+    assert!(
+        err.contains("envctl calls nothing outside the instance"),
+        "{err}"
+    );
+    let p = project(&format!("{PROMOTE}\n[promote.app.drain]\nport = 8000\n"));
+    let err = p.run(&["validate", "shop"]).expect(2).stderr;
+    assert!(err.contains("`run` (a command) or `http`"), "{err}");
+    let p = project(&format!(
+        "{PROMOTE}\n[promote.app.drain]\nrun = \"drain {{{{host}}}}\"\n"
+    ));
+    let err = p.run(&["validate", "shop"]).expect(2).stderr;
+    assert!(err.contains("unknown placeholder `{{host}}`"), "{err}");
+    assert!(err.contains("drain.run"), "{err}");
+    p.run(&["promote", "shop", "app", "--release", "V=2"])
+        .expect(2);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

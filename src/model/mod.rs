@@ -1,6 +1,7 @@
 //! The model: definition and spec files parsed, overlaid (`extends`) and validated.
 //! No I/O beyond reading files; nothing here knows about Docker.
 
+pub mod drain;
 pub mod duration;
 pub mod engine_kind;
 pub mod environment;

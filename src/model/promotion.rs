@@ -39,6 +39,8 @@ pub struct RawPromotion {
     pub router_specs: Option<Vec<Spanned<String>>>,
     /// A way to reach the new colour through the router before live traffic moves.
     pub preview: Option<Spanned<RawPreview>>,
+    /// How the old colour is taken out of service before the switch, and put back.
+    pub drain: Option<Spanned<super::drain::RawDrain>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -94,6 +96,8 @@ pub struct Promotion {
     pub router_specs: Vec<String>,
     /// Verification of the new colour through the router before the switch.
     pub preview: Option<Preview>,
+    /// Taking the old colour out of service before the switch.
+    pub drain: Option<super::drain::Drain>,
 }
 
 /// How the router serves a colour to envctl alone, before the switch.
@@ -318,6 +322,17 @@ pub fn resolve(
             template,
         })
     });
+    let drain = raw
+        .drain
+        .as_ref()
+        .and_then(|d| super::drain::resolve(d, nodes, &at, errors).map(|r| (r, d.span())));
+    if let Some((d, span)) = &drain {
+        templates.extend(
+            d.templates()
+                .into_iter()
+                .map(|(field, text)| (field, text, span.clone())),
+        );
+    }
     for (field, text, span) in &templates {
         if let Some(p) = unknown_placeholder(text) {
             errors.push(at(span.clone()).diagnostic(
@@ -361,6 +376,7 @@ pub fn resolve(
         specs: stems(raw.specs, &name),
         router_specs: stems(raw.router_specs, &router),
         preview,
+        drain: drain.map(|(d, _)| d),
     })
 }
 

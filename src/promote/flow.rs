@@ -5,7 +5,7 @@
 use super::history::{Evidence, Record, SpecResult};
 use super::probe::{self, Probe};
 use super::release::Release;
-use super::{colour, switch, PromoteError};
+use super::{colour, drain, switch, PromoteError};
 use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
 use crate::events::Observer;
@@ -71,6 +71,9 @@ struct Run<'a> {
     started: Instant,
     /// The colour the router's preview points at, when this run moved it.
     preview_at: Option<String>,
+    /// The live colour was taken out of service (and must be put back if traffic
+    /// does not move away from it).
+    drained: bool,
 }
 
 /// Runs a promotion or rollback of `p` and returns its record (outcome and exit code
@@ -115,6 +118,7 @@ pub fn run(
         },
         started: Instant::now(),
         preview_at: None,
+        drained: false,
     };
     run.execute(&action);
     run.record.evidence.duration_ms = run.started.elapsed().as_millis() as u64;
@@ -381,7 +385,52 @@ impl Run<'_> {
             }
             self.step(format!("the router's preview serves {target}"));
         }
-        // 4. The switch, then proof that the router serves the target.
+        // 4. With a drain: the target goes back into service (it was taken out when
+        // traffic last moved away from it), the live colour out of it.
+        if let Some(d) = &p.drain {
+            let view = self.view(None).map_err(|e| (FAULT, e.to_string()))?;
+            if d.undo.is_some() || d.undo_http.is_some() {
+                self.step(format!(
+                    "putting {target} ({target_node}) back into service"
+                ));
+                let mut notes = Vec::new();
+                let done = self.handle.block_on(drain::put_back(
+                    d,
+                    &view,
+                    &p.router,
+                    &p.values(target),
+                    &mut notes,
+                ));
+                self.notes(notes);
+                if let Err(e) = done {
+                    self.stop_target(&target_node);
+                    return Err((
+                        FAULT,
+                        format!("putting {target} back into service failed: {e}; the router stays on {live}"),
+                    ));
+                }
+            }
+            self.step(format!("draining {live} ({live_node})"));
+            let mut notes = Vec::new();
+            let done = self.handle.block_on(drain::take_out(
+                d,
+                &view,
+                &p.router,
+                &p.values(live),
+                &mut notes,
+            ));
+            self.notes(notes);
+            self.drained = true;
+            if let Err(e) = done {
+                self.undrain(live);
+                self.stop_target(&target_node);
+                return Err((
+                    FAULT,
+                    format!("draining {live} failed: {e}; the router stays on {live}"),
+                ));
+            }
+        }
+        // 5. The switch, then proof that the router serves the target.
         self.step(format!("switching the router to {target}"));
         if let Some(probe) = probe {
             probe.allow(&[live, target]);
@@ -410,7 +459,11 @@ impl Run<'_> {
             let message = format!("{failed} probe requests through the router failed");
             return Err(self.back_to(live, target, &target_node, REFUSED, message, probe));
         }
-        // 5. The old colour goes (or stays, for a fast rollback).
+        // 6. The old colour's requests in flight end, then it goes (or stays, for a
+        // fast rollback).
+        if let Some(d) = p.drain.as_ref().filter(|_| !self.options.keep_previous) {
+            self.wait_idle(d, live, &live_node);
+        }
         if self.options.keep_previous {
             self.step(format!("keeping {live} ({live_node}) running"));
         } else {
@@ -446,6 +499,9 @@ impl Run<'_> {
             Ok(()) => {
                 if let Some(probe) = probe {
                     probe.allow(&[live]);
+                }
+                if self.drained {
+                    self.undrain(live);
                 }
                 self.record.live = Some(live.to_string());
                 self.stop_target(target_node);
@@ -573,6 +629,55 @@ impl Run<'_> {
         self.notes(notes);
         if let Err(e) = done {
             self.step(format!("pointing the preview back failed: {e}"));
+        }
+    }
+
+    /// Puts `colour` back into service after it was drained and traffic did not move.
+    fn undrain(&mut self, colour: &str) {
+        let Some(d) = &self.p.drain else { return };
+        if d.undo.is_none() && d.undo_http.is_none() {
+            return;
+        }
+        self.step(format!("putting {colour} back into service"));
+        let mut notes = Vec::new();
+        let done = match self.view(None) {
+            Ok(view) => self.handle.block_on(drain::put_back(
+                d,
+                &view,
+                &self.p.router,
+                &self.p.values(colour),
+                &mut notes,
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        self.notes(notes);
+        if let Err(e) = done {
+            self.step(format!("putting {colour} back into service failed: {e}"));
+        }
+    }
+
+    /// Waits until the drained colour's requests in flight have ended, or the drain's
+    /// deadline passes (then it is stopped anyway, as a load balancer would).
+    fn wait_idle(&mut self, d: &crate::model::drain::Drain, colour: &str, node: &str) {
+        let Some(port) = d.port else { return };
+        self.step(format!(
+            "waiting for requests in flight on {colour} ({node}:{port}), up to {}",
+            wait::human(d.timeout)
+        ));
+        let idle = match self.view(None) {
+            Ok(view) => self.handle.block_on(drain::wait_idle(d, &view, node)),
+            Err(e) => Err(e.to_string()),
+        };
+        match idle {
+            Ok(drain::Idle::After { waited, seen }) => self.step(format!(
+                "{colour} has no request in flight ({seen} seen, waited {})",
+                wait::human(waited)
+            )),
+            Ok(drain::Idle::TimedOut { left }) => self.step(format!(
+                "{colour} still has {left} requests in flight after {}; stopping it anyway",
+                wait::human(d.timeout)
+            )),
+            Err(e) => self.step(format!("cannot tell whether {colour} is idle: {e}")),
         }
     }
 

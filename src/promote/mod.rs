@@ -5,6 +5,7 @@
 //! every attempt. Definitions live in [`crate::model::promotion`].
 
 pub mod colour;
+pub mod drain;
 pub mod flow;
 pub mod history;
 pub mod probe;

@@ -83,21 +83,68 @@ fn reports() -> (Project, std::path::PathBuf) {
 fn every_report_is_accepted_by_its_consumer() {
     let (p, out) = reports();
 
-    // JUnit: valid against the Jenkins schema, failure with expected vs actual.
-    let xsd = repo().join("tests/fixtures/junit-10.xsd");
-    let lint = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&xsd)
-        .arg(out.join("junit.xml"))
-        .output()
-        .expect("xmllint (libxml2-utils) is installed by ./dev setup");
-    assert!(
-        lint.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lint.stderr)
-    );
+    // JUnit: every test case has `file` and `line` (as pytest writes them and GitLab
+    // reads them); the Jenkins schema has no such attributes, so the report is valid
+    // against that schema with exactly those two attributes added to `testcase`, and,
+    // with them removed, against the schema as published.
     let xml = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     let doc = roxmltree::Document::parse(&xml).unwrap();
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 3);
+    for case in &cases {
+        assert_eq!(
+            case.attribute("file"),
+            Some("specs/web/mixed.toml"),
+            "{xml}"
+        );
+    }
+    let lines: Vec<_> = cases.iter().map(|c| c.attribute("line")).collect();
+    assert_eq!(lines, [Some("2"), Some("7"), Some("12")], "{xml}");
+    let published = std::fs::read_to_string(repo().join("tests/fixtures/junit-10.xsd")).unwrap();
+    let anchor = r#"<xs:attribute name="group" type="xs:string"/>"#;
+    assert_eq!(published.matches(anchor).count(), 1);
+    let extended = published.replace(
+        anchor,
+        &format!(
+            r#"{anchor}<xs:attribute name="file" type="xs:string"/><xs:attribute name="line" type="xs:positiveInteger"/>"#
+        ),
+    );
+    std::fs::write(out.join("junit-file-line.xsd"), extended).unwrap();
+    let stripped = regex::Regex::new(r#" (file|line)="[^"]*""#)
+        .unwrap()
+        .replace_all(&xml, "");
+    assert!(!stripped.contains("line=\""));
+    std::fs::write(out.join("junit-stripped.xml"), stripped.as_bytes()).unwrap();
+    for (xsd, report) in [
+        (out.join("junit-file-line.xsd"), out.join("junit.xml")),
+        (
+            repo().join("tests/fixtures/junit-10.xsd"),
+            out.join("junit-stripped.xml"),
+        ),
+    ] {
+        let lint = Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&xsd)
+            .arg(&report)
+            .output()
+            .expect("xmllint (libxml2-utils) is installed by ./dev setup");
+        assert!(
+            lint.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lint.stderr)
+        );
+    }
+    // The published schema alone refuses the attributes: the check above is real.
+    let strict = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(repo().join("tests/fixtures/junit-10.xsd"))
+        .arg(out.join("junit.xml"))
+        .output()
+        .unwrap();
+    assert!(!strict.status.success());
     let failure = doc
         .descendants()
         .find(|n| n.has_tag_name("failure"))
@@ -128,6 +175,17 @@ fn every_report_is_accepted_by_its_consumer() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["summary"]["failed"], 1);
+    let lines: Vec<_> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["file"].clone(), r["line"].clone()))
+        .collect();
+    assert!(lines.iter().all(|(f, _)| f == "specs/web/mixed.toml"));
+    assert_eq!(
+        lines.iter().map(|(_, l)| l.as_u64()).collect::<Vec<_>>(),
+        [Some(2), Some(7), Some(12)]
+    );
 
     // TAP: Perl's own parser agrees on the counts.
     let tap = Command::new("perl")

@@ -270,6 +270,7 @@ impl Loader<'_> {
         self.out.push(Assertion {
             name,
             file: file.to_path_buf(),
+            line: 0,
             title,
             timeout: timeout.unwrap_or(default),
             eventually: None,

@@ -110,6 +110,27 @@ impl SourceFile {
         (line, column)
     }
 
+    /// The line where the table holding `offset` is written: for an array-of-tables
+    /// element (`[[http]]`), its header line; for an inline table, the line of its `{`.
+    pub fn table_line(&self, offset: usize) -> usize {
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let (line, _) = self.line_col(offset);
+        if self.text[offset..].starts_with(['{', '[']) {
+            return line;
+        }
+        // The parser's span of a `[[kind]]` element may start at its first key; the
+        // header is the nearest line above that opens a table.
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        if self.text[line_start..].trim_start().starts_with('[') {
+            return line;
+        }
+        self.text[..line_start]
+            .lines()
+            .rev()
+            .position(|l| l.trim_start().starts_with('['))
+            .map_or(line, |i| line - 1 - i)
+    }
+
     /// A diagnostic at `span`, naming the field found at that position.
     pub fn diagnostic(&self, span: Option<Range<usize>>, message: impl Into<String>) -> Diagnostic {
         let offset = span.as_ref().map_or(0, |s| s.start);

@@ -23,6 +23,9 @@ pub struct Assertion {
     pub name: String,
     /// The spec file it came from, relative to the project root.
     pub file: PathBuf,
+    /// The line of that file where the assertion is written (1-based): its table
+    /// header for TOML specs, its resource for goss files. 0 when not known.
+    pub line: usize,
     /// What the user called it, or a description derived from it.
     pub title: String,
     /// Longest time one attempt may take.
@@ -36,6 +39,16 @@ impl Assertion {
     /// The spec file's stem, which groups assertions in reports.
     pub fn group(&self) -> &str {
         self.name.split("::").next().unwrap_or_default()
+    }
+
+    /// Where the assertion is written: `specs/web/web.toml:12` (the file alone when its
+    /// line is not known).
+    pub fn location(&self) -> String {
+        if self.line == 0 {
+            self.file.display().to_string()
+        } else {
+            format!("{}:{}", self.file.display(), self.line)
+        }
     }
 
     /// The node the assertion runs in or against, if any.
@@ -192,6 +205,7 @@ pub fn load(root: &Path, env: &Environment) -> Result<Vec<Assertion>, ModelError
                     errors: Vec::new(),
                     names: BTreeSet::new(),
                     out: &mut assertions,
+                    line: 0,
                 };
                 ctx.file(raw);
                 if !ctx.errors.is_empty() {
@@ -215,6 +229,8 @@ struct Resolver<'a> {
     errors: Vec<Diagnostic>,
     names: BTreeSet<String>,
     out: &'a mut Vec<Assertion>,
+    /// Line of the table being resolved; every assertion it yields carries it.
+    line: usize,
 }
 
 impl Resolver<'_> {
@@ -280,6 +296,7 @@ impl Resolver<'_> {
         self.out.push(Assertion {
             name,
             file: self.src.display.clone(),
+            line: self.line,
             title,
             timeout: timeout.unwrap_or(default_timeout),
             eventually,
@@ -354,6 +371,7 @@ impl Resolver<'_> {
     }
 
     fn http(&mut self, raw: Spanned<RawHttp>) {
+        self.line = self.src.table_line(raw.span().start);
         let raw = raw.into_inner();
         let url = raw.url.get_ref().clone();
         let Some((scheme, rest)) = url.split_once("://") else {
@@ -504,6 +522,7 @@ impl Resolver<'_> {
     }
 
     fn tcp(&mut self, raw: Spanned<RawTcp>) {
+        self.line = self.src.table_line(raw.span().start);
         let raw = raw.into_inner();
         let address = raw.address.get_ref().clone();
         let Some(target) = self.endpoint(&raw.address, &address) else {
@@ -530,6 +549,7 @@ impl Resolver<'_> {
     }
 
     fn command(&mut self, raw: Spanned<RawCommand>) {
+        self.line = self.src.table_line(raw.span().start);
         let raw = raw.into_inner();
         let replicas = self.replicas(&raw.node);
         let stdout = self.patterns(raw.stdout);
@@ -564,6 +584,7 @@ impl Resolver<'_> {
     }
 
     fn file_check(&mut self, raw: Spanned<RawFile>) {
+        self.line = self.src.table_line(raw.span().start);
         let raw = raw.into_inner();
         let replicas = self.replicas(&raw.node);
         if !raw.path.get_ref().starts_with('/') {
@@ -679,6 +700,7 @@ impl Resolver<'_> {
 
     /// `[[package]]`, `[[user]]`... : common keys, the identifying key, attributes.
     fn fact_check(&mut self, kind: &str, raw: Spanned<RawFact>) {
+        self.line = self.src.table_line(raw.span().start);
         let table_span = raw.span();
         let raw = raw.into_inner();
         let info = fact::kind_info(kind).expect("the resolver only passes known kinds");
@@ -827,5 +849,39 @@ mod tests {
         );
         assert_eq!(slug("GET http://web:80/"), "get_http_web_80");
         assert_eq!(slug("!!!"), "assertion");
+    }
+
+    #[test]
+    fn every_assertion_knows_the_line_it_is_written_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("environments")).unwrap();
+        std::fs::create_dir_all(root.join("specs/e")).unwrap();
+        std::fs::write(
+            root.join("environments/e.toml"),
+            "[nodes.web]\nimage = \"x\"\nreplicas = 2\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("specs/e/web.toml"),
+            "# comment\npackage = [\n  { node = \"web-1\", name = \"nginx\" },\n  { node = \"web-2\", name = \"curl\" },\n]\n\n[[http]]\ntitle = \"home\"\nurl = \"http://web:80/\"\n\n[[command]]\n\nnode = \"web\"\nrun = \"true\"\n",
+        )
+        .unwrap();
+        let env = super::super::environment::load(root, "e").unwrap();
+        let lines: Vec<(String, usize)> = load(root, &env)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.title, a.line))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("home".to_string(), 7),
+                ("command true @web-1".to_string(), 11),
+                ("command true @web-2".to_string(), 11),
+                ("package nginx".to_string(), 3),
+                ("package curl".to_string(), 4),
+            ]
+        );
     }
 }

@@ -100,7 +100,7 @@ pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #faf
             page,
             r#"<tr><td class="status {class}">{word}</td><td><div>{name}</div><div class="title">{title}</div>{message}</td><td>{kind}</td><td>{node}</td><td>{ms} ms</td></tr>"#,
             name = escape(&o.name),
-            title = escape(a.map_or("", |a| a.title.as_str())),
+            title = escape(&a.map_or(String::new(), |a| format!("{} ({})", a.title, a.location()))),
             kind = a.map_or("", |a| a.kind()),
             node = escape(a.and_then(|a| a.node()).unwrap_or("")),
             ms = o.duration.as_millis(),

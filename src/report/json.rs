@@ -1,6 +1,6 @@
 //! The JSON report. Schema (version 1), documented in docs/reports.md:
 //! `{ "version": 1, "environment", "instance", "duration_ms", "summary": { "passed",
-//! "failed", "total" }, "results": [ { "name", "title", "kind", "node", "file",
+//! "failed", "total" }, "results": [ { "name", "title", "kind", "node", "file", "line",
 //! "passed", "message", "duration_ms", "attempts", "load"? } ] }`; `load` holds what a
 //! `load` assertion measured (requests, errors, latency percentiles, thresholds).
 
@@ -20,6 +20,7 @@ pub fn render(summary: &RunSummary) -> Value {
                 "kind": a.map(|a| a.kind()),
                 "node": a.and_then(|a| a.node()),
                 "file": a.map(|a| a.file.display().to_string()),
+                "line": a.map(|a| a.line).filter(|l| *l > 0),
                 "passed": o.passed,
                 "message": o.message,
                 "duration_ms": o.duration.as_millis() as u64,

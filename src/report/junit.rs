@@ -37,14 +37,20 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
         let mut case = TestCase::new(title, status);
         case.set_classname(format!("{}.{group}", summary.environment));
         case.set_time(outcome.duration);
-        // JUnit's schema has no properties on test cases: kind, node and file go to
-        // the suite (per file) and the case's output.
+        // `file` and `line` on the test case, as pytest writes them and GitLab links
+        // them; JUnit's schema has no properties on test cases, so kind and node go to
+        // the case's output.
         if let Some(a) = assertion {
+            case.extra
+                .insert("file".into(), a.file.display().to_string().into());
+            if a.line > 0 {
+                case.extra.insert("line".into(), a.line.to_string().into());
+            }
             let mut out = format!(
                 "kind: {}\nnode: {}\nfile: {}\nattempts: {}\n",
                 a.kind(),
                 a.node().unwrap_or("-"),
-                a.file.display(),
+                a.location(),
                 outcome.attempts
             );
             if let Some(load) = &outcome.load {

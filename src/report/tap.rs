@@ -25,6 +25,9 @@ pub fn render(summary: &RunSummary) -> String {
                 "  file: {}\n",
                 yaml_scalar(&a.file.display().to_string())
             ));
+            if a.line > 0 {
+                out.push_str(&format!("  line: {}\n", a.line));
+            }
         }
         out.push_str(&format!("  duration_ms: {}\n", o.duration.as_millis()));
         out.push_str(&format!("  attempts: {}\n", o.attempts));

@@ -23,6 +23,11 @@ pub struct Cli {
     /// Engine to run the environment on (`docker`, `vagrant` or `qemu`), overriding its `engine`.
     #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant", "qemu"])]
     pub engine: Option<String>,
+    /// CI annotations: `github` prints workflow commands that put invalid input and
+    /// failed assertions on their lines, and writes the job summary. Default: `github`
+    /// inside GitHub Actions (`GITHUB_ACTIONS=true`), else none.
+    #[arg(long, global = true, value_name = "KIND", value_parser = ["github", "none"])]
+    pub annotations: Option<String>,
     /// Print only results and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -198,6 +203,9 @@ pub struct ExecArgs {
 pub struct ValidateArgs {
     /// Environment to check (all when omitted).
     pub env: Option<String>,
+    /// Write a GitLab Code Quality report (JSON) of the problems found to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub codequality: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,8 @@ pub enum Failure {
     /// Specs failed; the report has already been printed.
     Specs,
     Invalid(String),
+    /// Definitions or specs that do not load: invalid input, with file and line.
+    Model(ModelError),
     Environment(String),
     NotIdempotent(String),
     Interrupted,
@@ -33,10 +35,20 @@ impl Failure {
     pub fn code(&self) -> u8 {
         match self {
             Failure::Specs => SPECS_FAILED,
-            Failure::Invalid(_) => INVALID_INPUT,
+            Failure::Invalid(_) | Failure::Model(_) => INVALID_INPUT,
             Failure::Environment(_) => ENVIRONMENT,
             Failure::NotIdempotent(_) => NOT_IDEMPOTENT,
             Failure::Interrupted => INTERRUPTED,
+        }
+    }
+
+    /// What went wrong, without the exit code's heading.
+    pub fn detail(&self) -> String {
+        match self {
+            Failure::Specs => "specs failed".to_string(),
+            Failure::Invalid(m) | Failure::Environment(m) | Failure::NotIdempotent(m) => m.clone(),
+            Failure::Model(e) => e.to_string(),
+            Failure::Interrupted => "interrupted".to_string(),
         }
     }
 
@@ -48,6 +60,14 @@ impl Failure {
         match &self {
             Failure::Specs => {}
             Failure::Invalid(m) => eprintln!("error: invalid input\n{}", redact(m)),
+            Failure::Model(e) => {
+                eprintln!("error: invalid input\n{}", redact(&e.to_string()));
+                if crate::report::github::enabled() {
+                    for d in e.diagnostics() {
+                        println!("{}", redact(&crate::report::github::diagnostic(d)));
+                    }
+                }
+            }
             Failure::Environment(m) => eprintln!("error: {}", redact(m)),
             Failure::NotIdempotent(m) => {
                 eprintln!("error: provisioning is not idempotent\n{}", redact(m))
@@ -60,7 +80,7 @@ impl Failure {
 
 impl From<ModelError> for Failure {
     fn from(e: ModelError) -> Self {
-        Failure::Invalid(e.to_string())
+        Failure::Model(e)
     }
 }
 

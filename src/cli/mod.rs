@@ -18,6 +18,10 @@ use std::process::ExitCode;
 /// Runs envctl with the process's arguments.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::report::github::enable(match cli.annotations.as_deref() {
+        Some(kind) => kind == "github",
+        None => crate::report::github::detected(),
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()

@@ -1,7 +1,9 @@
 //! Reporters: turn verification outcomes into the formats people and CI systems read.
 //! The human form is printed while checks run (see `check::runner`); these write files.
 
+pub mod codequality;
 pub mod evidence;
+pub mod github;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -1,7 +1,7 @@
 //! `envctl down [ENV]`.
 
 use super::super::args::EnvArg;
-use super::super::exit::{Failure, SUCCESS};
+use super::super::exit::{Failure, INVALID_INPUT, SUCCESS};
 use super::super::Context;
 use crate::instance::down;
 use crate::model::Environment;
@@ -11,7 +11,8 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
         Ok(found) => found,
         // Labels are the truth: a definition that is broken, gone, or needs a secret that
         // is not set must not keep an instance from being removed.
-        Err(Failure::Invalid(why)) if args.env.is_some() => {
+        Err(failure) if args.env.is_some() && failure.code() == INVALID_INPUT => {
+            let why = failure.detail();
             let project = ctx.project()?;
             let name = args.env.clone().unwrap_or_default();
             eprintln!(

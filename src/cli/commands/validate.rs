@@ -31,7 +31,22 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<u8, Failure> {
             Err(e) => errors.push(e),
         }
     }
-    match ModelError::combine(errors) {
+    let error = ModelError::combine(errors);
+    if let Some(path) = &args.codequality {
+        let diagnostics = error
+            .as_ref()
+            .map(ModelError::diagnostics)
+            .unwrap_or_default();
+        let report = crate::report::codequality::render(&diagnostics);
+        std::fs::write(
+            path,
+            crate::model::secrets::redact(
+                &serde_json::to_string_pretty(&report).unwrap_or_default(),
+            ),
+        )
+        .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
+    }
+    match error {
         Some(e) => Err(e.into()),
         None => Ok(SUCCESS),
     }

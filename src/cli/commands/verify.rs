@@ -130,6 +130,14 @@ pub fn verify_after(
             .collect(),
     };
     write_reports(&summary, report)?;
+    if crate::report::github::enabled() {
+        print!(
+            "{}",
+            crate::model::secrets::redact(&crate::report::github::failures(&summary))
+        );
+        crate::report::github::write_step_summary(&summary)
+            .map_err(|e| Failure::Environment(format!("cannot write the job summary: {e}")))?;
+    }
     if let Some(path) = &report.evidence {
         let evidence = summary.with_secrets_redacted(|summary| {
             evidence::render(

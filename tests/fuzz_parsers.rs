@@ -5,7 +5,7 @@
 //! docs/reliability.md for recorded runs).
 
 use envctl::model::duration::HumanDuration;
-use envctl::model::pattern::Pattern;
+use envctl::model::assertion::pattern::Pattern;
 use envctl::model::port::PortMapping;
 use envctl::model::{environment, spec, ModelError};
 use proptest::prelude::*;

@@ -16,8 +16,8 @@
 
 use super::facts::{probe, quote};
 use crate::backend::NodeAccess;
-use crate::model::fact::Fact;
-use crate::model::spec::{Assertion, Check};
+use crate::model::assertion::fact::Fact;
+use crate::model::assertion::{Assertion, Check};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

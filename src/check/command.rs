@@ -3,9 +3,9 @@
 
 use super::batch::Batches;
 use crate::backend::{ExecOutput, NodeAccess};
-use crate::model::matcher::Actual;
-use crate::model::pattern;
-use crate::model::spec::CommandCheck;
+use crate::model::assertion::matcher::Actual;
+use crate::model::assertion::pattern;
+use crate::model::assertion::CommandCheck;
 use std::time::Duration;
 
 /// Runs one attempt of a command assertion.

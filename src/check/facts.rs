@@ -3,8 +3,8 @@
 //! turns its output into attributes, and the evaluation of an assertion's expectations.
 //! Probes print raw data; all interpretation happens here, in plain tested Rust.
 
-use crate::model::fact::{Fact, NodeCheck, Proto};
-use crate::model::matcher::{Actual, Matcher};
+use crate::model::assertion::fact::{Fact, NodeCheck, Proto};
+use crate::model::assertion::matcher::{Actual, Matcher};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -445,7 +445,7 @@ fn parse_hex_v6(hex: &str) -> Option<Ipv6Addr> {
 pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
     let what = format!(
         "{} on {}",
-        crate::model::spec::describe_fact(&check.fact),
+        crate::model::assertion::describe_fact(&check.fact),
         check.node
     );
     // Every expectation is checked, so one run shows everything that is off.
@@ -499,11 +499,11 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::fact::expectations;
+    use crate::model::assertion::fact::expectations;
     use serde_json::json;
 
     fn check(fact: Fact, attrs: serde_json::Value) -> NodeCheck {
-        let kind = crate::model::spec::describe_fact(&fact)
+        let kind = crate::model::assertion::describe_fact(&fact)
             .split(' ')
             .next()
             .unwrap()

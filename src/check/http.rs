@@ -2,10 +2,10 @@
 //! (or its address on the instance network); status and body patterns are checked.
 
 use crate::backend::NodeAccess;
-use crate::model::json_path;
-use crate::model::matcher::Actual;
-use crate::model::pattern;
-use crate::model::spec::HttpCheck;
+use crate::model::assertion::json_path;
+use crate::model::assertion::matcher::Actual;
+use crate::model::assertion::pattern;
+use crate::model::assertion::HttpCheck;
 use std::sync::Once;
 use std::time::Duration;
 

@@ -9,8 +9,8 @@
 
 use super::latency::{self, Percentiles, Sample};
 use crate::backend::NodeAccess;
-use crate::model::load::{LoadCheck, Pace};
-use crate::model::pattern;
+use crate::model::assertion::load::{LoadCheck, Pace};
+use crate::model::assertion::pattern;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -377,7 +377,7 @@ mod tests {
             duration: Duration::from_millis(1000),
             requests: 1000,
             status: 200,
-            body: vec![crate::model::pattern::Pattern::parse("ok").unwrap()],
+            body: vec![crate::model::assertion::pattern::Pattern::parse("ok").unwrap()],
             max_error_rate: 0.0,
             latency: vec![("p99".into(), Duration::from_millis(p99_ms))],
             request_timeout: Duration::from_secs(5),

@@ -13,7 +13,7 @@ pub mod runner;
 pub mod tcp;
 
 use crate::backend::NodeAccess;
-use crate::model::spec::{Assertion, Check};
+use crate::model::assertion::{Assertion, Check};
 use crate::wait::{self, Poll, WaitError};
 use std::time::{Duration, Instant};
 

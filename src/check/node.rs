@@ -4,7 +4,7 @@
 use super::batch::{self, Batches};
 use super::facts;
 use crate::backend::NodeAccess;
-use crate::model::fact::NodeCheck;
+use crate::model::assertion::fact::NodeCheck;
 use std::time::Duration;
 
 /// Runs one attempt of a node-fact assertion.

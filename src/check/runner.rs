@@ -4,7 +4,7 @@
 
 use super::Outcome;
 use crate::backend::NodeAccess;
-use crate::model::spec::Assertion;
+use crate::model::assertion::Assertion;
 use std::sync::{Arc, Mutex};
 
 /// Assertions in flight at once unless asked otherwise. Checks mostly wait (on the

@@ -2,8 +2,8 @@
 //! that it does not).
 
 use crate::backend::NodeAccess;
-use crate::model::fact::Fact;
-use crate::model::spec::TcpCheck;
+use crate::model::assertion::fact::Fact;
+use crate::model::assertion::TcpCheck;
 use std::time::Duration;
 
 /// Runs one attempt of a tcp assertion.

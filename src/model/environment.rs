@@ -6,32 +6,15 @@ use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, 
 use super::inventory;
 use super::port::PortMapping;
 use super::scalar::CommandLine;
+pub use super::source::Location;
 use super::source::{Diagnostic, SourceFile};
 use super::template::{self, TemplateContext};
 use super::ModelError;
 use serde_spanned::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where a value was written: file and byte span.
-#[derive(Debug, Clone)]
-pub struct Location {
-    pub src: Arc<SourceFile>,
-    pub span: Range<usize>,
-}
-
-impl Location {
-    /// A diagnostic at this location.
-    pub fn diagnostic(&self, field: Option<&str>, message: impl Into<String>) -> Diagnostic {
-        match field {
-            Some(f) => self.src.diagnostic_for(self.span.clone(), f, message),
-            None => self.src.diagnostic(Some(self.span.clone()), message),
-        }
-    }
-}
 
 /// A value together with where it was written.
 #[derive(Debug, Clone)]
@@ -267,7 +250,7 @@ pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
                 )]),
                 None => ModelError::UnknownEnvironment {
                     name: current,
-                    available: super::project::environment_names(root).unwrap_or_default(),
+                    available: environment_names(root).unwrap_or_default(),
                 },
             });
         }
@@ -415,7 +398,17 @@ fn resolve(
     check_templates(root, &vars, &resolved, &mut errors);
     let mut promotions = BTreeMap::new();
     for (name, (src, service, raw)) in promote {
-        let p = super::promotion::resolve(root, &src, &service, raw, &resolved, &mut errors);
+        let p = super::promotion::resolve(
+            root,
+            &src,
+            &service,
+            raw,
+            &resolved
+                .iter()
+                .map(|(name, n)| (name.clone(), n.replicas))
+                .collect(),
+            &mut errors,
+        );
         promotions.extend(p.map(|p| (name, p)));
     }
     for node in resolved.values_mut() {
@@ -1190,6 +1183,24 @@ fn check_references(
 }
 
 /// Raw node fields exposed for tests in this module.
+
+/// Names of the `environments/*.toml` files under `root`.
+///
+/// # Errors
+/// When `environments/` cannot be read.
+pub fn environment_names(root: &Path) -> Result<Vec<String>, ModelError> {
+    let dir = root.join("environments");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|source| ModelError::Io { path: dir, source })?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 #[cfg(test)]
 pub(crate) fn parse_str(text: &str) -> Result<RawEnvironment, toml::de::Error> {
     toml::from_str(text)

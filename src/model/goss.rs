@@ -5,16 +5,16 @@
 //! to the including file); `{{.Vars.x}}` / `{{.Env.X}}` templating with
 //! `specs/ENV/goss.vars.yaml`. Anything else is an error naming file and line.
 
-use super::environment::Environment;
-use super::fact::{self, Fact, NodeCheck};
-use super::matcher::Matcher;
-use super::pattern::Pattern;
-use super::scalar::CommandLine;
-use super::source::Diagnostic;
-use super::spec::{
+use super::assertion::fact::{self, Fact, NodeCheck};
+use super::assertion::matcher::Matcher;
+use super::assertion::pattern::Pattern;
+use super::assertion::{
     describe_fact, slug, Assertion, Check, CommandCheck, Endpoint, HttpCheck, TcpCheck,
     DEFAULT_EXEC_TIMEOUT, DEFAULT_NETWORK_TIMEOUT,
 };
+use super::environment::Environment;
+use super::scalar::CommandLine;
+use super::source::Diagnostic;
 use super::ModelError;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,18 +1,14 @@
 //! The model: definition and spec files parsed, overlaid (`extends`) and validated.
 //! No I/O beyond reading files; nothing here knows about Docker.
 
+pub mod assertion;
 pub mod drain;
 pub mod duration;
 pub mod engine_kind;
 pub mod environment;
 pub mod environment_file;
-pub mod fact;
 pub mod goss;
 pub mod inventory;
-pub mod json_path;
-pub mod load;
-pub mod matcher;
-pub mod pattern;
 pub mod port;
 pub mod project;
 pub mod promotion;
@@ -22,13 +18,14 @@ pub mod secrets;
 pub mod source;
 pub mod spec;
 pub mod spec_file;
+pub mod spec_toml;
 pub mod template;
 
 pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;
-pub use spec::Assertion;
+pub use assertion::Assertion;
 
 use std::path::PathBuf;
 

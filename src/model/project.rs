@@ -1,7 +1,8 @@
 //! A project: the directory holding `environments/` and `specs/`.
 
 use super::environment::{self, Environment};
-use super::spec::{self, Assertion};
+use super::assertion::Assertion;
+use super::spec;
 use super::ModelError;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +36,7 @@ impl Project {
     /// # Errors
     /// When `environments/` cannot be read.
     pub fn environment_names(&self) -> Result<Vec<String>, ModelError> {
-        environment_names(&self.root)
+        environment::environment_names(&self.root)
     }
 
     /// The environment to use: the one named, or the only one there is.
@@ -74,21 +75,4 @@ impl Project {
     pub fn specs(&self, env: &Environment) -> Result<Vec<Assertion>, ModelError> {
         spec::load(&self.root, env)
     }
-}
-
-/// Names of the `environments/*.toml` files under `root`.
-///
-/// # Errors
-/// When `environments/` cannot be read.
-pub fn environment_names(root: &Path) -> Result<Vec<String>, ModelError> {
-    let dir = root.join("environments");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map_err(|source| ModelError::Io { path: dir, source })?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    names.sort();
-    Ok(names)
 }

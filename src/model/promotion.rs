@@ -3,7 +3,7 @@
 //! gate a promotion. `promote`, `rollback` and `verify` consume the resolved form.
 
 use super::duration::NonZeroDuration;
-use super::environment::{Location, Node};
+use super::source::Location;
 use super::source::{Diagnostic, SourceFile};
 use serde::Deserialize;
 use serde_spanned::Spanned;
@@ -171,13 +171,13 @@ fn unknown_placeholder(text: &str) -> Option<String> {
     None
 }
 
-/// Resolves `[promote.SERVICE]` against the environment's nodes.
+/// Resolves `[promote.SERVICE]` against the environment's nodes (name to replicas).
 pub fn resolve(
     root: &Path,
     src: &Arc<SourceFile>,
     service: &Spanned<String>,
     raw: RawPromotion,
-    nodes: &BTreeMap<String, Node>,
+    nodes: &BTreeMap<String, u32>,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Promotion> {
     let before = errors.len();
@@ -219,7 +219,7 @@ pub fn resolve(
         ));
     }
     for (_, node) in &colours {
-        if nodes.get(node).is_some_and(|n| n.replicas != 1) {
+        if nodes.get(node).is_some_and(|replicas| *replicas != 1) {
             errors.push(at(raw.colours.span()).diagnostic(
                 Some("colours"),
                 format!("colour node `{node}` must have exactly one replica"),

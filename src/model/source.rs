@@ -277,6 +277,23 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Where a value was written: file and byte span.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub src: Arc<SourceFile>,
+    pub span: Range<usize>,
+}
+
+impl Location {
+    /// A diagnostic at this location.
+    pub fn diagnostic(&self, field: Option<&str>, message: impl Into<String>) -> Diagnostic {
+        match field {
+            Some(f) => self.src.diagnostic_for(self.span.clone(), f, message),
+            None => self.src.diagnostic(Some(self.span.clone()), message),
+        }
+    }
+}
+
 /// Errors reading a source file.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

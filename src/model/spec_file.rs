@@ -39,7 +39,7 @@ pub struct RawSpecFile {
     #[serde(default)]
     pub interface: Vec<Spanned<RawFact>>,
     #[serde(default)]
-    pub load: Vec<Spanned<super::load::RawLoad>>,
+    pub load: Vec<Spanned<super::assertion::load::RawLoad>>,
 }
 
 /// A fact kind's table (`[[package]]`, `[[user]]`...): common keys (`title`, `node`,

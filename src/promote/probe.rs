@@ -6,7 +6,7 @@
 //! Answers are counted per colour, with latency percentiles.
 
 use crate::check::latency::{self, Percentiles, Sample};
-use crate::model::pattern::{self, Pattern};
+use crate::model::assertion::pattern::{self, Pattern};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

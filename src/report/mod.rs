@@ -13,7 +13,7 @@ pub mod tap;
 pub mod timeline;
 
 use crate::check::Outcome;
-use crate::model::spec::Assertion;
+use crate::model::assertion::Assertion;
 
 /// Everything a report needs about one verification run.
 pub struct RunSummary<'a> {

@@ -3,7 +3,7 @@
 
 use crate::check::Outcome;
 use crate::events::{Event, Phase};
-use crate::model::spec::Assertion;
+use crate::model::assertion::Assertion;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

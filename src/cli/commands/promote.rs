@@ -70,7 +70,7 @@ fn execute(
         .probe_body
         .iter()
         .map(|t| {
-            crate::model::pattern::Pattern::parse(t)
+            crate::model::assertion::pattern::Pattern::parse(t)
                 .map_err(|e| Failure::Invalid(format!("--probe-body `{t}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;

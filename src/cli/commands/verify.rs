@@ -5,7 +5,7 @@ use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::Context;
 use crate::check::runner::{self, RunOptions};
 use crate::instance::Instance;
-use crate::model::spec::Assertion;
+use crate::model::assertion::Assertion;
 use crate::report::{evidence, html, json, junit, tap, timeline, RunSummary};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use crate::backend::ssh::SshAccess;
 use crate::backend::vagrant::{config, ready, Vagrant};
 use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
-use crate::model::spec::Assertion;
+use crate::model::assertion::Assertion;
 use crate::model::{EngineKind, Environment, Project};
 use crate::report::RunSummary;
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@
 //! from a fixed number of clients, for a duration; thresholds apply to the error rate
 //! and latency percentiles. Bounded by count and time; targets are nodes only.
 
-use super::duration::{HumanDuration, NonZeroDuration};
+use crate::model::duration::{HumanDuration, NonZeroDuration};
 use super::pattern::Pattern;
-use super::source::{Diagnostic, SourceFile};
+use crate::model::source::{Diagnostic, SourceFile};
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;

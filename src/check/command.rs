@@ -1,11 +1,11 @@
-//! `[[command]]`: runs a command inside a node; checks exit code, stdout and stderr. The
-//! first attempt takes the command's result from the node's batch when it ran there.
+//! `[[command]]` and goss `command`: runs a command inside a node; checks the exit code
+//! (unless told not to), stdout and stderr. The first attempt takes the command's result
+//! from the node's batch when it ran there.
 
 use super::batch::Batches;
 use crate::backend::{ExecOutput, NodeAccess};
-use crate::model::assertion::matcher::Actual;
 use crate::model::assertion::pattern;
-use crate::model::assertion::CommandCheck;
+use crate::model::assertion::{CommandCheck, Stream};
 use std::time::Duration;
 
 /// Runs one attempt of a command assertion.
@@ -35,21 +35,24 @@ pub async fn check(
             .await
             .map_err(|e| e.to_string())?,
     };
-    if out.exit_code != i64::from(c.exit) {
-        return Err(format!(
-            "{}\n    stdout: {}\n    stderr: {}",
-            super::mismatch(
-                &format!(
-                    "`{}` on {} exited with the wrong code",
-                    c.run.display(),
-                    c.node
+    if let Some(exit) = &c.exit {
+        let code = serde_json::Value::from(out.exit_code);
+        if exit.check(&code) != Ok(true) {
+            return Err(format!(
+                "{}\n    stdout: {}\n    stderr: {}",
+                super::mismatch(
+                    &format!(
+                        "`{}` on {} exited with the wrong code",
+                        c.run.display(),
+                        c.node
+                    ),
+                    exit,
+                    out.exit_code
                 ),
-                c.exit,
-                out.exit_code
-            ),
-            super::excerpt(&out.stdout),
-            super::excerpt(&out.stderr)
-        ));
+                super::excerpt(&out.stdout),
+                super::excerpt(&out.stderr)
+            ));
+        }
     }
     for (stream, patterns, text) in [
         ("stdout", &c.stdout, &out.stdout),
@@ -68,20 +71,22 @@ pub async fn check(
         }
     }
     for (stream, matcher) in &c.output_matchers {
-        let text = if *stream == "stdout" {
-            &out.stdout
-        } else {
-            &out.stderr
+        let text = match stream {
+            Stream::Stdout => &out.stdout,
+            Stream::Stderr => &out.stderr,
         };
-        if !matcher.matches(&Actual::Text(text.clone())) {
+        let result = matcher.check(&serde_json::Value::String(text.clone()));
+        if result != Ok(true) {
+            let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
             return Err(super::mismatch(
                 &format!(
-                    "{stream} of `{}` on {} does not match",
+                    "{} of `{}` on {} does not match",
+                    stream.as_str(),
                     c.run.display(),
                     c.node
                 ),
-                format!("{stream} {matcher}"),
-                super::excerpt(text),
+                format!("{} {matcher}", stream.as_str()),
+                format!("{}{why}", super::excerpt(text)),
             ));
         }
     }

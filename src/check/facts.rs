@@ -4,7 +4,7 @@
 //! Probes print raw data; all interpretation happens here, in plain tested Rust.
 
 use crate::model::assertion::fact::{Fact, NodeCheck, Proto};
-use crate::model::assertion::matcher::{Actual, Matcher};
+use crate::model::assertion::matcher::Actual;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -39,6 +39,7 @@ pub fn probe(fact: &Fact) -> String {
                  if [ \"$pid1\" = systemd ]; then echo \"active $(systemctl is-active {q} 2>/dev/null)\"; echo \"enabled $(systemctl is-enabled {q} 2>/dev/null)\"; \
                  else if [ -x /etc/init.d/{name} ]; then /etc/init.d/{name} status >/dev/null 2>&1; echo \"initscript $?\"; fi; \
                  for f in /etc/rc2.d/S[0-9][0-9]{name} /etc/rc3.d/S[0-9][0-9]{name}; do [ -e \"$f\" ] && echo \"rc $f\"; done; \
+                 for l in 0 1 2 3 4 5 6 S; do for f in /etc/rc$l.d/S[0-9][0-9]{name}; do [ -e \"$f\" ] && echo \"runlevel $l\"; done; done; \
                  for p in /proc/[0-9]*; do c=$(cat \"$p/comm\" 2>/dev/null) && [ \"$c\" = {q} ] && echo proc; done; fi; true",
                 name = shell_word(name)
             )
@@ -51,11 +52,27 @@ pub fn probe(fact: &Fact) -> String {
         }
         Fact::Group(name) => format!("getent group {}; true", quote(name)),
         Fact::Dns(host) => format!("getent ahosts {}; true", quote(host)),
+        Fact::DnsQuery { kind, name, server } => {
+            let (host, port) = match server.rsplit_once(':') {
+                Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => (h, p),
+                _ => (server.as_str(), "53"),
+            };
+            format!(
+                "if command -v dig >/dev/null 2>&1; then echo '@dig'; dig +short +time=2 +tries=1 -p {} @{} {} {}; echo \"@status $?\"; else echo '@nodig'; fi; true",
+                quote(port),
+                quote(host),
+                quote(kind),
+                quote(name)
+            )
+        }
         Fact::KernelParam(key) => format!(
             "cat {} 2>/dev/null && echo present; true",
             quote(&format!("/proc/sys/{}", key.replace('.', "/")))
         ),
-        Fact::Mount(_) => "cat /proc/mounts; true".into(),
+        Fact::Mount(path) => format!(
+            "cat /proc/self/mountinfo; echo '@usage'; stat -f -c '%b %f' -- {} 2>/dev/null; true",
+            quote(path)
+        ),
         Fact::Interface(name) => {
             let q = quote(name);
             format!(
@@ -64,21 +81,50 @@ pub fn probe(fact: &Fact) -> String {
                  else echo '@route'; cat /proc/net/route; echo '@fib'; cat /proc/net/fib_trie; echo '@inet6'; cat /proc/net/if_inet6 2>/dev/null; fi; true"
             )
         }
-        Fact::File { path, contents } => {
-            let q = quote(path);
+        Fact::File {
+            path,
+            contents,
+            digests,
+        } => {
+            // `~user/rest` is that user's home, as goss reads it.
+            let set = match path.strip_prefix('~') {
+                Some(rest) => {
+                    let (user, tail) = rest.split_once('/').unwrap_or((rest, ""));
+                    let home = if user.is_empty() {
+                        "$HOME".to_string()
+                    } else {
+                        format!("$(getent passwd {} | cut -d: -f6)", quote(user))
+                    };
+                    let tail = if tail.is_empty() { String::new() } else { format!("/{tail}") };
+                    format!("f=\"{home}\"{}; ", quote(&tail))
+                }
+                None => format!("f={}; ", quote(path)),
+            };
             let cat = if *contents {
-                format!("if [ -f {q} ]; then echo '@contents'; cat -- {q}; fi; ")
+                "if [ -f \"$f\" ]; then echo '@contents'; cat -- \"$f\"; fi; ".to_string()
             } else {
                 String::new()
             };
+            let more = if *digests {
+                "if [ -f \"$f\" ]; then echo \"md5 $(md5sum -- \"$f\" 2>/dev/null | cut -c1-32)\"; echo \"sha512 $(sha512sum -- \"$f\" 2>/dev/null | cut -c1-128)\"; fi; "
+            } else {
+                ""
+            };
             format!(
-                "if [ -e {q} ] || [ -L {q} ]; then stat -c 'stat %F|%a|%U|%G|%s' -- {q}; \
-                 if [ -f {q} ] && command -v sha256sum >/dev/null 2>&1; then echo \"sha256 $(sha256sum -- {q} | cut -c1-64)\"; fi; {cat}fi; true"
+                "{set}if [ -e \"$f\" ] || [ -L \"$f\" ]; then stat -c 'stat %F|%a|%U|%G|%s|%u|%g' -- \"$f\"; \
+                 if [ -L \"$f\" ]; then echo \"link $(readlink -- \"$f\")\"; fi; \
+                 if [ -f \"$f\" ] && command -v sha256sum >/dev/null 2>&1; then echo \"sha256 $(sha256sum -- \"$f\" | cut -c1-64)\"; fi; {more}{cat}fi; true"
             )
         }
-        Fact::Addr { host, port } => format!(
+        Fact::Addr { host, port, local: None } => format!(
             "if command -v bash >/dev/null 2>&1; then if bash -c {} 2>/dev/null; then echo open; else echo closed; fi; else echo nobash; fi",
             quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
+        ),
+        Fact::Addr { host, port, local: Some(local) } => format!(
+            "if command -v nc >/dev/null 2>&1; then if nc -z -w 5 -s {} {} {} </dev/null 2>/dev/null; then echo open; else echo closed; fi; else echo nonc; fi",
+            quote(local),
+            quote(host),
+            port
         ),
     }
 }
@@ -124,6 +170,8 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
         }
         Fact::Service(_) => {
             let (mut running, mut enabled, mut known) = (false, false, false);
+            let mut runlevels: Vec<String> = Vec::new();
+            let mut systemd = false;
             for line in lines() {
                 match line.split_once(' ').unwrap_or((line, "")) {
                     ("active", a) => {
@@ -143,12 +191,18 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
                         enabled = true;
                     }
                     ("proc", _) => running = true,
+                    ("runlevel", l) if !runlevels.iter().any(|x| x == l) => runlevels.push(l.to_string()),
+                    ("pid1", p) => systemd = p == "systemd",
                     _ => {}
                 }
             }
             o.present = known || running;
             o.attributes.insert("running", Actual::Bool(running));
             o.attributes.insert("enabled", Actual::Bool(enabled));
+            // Runlevels are sysv-init's; under systemd they are not known.
+            if !systemd {
+                o.attributes.insert("runlevels", Actual::List(runlevels));
+            }
         }
         Fact::Process(name) => {
             // The kernel keeps 15 characters of a command name.
@@ -206,6 +260,28 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
             o.attributes.insert("resolvable", Actual::Bool(o.present));
             o.attributes.insert("addrs", Actual::List(addrs));
         }
+        Fact::DnsQuery { server, .. } => {
+            if out.contains("@nodig") {
+                return Err(format!(
+                    "looking up records at {server} needs `dig` in the node (Debian: dnsutils, RHEL: bind-utils)"
+                ));
+            }
+            let mut addrs = Vec::new();
+            let mut status = 0;
+            for line in lines() {
+                if let Some(code) = line.strip_prefix("@status ") {
+                    status = code.trim().parse().unwrap_or(1);
+                } else if !line.starts_with("@dig") && !line.starts_with(';') && !line.trim().is_empty() {
+                    addrs.push(line.trim().trim_matches('"').to_string());
+                }
+            }
+            if status != 0 && addrs.is_empty() {
+                return Err(format!("dig could not ask {server} (exit {status})"));
+            }
+            o.present = !addrs.is_empty();
+            o.attributes.insert("resolvable", Actual::Bool(o.present));
+            o.attributes.insert("addrs", Actual::List(addrs));
+        }
         Fact::KernelParam(_) => {
             if let Some(value) = out.trim_end().strip_suffix("present") {
                 o.present = true;
@@ -214,17 +290,33 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
             }
         }
         Fact::Mount(path) => {
-            if let Some(f) = lines()
+            let (table, usage) = out.split_once("@usage").unwrap_or((out, ""));
+            // mountinfo: ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER
+            if let Some(f) = table
+                .lines()
                 .map(|l| l.split(' ').map(unescape_mount).collect::<Vec<_>>())
-                .rfind(|f| f.len() >= 4 && &f[1] == path)
+                .rfind(|f| f.len() >= 6 && &f[4] == path)
             {
-                o.present = true;
-                o.attributes.insert("source", Actual::Text(f[0].clone()));
-                o.attributes.insert("filesystem", Actual::Text(f[2].clone()));
-                o.attributes.insert(
-                    "opts",
-                    Actual::List(f[3].split(',').map(str::to_string).collect()),
-                );
+                if let Some(dash) = f.iter().position(|x| x == "-") {
+                    o.present = true;
+                    let opts = |s: &str| Actual::List(s.split(',').map(str::to_string).collect());
+                    o.attributes.insert("opts", opts(&f[5]));
+                    if let Some(fs) = f.get(dash + 1) {
+                        o.attributes.insert("filesystem", Actual::Text(fs.clone()));
+                    }
+                    if let Some(src) = f.get(dash + 2) {
+                        o.attributes.insert("source", Actual::Text(src.clone()));
+                    }
+                    if let Some(sup) = f.get(dash + 3) {
+                        o.attributes.insert("vfs-opts", opts(sup));
+                    }
+                    let blocks: Vec<f64> = usage.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+                    if let [total, free] = blocks[..] {
+                        if total > 0.0 {
+                            o.attributes.insert("usage", Actual::Number(((1.0 - free / total) * 100.0).round()));
+                        }
+                    }
+                }
             }
             o.attributes.insert("exists", Actual::Bool(o.present));
         }
@@ -246,14 +338,29 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
             };
             if let Some(stat) = head.lines().find_map(|l| l.strip_prefix("stat ")) {
                 let f: Vec<&str> = stat.split('|').collect();
-                if let [kind, mode, owner, group, size] = f.as_slice() {
+                if let [kind, mode, owner, group, size, uid, gid] = f.as_slice() {
                     o.present = true;
                     let filetype = match *kind {
                         k if k.starts_with("regular") => "file",
                         "directory" => "directory",
                         "symbolic link" => "symlink",
+                        "socket" => "socket",
+                        "fifo" => "pipe",
+                        "character special file" => "character-device",
+                        "block special file" => "block-device",
                         other => other,
                     };
+                    o.attributes.insert("uid", number(uid));
+                    o.attributes.insert("gid", number(gid));
+                    o.attributes.insert(
+                        "linked-to",
+                        Actual::Text(
+                            head.lines()
+                                .find_map(|l| l.strip_prefix("link "))
+                                .unwrap_or_default()
+                                .to_string(),
+                        ),
+                    );
                     o.attributes
                         .insert("filetype", Actual::Text(filetype.into()));
                     let mode = u32::from_str_radix(mode, 8)
@@ -264,8 +371,11 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
                     o.attributes.insert("group", Actual::Text(group.to_string()));
                     o.attributes.insert("size", number(size));
                 }
-                if let Some(h) = head.lines().find_map(|l| l.strip_prefix("sha256 ")) {
-                    o.attributes.insert("sha256", Actual::Text(h.trim().into()));
+                for digest in ["sha256", "md5", "sha512"] {
+                    let prefix = format!("{digest} ");
+                    if let Some(h) = head.lines().find_map(|l| l.strip_prefix(prefix.as_str())) {
+                        o.attributes.insert(digest, Actual::Text(h.trim().into()));
+                    }
                 }
                 if let Some(c) = contents {
                     o.attributes.insert("contents", Actual::Text(c.to_string()));
@@ -273,13 +383,18 @@ pub fn observe(fact: &Fact, out: &str) -> Result<Observed, String> {
             }
             o.attributes.insert("exists", Actual::Bool(o.present));
         }
-        Fact::Addr { host, port } => match out.trim() {
+        Fact::Addr { host, port, .. } => match out.trim() {
             "open" => {
                 o.present = true;
                 o.attributes.insert("reachable", Actual::Bool(true));
             }
             "closed" => {
                 o.attributes.insert("reachable", Actual::Bool(false));
+            }
+            "nonc" => {
+                return Err(format!(
+                    "cannot test {host}:{port} from a local address: the node has no `nc` (netcat-openbsd)"
+                ))
             }
             _ => {
                 return Err(format!(
@@ -309,8 +424,10 @@ fn unescape_mount(field: &str) -> String {
 pub fn listening(out: &str, proto: Proto, port: u16) -> Vec<String> {
     let wanted: &[&str] = match proto {
         Proto::Tcp => &["tcp", "tcp6"],
+        Proto::Tcp4 => &["tcp"],
         Proto::Tcp6 => &["tcp6"],
         Proto::Udp => &["udp", "udp6"],
+        Proto::Udp4 => &["udp"],
         Proto::Udp6 => &["udp6"],
     };
     let mut table = "";
@@ -448,9 +565,11 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
         crate::model::assertion::describe_fact(&check.fact),
         check.node
     );
-    // Every expectation is checked, so one run shows everything that is off.
+    // Every expectation is checked, so one run shows everything that is off; as in goss,
+    // when the thing is missing (or its presence fails) the other attributes are skipped.
     let mut failures = Vec::new();
-    for e in &check.expect {
+    for (i, e) in check.expect.iter().enumerate() {
+        let presence = i == 0 && PRESENCE.contains(&e.attribute.as_str());
         let Some(actual) = observed.attributes.get(e.attribute.as_str()) else {
             let state = if observed.present {
                 format!("{} is not known", e.attribute)
@@ -462,30 +581,31 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
                 format!("{} {}", e.attribute, e.matcher),
                 state,
             ));
+            if !observed.present {
+                break;
+            }
             continue;
         };
-        // Name the one part of a list that fails, not the whole list.
-        let failing = match &e.matcher {
-            Matcher::And(parts) => parts.iter().find(|m| !m.matches(actual)).cloned(),
-            Matcher::Contains(parts) if parts.len() > 1 => parts
-                .iter()
-                .map(|p| Matcher::Contains(vec![p.clone()]))
-                .find(|m| !m.matches(actual)),
-            m => (!m.matches(actual)).then(|| m.clone()),
-        };
-        if let Some(m) = failing {
+        let value = actual.to_value();
+        let result = e.matcher.check(&value);
+        if result != Ok(true) {
+            // Name the one part of an `and` or a list that fails, not the whole of it.
+            let part = e.matcher.failing_part(&value).unwrap_or_else(|| e.matcher.clone());
             let shown = match actual {
                 Actual::Text(t) if t.len() > 80 || t.contains('\n') => super::excerpt(t),
                 other => other.to_string(),
             };
+            let shown = match &result {
+                Err(why) => format!("{shown} ({why})"),
+                Ok(_) => shown,
+            };
             failures.push(super::mismatch(
                 &format!("{what}: `{}` does not match", e.attribute),
-                format!("{} {m}", e.attribute),
+                format!("{} {part}", e.attribute),
                 format!("{} {shown}", e.attribute),
             ));
         }
-        if !observed.present && !failures.is_empty() {
-            // Attributes of something missing add nothing to "it is missing".
+        if presence && (result != Ok(true) || *actual == Actual::Bool(false)) {
             break;
         }
     }
@@ -495,6 +615,10 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
         Err(failures.join("\n"))
     }
 }
+
+/// Attributes that say whether the thing is there; when they fail, or it is not there,
+/// the other attributes are skipped (goss's rule).
+const PRESENCE: &[&str] = &["exists", "installed", "listening", "resolvable"];
 
 #[cfg(test)]
 mod tests {
@@ -582,10 +706,11 @@ mod tests {
         let fact = Fact::File {
             path: "/etc/x".into(),
             contents: true,
+            digests: false,
         };
         let o = observe(
             &fact,
-            "stat regular file|644|root|root|12\nsha256 abc\n@contents\nhello world\n",
+            "stat regular file|644|root|root|12|0|0\nsha256 abc\n@contents\nhello world\n",
         )
         .unwrap();
         let c = check(
@@ -612,9 +737,16 @@ mod tests {
 
     #[test]
     fn mounts_interfaces_and_kernel_params() {
-        let mounts = "overlay / overlay rw,relatime 0 0\nproc /proc proc rw,nosuid 0 0\n";
+        let mounts = "101 80 0:52 / / rw,relatime master:1 - overlay overlay rw,lowerdir=x\n102 101 0:56 / /proc rw,nosuid,nodev - proc proc rw\n@usage\n1000 250\n";
         let o = observe(&Fact::Mount("/proc".into()), mounts).unwrap();
         assert_eq!(o.attributes["filesystem"], Actual::Text("proc".into()));
+        assert_eq!(o.attributes["source"], Actual::Text("proc".into()));
+        assert_eq!(
+            o.attributes["opts"],
+            Actual::List(vec!["rw".into(), "nosuid".into(), "nodev".into()])
+        );
+        assert_eq!(o.attributes["vfs-opts"], Actual::List(vec!["rw".into()]));
+        assert_eq!(o.attributes["usage"], Actual::Number(75.0));
         let iface = "present\nmtu 1500\n@route\nIface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nzz\nDestination\neth0\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n@fib\nMain:\n     |-- 172.18.0.2\n        /32 host LOCAL\n     |-- 127.0.0.1\n        /32 host LOCAL\n@inet6\n";
         let o = observe(&Fact::Interface("eth0".into()), iface).unwrap();
         assert_eq!(

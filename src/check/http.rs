@@ -1,5 +1,6 @@
-//! `[[http]]`: a request to `node:port`, sent from the host to the node's published port
-//! (or its address on the instance network); status and body patterns are checked.
+//! `[[http]]` and goss `http`: a request to `node:port`, sent from the host to the node's
+//! published port (or its address on the instance network), or from inside a node (with
+//! curl when the node has it, else bash's /dev/tcp); status, headers and body are checked.
 
 use crate::backend::NodeAccess;
 use crate::model::assertion::json_path;
@@ -130,10 +131,11 @@ async fn from_host(
         let url = format!("{}://{addr}{path}", logical.scheme());
         // The Host header names the node as the spec wrote it, as a browser on the
         // instance network would send it.
-        let mut request = client
-            .request(method.clone(), &url)
-            .timeout(timeout)
-            .header("Host", format!("{host}:{port}"));
+        // A `Host` the spec sets replaces this one: two would make servers answer 400.
+        let mut request = client.request(method.clone(), &url).timeout(timeout);
+        if !has_host(c) {
+            request = request.header("Host", format!("{host}:{port}"));
+        }
         for (k, v) in &c.headers {
             request = request.header(k, v);
         }
@@ -179,20 +181,132 @@ async fn from_host(
     ))
 }
 
-/// Sends the request from inside `node` over bash's /dev/tcp (HTTP/1.0, so the answer
-/// ends when the connection closes).
+fn has_host(c: &HttpCheck) -> bool {
+    c.headers.keys().any(|k| k.eq_ignore_ascii_case("host"))
+}
+
+/// Sends the request from inside `node`: with curl when the node has it (https, proxies,
+/// certificates, redirects), else over bash's /dev/tcp (plain http, HTTP/1.0).
 async fn from_node(
     c: &HttpCheck,
     node: &str,
     access: &dyn NodeAccess,
     timeout: Duration,
 ) -> Result<Response, String> {
-    let mut request = format!(
-        "{} {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n",
-        c.method, c.path, c.target.node, c.target.port
-    );
+    let url = c.target_display();
+    let mut args = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        "command -v curl >/dev/null 2>&1 || exit 99; exec curl \"$@\"".to_string(),
+        "envctl-http".to_string(),
+        "-sS".into(),
+        "-i".into(),
+        "--max-time".into(),
+        format!("{:.1}", timeout.mul_f64(0.9).as_secs_f64()),
+        "-X".into(),
+        c.method.clone(),
+    ];
+    for (k, v) in &c.headers {
+        args.push("-H".into());
+        args.push(format!("{k}: {v}"));
+    }
+    if let Some(body) = &c.request_body {
+        args.push("--data-binary".into());
+        args.push(body.clone());
+    }
+    if c.insecure {
+        args.push("-k".into());
+    }
+    if !c.no_redirect {
+        args.extend(["-L".into(), "--max-redirs".into(), MAX_REDIRECTS.to_string()]);
+    }
+    if let Some(p) = &c.proxy {
+        args.extend(["--proxy".into(), p.clone()]);
+    } else {
+        args.extend(["--noproxy".into(), "*".into()]);
+    }
+    if let Some((user, password)) = &c.basic_auth {
+        args.extend(["-u".into(), format!("{user}:{password}")]);
+    }
+    for (flag, file) in [("--cacert", &c.tls_files.ca), ("--cert", &c.tls_files.cert), ("--key", &c.tls_files.key)] {
+        if let Some(f) = file {
+            args.extend([flag.to_string(), f.clone()]);
+        }
+    }
+    args.extend(["--".into(), url.clone()]);
+    let out = access
+        .exec(node, &args, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    match out.exit_code {
+        0 => last_response(&out.stdout).ok_or_else(|| {
+            format!(
+                "{} {url} from {node}: not an HTTP response: {}",
+                c.method,
+                super::excerpt(&out.stdout)
+            )
+        }),
+        99 => {
+            let needs_curl = c.scheme == "https"
+                || c.proxy.is_some()
+                || c.tls_files != Default::default();
+            if needs_curl {
+                return Err(format!(
+                    "{} {url} from {node}: {} needs curl in the node, which it does not have",
+                    c.method,
+                    if c.scheme == "https" { "https" } else { "a proxy or client certificates" }
+                ));
+            }
+            over_bash(c, node, access, timeout).await
+        }
+        code => Err(format!(
+            "{} {url} from {node}: {} (curl exit {code})",
+            c.method,
+            match code {
+                6 => "could not resolve the host".to_string(),
+                7 => "could not connect".to_string(),
+                28 => "timed out".to_string(),
+                47 => format!("more than {MAX_REDIRECTS} redirects"),
+                _ => out.stderr.trim().to_string(),
+            }
+        )),
+    }
+}
+
+/// The last response of curl's `-i` output (after redirects and proxy handshakes).
+fn last_response(raw: &str) -> Option<Response> {
+    let mut rest = raw;
+    loop {
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        if body.starts_with("HTTP/") && head.starts_with("HTTP/") {
+            rest = body;
+            continue;
+        }
+        return parse_response(rest);
+    }
+}
+
+/// Sends the request over bash's /dev/tcp (HTTP/1.0, so the answer ends when the
+/// connection closes).
+async fn over_bash(
+    c: &HttpCheck,
+    node: &str,
+    access: &dyn NodeAccess,
+    timeout: Duration,
+) -> Result<Response, String> {
+    let mut request = format!("{} {} HTTP/1.0\r\n", c.method, c.path);
+    if !has_host(c) {
+        request.push_str(&format!("Host: {}:{}\r\n", c.target.node, c.target.port));
+    }
+    request.push_str("Connection: close\r\n");
     for (k, v) in &c.headers {
         request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some((user, password)) = &c.basic_auth {
+        request.push_str(&format!(
+            "Authorization: Basic {}\r\n",
+            crate::model::goss::template::base64_text(&format!("{user}:{password}"))
+        ));
     }
     if let Some(body) = &c.request_body {
         request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
@@ -215,7 +329,7 @@ async fn from_node(
     match out.exit_code {
         98 => {
             return Err(format!(
-                "{node} has no bash, which requests from inside a node need"
+                "{node} has neither curl nor bash, one of which requests from inside a node need"
             ))
         }
         97 => {
@@ -257,12 +371,28 @@ fn parse_response(raw: &str) -> Option<Response> {
 }
 
 fn evaluate(c: &HttpCheck, r: &Response) -> Result<(), String> {
-    if r.status != c.status {
+    if c.status.check(&serde_json::Value::from(r.status)) != Ok(true) {
         return Err(format!(
             "{}\n      body: {}",
-            super::mismatch("wrong status", c.status, r.status),
+            super::mismatch("wrong status", &c.status, r.status),
             super::excerpt(&r.body)
         ));
+    }
+    for (what, matcher, text) in [
+        ("headers", &c.headers_matcher, &r.headers),
+        ("body", &c.body_matcher, &r.body),
+    ] {
+        if let Some(m) = matcher {
+            let result = m.check(&serde_json::Value::String(text.clone()));
+            if result != Ok(true) {
+                let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+                return Err(super::mismatch(
+                    &format!("{what} do not match"),
+                    format!("{what} {m}"),
+                    format!("{}{why}", super::excerpt(text)),
+                ));
+            }
+        }
     }
     if let Some(p) = pattern::failing(&c.body, &r.body).first() {
         return Err(super::mismatch(
@@ -345,6 +475,13 @@ impl HttpCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn curl_output_gives_the_last_response() {
+        let raw = "HTTP/1.1 301 Moved\r\nLocation: /x\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nbody";
+        let r = last_response(raw).unwrap();
+        assert_eq!((r.status, r.body.as_str(), r.headers.as_str()), (200, "body", "A: b"));
+    }
 
     #[test]
     fn raw_responses_split_into_status_headers_and_body() {

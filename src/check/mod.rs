@@ -25,6 +25,8 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Outcome {
     pub name: String,
     pub passed: bool,
+    /// Not run (goss's `skip`); `passed` is true.
+    pub skipped: bool,
     /// For failures: what was expected and what was found.
     pub message: Option<String>,
     pub duration: Duration,
@@ -58,6 +60,7 @@ pub async fn run(
         return Outcome {
             name: assertion.name.clone(),
             passed: result.is_ok(),
+            skipped: false,
             message: result.err(),
             duration: started.elapsed(),
             attempts: 1,
@@ -66,12 +69,45 @@ pub async fn run(
         };
     }
     let mut attempts = 0;
-    let result = match assertion.eventually {
-        None => {
+    if assertion.skipped {
+        return Outcome {
+            name: assertion.name.clone(),
+            passed: true,
+            skipped: true,
+            message: None,
+            duration: started.elapsed(),
+            attempts: 0,
+            start: started,
+            load: None,
+        };
+    }
+    let result = match (assertion.eventually, assertion.retry) {
+        (None, Some(retry)) => {
+            // goss's retry_count: a fixed number of further attempts, retry_delay apart.
+            let mut result = Err(String::new());
+            for n in 0..=retry.count {
+                if n > 0 {
+                    tokio::time::sleep(retry.delay).await;
+                }
+                attempts += 1;
+                result = attempt(assertion, access, client, batches.filter(|_| n == 0)).await;
+                if result.is_ok() {
+                    break;
+                }
+            }
+            result.map_err(|why| {
+                if attempts > 1 {
+                    format!("{why}\n(still failing after {attempts} attempts)")
+                } else {
+                    why
+                }
+            })
+        }
+        (None, None) => {
             attempts = 1;
             attempt(assertion, access, client, batches).await
         }
-        Some(window) => {
+        (Some(window), _) => {
             let outcome = wait::until(window, RETRY_INTERVAL, || {
                 attempts += 1;
                 // Only the first attempt reads the batch; retries look again.
@@ -98,6 +134,7 @@ pub async fn run(
     Outcome {
         name: assertion.name.clone(),
         passed: result.is_ok(),
+        skipped: false,
         message: result.err(),
         duration: started.elapsed(),
         attempts,
@@ -121,6 +158,7 @@ async fn attempt(
             Check::Command(c) => command::check(c, &assertion.name, access, timeout, batches).await,
             Check::Node(c) => node::check(c, access, timeout, batches).await,
             Check::Load(c) => load::run(c, access).await.0,
+            Check::Matching(c) => matching(c),
         }
     };
     match tokio::time::timeout(timeout, run).await {
@@ -134,6 +172,19 @@ async fn attempt(
             ),
             _ => format!("no result within {}", wait::human(timeout)),
         }),
+    }
+}
+
+/// goss's `matching`: the content written in the spec against its matcher.
+fn matching(c: &crate::model::assertion::MatchingCheck) -> Result<(), String> {
+    match c.matcher.check(&c.content) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(mismatch("content does not match", &c.matcher, &c.content)),
+        Err(why) => Err(mismatch(
+            "content does not match",
+            &c.matcher,
+            format!("{} ({why})", c.content),
+        )),
     }
 }
 

@@ -1,9 +1,14 @@
-//! `[[tcp]]`: whether `node:port` accepts connections (or, with `reachable = false`,
-//! that it does not).
+//! `[[tcp]]` and goss `addr`: whether `node:port` accepts connections (or, with
+//! `reachable = false`, that it does not). Through a published port the engine's proxy
+//! accepts every connection, even when nothing listens in the node; so a connection
+//! there counts only when the node itself has a socket listening on that port on an
+//! address the proxy can reach (not loopback).
 
+use super::facts;
 use crate::backend::NodeAccess;
-use crate::model::assertion::fact::Fact;
+use crate::model::assertion::fact::{Fact, Proto};
 use crate::model::assertion::TcpCheck;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Runs one attempt of a tcp assertion.
@@ -16,30 +21,96 @@ pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> 
         return from_node(c, node, access, timeout).await;
     }
     let reached = match access.address(&c.target.node, c.target.port).await {
-        Ok(addr) => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer".to_string()),
-        },
+        Ok(addr) => connect(c, addr, access, timeout).await,
         Err(e) => Err(e.to_string()),
     };
     match (reached, c.reachable) {
-        (Ok(()), true) | (Err(_), false) => Ok(()),
+        (Ok(_), true) | (Err(_), false) => Ok(()),
         (Err(why), true) => Err(super::mismatch(
             &format!("{target} is not reachable"),
             "a connection",
             why,
         )),
-        (Ok(()), false) => Err(super::mismatch(
+        (Ok(addr), false) => Err(super::mismatch(
             &format!("{target} is reachable"),
             "no connection",
-            "connected",
+            format!("connected to {addr}"),
         )),
     }
 }
 
-/// Connects from inside `node` (bash's /dev/tcp), as the node's own software would.
+/// Connects to `addr`; through a port published on the host's loopback, the node must
+/// also be listening on the port itself.
+async fn connect(
+    c: &TcpCheck,
+    addr: SocketAddr,
+    access: &dyn NodeAccess,
+    timeout: Duration,
+) -> Result<SocketAddr, String> {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(format!("{addr}: {e}")),
+        Err(_) => return Err(format!("{addr}: no answer")),
+    }
+    if !addr.ip().is_loopback() {
+        return Ok(addr);
+    }
+    let port = c.target.port;
+    let listening = listening_in(access, &c.target.node, port, timeout.mul_f64(0.8))
+        .await
+        .map_err(|why| {
+            format!(
+                "{addr} (published) accepted, but whether {} itself accepts on port {port} is unknown: {why}",
+                c.target.node
+            )
+        })?;
+    if listening.iter().any(|ip| !is_loopback(ip)) {
+        Ok(addr)
+    } else if listening.is_empty() {
+        Err(format!(
+            "{addr} is published, but nothing in {} listens on port {port} (the engine's proxy accepted the connection for it)",
+            c.target.node
+        ))
+    } else {
+        Err(format!(
+            "{addr} is published, but {} listens on port {port} only on {} (loopback), which the published port cannot reach",
+            c.target.node,
+            listening.join(", ")
+        ))
+    }
+}
+
+fn is_loopback(ip: &str) -> bool {
+    ip.parse::<std::net::IpAddr>()
+        .is_ok_and(|a| a.is_loopback() || a.to_string() == "::ffff:127.0.0.1")
+        || ip.starts_with("::ffff:127.")
+}
+
+/// Local addresses on which something in `node` listens on tcp `port`.
+///
+/// # Errors
+/// The node could not be asked.
+pub async fn listening_in(
+    access: &dyn NodeAccess,
+    node: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let fact = Fact::Port {
+        proto: Proto::Tcp,
+        port,
+    };
+    let script = facts::probe(&fact);
+    let mut results =
+        super::batch::gather(access, node, std::slice::from_ref(&script), timeout).await?;
+    let output = results
+        .remove(&script)
+        .unwrap_or_else(|| Err("the probe produced no result".into()))?;
+    Ok(facts::listening(&output, Proto::Tcp, port))
+}
+
+/// Connects from inside `node` (bash's /dev/tcp, or nc for a local address), as the
+/// node's own software would.
 async fn from_node(
     c: &TcpCheck,
     node: &str,
@@ -49,8 +120,9 @@ async fn from_node(
     let fact = Fact::Addr {
         host: c.target.node.clone(),
         port: c.target.port,
+        local: c.local_address.clone(),
     };
-    let script = super::facts::probe(&fact);
+    let script = facts::probe(&fact);
     let mut results = super::batch::gather(
         access,
         node,
@@ -61,7 +133,7 @@ async fn from_node(
     let output = results
         .remove(&script)
         .unwrap_or_else(|| Err("the probe produced no result".into()))?;
-    let observed = super::facts::observe(&fact, &output)?;
+    let observed = facts::observe(&fact, &output)?;
     let target = format!("{}:{} from {node}", c.target.node, c.target.port);
     match (observed.present, c.reachable) {
         (true, true) | (false, false) => Ok(()),

@@ -3,7 +3,7 @@
 //! `scale` keeps the first N hosts of a group, so a local copy is "production, scaled
 //! down" without a second list of hosts.
 
-use serde_yaml::Value;
+use super::yaml::{self, Node, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One inventory host.
@@ -287,37 +287,39 @@ fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_yaml(text: &str, b: &mut Builder) -> Result<(), InventoryError> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| InventoryError {
-        line: e.location().map_or(0, |l| l.line()),
-        message: e.to_string(),
+    let doc = yaml::parse(text).map_err(|e| InventoryError {
+        line: e.line,
+        message: format!("invalid YAML: {e} (column {})", e.column),
     })?;
-    let Value::Mapping(top) = doc else {
+    if doc.is_null() {
+        return Ok(());
+    }
+    let Value::Map(top) = &doc.value else {
         return Err(InventoryError {
-            line: 1,
+            line: doc.line,
             message: "a YAML inventory is a mapping of groups (usually `all:`)".into(),
         });
     };
-    for (name, body) in &top {
+    for (name, body) in top {
         yaml_group(&scalar(name), body, b)?;
     }
     Ok(())
 }
 
-fn yaml_group(name: &str, body: &Value, b: &mut Builder) -> Result<(), InventoryError> {
+fn yaml_group(name: &str, body: &Node, b: &mut Builder) -> Result<(), InventoryError> {
     b.group(name);
-    let Value::Mapping(map) = body else {
+    let Value::Map(map) = &body.value else {
         return Ok(()); // `group:` with nothing under it
     };
     for (key, value) in map {
         match scalar(key).as_str() {
             "hosts" => {
-                if let Value::Mapping(hosts) = value {
-                    for (host, vars) in hosts {
-                        for h in expand_range(&scalar(host))
-                            .map_err(|message| InventoryError { line: 0, message })?
-                        {
-                            b.host(name, &h, flat_vars(vars));
-                        }
+                for (host, vars) in value.entries() {
+                    for h in expand_range(&scalar(host)).map_err(|message| InventoryError {
+                        line: host.line,
+                        message,
+                    })? {
+                        b.host(name, &h, flat_vars(vars));
                     }
                 }
             }
@@ -328,20 +330,18 @@ fn yaml_group(name: &str, body: &Value, b: &mut Builder) -> Result<(), Inventory
                     .extend(flat_vars(value));
             }
             "children" => {
-                if let Value::Mapping(kids) = value {
-                    for (kid, kid_body) in kids {
-                        let kid = scalar(kid);
-                        b.children
-                            .entry(name.to_string())
-                            .or_default()
-                            .push(kid.clone());
-                        yaml_group(&kid, kid_body, b)?;
-                    }
+                for (kid, kid_body) in value.entries() {
+                    let kid = scalar(kid);
+                    b.children
+                        .entry(name.to_string())
+                        .or_default()
+                        .push(kid.clone());
+                    yaml_group(&kid, kid_body, b)?;
                 }
             }
             other => {
                 return Err(InventoryError {
-                    line: 0,
+                    line: key.line,
                     message: format!(
                         "group `{name}` has unknown key `{other}` (hosts, vars, children)"
                     ),
@@ -352,24 +352,17 @@ fn yaml_group(name: &str, body: &Value, b: &mut Builder) -> Result<(), Inventory
     Ok(())
 }
 
-fn flat_vars(value: &Value) -> BTreeMap<String, String> {
-    match value {
-        Value::Mapping(m) => m.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
-        _ => BTreeMap::new(),
-    }
+fn flat_vars(value: &Node) -> BTreeMap<String, String> {
+    value
+        .entries()
+        .iter()
+        .map(|(k, v)| (scalar(k), scalar(v)))
+        .collect()
 }
 
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
+/// A scalar as text; a list or mapping as JSON (which YAML reads back the same).
+fn scalar(v: &Node) -> String {
+    v.as_key().unwrap_or_else(|| v.to_json().to_string())
 }
 
 #[cfg(test)]

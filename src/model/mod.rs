@@ -20,6 +20,7 @@ pub mod spec;
 pub mod spec_file;
 pub mod spec_toml;
 pub mod template;
+pub mod yaml;
 
 pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};

@@ -99,8 +99,8 @@ pub struct RawCommand {
     pub eventually: Option<HumanDuration>,
     pub node: Spanned<String>,
     pub run: CommandLine,
-    #[serde(default)]
-    pub exit: i32,
+    /// An exit code, a matcher, or `"any"` (not checked).
+    pub exit: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub stdout: Vec<Spanned<String>>,
     #[serde(default)]

@@ -123,6 +123,8 @@ impl Resolver<'_> {
             title,
             timeout: timeout.unwrap_or(default_timeout),
             eventually,
+            retry: None,
+            skipped: false,
             check,
         });
     }
@@ -247,8 +249,8 @@ impl Resolver<'_> {
                 ));
                 return;
             }
-            Some(s) => s.into_inner(),
-            None => 200,
+            Some(s) => Matcher::Number(f64::from(s.into_inner())),
+            None => Matcher::Number(200.0),
         };
         let body = self.patterns(raw.body);
         let response_headers = self.patterns(raw.response_headers);
@@ -288,6 +290,11 @@ impl Resolver<'_> {
                 status,
                 body,
                 response_headers,
+                body_matcher: None,
+                headers_matcher: None,
+                basic_auth: None,
+                proxy: None,
+                tls_files: Default::default(),
                 json,
                 insecure: raw.insecure,
                 no_redirect: raw.no_redirect,
@@ -367,6 +374,7 @@ impl Resolver<'_> {
                 target,
                 reachable: raw.reachable,
                 from,
+                local_address: None,
             }),
         );
     }
@@ -377,6 +385,23 @@ impl Resolver<'_> {
         let replicas = self.replicas(&raw.node);
         let stdout = self.patterns(raw.stdout);
         let stderr = self.patterns(raw.stderr);
+        let exit = match &raw.exit {
+            None => Some(Matcher::Number(0.0)),
+            Some(v) if v.get_ref().as_str() == Some("any") => None,
+            Some(v) if matches!(v.get_ref(), toml::Value::Integer(_) | toml::Value::Table(_) | toml::Value::Array(_)) => {
+                match self.matcher(v) {
+                    Some(m) => Some(m),
+                    None => return,
+                }
+            }
+            Some(v) => {
+                self.errors.push(self.src.diagnostic(
+                    Some(v.span()),
+                    "`exit` is an exit code (`exit = 1`), a matcher (`exit = { gt = 0 }`) or \"any\" (not checked)",
+                ));
+                return;
+            }
+        };
         let explicit = raw.title.is_some();
         let title = raw
             .title
@@ -397,7 +422,7 @@ impl Resolver<'_> {
                 Check::Command(CommandCheck {
                     node,
                     run: raw.run.clone(),
-                    exit: raw.exit,
+                    exit: exit.clone(),
                     stdout: stdout.clone(),
                     stderr: stderr.clone(),
                     output_matchers: Vec::new(),
@@ -418,15 +443,16 @@ impl Resolver<'_> {
         }
         let mut expect = vec![Expectation {
             attribute: "exists".into(),
-            matcher: Matcher::Equal(raw.exists.into()),
+            matcher: Matcher::Bool(raw.exists),
         }];
         if let Some(t) = &raw.filetype {
-            if !["file", "directory", "symlink"].contains(&t.get_ref().as_str()) {
+            if !FILETYPES.contains(&t.get_ref().as_str()) {
                 self.errors.push(self.src.diagnostic(
                     Some(t.span()),
                     format!(
-                        "unknown filetype `{}`; use file, directory or symlink",
-                        t.get_ref()
+                        "unknown filetype `{}`; use {}",
+                        t.get_ref(),
+                        FILETYPES.join(", ")
                     ),
                 ));
             }
@@ -467,6 +493,7 @@ impl Resolver<'_> {
         let fact = Fact::File {
             path,
             contents: expect.iter().any(|e| e.attribute == "contents"),
+            digests: false,
         };
         self.per_replica(
             title,
@@ -512,7 +539,7 @@ impl Resolver<'_> {
 
     fn matcher(&mut self, value: &Spanned<toml::Value>) -> Option<Matcher> {
         let json = serde_json::to_value(value.get_ref()).unwrap_or_default();
-        match Matcher::parse(&json) {
+        match Matcher::toml(&json) {
             Ok(m) => Some(m),
             Err(e) => {
                 self.errors.push(self.src.diagnostic(Some(value.span()), e));
@@ -617,6 +644,17 @@ impl Resolver<'_> {
 fn equal(attribute: &str, value: &str) -> Expectation {
     Expectation {
         attribute: attribute.into(),
-        matcher: Matcher::Equal(serde_json::Value::String(value.to_string())),
+        matcher: Matcher::Text(value.to_string()),
     }
 }
+
+/// File types, named as goss names them.
+pub const FILETYPES: &[&str] = &[
+    "file",
+    "directory",
+    "symlink",
+    "socket",
+    "pipe",
+    "character-device",
+    "block-device",
+];

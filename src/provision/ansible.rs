@@ -7,7 +7,9 @@
 
 use super::Target;
 use crate::model::Environment;
-use serde_yaml::{Mapping, Value};
+use serde_json::Value;
+
+type Mapping = serde_json::Map<String, Value>;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -233,7 +235,7 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
     })
 }
 
-/// The generated inventory (YAML). `provisioned` is the host standing for the container
+/// The generated inventory (YAML, written as JSON). `provisioned` is the host standing for the container
 /// being provisioned; other hosts point at their replicas' container names.
 fn inventory(
     env: &Environment,
@@ -252,7 +254,7 @@ fn inventory(
             };
             let mut vars = Mapping::new();
             let mut set = |k: &str, v: &str| {
-                vars.insert(Value::from(k), Value::from(v));
+                vars.insert(k.to_string(), Value::from(v));
             };
             set("ansible_connection", CONNECTION);
             set("ansible_host", &container);
@@ -269,35 +271,36 @@ fn inventory(
                 let members = groups
                     .entry(group)
                     .or_default()
-                    .entry(Value::from("hosts"))
-                    .or_insert_with(|| Value::Mapping(Mapping::new()));
-                if let Value::Mapping(m) = members {
-                    m.insert(Value::from(replica.as_str()), Value::Null);
+                    .entry("hosts".to_string())
+                    .or_insert_with(|| Value::Object(Mapping::new()));
+                if let Value::Object(m) = members {
+                    m.insert(replica.clone(), Value::Null);
                 }
             }
-            hosts.insert(Value::from(replica.as_str()), Value::Mapping(vars));
+            hosts.insert(replica.clone(), Value::Object(vars));
         }
     }
     let mut all = Mapping::new();
     let vars: Mapping = env
         .vars
         .iter()
-        .map(|(k, v)| (Value::from(k.as_str()), Value::from(v.as_str())))
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect();
-    all.insert(Value::from("hosts"), Value::Mapping(hosts));
-    all.insert(Value::from("vars"), Value::Mapping(vars));
+    all.insert("hosts".into(), Value::Object(hosts));
+    all.insert("vars".into(), Value::Object(vars));
     all.insert(
-        Value::from("children"),
-        Value::Mapping(
+        "children".into(),
+        Value::Object(
             groups
                 .into_iter()
-                .map(|(g, m)| (Value::from(g), Value::Mapping(m)))
+                .map(|(g, m)| (g, Value::Object(m)))
                 .collect(),
         ),
     );
     let mut top = Mapping::new();
-    top.insert(Value::from("all"), Value::Mapping(all));
-    serde_yaml::to_string(&Value::Mapping(top)).unwrap_or_default()
+    top.insert("all".into(), Value::Object(all));
+    // JSON is YAML too, and Ansible's YAML inventory plugin reads it as such.
+    serde_json::to_string_pretty(&Value::Object(top)).unwrap_or_default()
 }
 
 /// Tasks and handlers whose result was `changed`, from the default callback's output.
@@ -400,7 +403,7 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
             ("db".to_string(), "envctl-e-i-db".to_string()),
         ]);
         let text = inventory(&env, &containers, "web-1", "abc123");
-        let doc: Value = serde_yaml::from_str(&text).unwrap();
+        let doc: Value = crate::model::yaml::parse(&text).unwrap().to_json();
         let all = &doc["all"];
         assert_eq!(all["vars"]["greeting"], Value::from("hi"));
         // The provisioned host is the provisioning container; the others their replicas.
@@ -415,12 +418,8 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
         );
         let members = |g: &str| -> Vec<String> {
             all["children"][g]["hosts"]
-                .as_mapping()
-                .map(|m| {
-                    m.keys()
-                        .filter_map(|k| k.as_str().map(String::from))
-                        .collect()
-                })
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
                 .unwrap_or_default()
         };
         assert_eq!(members("web"), ["web-1", "web-2"]);

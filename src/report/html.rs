@@ -86,7 +86,9 @@ pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #faf
     page.push_str("<table><thead><tr><th>result</th><th>assertion</th><th>kind</th><th>node</th><th>time</th></tr></thead><tbody>\n");
     for o in summary.outcomes {
         let a = summary.assertion(o);
-        let (class, word) = if o.passed {
+        let (class, word) = if o.skipped {
+            ("pass", "skipped")
+        } else if o.passed {
             ("pass", "ok")
         } else {
             ("fail", "FAILED")

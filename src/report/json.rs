@@ -22,6 +22,7 @@ pub fn render(summary: &RunSummary) -> Value {
                 "file": a.map(|a| a.file.display().to_string()),
                 "line": a.map(|a| a.line).filter(|l| *l > 0),
                 "passed": o.passed,
+                "skipped": o.skipped,
                 "message": o.message,
                 "duration_ms": o.duration.as_millis() as u64,
                 "attempts": o.attempts,

@@ -19,7 +19,9 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
     for outcome in summary.outcomes {
         let assertion = summary.assertion(outcome);
         let group = assertion.map_or("specs", |a| a.group()).to_string();
-        let status = if outcome.passed {
+        let status = if outcome.skipped {
+            TestCaseStatus::skipped()
+        } else if outcome.passed {
             TestCaseStatus::success()
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -117,7 +119,7 @@ fn load_lines(load: &crate::check::load::LoadFigures) -> String {
 }
 
 /// The JUnit schema Jenkins publishes has no `skipped` on `<testsuites>` (only on
-/// suites); envctl never skips, so the root's count is dropped to keep reports valid.
+/// suites), so the root's count is dropped to keep reports valid; suites keep theirs.
 fn drop_root_skipped(xml: &str) -> String {
     let Some(start) = xml.find("<testsuites ") else {
         return xml.to_string();

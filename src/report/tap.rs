@@ -10,8 +10,10 @@ pub fn render(summary: &RunSummary) -> String {
         let a = summary.assertion(o);
         let status = if o.passed { "ok" } else { "not ok" };
         // `#` starts a directive in TAP; keep it out of descriptions.
+        // goss's `skip`: a TAP skip directive.
+        let skip = if o.skipped { " # SKIP skip: true" } else { "" };
         out.push_str(&format!(
-            "{status} {} - {}\n",
+            "{status} {} - {}{skip}\n",
             i + 1,
             o.name.replace('#', "_")
         ));

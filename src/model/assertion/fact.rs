@@ -17,35 +17,50 @@ pub enum Fact {
     User(String),
     Group(String),
     Dns(String),
+    /// A DNS record looked up at a given server (goss's `server`, `MX:example.com`).
+    DnsQuery {
+        kind: String,
+        name: String,
+        server: String,
+    },
     KernelParam(String),
     Mount(String),
     Interface(String),
     File {
+        /// Absolute, or `~user/...` (that user's home).
         path: String,
+        /// Read the contents too.
         contents: bool,
+        /// Compute md5 and sha512 too (sha256 always is).
+        digests: bool,
     },
     /// Whether `host:port` accepts TCP connections from inside the node.
     Addr {
         host: String,
         port: u16,
+        /// Connect from this local address.
+        local: Option<String>,
     },
 }
 
-/// Socket families of a `port` fact: `tcp` and `udp` include their IPv6 sockets.
+/// Socket families of a `port` fact: in TOML specs `tcp` and `udp` include their IPv6
+/// sockets; goss's `tcp` and `udp` are the IPv4 tables only (`Tcp4`, `Udp4`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
     Tcp,
     Tcp6,
     Udp,
     Udp6,
+    Tcp4,
+    Udp4,
 }
 
 impl Proto {
     pub fn as_str(self) -> &'static str {
         match self {
-            Proto::Tcp => "tcp",
+            Proto::Tcp | Proto::Tcp4 => "tcp",
             Proto::Tcp6 => "tcp6",
-            Proto::Udp => "udp",
+            Proto::Udp | Proto::Udp4 => "udp",
             Proto::Udp6 => "udp6",
         }
     }
@@ -89,7 +104,7 @@ pub const KINDS: &[KindInfo] = &[
         kind: "service",
         id_key: "name",
         presence: Some("running"),
-        attributes: &["running", "enabled"],
+        attributes: &["running", "enabled", "runlevels"],
     },
     KindInfo {
         kind: "process",
@@ -131,7 +146,7 @@ pub const KINDS: &[KindInfo] = &[
         kind: "mount",
         id_key: "path",
         presence: Some("exists"),
-        attributes: &["exists", "source", "filesystem", "opts"],
+        attributes: &["exists", "source", "filesystem", "opts", "vfs-opts", "usage"],
     },
     KindInfo {
         kind: "interface",
@@ -272,7 +287,22 @@ pub fn expectations(
             }
             _ => value.clone(),
         };
-        let matcher = Matcher::parse(&value).map_err(|e| (i, format!("`{name}`: {e}")))?;
+        let matcher = match (attribute.as_str(), &value) {
+            // Contents patterns hold over the whole text, as `contains` in `[[file]]`.
+            ("contents", serde_json::Value::Array(items)) => Matcher::And(
+                items
+                    .iter()
+                    .map(|p| match p {
+                        serde_json::Value::String(p) => {
+                            super::pattern::Pattern::parse(p).map(Matcher::Pattern)
+                        }
+                        other => Err(format!("a pattern is a string, not {other}")),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| (i, format!("`{name}`: {e}")))?,
+            ),
+            _ => Matcher::toml(&value).map_err(|e| (i, format!("`{name}`: {e}")))?,
+        };
         out.push(Expectation { attribute, matcher });
     }
     if kind == "kernel-param" && out.is_empty() {
@@ -288,7 +318,7 @@ pub fn expectations(
                 0,
                 Expectation {
                     attribute: p.to_string(),
-                    matcher: Matcher::Equal(serde_json::Value::Bool(true)),
+                    matcher: Matcher::Bool(true),
                 },
             );
         }

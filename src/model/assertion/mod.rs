@@ -8,6 +8,7 @@ pub mod json_path;
 pub mod load;
 pub mod matcher;
 pub mod pattern;
+pub mod semver;
 
 use fact::{Fact, NodeCheck};
 use matcher::Matcher;
@@ -33,7 +34,18 @@ pub struct Assertion {
     pub timeout: Duration,
     /// When set, failed attempts are retried until this much time has passed.
     pub eventually: Option<Duration>,
+    /// goss's `retry_count` / `retry_delay`: this many more attempts, this far apart.
+    pub retry: Option<Retry>,
+    /// goss's `skip: true`: reported as skipped, never run.
+    pub skipped: bool,
     pub check: Check,
+}
+
+/// A fixed number of further attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub count: u32,
+    pub delay: Duration,
 }
 
 impl Assertion {
@@ -55,11 +67,12 @@ impl Assertion {
     /// The node the assertion runs in or against, if any.
     pub fn node(&self) -> Option<&str> {
         match &self.check {
-            Check::Http(h) => Some(&h.target.node),
-            Check::Tcp(t) => Some(&t.target.node),
+            Check::Http(h) => Some(h.from.as_deref().unwrap_or(&h.target.node)),
+            Check::Tcp(t) => Some(t.from.as_deref().unwrap_or(&t.target.node)),
             Check::Command(c) => Some(&c.node),
             Check::Node(n) => Some(&n.node),
             Check::Load(l) => Some(&l.node),
+            Check::Matching(_) => None,
         }
     }
 
@@ -70,6 +83,7 @@ impl Assertion {
             Check::Tcp(_) => "tcp",
             Check::Command(_) => "command",
             Check::Load(_) => "load",
+            Check::Matching(_) => "matching",
             Check::Node(n) => match &n.fact {
                 Fact::Package(_) => "package",
                 Fact::Service(_) => "service",
@@ -77,7 +91,7 @@ impl Assertion {
                 Fact::Port { .. } => "port",
                 Fact::User(_) => "user",
                 Fact::Group(_) => "group",
-                Fact::Dns(_) => "dns",
+                Fact::Dns(_) | Fact::DnsQuery { .. } => "dns",
                 Fact::KernelParam(_) => "kernel-param",
                 Fact::Mount(_) => "mount",
                 Fact::Interface(_) => "interface",
@@ -98,6 +112,14 @@ pub enum Check {
     Node(NodeCheck),
     /// A capacity test against an http target.
     Load(load::LoadCheck),
+    /// goss's `matching`: a value written in the spec against a matcher; no node.
+    Matching(MatchingCheck),
+}
+
+#[derive(Debug, Clone)]
+pub struct MatchingCheck {
+    pub content: serde_json::Value,
+    pub matcher: Matcher,
 }
 
 /// A node and one of its ports, as written in `node:port`.
@@ -117,10 +139,20 @@ pub struct HttpCheck {
     pub path: String,
     pub headers: BTreeMap<String, String>,
     pub request_body: Option<String>,
-    pub status: u16,
+    /// What the status must be (an exact number in TOML specs; any matcher in goss).
+    pub status: Matcher,
     pub body: Vec<Pattern>,
     /// Patterns over the response headers (`Name: value` lines).
     pub response_headers: Vec<Pattern>,
+    /// goss's `body` / `headers`: a matcher over the whole text (line patterns for a list).
+    pub body_matcher: Option<Matcher>,
+    pub headers_matcher: Option<Matcher>,
+    /// goss's `username` / `password`.
+    pub basic_auth: Option<(String, String)>,
+    /// goss's `proxy`: send through this proxy URL.
+    pub proxy: Option<String>,
+    /// goss's `ca-file`, `cert-file`, `key-file`: paths inside the sending node.
+    pub tls_files: TlsFiles,
     /// JSON paths into the response body and what they must hold.
     pub json: Vec<(String, Matcher)>,
     pub insecure: bool,
@@ -129,12 +161,22 @@ pub struct HttpCheck {
     pub from: Option<String>,
 }
 
+/// Certificate files an https request from inside a node uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct TcpCheck {
     pub target: Endpoint,
     pub reachable: bool,
     /// Connect from inside this node instead of from the host.
     pub from: Option<String>,
+    /// goss's `local-address`: the source address of the connection (from a node).
+    pub local_address: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,11 +184,29 @@ pub struct CommandCheck {
     /// A concrete replica name (`web` or `web-2`).
     pub node: String,
     pub run: CommandLine,
-    pub exit: i32,
+    /// What the exit code must be; `None` when it is not checked.
+    pub exit: Option<Matcher>,
     pub stdout: Vec<Pattern>,
     pub stderr: Vec<Pattern>,
-    /// Matchers over the whole of stdout and stderr (goss's matcher form).
-    pub output_matchers: Vec<(&'static str, Matcher)>,
+    /// Matchers over the whole of stdout or stderr (goss's form; a list there is line
+    /// patterns).
+    pub output_matchers: Vec<(Stream, Matcher)>,
+}
+
+/// A command's output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
 }
 
 /// Default per-attempt deadline for checks that run inside a node.
@@ -165,11 +225,12 @@ pub fn describe_fact(fact: &Fact) -> String {
         Fact::User(n) => format!("user {n}"),
         Fact::Group(n) => format!("group {n}"),
         Fact::Dns(n) => format!("dns {n}"),
+        Fact::DnsQuery { kind, name, server } => format!("dns {kind}:{name} at {server}"),
         Fact::KernelParam(n) => format!("kernel-param {n}"),
         Fact::Mount(n) => format!("mount {n}"),
         Fact::Interface(n) => format!("interface {n}"),
         Fact::File { path, .. } => format!("file {path}"),
-        Fact::Addr { host, port } => format!("addr {host}:{port}"),
+        Fact::Addr { host, port, .. } => format!("addr {host}:{port}"),
     }
 }
 

@@ -1,5 +1,8 @@
 //! Text patterns used by specs: `"hello"` (substring), `"!error"` (must not appear),
-//! `"/^ok$/m"` (regular expression, optional flags `i`, `m`, `s`), `"!/re/"` (must not match).
+//! `"/^ok$/m"` (regular expression, optional flags `i`, `m`, `s`), `"!/re/"` (must not
+//! match), and `"\!text"` (a leading backslash makes the rest literal: `!text`, `/etc/`).
+//! TOML specs match a pattern against the whole text; goss files line by line
+//! ([`missing_lines`]), as goss does.
 
 use regex::Regex;
 use std::fmt;
@@ -24,6 +27,13 @@ impl Pattern {
     /// # Errors
     /// An invalid regular expression, with the regex engine's explanation.
     pub fn parse(text: &str) -> Result<Pattern, String> {
+        if let Some(literal) = text.strip_prefix('\\') {
+            return Ok(Pattern {
+                source: text.to_string(),
+                negated: false,
+                matcher: Matcher::Substring(literal.to_string()),
+            });
+        }
         let (negated, body) = match text.strip_prefix('!') {
             Some(rest) => (true, rest),
             None => (false, text),
@@ -71,11 +81,20 @@ impl Pattern {
 
     /// Whether `haystack` satisfies the pattern.
     pub fn matches(&self, haystack: &str) -> bool {
-        let found = match &self.matcher {
+        self.hits(haystack) != self.negated
+    }
+
+    /// Whether the pattern's text or expression occurs in `haystack` (ignoring `!`).
+    fn hits(&self, haystack: &str) -> bool {
+        match &self.matcher {
             Matcher::Substring(s) => haystack.contains(s.as_str()),
             Matcher::Regex(r) => r.is_match(haystack),
-        };
-        found != self.negated
+        }
+    }
+
+    /// Whether the pattern is empty (it holds even for empty text).
+    fn is_empty(&self) -> bool {
+        matches!(&self.matcher, Matcher::Substring(s) if s.is_empty())
     }
 
     /// The pattern as written.
@@ -114,6 +133,29 @@ fn regex_parts(body: &str) -> Option<(&str, &str)> {
         .then_some((&rest[..end], flags))
 }
 
+/// goss's line patterns: a pattern holds when some line of `text` contains it (a
+/// negated one, when no line does); the empty pattern always holds. Returns the ones
+/// that do not hold.
+pub fn missing_lines<'a>(patterns: &'a [Pattern], text: &str) -> Vec<&'a Pattern> {
+    let mut seen = vec![false; patterns.len()];
+    for line in text.lines() {
+        for (i, p) in patterns.iter().enumerate() {
+            if !seen[i] && p.hits(line) {
+                seen[i] = true;
+            }
+        }
+        if seen.iter().all(|s| *s) {
+            break;
+        }
+    }
+    patterns
+        .iter()
+        .zip(seen)
+        .filter(|(p, hit)| !(p.is_empty() || *hit != p.negated))
+        .map(|(p, _)| p)
+        .collect()
+}
+
 /// Checks every pattern against `text`; returns the ones that failed.
 pub fn failing<'a>(patterns: &'a [Pattern], text: &str) -> Vec<&'a Pattern> {
     patterns.iter().filter(|p| !p.matches(text)).collect()
@@ -138,6 +180,30 @@ mod tests {
         assert!(Pattern::parse("/etc/nginx")
             .unwrap()
             .matches("/etc/nginx/x"));
+    }
+
+    #[test]
+    fn a_backslash_makes_the_rest_literal() {
+        let p = Pattern::parse("\\!important").unwrap();
+        assert!(p.matches("x !important y"));
+        assert!(!p.matches("important"));
+        assert!(Pattern::parse("\\/usr/bin/").unwrap().matches("/usr/bin/x"));
+    }
+
+    #[test]
+    fn goss_patterns_hold_line_by_line() {
+        let pats: Vec<Pattern> = ["hello", "!bye", "/^wor/", ""]
+            .iter()
+            .map(|p| Pattern::parse(p).unwrap())
+            .collect();
+        assert!(missing_lines(&pats, "hello there\nworld\n").is_empty());
+        let missing = missing_lines(&pats, "hello\nbye\n");
+        let names: Vec<&str> = missing.iter().map(|p| p.source()).collect();
+        assert_eq!(names, ["!bye", "/^wor/"]);
+        // `^` anchors at each line.
+        assert!(missing_lines(&pats[2..3], "x\nworld").is_empty());
+        assert!(missing_lines(&pats[3..], "").is_empty());
+        assert_eq!(missing_lines(&pats[..1], "").len(), 1);
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! `PROPTEST_CASES=20000 cargo test --release --test fuzz_parsers` (see
 //! docs/reliability.md for recorded runs).
 
-use envctl::model::duration::HumanDuration;
 use envctl::model::assertion::pattern::Pattern;
+use envctl::model::duration::HumanDuration;
 use envctl::model::port::PortMapping;
 use envctl::model::{environment, spec, ModelError};
 use proptest::prelude::*;

@@ -75,9 +75,13 @@ pub async fn check(
             Stream::Stdout => &out.stdout,
             Stream::Stderr => &out.stderr,
         };
-        let result = matcher.check(&serde_json::Value::String(text.clone()));
+        let value = serde_json::Value::String(text.clone());
+        let result = matcher.check(&value);
         if result != Ok(true) {
             let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+            let matcher = matcher
+                .failing_part(&value)
+                .unwrap_or_else(|| matcher.clone());
             return Err(super::mismatch(
                 &format!(
                     "{} of `{}` on {} does not match",

@@ -590,7 +590,10 @@ pub fn evaluate(check: &NodeCheck, observed: &Observed) -> Result<(), String> {
         let result = e.matcher.check(&value);
         if result != Ok(true) {
             // Name the one part of an `and` or a list that fails, not the whole of it.
-            let part = e.matcher.failing_part(&value).unwrap_or_else(|| e.matcher.clone());
+            let part = e
+                .matcher
+                .failing_part(&value)
+                .unwrap_or_else(|| e.matcher.clone());
             let shown = match actual {
                 Actual::Text(t) if t.len() > 80 || t.contains('\n') => super::excerpt(t),
                 other => other.to_string(),

@@ -218,7 +218,11 @@ async fn from_node(
         args.push("-k".into());
     }
     if !c.no_redirect {
-        args.extend(["-L".into(), "--max-redirs".into(), MAX_REDIRECTS.to_string()]);
+        args.extend([
+            "-L".into(),
+            "--max-redirs".into(),
+            MAX_REDIRECTS.to_string(),
+        ]);
     }
     if let Some(p) = &c.proxy {
         args.extend(["--proxy".into(), p.clone()]);
@@ -228,7 +232,11 @@ async fn from_node(
     if let Some((user, password)) = &c.basic_auth {
         args.extend(["-u".into(), format!("{user}:{password}")]);
     }
-    for (flag, file) in [("--cacert", &c.tls_files.ca), ("--cert", &c.tls_files.cert), ("--key", &c.tls_files.key)] {
+    for (flag, file) in [
+        ("--cacert", &c.tls_files.ca),
+        ("--cert", &c.tls_files.cert),
+        ("--key", &c.tls_files.key),
+    ] {
         if let Some(f) = file {
             args.extend([flag.to_string(), f.clone()]);
         }
@@ -247,14 +255,17 @@ async fn from_node(
             )
         }),
         99 => {
-            let needs_curl = c.scheme == "https"
-                || c.proxy.is_some()
-                || c.tls_files != Default::default();
+            let needs_curl =
+                c.scheme == "https" || c.proxy.is_some() || c.tls_files != Default::default();
             if needs_curl {
                 return Err(format!(
                     "{} {url} from {node}: {} needs curl in the node, which it does not have",
                     c.method,
-                    if c.scheme == "https" { "https" } else { "a proxy or client certificates" }
+                    if c.scheme == "https" {
+                        "https"
+                    } else {
+                        "a proxy or client certificates"
+                    }
                 ));
             }
             over_bash(c, node, access, timeout).await
@@ -383,9 +394,11 @@ fn evaluate(c: &HttpCheck, r: &Response) -> Result<(), String> {
         ("body", &c.body_matcher, &r.body),
     ] {
         if let Some(m) = matcher {
-            let result = m.check(&serde_json::Value::String(text.clone()));
+            let value = serde_json::Value::String(text.clone());
+            let result = m.check(&value);
             if result != Ok(true) {
                 let why = result.err().map(|e| format!(" ({e})")).unwrap_or_default();
+                let m = m.failing_part(&value).unwrap_or_else(|| m.clone());
                 return Err(super::mismatch(
                     &format!("{what} do not match"),
                     format!("{what} {m}"),
@@ -480,7 +493,10 @@ mod tests {
     fn curl_output_gives_the_last_response() {
         let raw = "HTTP/1.1 301 Moved\r\nLocation: /x\r\n\r\nHTTP/1.1 200 OK\r\nA: b\r\n\r\nbody";
         let r = last_response(raw).unwrap();
-        assert_eq!((r.status, r.body.as_str(), r.headers.as_str()), (200, "body", "A: b"));
+        assert_eq!(
+            (r.status, r.body.as_str(), r.headers.as_str()),
+            (200, "body", "A: b")
+        );
     }
 
     #[test]

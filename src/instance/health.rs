@@ -103,11 +103,25 @@ pub async fn probe(
             else {
                 return Poll::Failed(format!("port {port} is not reachable from the host"));
             };
-            match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr)).await
-            {
-                Ok(Ok(_)) => Poll::Ready(()),
-                Ok(Err(e)) => Poll::Pending(format!("tcp {port}: {e}")),
-                Err(_) => Poll::Pending(format!("tcp {port}: no answer")),
+            let outside =
+                match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr))
+                    .await
+                {
+                    Ok(Ok(_)) if direct.is_some() => return Poll::Ready(()),
+                    Ok(Ok(_)) => "accepted by the published port only".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "no answer".to_string(),
+                };
+            // A service listening on the node's loopback only (memcached's default, many
+            // databases) is seen from inside the node.
+            match in_node_listening(docker, container, *port, attempt_timeout).await {
+                Ok(addrs) if !addrs.is_empty() => Poll::Ready(()),
+                Ok(_) => Poll::Pending(format!(
+                    "tcp {port}: {addr}: {outside}; inside the node nothing listens on port {port}"
+                )),
+                Err(why) => Poll::Pending(format!(
+                    "tcp {port}: {addr}: {outside}; inside the node: {why}"
+                )),
             }
         }
         HealthCheck::Command { command } => {
@@ -132,8 +146,98 @@ pub async fn probe(
             let Some(addr) = InstanceView::address_of(container, network, port) else {
                 return Poll::Failed(format!("port {port} is not reachable from the host"));
             };
-            http_status(client, &scheme, addr, &path, attempt_timeout, *status).await
+            match http_status(client, &scheme, addr, &path, attempt_timeout, *status).await {
+                Poll::Pending(why)
+                    if scheme == "http"
+                        && (why.contains("could not connect") || why_closed(&why)) =>
+                {
+                    // Not reachable from the host: ask from inside the node, at its loopback.
+                    in_node_http(docker, container, port, &path, attempt_timeout, *status)
+                        .await
+                        .map_or_else(
+                            |inside| {
+                                Poll::Pending(format!(
+                                    "{why} (at {addr}); inside the node: {inside}"
+                                ))
+                            },
+                            |()| Poll::Ready(()),
+                        )
+                }
+                other => other,
+            }
         }
+    }
+}
+
+fn why_closed(why: &str) -> bool {
+    why.contains("connection closed") || why.contains("reset")
+}
+
+/// Addresses on which something inside the container listens on tcp `port`.
+async fn in_node_listening(
+    docker: &Docker,
+    container: &ContainerInfo,
+    port: u16,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    use crate::model::assertion::fact::{Fact, Proto};
+    let script = crate::check::facts::probe(&Fact::Port {
+        proto: Proto::Tcp,
+        port,
+    });
+    let out = docker
+        .exec(
+            &container.id,
+            &["sh".into(), "-c".into(), script],
+            &[],
+            timeout,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(crate::check::facts::listening(
+        &out.stdout,
+        Proto::Tcp,
+        port,
+    ))
+}
+
+/// A GET to the node's own loopback, sent from inside it (bash's /dev/tcp).
+async fn in_node_http(
+    docker: &Docker,
+    container: &ContainerInfo,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    expected: Option<u16>,
+) -> Result<(), String> {
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    let command = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        "command -v bash >/dev/null 2>&1 || exit 98; exec bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 || exit 97; printf %s \"$2\" >&3; head -c 200 <&3' envctl \"$@\"".to_string(),
+        "envctl-health".to_string(),
+        port.to_string(),
+        request,
+    ];
+    let out = docker
+        .exec(&container.id, &command, &[], timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    match out.exit_code {
+        98 => return Err("no bash to ask with".into()),
+        97 => return Err(format!("127.0.0.1:{port}: could not connect")),
+        _ => {}
+    }
+    let code: Option<u16> = out
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok());
+    match code {
+        Some(c) if expected.map_or((200..400).contains(&c), |e| c == e) => Ok(()),
+        Some(c) => Err(format!("127.0.0.1:{port}: GET {path} answered {c}")),
+        None => Err(format!("127.0.0.1:{port}: not an HTTP answer")),
     }
 }
 

@@ -22,11 +22,11 @@ pub mod spec_toml;
 pub mod template;
 pub mod yaml;
 
+pub use assertion::Assertion;
 pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
 pub use project::Project;
 pub use source::Diagnostic;
-pub use assertion::Assertion;
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 //! A project: the directory holding `environments/` and `specs/`.
 
-use super::environment::{self, Environment};
 use super::assertion::Assertion;
+use super::environment::{self, Environment};
 use super::spec;
 use super::ModelError;
 use std::path::{Path, PathBuf};

@@ -158,116 +158,139 @@ impl SourceFile {
         d
     }
 
-    /// The dotted path of the field at `offset`: the nearest `[table]` header above it
-    /// joined with the key on that line (`nodes.web.ports`).
+    /// The dotted path of the field at `offset` (`nodes.web.ports`), from the spans the
+    /// TOML parser gives every key and value (arrays add no part: the third step's
+    /// `script` is `nodes.web.provision.script`). Even a file with syntax errors is read
+    /// as far as it goes. Between fields, it is the key written before `offset` on its
+    /// line, or else the table whose header is above it.
     pub fn field_at(&self, offset: usize) -> String {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.text[offset..]
             .find('\n')
             .map_or(self.text.len(), |i| offset + i);
-        let line = &self.text[line_start..line_end];
-        let col = offset - line_start;
-        let key = key_before(line, col);
-        let header = self.text[..line_start]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-        let is_header_line = line.trim_start().starts_with('[');
-        match (header, key) {
-            (_, Some(key)) if is_header_line => key,
-            // On a `[table]` header itself, the field is that table.
-            (_, None) if is_header_line => line
+        let line = self.text[line_start..line_end].trim();
+        // On a `[table]` header (perhaps a broken one), the field is that table.
+        if line.starts_with('[') {
+            let header = line.split('#').next().unwrap_or(line);
+            return header
                 .trim()
                 .trim_matches(|c| c == '[' || c == ']')
                 .trim()
-                .to_string(),
-            (Some(h), Some(k)) => format!("{h}.{k}"),
-            (Some(h), None) => h,
-            (None, Some(k)) => k,
-            (None, None) => {
-                if is_header_line {
-                    line.trim()
-                        .trim_matches(|c| c == '[' || c == ']')
-                        .to_string()
-                } else {
-                    String::new()
-                }
-            }
+                .to_string();
+        }
+        let (doc, _) = toml::de::DeTable::parse_recoverable(&self.text);
+        let mut fields = Vec::new();
+        collect(doc.get_ref(), "", &self.text, &mut fields);
+        fields.retain(|f| !f.path.is_empty() && !f.path.ends_with('.'));
+        // The narrowest key or value holding the offset.
+        let holding = fields
+            .iter()
+            .flat_map(|f| [(&f.key, &f.path), (&f.value, &f.path)])
+            .filter(|(span, _)| span.start <= offset && offset < span.end.max(span.start + 1))
+            .min_by_key(|(span, path)| (span.end - span.start, usize::MAX - path.len()));
+        if let Some((_, path)) = holding {
+            return path.clone();
+        }
+        let on_line = fields
+            .iter()
+            .filter(|f| f.key.start >= line_start && f.key.start <= offset && !f.header)
+            .max_by_key(|f| (f.key.start, f.path.len()));
+        if let Some(f) = on_line {
+            return f.path.clone();
+        }
+        let table = fields
+            .iter()
+            .filter(|f| f.header && f.value.start <= offset)
+            .max_by_key(|f| (f.value.start, f.path.len()))
+            .map(|f| f.path.clone())
+            .unwrap_or_default();
+        // A key the parser dropped (a duplicate): as written on its line, in its table.
+        let written: String = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().to_string())
+            .filter(|k| !k.is_empty() && !k.contains(['{', '[', '"', '\'']))
+            .unwrap_or_default();
+        match (table.is_empty(), written.is_empty()) {
+            (_, true) => table,
+            (true, false) => written,
+            (false, false) => format!("{table}.{written}"),
         }
     }
 }
 
-/// The key path of the `key = value` pair that contains column `col` of `line`, if any,
-/// following inline tables (`health = { timeout = "x" }` gives `health.timeout`).
-fn key_before(line: &str, col: usize) -> Option<String> {
-    let col = floor_char_boundary(line, col.min(line.len()));
-    let is_key_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
-    let mut stack: Vec<String> = Vec::new();
-    let mut last_key: Option<String> = None;
-    let mut word = String::new();
-    let mut quote: Option<char> = None;
-    for (i, c) in line.char_indices() {
-        if i >= col {
-            break;
-        }
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            } else {
-                word.push(c);
-            }
+/// A key of a TOML document, its value and its dotted path.
+struct Field {
+    path: String,
+    key: Range<usize>,
+    value: Range<usize>,
+    /// A `[table]` or `[[array]]` header.
+    header: bool,
+}
+
+fn collect(table: &toml::de::DeTable, prefix: &str, text: &str, out: &mut Vec<Field>) {
+    for (k, v) in table.iter() {
+        let key = k.get_ref();
+        if key.is_empty() {
             continue;
         }
-        match c {
-            '"' | '\'' => quote = Some(c),
-            '=' => {
-                last_key = Some(word.trim().to_string()).filter(|k| !k.is_empty());
-                word.clear();
-            }
-            // Tables and arrays opened after `key =` nest under that key; tables inside
-            // arrays add no name of their own.
-            '{' | '[' => {
-                stack.push(last_key.take().unwrap_or_default());
-                word.clear();
-            }
-            '}' | ']' => {
-                stack.pop();
-                last_key = None;
-                word.clear();
-            }
-            ',' => word.clear(),
-            '#' => break,
-            c if c.is_whitespace() => {
-                if !word.trim().is_empty() && !word.ends_with(' ') {
-                    word.push(' ');
-                }
-            }
-            c => word.push(c),
-        }
+        // Keys that are not bare are quoted, as TOML writes them (`nodes."web.1"`).
+        let key = if !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            key.to_string()
+        } else {
+            format!("{key:?}")
+        };
+        let path = if prefix.is_empty() {
+            key
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let at = &text[v.span().start.min(text.len())..];
+        let header = match v.get_ref() {
+            toml::de::DeValue::Table(_) => at.starts_with('['),
+            toml::de::DeValue::Array(_) => at.starts_with("[["),
+            _ => false,
+        };
+        out.push(Field {
+            path: path.clone(),
+            key: k.span(),
+            value: v.span(),
+            header,
+        });
+        descend(v, &path, text, out);
     }
-    // On a key itself (`imgae = ...` with the column at `imgae`), name that key.
-    let rest = &line[col..];
-    let at_key: String = rest.chars().take_while(|c| is_key_char(*c)).collect();
-    let after = rest[at_key.len()..].trim_start();
-    let key = if !at_key.is_empty() && after.starts_with('=') {
-        let before: String = line[..col]
-            .chars()
-            .rev()
-            .take_while(|c| is_key_char(*c))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Some(format!("{before}{at_key}"))
-    } else {
-        last_key
-    };
-    stack.extend(key);
-    stack.retain(|k| !k.is_empty());
-    (!stack.is_empty()).then(|| stack.join("."))
+}
+
+fn descend(
+    v: &serde_spanned::Spanned<toml::de::DeValue>,
+    path: &str,
+    text: &str,
+    out: &mut Vec<Field>,
+) {
+    match v.get_ref() {
+        toml::de::DeValue::Table(t) => collect(t, path, text, out),
+        toml::de::DeValue::Array(items) => {
+            for item in items.iter() {
+                if let toml::de::DeValue::Table(_) = item.get_ref() {
+                    // An `[[array]]` element: its header counts as the array's.
+                    if text[item.span().start.min(text.len())..].starts_with("[[") {
+                        out.push(Field {
+                            path: path.to_string(),
+                            key: item.span(),
+                            value: item.span(),
+                            header: true,
+                        });
+                    }
+                }
+                descend(item, path, text, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -354,6 +377,35 @@ mod tests {
         assert_eq!(
             s.field_at(text.find("\"x.sh\"").unwrap()),
             "nodes.web.provision.script"
+        );
+    }
+
+    #[test]
+    fn field_at_follows_multi_line_arrays_and_inline_tables() {
+        let text = "[nodes.web]\nimage = \"x\"\nprovision = [\n  { script = \"x.sh\" },\n  { copy = \"a\",\n    to = \"b\" },\n]\nhealth = {\n  tcp = 80 }\n";
+        let s = src(text);
+        assert_eq!(
+            s.field_at(text.find("\"x.sh\"").unwrap()),
+            "nodes.web.provision.script"
+        );
+        assert_eq!(
+            s.field_at(text.find("\"b\"").unwrap()),
+            "nodes.web.provision.to"
+        );
+        assert_eq!(s.field_at(text.find("80").unwrap()), "nodes.web.health.tcp");
+        assert_eq!(s.field_at(text.find("image").unwrap()), "nodes.web.image");
+    }
+
+    #[test]
+    fn field_at_in_arrays_of_tables_and_broken_files() {
+        let text = "[[http]]\nurl = \"a\"\n\n[[http]]\nurl = \"b\"\nstatus = \"x\"\n";
+        let s = src(text);
+        assert_eq!(s.field_at(text.find("\"x\"").unwrap()), "http.status");
+        let broken = "[nodes.web]\nimage = \"x\"\nreplicas = \n";
+        let s = src(broken);
+        assert_eq!(
+            s.field_at(broken.find("replicas").unwrap() + 11),
+            "nodes.web.replicas"
         );
     }
 

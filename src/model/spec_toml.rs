@@ -1,8 +1,6 @@
 //! TOML specs: the assertions of one `specs/ENV/*.toml`, checked against the environment
 //! they run on (nodes exist, patterns compile) and expanded per replica.
 
-use super::duration::NonZeroDuration;
-use super::environment::Environment;
 use super::assertion::fact::{self, Expectation, Fact, NodeCheck};
 use super::assertion::matcher::Matcher;
 use super::assertion::pattern::Pattern;
@@ -10,6 +8,8 @@ use super::assertion::{
     describe_fact, slug, Assertion, Check, CommandCheck, Endpoint, HttpCheck, TcpCheck,
     DEFAULT_EXEC_TIMEOUT, DEFAULT_NETWORK_TIMEOUT,
 };
+use super::duration::NonZeroDuration;
+use super::environment::Environment;
 use super::source::{Diagnostic, SourceFile};
 use super::spec_file::{RawCommand, RawFact, RawFile, RawHttp, RawSpecFile, RawTcp};
 use super::ModelError;
@@ -388,7 +388,12 @@ impl Resolver<'_> {
         let exit = match &raw.exit {
             None => Some(Matcher::Number(0.0)),
             Some(v) if v.get_ref().as_str() == Some("any") => None,
-            Some(v) if matches!(v.get_ref(), toml::Value::Integer(_) | toml::Value::Table(_) | toml::Value::Array(_)) => {
+            Some(v)
+                if matches!(
+                    v.get_ref(),
+                    toml::Value::Integer(_) | toml::Value::Table(_) | toml::Value::Array(_)
+                ) =>
+            {
                 match self.matcher(v) {
                     Some(m) => Some(m),
                     None => return,

@@ -110,7 +110,9 @@ fn convert(node: &MarkedYaml) -> Result<Node, YamlError> {
             Scalar::FloatingPoint(f) => Value::Float(f.into_inner()),
             Scalar::String(s) => Value::Str(s.to_string()),
         },
-        YamlData::Sequence(items) => Value::Seq(items.iter().map(convert).collect::<Result<_, _>>()?),
+        YamlData::Sequence(items) => {
+            Value::Seq(items.iter().map(convert).collect::<Result<_, _>>()?)
+        }
         YamlData::Mapping(map) => Value::Map(
             map.iter()
                 .map(|(k, v)| Ok((convert(k)?, convert(v)?)))
@@ -185,7 +187,12 @@ impl Node {
             Value::Map(entries) => J::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.as_key().unwrap_or_else(|| k.to_json().to_string()), v.to_json()))
+                    .map(|(k, v)| {
+                        (
+                            k.as_key().unwrap_or_else(|| k.to_json().to_string()),
+                            v.to_json(),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -206,10 +213,7 @@ mod tests {
         assert_eq!(installed.value, Value::Bool(true));
         let versions = nginx.get("versions").unwrap();
         assert_eq!(versions.line, 4);
-        assert_eq!(
-            versions.to_json(),
-            serde_json::json!(["1.22", 2])
-        );
+        assert_eq!(versions.to_json(), serde_json::json!(["1.22", 2]));
         let key = &doc.entries()[0].0;
         assert_eq!((key.line, key.column), (1, 1));
     }
@@ -238,7 +242,11 @@ mod tests {
         assert!(err.line >= 2, "{err:?}");
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!(
                 "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
             ));

@@ -146,7 +146,14 @@ pub const KINDS: &[KindInfo] = &[
         kind: "mount",
         id_key: "path",
         presence: Some("exists"),
-        attributes: &["exists", "source", "filesystem", "opts", "vfs-opts", "usage"],
+        attributes: &[
+            "exists",
+            "source",
+            "filesystem",
+            "opts",
+            "vfs-opts",
+            "usage",
+        ],
     },
     KindInfo {
         kind: "interface",

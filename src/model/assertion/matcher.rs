@@ -34,7 +34,10 @@ pub enum Matcher {
     Equal(Value),
     /// Each matcher holds for a different element of the actual list. With `lines`,
     /// text is split into lines first (`contain-elements`).
-    ContainElements { items: Vec<Matcher>, lines: bool },
+    ContainElements {
+        items: Vec<Matcher>,
+        lines: bool,
+    },
     /// Some element (or line) of the actual value matches.
     ContainElement(Box<Matcher>),
     /// The actual list has exactly these elements, in any order.
@@ -363,7 +366,11 @@ impl Matcher {
             Matcher::Bool(b) => *actual == Value::Bool(*b),
             Matcher::Equal(want) => same(actual, want),
             Matcher::ContainElements { items, lines } => {
-                let actual = if *lines { to_array(actual) } else { actual.clone() };
+                let actual = if *lines {
+                    to_array(actual)
+                } else {
+                    actual.clone()
+                };
                 let found = elements(&actual, "contain-elements")?;
                 matched_all(items, &found)? == items.len()
             }
@@ -391,7 +398,11 @@ impl Matcher {
                     Value::String(s) => s.len(),
                     Value::Array(a) => a.len(),
                     Value::Object(o) => o.len(),
-                    other => return Err(format!("`have-len` needs text, a list or a mapping, found {other}")),
+                    other => {
+                        return Err(format!(
+                            "`have-len` needs text, a list or a mapping, found {other}"
+                        ))
+                    }
                 };
                 len == *n
             }
@@ -412,7 +423,9 @@ impl Matcher {
             Matcher::Suffix(s) => to_text(actual).ends_with(s.as_str()),
             Matcher::Substring(s) => to_text(actual).contains(s.as_str()),
             Matcher::Regex(r) => r.is_match(&to_text(actual)),
-            Matcher::Patterns(patterns) => super::pattern::missing_lines(patterns, &to_text(actual)).is_empty(),
+            Matcher::Patterns(patterns) => {
+                super::pattern::missing_lines(patterns, &to_text(actual)).is_empty()
+            }
             Matcher::Compare(op, want) => {
                 let n = to_number(actual)?;
                 match op {
@@ -426,11 +439,17 @@ impl Matcher {
                 let texts: Vec<String> = match actual {
                     Value::String(s) => vec![s.clone()],
                     Value::Array(items) if !items.is_empty() => items.iter().map(to_text).collect(),
-                    other => return Err(format!("`semver-constraint` needs a version or a list of versions, found {other}")),
+                    other => return Err(format!(
+                        "`semver-constraint` needs a version or a list of versions, found {other}"
+                    )),
                 };
                 let mut all = true;
                 for t in &texts {
-                    let v = if *loose { semver::loose(t) } else { semver::strict(t) };
+                    let v = if *loose {
+                        semver::loose(t)
+                    } else {
+                        semver::strict(t)
+                    };
                     let v = v.ok_or_else(|| format!("{t:?} is not a semantic version"))?;
                     all &= constraint.matches(&v);
                 }
@@ -474,7 +493,9 @@ impl Matcher {
             }
             Matcher::Not(m) => !m.check(actual)?,
             Matcher::Pattern(p) => match actual {
-                Value::Array(items) if p.is_negated() => items.iter().all(|i| p.matches(&to_text(i))),
+                Value::Array(items) if p.is_negated() => {
+                    items.iter().all(|i| p.matches(&to_text(i)))
+                }
                 Value::Array(items) => items.iter().any(|i| p.matches(&to_text(i))),
                 other => p.matches(&to_text(other)),
             },
@@ -494,6 +515,14 @@ impl Matcher {
                 })
                 .find(|m| m.check(actual) != Ok(true))
                 .or_else(|| Some(self.clone())),
+            Matcher::Patterns(patterns) => {
+                let missing: Vec<Pattern> =
+                    super::pattern::missing_lines(patterns, &to_text(actual))
+                        .into_iter()
+                        .cloned()
+                        .collect();
+                (!missing.is_empty()).then_some(Matcher::Patterns(missing))
+            }
             m => (m.check(actual) != Ok(true)).then(|| m.clone()),
         }
     }
@@ -511,7 +540,12 @@ fn matched_all(matchers: &[Matcher], found: &[Value]) -> Result<usize, String> {
         }
     }
     let mut owner: Vec<Option<usize>> = vec![None; found.len()];
-    fn augment(i: usize, edges: &[Vec<usize>], seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
+    fn augment(
+        i: usize,
+        edges: &[Vec<usize>],
+        seen: &mut [bool],
+        owner: &mut [Option<usize>],
+    ) -> bool {
         for &j in &edges[i] {
             if seen[j] {
                 continue;
@@ -547,7 +581,8 @@ fn regex(text: &str) -> Result<Regex, String> {
         .map_err(|e| format!("invalid regular expression `{text}`: {e}"))
 }
 
-/// Whether `text` is written as `/regex/flags` (a path such as `/var/www` is not).
+/// Whether `text` is written as `/regex/flags` with some regex syntax inside: a path
+/// such as `/var/www` or `/var/www/` is text.
 fn is_regex(text: &str) -> bool {
     let Some(rest) = text.strip_prefix('/') else {
         return false;
@@ -556,6 +591,7 @@ fn is_regex(text: &str) -> bool {
         rest[end + 1..]
             .chars()
             .all(|c| matches!(c, 'i' | 'm' | 's'))
+            && rest[..end].contains(['^', '$', '*', '+', '?', '(', '[', '{', '|', '\\'])
     })
 }
 
@@ -573,7 +609,9 @@ impl fmt::Display for Matcher {
             Matcher::Number(n) => f.write_str(&format_number(*n)),
             Matcher::Bool(b) => write!(f, "{b}"),
             Matcher::Equal(v) => write!(f, "equal to {v}"),
-            Matcher::ContainElements { items, .. } => write!(f, "containing [{}]", join(items, ", ")),
+            Matcher::ContainElements { items, .. } => {
+                write!(f, "containing [{}]", join(items, ", "))
+            }
             Matcher::ContainElement(m) => write!(f, "containing an element {m}"),
             Matcher::ConsistOf(items) => write!(f, "exactly [{}] in any order", join(items, ", ")),
             Matcher::HaveLen(n) => write!(f, "of length {n}"),
@@ -584,8 +622,11 @@ impl fmt::Display for Matcher {
             Matcher::Regex(r) => write!(f, "matching /{}/", r.as_str()),
             Matcher::Patterns(p) => write!(
                 f,
-                "with lines [{}]",
-                p.iter().map(|p| format!("{:?}", p.source())).collect::<Vec<_>>().join(", ")
+                "{}",
+                p.iter()
+                    .map(Pattern::expectation)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
             Matcher::Compare(op, n) => {
                 let sym = match op {
@@ -653,11 +694,26 @@ mod tests {
         let groups = json!(["group1", "group2", "group3"]);
         assert!(holds(&goss(json!(["group1", "group2"])), groups.clone()));
         assert!(!holds(&goss(json!(["group1", "group2", "group2"])), groups));
-        assert!(holds(&goss(json!({"equal": ["www-data"]})), json!(["www-data"])));
-        assert!(!holds(&goss(json!({"equal": ["a", "b"]})), json!(["b", "a"])));
-        assert!(holds(&goss(json!({"consist-of": ["foo", {"have-prefix": "m"}, "bar"]})), json!(["foo", "bar", "moo"])));
-        assert!(!holds(&goss(json!({"consist-of": ["foo"]})), json!(["foo", "bar"])));
-        assert!(holds(&goss(json!({"contain-element": {"have-prefix": "b"}})), json!(["foo", "bar"])));
+        assert!(holds(
+            &goss(json!({"equal": ["www-data"]})),
+            json!(["www-data"])
+        ));
+        assert!(!holds(
+            &goss(json!({"equal": ["a", "b"]})),
+            json!(["b", "a"])
+        ));
+        assert!(holds(
+            &goss(json!({"consist-of": ["foo", {"have-prefix": "m"}, "bar"]})),
+            json!(["foo", "bar", "moo"])
+        ));
+        assert!(!holds(
+            &goss(json!({"consist-of": ["foo"]})),
+            json!(["foo", "bar"])
+        ));
+        assert!(holds(
+            &goss(json!({"contain-element": {"have-prefix": "b"}})),
+            json!(["foo", "bar"])
+        ));
         assert!(holds(&goss(json!({"contain-element": 2})), json!([2])));
         // contain-element splits text into lines; a plain list does not apply to text.
         assert!(holds(&goss(json!({"contain-element": "b"})), json!("a\nb")));
@@ -669,7 +725,9 @@ mod tests {
         assert!(holds(&goss(json!({"gt": 40})), json!("42")));
         assert!(!holds(&goss(json!({"lt": 40})), json!(42)));
         assert!(goss(json!({"gt": 1})).check(&json!("x")).is_err());
-        let all = goss(json!({"and": ["42", {"have-prefix": "4"}, {"have-suffix": "2"}, {"match-regexp": "\\d{2}"}, {"contain-substring": "2"}]}));
+        let all = goss(
+            json!({"and": ["42", {"have-prefix": "4"}, {"have-suffix": "2"}, {"match-regexp": "\\d{2}"}, {"contain-substring": "2"}]}),
+        );
         assert!(holds(&all, json!(42)));
         assert!(holds(&goss(json!({"have-len": 3})), json!(["a", "b", "c"])));
         assert!(holds(&goss(json!({"have-len": 3})), json!("abc")));
@@ -689,19 +747,34 @@ mod tests {
         let m = goss(json!({"semver-constraint": ">1.0.0 <2.0.0 !=1.5.0"}));
         assert!(holds(&m, json!(["1.0.1", "1.9.9"])));
         assert!(!holds(&m, json!(["1.0.1", "1.5.0", "1.9.9"])));
-        assert!(!holds(&goss(json!({"semver-constraint": "1.20.0"})), json!("1.22.1")));
-        assert!(goss(json!({"semver-constraint": ">1"})).check(&json!("1:2.3-1")).is_err());
+        assert!(!holds(
+            &goss(json!({"semver-constraint": "1.20.0"})),
+            json!("1.22.1")
+        ));
+        assert!(goss(json!({"semver-constraint": ">1"}))
+            .check(&json!("1:2.3-1"))
+            .is_err());
         // TOML reads package versions loosely.
-        assert!(holds(&toml(json!({"semver": ">=1.18, <2"})), json!(["1.22.1-9+deb12u1"])));
-        assert!(!holds(&toml(json!({"semver": ">=1.18"})), json!(["1.22.1-9", "1.2"])));
+        assert!(holds(
+            &toml(json!({"semver": ">=1.18, <2"})),
+            json!(["1.22.1-9+deb12u1"])
+        ));
+        assert!(!holds(
+            &toml(json!({"semver": ">=1.18"})),
+            json!(["1.22.1-9", "1.2"])
+        ));
     }
 
     #[test]
     fn gjson_paths() {
-        let m = goss(json!({"gjson": {"moo.nested": "cow", "foo": {"have-prefix": "b"}, "count": {"le": 25}, "@this": {"have-key": "foo"}}}));
+        let m = goss(
+            json!({"gjson": {"moo.nested": "cow", "foo": {"have-prefix": "b"}, "count": {"le": 25}, "@this": {"have-key": "foo"}}}),
+        );
         let doc = json!(r#"{"foo": "bar", "moo": {"nested": "cow"}, "count": "15"}"#);
         assert!(holds(&m, doc.clone()));
-        assert!(goss(json!({"gjson": {"missing": "x"}})).check(&doc).is_err());
+        assert!(goss(json!({"gjson": {"missing": "x"}}))
+            .check(&doc)
+            .is_err());
         assert!(!holds(&goss(json!({"gjson": {"foo": "baz"}})), doc));
     }
 
@@ -709,11 +782,29 @@ mod tests {
     fn toml_patterns_and_bad_matchers() {
         assert!(holds(&toml(json!("!/bin/false")), json!("/bin/sh")));
         assert!(holds(&toml(json!("/^1\\.22/")), json!("1.22.1-9")));
-        assert!(holds(&toml(json!({"contains": ["adm"]})), json!(["www-data", "adm"])));
-        assert!(Matcher::goss(&json!({"bigger": 1})).unwrap_err().contains("unknown matcher `bigger`"));
-        assert!(Matcher::goss(&json!({"gt": "x"})).unwrap_err().contains("needs a number"));
-        assert!(Matcher::goss(&json!({"semver-constraint": "~~1"})).unwrap_err().contains("not a semver constraint"));
-        assert!(Matcher::goss(&json!({"gt": 1, "lt": 2})).unwrap_err().contains("one operator"));
-        assert!(Matcher::goss(&json!({"xml": {"xpath": "x", "result": "y"}})).unwrap_err().contains("not supported"));
+        // A path with a trailing slash is text, not a regular expression.
+        assert!(!holds(&toml(json!("/var/www/")), json!("/var/www")));
+        assert!(holds(&toml(json!("/var/www/")), json!("/var/www/")));
+        assert!(holds(
+            &toml(json!({"contains": ["adm"]})),
+            json!(["www-data", "adm"])
+        ));
+        assert!(Matcher::goss(&json!({"bigger": 1}))
+            .unwrap_err()
+            .contains("unknown matcher `bigger`"));
+        assert!(Matcher::goss(&json!({"gt": "x"}))
+            .unwrap_err()
+            .contains("needs a number"));
+        assert!(Matcher::goss(&json!({"semver-constraint": "~~1"}))
+            .unwrap_err()
+            .contains("not a semver constraint"));
+        assert!(Matcher::goss(&json!({"gt": 1, "lt": 2}))
+            .unwrap_err()
+            .contains("one operator"));
+        assert!(
+            Matcher::goss(&json!({"xml": {"xpath": "x", "result": "y"}}))
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 }

@@ -10,10 +10,10 @@ pub mod matcher;
 pub mod pattern;
 pub mod semver;
 
+use super::scalar::CommandLine;
 use fact::{Fact, NodeCheck};
 use matcher::Matcher;
 use pattern::Pattern;
-use super::scalar::CommandLine;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -213,7 +213,6 @@ impl Stream {
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default per-attempt deadline for network checks.
 pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(5);
-
 
 /// A default title for a fact: `package nginx-light`, `port tcp:80`.
 pub fn describe_fact(fact: &Fact) -> String {

@@ -40,13 +40,18 @@ impl Constraint {
     /// A message naming the part that is not a comparator.
     pub fn parse(text: &str) -> Result<Constraint, String> {
         let bad = |part: &str, why: &str| {
-            format!("`{text}` is not a semver constraint: `{part}` {why} (e.g. \">=1.18.0 <2.0.0\")")
+            format!(
+                "`{text}` is not a semver constraint: `{part}` {why} (e.g. \">=1.18.0 <2.0.0\")"
+            )
         };
         let mut alternatives = Vec::new();
         for alternative in text.split("||") {
             // An operator followed by a space belongs to the next word (`> 1.0.0`).
             let mut words: Vec<String> = Vec::new();
-            for word in alternative.split([' ', ',', '\t']).filter(|w| !w.is_empty()) {
+            for word in alternative
+                .split([' ', ',', '\t'])
+                .filter(|w| !w.is_empty())
+            {
                 match words.last_mut() {
                     Some(last) if last.ends_with(['>', '<', '=', '^', '~']) => last.push_str(word),
                     _ => words.push(word.to_string()),
@@ -125,7 +130,10 @@ fn comparators(word: &str) -> Result<Vec<Comparator>, String> {
         }
         let nums: Vec<u64> = fixed
             .iter()
-            .map(|p| p.parse::<u64>().map_err(|_| format!("has `{p}` where a number belongs")))
+            .map(|p| {
+                p.parse::<u64>()
+                    .map_err(|_| format!("has `{p}` where a number belongs"))
+            })
             .collect::<Result<_, _>>()?;
         let low = Version::new(
             nums.first().copied().unwrap_or(0),
@@ -213,7 +221,9 @@ mod tests {
     use super::*;
 
     fn holds(c: &str, v: &str) -> bool {
-        Constraint::parse(c).unwrap().matches(&Version::parse(v).unwrap())
+        Constraint::parse(c)
+            .unwrap()
+            .matches(&Version::parse(v).unwrap())
     }
 
     #[test]

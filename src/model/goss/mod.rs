@@ -66,8 +66,8 @@ pub fn load(root: &Path, env: &Environment, path: &Path) -> Result<Vec<Assertion
     let vars_path = path.with_file_name(VARS_FILE);
     let vars = if vars_path.exists() {
         let vars_display = display(root, &vars_path);
-        let real = confine(&real_root, &vars_path)
-            .map_err(|why| diag(&vars_display, 1, 1, None, why))?;
+        let real =
+            confine(&real_root, &vars_path).map_err(|why| diag(&vars_display, 1, 1, None, why))?;
         let src = SourceFile::read(&real, vars_display.clone())?;
         let doc = parse_yaml(&src.text, &vars_display)?;
         template::from_json(&doc.to_json())
@@ -326,7 +326,9 @@ impl Loader {
                         name.line,
                         name.column,
                         field,
-                        format!("unknown gossfile attribute `{other}`; goss's: file, skip, title, meta"),
+                        format!(
+                            "unknown gossfile attribute `{other}`; goss's: file, skip, title, meta"
+                        ),
                     ))
                 }
             }
@@ -380,9 +382,13 @@ impl Loader {
 /// The path cannot be resolved, or resolves outside the project (the message names
 /// nothing outside).
 fn confine(real_root: &Path, path: &Path) -> Result<PathBuf, String> {
-    let real = path
-        .canonicalize()
-        .map_err(|e| format!("cannot read {}: {e}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())))?;
+    let real = path.canonicalize().map_err(|e| {
+        format!(
+            "cannot read {}: {e}",
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        )
+    })?;
     if real.starts_with(real_root) {
         Ok(real)
     } else {
@@ -411,7 +417,10 @@ fn glob(dir: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         Some(rest) => (vec![PathBuf::from("/")], rest),
         None => (vec![dir.to_path_buf()], pattern),
     };
-    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let parts: Vec<&str> = rest
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     for (i, part) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
         if !part.contains(['*', '?', '[']) {
@@ -462,7 +471,13 @@ fn parse_yaml(text: &str, file: &Path) -> Result<Node, ModelError> {
     yaml::parse(text).map_err(|e| diag(file, e.line, e.column, None, format!("invalid YAML: {e}")))
 }
 
-fn diag(file: &Path, line: usize, column: usize, field: Option<String>, message: String) -> ModelError {
+fn diag(
+    file: &Path,
+    line: usize,
+    column: usize,
+    field: Option<String>,
+    message: String,
+) -> ModelError {
     ModelError::Diagnostics(vec![Diagnostic {
         file: file.to_path_buf(),
         line,

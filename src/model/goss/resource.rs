@@ -107,13 +107,13 @@ impl<'a> Attrs<'a> {
 
     fn text(&mut self, attr: &str) -> Option<String> {
         let v = self.take(attr)?;
+        // As goss's YAML library fills a string field: from any scalar, as written.
         match &v.value {
-            Value::Str(s) => Some(s.clone()),
-            Value::Int(i) => Some(i.to_string()),
-            _ => {
+            Value::Seq(_) | Value::Map(_) => {
                 self.error_at(v, attr, format!("`{attr}` must be a string"));
                 None
             }
+            _ => v.as_key(),
         }
     }
 
@@ -144,11 +144,7 @@ impl<'a> Attrs<'a> {
                 }
             },
             _ => {
-                self.error_at(
-                    v,
-                    attr,
-                    format!("`{attr}` is in milliseconds, e.g. 5000"),
-                );
+                self.error_at(v, attr, format!("`{attr}` is in milliseconds, e.g. 5000"));
                 None
             }
         }
@@ -212,13 +208,19 @@ impl<'a> Attrs<'a> {
 
     /// A required matcher attribute (goss fails a resource without it).
     fn required(&mut self, attr: &str) -> Option<Matcher> {
-        let written = self.entries.iter().any(|(k, _, v)| k == attr && !v.is_null());
+        let written = self
+            .entries
+            .iter()
+            .any(|(k, _, v)| k == attr && !v.is_null());
         if !written {
             let at = self.at;
             self.error_at(
                 at,
                 attr,
-                format!("a goss {} needs `{attr}` (goss fails the resource without it)", self.kind),
+                format!(
+                    "a goss {} needs `{attr}` (goss fails the resource without it)",
+                    self.kind
+                ),
             );
             self.taken.insert(attr.to_string());
             return None;
@@ -267,10 +269,61 @@ pub fn resolve(
     a.take("meta");
     let skipped = a.flag("skip");
     let (items, known): (Vec<Item>, &[&str]) = match kind {
-        "command" => (command(ctx, &mut a, id, title, skipped), &["exec", "exit-status", "stdout", "stderr", "timeout", "retry_count", "retry_delay", "skip", "title", "meta"]),
-        "http" => (http(ctx, &mut a, id, title, skipped), &["url", "method", "status", "allow-insecure", "no-follow-redirects", "timeout", "request-headers", "request-body", "headers", "body", "username", "password", "ca-file", "cert-file", "key-file", "proxy", "skip", "title", "meta"]),
-        "addr" => (addr(ctx, &mut a, id, title, skipped), &["address", "reachable", "timeout", "local-address", "skip", "title", "meta"]),
-        "matching" => (matching(&mut a, id, title, skipped), &["content", "matches", "as-reader", "skip", "title", "meta"]),
+        "command" => (
+            command(ctx, &mut a, id, title, skipped),
+            &[
+                "exec",
+                "exit-status",
+                "stdout",
+                "stderr",
+                "timeout",
+                "retry_count",
+                "retry_delay",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "http" => (
+            http(ctx, &mut a, id, title, skipped),
+            &[
+                "url",
+                "method",
+                "status",
+                "allow-insecure",
+                "no-follow-redirects",
+                "timeout",
+                "request-headers",
+                "request-body",
+                "headers",
+                "body",
+                "username",
+                "password",
+                "ca-file",
+                "cert-file",
+                "key-file",
+                "proxy",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "addr" => (
+            addr(ctx, &mut a, id, title, skipped),
+            &[
+                "address",
+                "reachable",
+                "timeout",
+                "local-address",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "matching" => (
+            matching(&mut a, id, title, skipped),
+            &["content", "matches", "as-reader", "skip", "title", "meta"],
+        ),
         _ => node_fact(ctx, &mut a, kind, id, title, skipped),
     };
     a.finish(known)?;
@@ -281,7 +334,11 @@ fn retry(a: &mut Attrs) -> Option<Retry> {
     let count = a.take("retry_count").map(|v| match v.value {
         Value::Int(n) if n >= 0 => n as u32,
         _ => {
-            a.error_at(v, "retry_count", "`retry_count` must be a whole number".into());
+            a.error_at(
+                v,
+                "retry_count",
+                "`retry_count` must be a whole number".into(),
+            );
             0
         }
     });
@@ -302,7 +359,14 @@ fn deadline(a: &mut Attrs, default: Duration) -> Duration {
         .map_or(default, |d| d.max(Duration::from_secs(1)))
 }
 
-fn per_replica(ctx: &Context, title: &str, mut make: impl FnMut(&str) -> Check, timeout: Duration, retry: Option<Retry>, skipped: bool) -> Vec<Item> {
+fn per_replica(
+    ctx: &Context,
+    title: &str,
+    mut make: impl FnMut(&str) -> Check,
+    timeout: Duration,
+    retry: Option<Retry>,
+    skipped: bool,
+) -> Vec<Item> {
     ctx.replicas
         .iter()
         .map(|r| Item {
@@ -319,7 +383,13 @@ fn per_replica(ctx: &Context, title: &str, mut make: impl FnMut(&str) -> Check, 
         .collect()
 }
 
-fn command(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: bool) -> Vec<Item> {
+fn command(
+    ctx: &Context,
+    a: &mut Attrs,
+    id: &str,
+    title: Option<String>,
+    skipped: bool,
+) -> Vec<Item> {
     let run = a.text("exec").unwrap_or_else(|| id.to_string());
     let exit = a.required("exit-status");
     let mut output = Vec::new();
@@ -356,9 +426,15 @@ fn command(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skippe
 fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: bool) -> Vec<Item> {
     let url = a.text("url").unwrap_or_else(|| id.to_string());
     let at = a.at;
-    let parsed = url.split_once("://").filter(|(s, _)| *s == "http" || *s == "https");
+    let parsed = url
+        .split_once("://")
+        .filter(|(s, _)| *s == "http" || *s == "https");
     let Some((scheme, rest)) = parsed else {
-        a.error_at(at, "url", format!("`{url}` is not an http(s) URL; name the resource by its URL or give `url`"));
+        a.error_at(
+            at,
+            "url",
+            format!("`{url}` is not an http(s) URL; name the resource by its URL or give `url`"),
+        );
         return Vec::new();
     };
     let (authority, path) = match rest.find(['/', '?']) {
@@ -367,7 +443,10 @@ fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
         None => (rest, "/".to_string()),
     };
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let (host, port) = match authority.rsplit_once(':').filter(|(h, _)| !h.ends_with(']') || h.starts_with('[')) {
+    let (host, port) = match authority
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+    {
         Some((h, p)) if !h.is_empty() && !p.contains(']') => match p.parse::<u16>() {
             Ok(p) => (h.to_string(), p),
             Err(_) => {
@@ -375,7 +454,10 @@ fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
                 return Vec::new();
             }
         },
-        _ => (authority.to_string(), if scheme == "https" { 443 } else { 80 }),
+        _ => (
+            authority.to_string(),
+            if scheme == "https" { 443 } else { 80 },
+        ),
     };
     let status = a.required("status");
     let method = a.text("method").map(|m| m.to_ascii_uppercase());
@@ -390,9 +472,15 @@ fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
             match h.as_str().and_then(|h| h.split_once(':')) {
                 // Only the first of repeated headers counts, as in goss (`Host` sets the host).
                 Some((k, val)) => {
-                    headers.entry(k.trim().to_string()).or_insert_with(|| val.trim().to_string());
+                    headers
+                        .entry(k.trim().to_string())
+                        .or_insert_with(|| val.trim().to_string());
                 }
-                None => a.error_at(h, "request-headers", "request headers are \"Name: value\" strings".into()),
+                None => a.error_at(
+                    h,
+                    "request-headers",
+                    "request headers are \"Name: value\" strings".into(),
+                ),
             }
         }
     }
@@ -462,11 +550,17 @@ fn addr(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
         a.error_at(at, "address", format!("addr `{address}`: envctl tests tcp:// addresses (udp cannot tell an open port from a silent one)"));
         return Vec::new();
     }
-    let Some((host, port)) = rest
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse::<u16>().ok()?)))
-    else {
-        a.error_at(at, "address", format!("addr `{address}` needs a host and a port, e.g. tcp://db:5432"));
+    let Some((host, port)) = rest.rsplit_once(':').and_then(|(h, p)| {
+        Some((
+            h.trim_matches(['[', ']']).to_string(),
+            p.parse::<u16>().ok()?,
+        ))
+    }) else {
+        a.error_at(
+            at,
+            "address",
+            format!("addr `{address}` needs a host and a port, e.g. tcp://db:5432"),
+        );
         return Vec::new();
     };
     let reachable = match reachable {
@@ -499,9 +593,15 @@ fn addr(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
 }
 
 fn matching(a: &mut Attrs, id: &str, title: Option<String>, skipped: bool) -> Vec<Item> {
-    let content = a.take("content").map_or(serde_json::Value::Null, Node::to_json);
+    let content = a
+        .take("content")
+        .map_or(serde_json::Value::Null, Node::to_json);
     let as_reader = a.flag("as-reader");
-    let matcher = if as_reader { a.text_matcher("matches") } else { a.required("matches") };
+    let matcher = if as_reader {
+        a.text_matcher("matches")
+    } else {
+        a.required("matches")
+    };
     let Some(matcher) = matcher else {
         return Vec::new();
     };
@@ -520,40 +620,193 @@ fn matching(a: &mut Attrs, id: &str, title: Option<String>, skipped: bool) -> Ve
 }
 
 /// The resources learned inside the node (file, package, user, port...).
-fn node_fact(ctx: &Context, a: &mut Attrs, kind: &str, id: &str, title: Option<String>, skipped: bool) -> (Vec<Item>, &'static [&'static str]) {
+fn node_fact(
+    ctx: &Context,
+    a: &mut Attrs,
+    kind: &str,
+    id: &str,
+    title: Option<String>,
+    skipped: bool,
+) -> (Vec<Item>, &'static [&'static str]) {
     let at = a.at;
     // The attribute naming the thing, when it is not the resource's name.
-    let (name_attr, presence, attributes, known): (&str, Option<&str>, &[&str], &'static [&'static str]) = match kind {
-        "file" => ("path", Some("exists"), &["mode", "size", "owner", "uid", "group", "gid", "linked-to", "filetype", "contains", "contents", "md5", "sha256", "sha512"], &["path", "exists", "mode", "size", "owner", "uid", "group", "gid", "linked-to", "filetype", "contains", "contents", "md5", "sha256", "sha512", "skip", "title", "meta"]),
-        "package" => ("name", Some("installed"), &["versions"], &["name", "installed", "versions", "retry_count", "retry_delay", "skip", "title", "meta"]),
-        "service" => ("name", None, &["enabled", "running", "runlevels"], &["name", "enabled", "running", "runlevels", "skip", "title", "meta"]),
-        "process" => ("comm", Some("running"), &[], &["comm", "running", "skip", "title", "meta"]),
-        "port" => ("port", Some("listening"), &["ip"], &["port", "listening", "ip", "skip", "title", "meta"]),
-        "user" => ("username", Some("exists"), &["uid", "gid", "groups", "home", "shell"], &["username", "exists", "uid", "gid", "groups", "home", "shell", "skip", "title", "meta"]),
-        "group" => ("groupname", Some("exists"), &["gid"], &["groupname", "exists", "gid", "skip", "title", "meta"]),
-        "dns" => ("resolve", Some("resolvable"), &["addrs"], &["resolve", "resolvable", "resolveable", "addrs", "server", "timeout", "retry_count", "retry_delay", "skip", "title", "meta"]),
-        "kernel-param" => ("name", None, &["value"], &["name", "value", "skip", "title", "meta"]),
-        "mount" => ("mountpoint", Some("exists"), &["opts", "vfs-opts", "source", "filesystem", "usage"], &["mountpoint", "exists", "opts", "vfs-opts", "source", "filesystem", "usage", "timeout", "skip", "title", "meta"]),
-        "interface" => ("name", Some("exists"), &["addrs", "mtu"], &["name", "exists", "addrs", "mtu", "skip", "title", "meta"]),
+    let (name_attr, presence, attributes, known): (
+        &str,
+        Option<&str>,
+        &[&str],
+        &'static [&'static str],
+    ) = match kind {
+        "file" => (
+            "path",
+            Some("exists"),
+            &[
+                "mode",
+                "size",
+                "owner",
+                "uid",
+                "group",
+                "gid",
+                "linked-to",
+                "filetype",
+                "contains",
+                "contents",
+                "md5",
+                "sha256",
+                "sha512",
+            ],
+            &[
+                "path",
+                "exists",
+                "mode",
+                "size",
+                "owner",
+                "uid",
+                "group",
+                "gid",
+                "linked-to",
+                "filetype",
+                "contains",
+                "contents",
+                "md5",
+                "sha256",
+                "sha512",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "package" => (
+            "name",
+            Some("installed"),
+            &["versions"],
+            &[
+                "name",
+                "installed",
+                "versions",
+                "retry_count",
+                "retry_delay",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "service" => (
+            "name",
+            None,
+            &["enabled", "running", "runlevels"],
+            &[
+                "name",
+                "enabled",
+                "running",
+                "runlevels",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "process" => (
+            "comm",
+            Some("running"),
+            &[],
+            &["comm", "running", "skip", "title", "meta"],
+        ),
+        "port" => (
+            "port",
+            Some("listening"),
+            &["ip"],
+            &["port", "listening", "ip", "skip", "title", "meta"],
+        ),
+        "user" => (
+            "username",
+            Some("exists"),
+            &["uid", "gid", "groups", "home", "shell"],
+            &[
+                "username", "exists", "uid", "gid", "groups", "home", "shell", "skip", "title",
+                "meta",
+            ],
+        ),
+        "group" => (
+            "groupname",
+            Some("exists"),
+            &["gid"],
+            &["groupname", "exists", "gid", "skip", "title", "meta"],
+        ),
+        "dns" => (
+            "resolve",
+            Some("resolvable"),
+            &["addrs"],
+            &[
+                "resolve",
+                "resolvable",
+                "resolveable",
+                "addrs",
+                "server",
+                "timeout",
+                "retry_count",
+                "retry_delay",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "kernel-param" => (
+            "name",
+            None,
+            &["value"],
+            &["name", "value", "skip", "title", "meta"],
+        ),
+        "mount" => (
+            "mountpoint",
+            Some("exists"),
+            &["opts", "vfs-opts", "source", "filesystem", "usage"],
+            &[
+                "mountpoint",
+                "exists",
+                "opts",
+                "vfs-opts",
+                "source",
+                "filesystem",
+                "usage",
+                "timeout",
+                "skip",
+                "title",
+                "meta",
+            ],
+        ),
+        "interface" => (
+            "name",
+            Some("exists"),
+            &["addrs", "mtu"],
+            &["name", "exists", "addrs", "mtu", "skip", "title", "meta"],
+        ),
         _ => unreachable!("the loader passes only goss types"),
     };
     let name = a.text(name_attr).unwrap_or_else(|| id.to_string());
     let mut expect = Vec::new();
     if let Some(p) = presence {
         // dns: `resolveable` is goss's old spelling.
-        let p_attr = if kind == "dns" && a.entries.iter().any(|(k, _, _)| k == "resolveable") && !a.entries.iter().any(|(k, _, _)| k == "resolvable") {
+        let p_attr = if kind == "dns"
+            && a.entries.iter().any(|(k, _, _)| k == "resolveable")
+            && !a.entries.iter().any(|(k, _, _)| k == "resolvable")
+        {
             a.taken.insert("resolvable".into());
             "resolveable"
         } else {
             p
         };
         if let Some(m) = a.required(p_attr) {
-            expect.push(Expectation { attribute: p.to_string(), matcher: m });
+            expect.push(Expectation {
+                attribute: p.to_string(),
+                matcher: m,
+            });
         }
     }
     if kind == "kernel-param" {
         if let Some(m) = a.required("value") {
-            expect.push(Expectation { attribute: "value".into(), matcher: m });
+            expect.push(Expectation {
+                attribute: "value".into(),
+                matcher: m,
+            });
         }
     }
     let mut contents = false;
@@ -567,23 +820,46 @@ fn node_fact(ctx: &Context, a: &mut Attrs, kind: &str, id: &str, title: Option<S
         if let Some(m) = m {
             contents |= matches!(*attr, "contents" | "contains");
             digests |= matches!(*attr, "md5" | "sha512");
-            let attribute = if *attr == "contains" { "contents" } else { attr };
-            expect.push(Expectation { attribute: attribute.to_string(), matcher: m });
+            let attribute = if *attr == "contains" {
+                "contents"
+            } else {
+                attr
+            };
+            expect.push(Expectation {
+                attribute: attribute.to_string(),
+                matcher: m,
+            });
         }
     }
-    let server = if kind == "dns" { a.text("server").filter(|s| !s.is_empty()) } else { None };
+    let server = if kind == "dns" {
+        a.text("server").filter(|s| !s.is_empty())
+    } else {
+        None
+    };
     let timeout = match kind {
         "dns" | "mount" => deadline(a, DEFAULT_EXEC_TIMEOUT),
         _ => DEFAULT_EXEC_TIMEOUT,
     };
-    let retry = if matches!(kind, "package" | "dns") { retry(a) } else { None };
+    let retry = if matches!(kind, "package" | "dns") {
+        retry(a)
+    } else {
+        None
+    };
     let fact = match kind {
         "file" => {
             if !(name.starts_with('/') || name.starts_with('~')) {
-                a.error_at(at, "path", format!("`{name}` must be an absolute path (or `~user/...`)"));
+                a.error_at(
+                    at,
+                    "path",
+                    format!("`{name}` must be an absolute path (or `~user/...`)"),
+                );
                 return (Vec::new(), known);
             }
-            Ok(Fact::File { path: name.clone(), contents, digests })
+            Ok(Fact::File {
+                path: name.clone(),
+                contents,
+                digests,
+            })
         }
         "port" => match goss_port(&name) {
             Ok((proto, port)) => Ok(Fact::Port { proto, port }),
@@ -600,7 +876,9 @@ fn node_fact(ctx: &Context, a: &mut Attrs, kind: &str, id: &str, title: Option<S
                     name: host,
                     server,
                 }),
-                (Some(t), None) => Err(format!("a {t} record is looked up at a `server`; give one, as goss requires")),
+                (Some(t), None) => Err(format!(
+                    "a {t} record is looked up at a `server`; give one, as goss requires"
+                )),
                 (None, None) => fact::fact_for("dns", &host),
             }
         }
@@ -638,7 +916,9 @@ fn node_fact(ctx: &Context, a: &mut Attrs, kind: &str, id: &str, title: Option<S
 }
 
 /// DNS record types goss looks up at a server.
-pub const DNS_TYPES: &[&str] = &["A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SRV", "SSHFP", "TXT"];
+pub const DNS_TYPES: &[&str] = &[
+    "A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SRV", "SSHFP", "TXT",
+];
 
 /// goss's port names: `tcp:22`, `tcp6:22`, `udp:53`, `udp6:53`; `tcp` and `udp` are the
 /// IPv4 tables only, as goss reads them.

@@ -52,26 +52,110 @@ const OUTPUT_LIMIT: usize = 16 << 20;
 /// Every function a template may call.
 pub const FUNCTIONS: &[&str] = &[
     // Go's built-ins
-    "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le",
-    "gt", "ge", "urlquery",
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "urlquery",
     // goss's own
-    "mkSlice", "getEnv", "readFile", "regexMatch", "toUpper", "toLower", "findStringSubmatch",
+    "mkSlice",
+    "getEnv",
+    "readFile",
+    "regexMatch",
+    "toUpper",
+    "toLower",
+    "findStringSubmatch",
     // Sprig: strings
-    "upper", "lower", "title", "trim", "trimAll", "trimPrefix", "trimSuffix", "repeat",
-    "replace", "contains", "hasPrefix", "hasSuffix", "quote", "squote", "cat", "indent",
-    "nindent", "substr", "trunc", "nospace", "split", "splitList", "join", "toString",
-    "toStrings", "regexFind", "regexFindAll", "regexReplaceAll",
+    "upper",
+    "lower",
+    "title",
+    "trim",
+    "trimAll",
+    "trimPrefix",
+    "trimSuffix",
+    "repeat",
+    "replace",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "quote",
+    "squote",
+    "cat",
+    "indent",
+    "nindent",
+    "substr",
+    "trunc",
+    "nospace",
+    "split",
+    "splitList",
+    "join",
+    "toString",
+    "toStrings",
+    "regexFind",
+    "regexFindAll",
+    "regexReplaceAll",
     // Sprig: defaults, conversions, encodings
-    "default", "empty", "coalesce", "ternary", "toJson", "toPrettyJson", "fromJson", "int",
-    "int64", "float64", "atoi", "b64enc", "b64dec", "sha256sum",
+    "default",
+    "empty",
+    "coalesce",
+    "ternary",
+    "toJson",
+    "toPrettyJson",
+    "fromJson",
+    "int",
+    "int64",
+    "float64",
+    "atoi",
+    "b64enc",
+    "b64dec",
+    "sha256sum",
     // Sprig: lists and dicts
-    "list", "first", "last", "rest", "initial", "append", "prepend", "concat", "has",
-    "uniq", "without", "sortAlpha", "reverse", "compact", "dict", "get", "set", "hasKey",
-    "keys", "values", "pick", "omit",
+    "list",
+    "first",
+    "last",
+    "rest",
+    "initial",
+    "append",
+    "prepend",
+    "concat",
+    "has",
+    "uniq",
+    "without",
+    "sortAlpha",
+    "reverse",
+    "compact",
+    "dict",
+    "get",
+    "set",
+    "hasKey",
+    "keys",
+    "values",
+    "pick",
+    "omit",
     // Sprig: arithmetic and sequences
-    "add", "add1", "sub", "mul", "div", "mod", "max", "min", "until", "untilStep",
+    "add",
+    "add1",
+    "sub",
+    "mul",
+    "div",
+    "mod",
+    "max",
+    "min",
+    "until",
+    "untilStep",
     // Sprig: environment
-    "env", "expandenv",
+    "env",
+    "expandenv",
 ];
 
 /// Renders `text`.
@@ -157,7 +241,8 @@ fn lex(text: &str) -> Result<Vec<Item>, TemplateError> {
             before = before.trim_start().to_string();
         }
         let after = &rest[start + 2..];
-        let left_trim = after.starts_with("- ") || after.starts_with("-\n") || after.starts_with("-\t");
+        let left_trim =
+            after.starts_with("- ") || after.starts_with("-\n") || after.starts_with("-\t");
         if left_trim {
             before = before.trim_end().to_string();
         }
@@ -232,7 +317,12 @@ fn tokens(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
     };
     let fields = |i: &mut usize| -> Vec<String> {
         let mut f = Vec::new();
-        while *i < chars.len() && chars[*i] == '.' && chars.get(*i + 1).is_some_and(|c| c.is_alphanumeric() || *c == '_') {
+        while *i < chars.len()
+            && chars[*i] == '.'
+            && chars
+                .get(*i + 1)
+                .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        {
             *i += 1;
             f.push(word(i));
         }
@@ -248,7 +338,9 @@ fn tokens(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
                     i += 1;
                 }
-                out.push(Tok::Num(number(&chars[s..i].iter().collect::<String>()).map_err(err)?));
+                out.push(Tok::Num(
+                    number(&chars[s..i].iter().collect::<String>()).map_err(err)?,
+                ));
             }
             '.' => {
                 let f = fields(&mut i);
@@ -297,7 +389,10 @@ fn tokens(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                     match c {
                         '"' => break,
                         '\\' => {
-                            let e = chars.get(i).copied().ok_or_else(|| err("unterminated quoted string".into()))?;
+                            let e = chars
+                                .get(i)
+                                .copied()
+                                .ok_or_else(|| err("unterminated quoted string".into()))?;
                             i += 1;
                             s.push(match e {
                                 'n' => '\n',
@@ -307,7 +402,11 @@ fn tokens(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                                 '"' => '"',
                                 '\'' => '\'',
                                 '0' => '\0',
-                                other => return Err(err(format!("unknown escape `\\{other}` in a string"))),
+                                other => {
+                                    return Err(err(format!(
+                                        "unknown escape `\\{other}` in a string"
+                                    )))
+                                }
                             });
                         }
                         c => s.push(c),
@@ -328,20 +427,34 @@ fn tokens(body: &str, line: usize) -> Result<Vec<Tok>, TemplateError> {
                 i += 1;
             }
             '\'' => {
-                let c = chars.get(i + 1).copied().ok_or_else(|| err("bad character constant".into()))?;
+                let c = chars
+                    .get(i + 1)
+                    .copied()
+                    .ok_or_else(|| err("bad character constant".into()))?;
                 if chars.get(i + 2) != Some(&'\'') {
                     return Err(err("bad character constant".into()));
                 }
                 out.push(Tok::Num(TValue::Int(c as i64)));
                 i += 3;
             }
-            c if c.is_ascii_digit() || ((c == '-' || c == '+') && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            c if c.is_ascii_digit()
+                || ((c == '-' || c == '+')
+                    && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let s = i;
                 i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_' || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E'))) {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric()
+                        || chars[i] == '.'
+                        || chars[i] == '_'
+                        || ((chars[i] == '-' || chars[i] == '+')
+                            && matches!(chars[i - 1], 'e' | 'E')))
+                {
                     i += 1;
                 }
-                out.push(Tok::Num(number(&chars[s..i].iter().collect::<String>()).map_err(err)?));
+                out.push(Tok::Num(
+                    number(&chars[s..i].iter().collect::<String>()).map_err(err)?,
+                ));
             }
             c if c.is_alphabetic() || c == '_' => {
                 let w = word(&mut i);
@@ -359,11 +472,17 @@ fn number(text: &str) -> Result<TValue, String> {
         Some(d) => (true, d.to_string()),
         None => (false, clean.trim_start_matches('+').to_string()),
     };
-    let int = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let int = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         i64::from_str_radix(h, 16).ok()
     } else if let Some(o) = digits.strip_prefix("0o") {
         i64::from_str_radix(o, 8).ok()
-    } else if digits.len() > 1 && digits.starts_with('0') && digits.chars().all(|c| c.is_ascii_digit()) {
+    } else if digits.len() > 1
+        && digits.starts_with('0')
+        && digits.chars().all(|c| c.is_ascii_digit())
+    {
         i64::from_str_radix(&digits[1..], 8).ok()
     } else {
         digits.parse::<i64>().ok()
@@ -461,9 +580,15 @@ impl Parser {
                         Some(Tok::Ident(k)) if k == "if" || k == "with" => {
                             let (branches, otherwise) = self.branches(k, &tokens[1..], line)?;
                             nodes.push(if k == "if" {
-                                Node::If { branches, otherwise }
+                                Node::If {
+                                    branches,
+                                    otherwise,
+                                }
                             } else {
-                                Node::With { branches, otherwise }
+                                Node::With {
+                                    branches,
+                                    otherwise,
+                                }
                             });
                         }
                         Some(Tok::Ident(k)) if k == "range" => {
@@ -474,18 +599,33 @@ impl Parser {
                                 End::Else(t) if t.is_empty() => {
                                     let (o, e, l2) = self.list(&["end"])?;
                                     if e != End::End {
-                                        return Err(TemplateError { line: l2, message: "`range` without `{{end}}`".into() });
+                                        return Err(TemplateError {
+                                            line: l2,
+                                            message: "`range` without `{{end}}`".into(),
+                                        });
                                     }
                                     o
                                 }
-                                End::Else(_) => return Err(TemplateError { line: l, message: "`{{else ...}}` after `range` takes nothing".into() }),
+                                End::Else(_) => {
+                                    return Err(TemplateError {
+                                        line: l,
+                                        message: "`{{else ...}}` after `range` takes nothing"
+                                            .into(),
+                                    })
+                                }
                                 End::Eof => return Err(err("`range` without `{{end}}`".into())),
                             };
-                            nodes.push(Node::Range { pipe, body, otherwise });
+                            nodes.push(Node::Range {
+                                pipe,
+                                body,
+                                otherwise,
+                            });
                         }
                         Some(Tok::Ident(k)) if k == "break" => nodes.push(Node::Break),
                         Some(Tok::Ident(k)) if k == "continue" => nodes.push(Node::Continue),
-                        Some(Tok::Ident(k)) if matches!(k.as_str(), "define" | "template" | "block") => {
+                        Some(Tok::Ident(k))
+                            if matches!(k.as_str(), "define" | "template" | "block") =>
+                        {
                             return Err(err(format!("`{{{{{k}}}}}` is not supported by envctl's goss templates; write the text where it is used")));
                         }
                         Some(_) => nodes.push(Node::Action(pipeline(&tokens, line, true)?)),
@@ -521,19 +661,26 @@ impl Parser {
                 End::Else(t) if t.is_empty() => {
                     let (o, e, l2) = self.list(&["end"])?;
                     if e != End::End {
-                        return Err(TemplateError { line: l2.max(line), message: format!("`{kind}` without `{{{{end}}}}`") });
+                        return Err(TemplateError {
+                            line: l2.max(line),
+                            message: format!("`{kind}` without `{{{{end}}}}`"),
+                        });
                     }
                     return Ok((branches, o));
                 }
-                End::Else(t) => match t.first() {
-                    Some(Tok::Ident(k)) if k == kind => cond = pipeline(&t[1..], l, kind == "with")?,
-                    _ => {
-                        return Err(TemplateError {
+                End::Else(t) => {
+                    match t.first() {
+                        Some(Tok::Ident(k)) if k == kind => {
+                            cond = pipeline(&t[1..], l, kind == "with")?
+                        }
+                        _ => return Err(TemplateError {
                             line: l,
-                            message: format!("after `{kind}`, write `{{{{else}}}}` or `{{{{else {kind} ...}}}}`"),
-                        })
+                            message: format!(
+                                "after `{kind}`, write `{{{{else}}}}` or `{{{{else {kind} ...}}}}`"
+                            ),
+                        }),
                     }
-                },
+                }
             }
         }
     }
@@ -545,10 +692,16 @@ fn pipeline(toks: &[Tok], line: usize, declarations: bool) -> Result<Pipe, Templ
     let mut assign = false;
     let mut rest = toks;
     // `$x :=`, `$k, $v :=`, `$x =`
-    let split = toks.iter().position(|t| matches!(t, Tok::Declare | Tok::Assign));
+    let split = toks
+        .iter()
+        .position(|t| matches!(t, Tok::Declare | Tok::Assign));
     if let Some(at) = split {
         let names: Vec<&Tok> = toks[..at].iter().filter(|t| **t != Tok::Comma).collect();
-        if names.iter().all(|t| matches!(t, Tok::Var(_, f) if f.is_empty())) && !names.is_empty() {
+        if names
+            .iter()
+            .all(|t| matches!(t, Tok::Var(_, f) if f.is_empty()))
+            && !names.is_empty()
+        {
             if !declarations && names.len() > 1 {
                 return Err(err("only `range` declares two variables".into()));
             }
@@ -611,7 +764,9 @@ fn command(toks: &[Tok], mut pos: usize, line: usize) -> Result<(Vec<Arg>, usize
                 }
                 let end = end.ok_or_else(|| err("unclosed `(`".into()))?;
                 let inner = pipeline(&toks[pos + 1..end], line, false)?;
-                let Tok::Close(fields) = &toks[end] else { unreachable!() };
+                let Tok::Close(fields) = &toks[end] else {
+                    unreachable!()
+                };
                 args.push(Arg::Sub(Box::new(inner), fields.clone()));
                 pos = end + 1;
                 continue;
@@ -666,7 +821,10 @@ impl Exec<'_> {
         if self.out.len() > OUTPUT_LIMIT {
             return Err(TemplateError {
                 line,
-                message: format!("the template renders more than {} MiB; envctl stops there", OUTPUT_LIMIT >> 20),
+                message: format!(
+                    "the template renders more than {} MiB; envctl stops there",
+                    OUTPUT_LIMIT >> 20
+                ),
             });
         }
         Ok(())
@@ -687,7 +845,14 @@ impl Exec<'_> {
                         self.out.push_str(&text);
                     }
                 }
-                Node::If { branches, otherwise } | Node::With { branches, otherwise } => {
+                Node::If {
+                    branches,
+                    otherwise,
+                }
+                | Node::With {
+                    branches,
+                    otherwise,
+                } => {
                     let with = matches!(node, Node::With { .. });
                     let mark = self.vars.len();
                     let mut taken = false;
@@ -713,7 +878,11 @@ impl Exec<'_> {
                     }
                     self.vars.truncate(mark);
                 }
-                Node::Range { pipe, body, otherwise } => {
+                Node::Range {
+                    pipe,
+                    body,
+                    otherwise,
+                } => {
                     let mark = self.vars.len();
                     let plain = Pipe {
                         decl: Vec::new(),
@@ -727,7 +896,9 @@ impl Exec<'_> {
                             .map(|(i, v)| (TValue::Int(i as i64), v))
                             .collect(),
                         TValue::Map(m) => m.into_iter().map(|(k, v)| (TValue::Str(k), v)).collect(),
-                        TValue::Int(n) => (0..n.max(0)).map(|i| (TValue::Int(i), TValue::Int(i))).collect(),
+                        TValue::Int(n) => (0..n.max(0))
+                            .map(|i| (TValue::Int(i), TValue::Int(i)))
+                            .collect(),
                         TValue::Nil => Vec::new(),
                         other => {
                             return Err(TemplateError {
@@ -738,7 +909,10 @@ impl Exec<'_> {
                     };
                     if pairs.is_empty() {
                         if let Flow::Break | Flow::Continue = self.walk(otherwise, dot)? {
-                            return Err(TemplateError { line: pipe.line, message: "`break` or `continue` outside `range`".into() });
+                            return Err(TemplateError {
+                                line: pipe.line,
+                                message: "`break` or `continue` outside `range`".into(),
+                            });
                         }
                     }
                     for (k, v) in pairs {
@@ -780,7 +954,10 @@ impl Exec<'_> {
                     .iter_mut()
                     .rev()
                     .find(|(n, _)| n == name)
-                    .ok_or_else(|| TemplateError { line: p.line, message: format!("undefined variable `{name}`") })?;
+                    .ok_or_else(|| TemplateError {
+                        line: p.line,
+                        message: format!("undefined variable `{name}`"),
+                    })?;
                 slot.1 = v.clone();
             }
             names => {
@@ -792,7 +969,13 @@ impl Exec<'_> {
         Ok(v)
     }
 
-    fn command(&mut self, args: &[Arg], dot: &TValue, piped: Option<TValue>, line: usize) -> Result<TValue, TemplateError> {
+    fn command(
+        &mut self,
+        args: &[Arg],
+        dot: &TValue,
+        piped: Option<TValue>,
+        line: usize,
+    ) -> Result<TValue, TemplateError> {
         let err = |m: String| TemplateError { line, message: m };
         self.step(line)?;
         match &args[0] {
@@ -821,7 +1004,9 @@ impl Exec<'_> {
             }
             first => {
                 if args.len() > 1 || piped.is_some() {
-                    return Err(err("can't give an argument to a value that is not a function".into()));
+                    return Err(err(
+                        "can't give an argument to a value that is not a function".into(),
+                    ));
                 }
                 self.arg(first, dot, line)
             }
@@ -856,9 +1041,9 @@ fn fields(v: &TValue, path: &[String]) -> Result<TValue, String> {
     let mut cur = v.clone();
     for (i, f) in path.iter().enumerate() {
         cur = match cur {
-            TValue::Map(mut m) => m.remove(f).ok_or_else(|| {
-                format!("map has no entry for key `{}`", path[..=i].join("."))
-            })?,
+            TValue::Map(mut m) => m
+                .remove(f)
+                .ok_or_else(|| format!("map has no entry for key `{}`", path[..=i].join(".")))?,
             TValue::Nil => return Err(format!("nil value evaluating `.{}`", path[..=i].join("."))),
             other => return Err(format!("can't evaluate field `{f}` of {}", print(&other))),
         };
@@ -886,10 +1071,16 @@ pub fn print(v: &TValue) -> String {
         TValue::Int(i) => i.to_string(),
         TValue::Float(f) => go_float(*f),
         TValue::Str(s) => s.clone(),
-        TValue::List(items) => format!("[{}]", items.iter().map(print_inner).collect::<Vec<_>>().join(" ")),
+        TValue::List(items) => format!(
+            "[{}]",
+            items.iter().map(print_inner).collect::<Vec<_>>().join(" ")
+        ),
         TValue::Map(m) => format!(
             "map[{}]",
-            m.iter().map(|(k, v)| format!("{k}:{}", print_inner(v))).collect::<Vec<_>>().join(" ")
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", print_inner(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
     }
 }
@@ -962,13 +1153,19 @@ fn compare(a: &TValue, b: &TValue) -> Result<std::cmp::Ordering, String> {
         (TValue::Int(_) | TValue::Float(_), TValue::Int(_) | TValue::Float(_)) => as_float(a)
             .partial_cmp(&as_float(b))
             .ok_or_else(|| "cannot compare NaN".to_string()),
-        _ => Err(format!("incompatible types for comparison: {} and {}", print(a), print(b))),
+        _ => Err(format!(
+            "incompatible types for comparison: {} and {}",
+            print(a),
+            print(b)
+        )),
     }
 }
 
 fn equal(a: &TValue, b: &TValue) -> bool {
     match (a, b) {
-        (TValue::Int(_) | TValue::Float(_), TValue::Int(_) | TValue::Float(_)) => as_float(a) == as_float(b),
+        (TValue::Int(_) | TValue::Float(_), TValue::Int(_) | TValue::Float(_)) => {
+            as_float(a) == as_float(b)
+        }
         _ => a == b,
     }
 }
@@ -992,7 +1189,10 @@ pub fn from_json(v: &serde_json::Value) -> TValue {
     match v {
         J::Null => TValue::Nil,
         J::Bool(b) => TValue::Bool(*b),
-        J::Number(n) => n.as_i64().map_or_else(|| TValue::Float(n.as_f64().unwrap_or_default()), TValue::Int),
+        J::Number(n) => n.as_i64().map_or_else(
+            || TValue::Float(n.as_f64().unwrap_or_default()),
+            TValue::Int,
+        ),
         J::String(s) => TValue::Str(s.clone()),
         J::Array(a) => TValue::List(a.iter().map(from_json).collect()),
         J::Object(o) => TValue::Map(o.iter().map(|(k, v)| (k.clone(), from_json(v))).collect()),
@@ -1039,7 +1239,8 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
                 cur = match (cur, k) {
                     (TValue::Map(mut m), k) => {
                         let key = as_str(k);
-                        m.remove(&key).ok_or_else(|| format!("map has no entry for key `{key}`"))?
+                        m.remove(&key)
+                            .ok_or_else(|| format!("map has no entry for key `{key}`"))?
                     }
                     (TValue::List(l), k) => {
                         let i = as_int(k)?;
@@ -1056,7 +1257,8 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         "print" => {
             let mut out = String::new();
             for (i, v) in a.iter().enumerate() {
-                let both_non_str = i > 0 && !matches!(v, TValue::Str(_)) && !matches!(a[i - 1], TValue::Str(_));
+                let both_non_str =
+                    i > 0 && !matches!(v, TValue::Str(_)) && !matches!(a[i - 1], TValue::Str(_));
                 if both_non_str {
                     out.push(' ');
                 }
@@ -1064,7 +1266,10 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             }
             str_val(out)
         }
-        "println" => str_val(format!("{}\n", a.iter().map(print).collect::<Vec<_>>().join(" "))),
+        "println" => str_val(format!(
+            "{}\n",
+            a.iter().map(print).collect::<Vec<_>>().join(" ")
+        )),
         "printf" => {
             need(1)?;
             str_val(printf(&s(0), &a[1..])?)
@@ -1116,7 +1321,8 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "env" => str_val(ctx.env.get(&s(0)).cloned().unwrap_or_default()),
         "expandenv" => {
-            let re = Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)").expect("static regex");
+            let re = Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+                .expect("static regex");
             str_val(
                 re.replace_all(&s(0), |c: &regex::Captures| {
                     let k = c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str());
@@ -1155,7 +1361,8 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             s(0).split(' ')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                    c.next()
+                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -1168,11 +1375,17 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "trimPrefix" => {
             need(2)?;
-            str_val(s(1).strip_prefix(&s(0)).map_or_else(|| s(1), str::to_string))
+            str_val(
+                s(1).strip_prefix(&s(0))
+                    .map_or_else(|| s(1), str::to_string),
+            )
         }
         "trimSuffix" => {
             need(2)?;
-            str_val(s(1).strip_suffix(&s(0)).map_or_else(|| s(1), str::to_string))
+            str_val(
+                s(1).strip_suffix(&s(0))
+                    .map_or_else(|| s(1), str::to_string),
+            )
         }
         "repeat" => {
             need(2)?;
@@ -1199,49 +1412,101 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             need(2)?;
             Ok(TValue::Bool(s(1).ends_with(&s(0))))
         }
-        "quote" => str_val(a.iter().map(|v| format!("{:?}", as_str(v))).collect::<Vec<_>>().join(" ")),
-        "squote" => str_val(a.iter().map(|v| format!("'{}'", as_str(v))).collect::<Vec<_>>().join(" ")),
-        "cat" => str_val(a.iter().filter(|v| **v != TValue::Nil).map(as_str).collect::<Vec<_>>().join(" ")),
+        "quote" => str_val(
+            a.iter()
+                .map(|v| format!("{:?}", as_str(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        "squote" => str_val(
+            a.iter()
+                .map(|v| format!("'{}'", as_str(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        "cat" => str_val(
+            a.iter()
+                .filter(|v| **v != TValue::Nil)
+                .map(as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
         "indent" | "nindent" => {
             need(2)?;
             let pad = " ".repeat(usize::try_from(as_int(&a[0])?).unwrap_or(0));
-            let body = s(1).lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n");
-            str_val(if name == "nindent" { format!("\n{body}") } else { body })
+            let body = s(1)
+                .lines()
+                .map(|l| format!("{pad}{l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            str_val(if name == "nindent" {
+                format!("\n{body}")
+            } else {
+                body
+            })
         }
         "substr" => {
             need(3)?;
             let text: Vec<char> = s(2).chars().collect();
             let start = usize::try_from(as_int(&a[0])?).unwrap_or(0).min(text.len());
-            let end = usize::try_from(as_int(&a[1])?).map_or(text.len(), |e| e.min(text.len())).max(start);
+            let end = usize::try_from(as_int(&a[1])?)
+                .map_or(text.len(), |e| e.min(text.len()))
+                .max(start);
             str_val(text[start..end].iter().collect())
         }
         "trunc" => {
             need(2)?;
             let n = as_int(&a[0])?;
             let text: Vec<char> = s(1).chars().collect();
-            let n = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX).min(text.len());
-            str_val(if as_int(&a[0])? >= 0 { text[..n].iter().collect() } else { text[text.len() - n..].iter().collect() })
+            let n = usize::try_from(n.unsigned_abs())
+                .unwrap_or(usize::MAX)
+                .min(text.len());
+            str_val(if as_int(&a[0])? >= 0 {
+                text[..n].iter().collect()
+            } else {
+                text[text.len() - n..].iter().collect()
+            })
         }
         "nospace" => str_val(s(0).split_whitespace().collect()),
         "split" => {
             need(2)?;
             Ok(TValue::Map(
-                s(1).split(&s(0)).enumerate().map(|(i, p)| (format!("_{i}"), TValue::Str(p.into()))).collect(),
+                s(1).split(&s(0))
+                    .enumerate()
+                    .map(|(i, p)| (format!("_{i}"), TValue::Str(p.into())))
+                    .collect(),
             ))
         }
         "splitList" => {
             need(2)?;
-            Ok(TValue::List(s(1).split(&s(0)).map(|p| TValue::Str(p.into())).collect()))
+            Ok(TValue::List(
+                s(1).split(&s(0)).map(|p| TValue::Str(p.into())).collect(),
+            ))
         }
         "join" => {
             need(2)?;
-            str_val(list_of(&a[1])?.iter().map(as_str).collect::<Vec<_>>().join(&s(0)))
+            str_val(
+                list_of(&a[1])?
+                    .iter()
+                    .map(as_str)
+                    .collect::<Vec<_>>()
+                    .join(&s(0)),
+            )
         }
         "toString" => str_val(a.first().map(as_str).unwrap_or_default()),
-        "toStrings" => Ok(TValue::List(list_of(&last())?.iter().map(|v| TValue::Str(as_str(v))).collect())),
+        "toStrings" => Ok(TValue::List(
+            list_of(&last())?
+                .iter()
+                .map(|v| TValue::Str(as_str(v)))
+                .collect(),
+        )),
         "regexFind" => {
             need(2)?;
-            str_val(regex(&s(0))?.find(&s(1)).map_or(String::new(), |m| m.as_str().to_string()))
+            str_val(
+                regex(&s(0))?
+                    .find(&s(1))
+                    .map_or(String::new(), |m| m.as_str().to_string()),
+            )
         }
         "regexFindAll" => {
             need(3)?;
@@ -1249,7 +1514,11 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             let re = regex(&s(0))?;
             let text = s(1);
             let found = re.find_iter(&text).map(|m| TValue::Str(m.as_str().into()));
-            Ok(TValue::List(if n < 0 { found.collect() } else { found.take(n as usize).collect() }))
+            Ok(TValue::List(if n < 0 {
+                found.collect()
+            } else {
+                found.take(n as usize).collect()
+            }))
         }
         "regexReplaceAll" => {
             need(3)?;
@@ -1257,28 +1526,50 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "default" => {
             need(1)?;
-            Ok(if a.len() > 1 && truthy(&a[1]) { a[1].clone() } else { a[0].clone() })
+            Ok(if a.len() > 1 && truthy(&a[1]) {
+                a[1].clone()
+            } else {
+                a[0].clone()
+            })
         }
-        "empty" => Ok(TValue::Bool(!truthy(&a.first().cloned().unwrap_or(TValue::Nil)))),
+        "empty" => Ok(TValue::Bool(!truthy(
+            &a.first().cloned().unwrap_or(TValue::Nil),
+        ))),
         "coalesce" => Ok(a.iter().find(|v| truthy(v)).cloned().unwrap_or(TValue::Nil)),
         "ternary" => {
             need(3)?;
-            Ok(if truthy(&a[2]) { a[0].clone() } else { a[1].clone() })
+            Ok(if truthy(&a[2]) {
+                a[0].clone()
+            } else {
+                a[1].clone()
+            })
         }
         "toJson" => str_val(serde_json::to_string(&to_json(&last())).unwrap_or_default()),
-        "toPrettyJson" => str_val(serde_json::to_string_pretty(&to_json(&last())).unwrap_or_default()),
-        "fromJson" => Ok(serde_json::from_str::<serde_json::Value>(&s(0)).map_or(TValue::Nil, |j| from_json(&j))),
+        "toPrettyJson" => {
+            str_val(serde_json::to_string_pretty(&to_json(&last())).unwrap_or_default())
+        }
+        "fromJson" => {
+            Ok(serde_json::from_str::<serde_json::Value>(&s(0))
+                .map_or(TValue::Nil, |j| from_json(&j)))
+        }
         "int" | "int64" | "atoi" => Ok(TValue::Int(as_int(&last())?)),
         "float64" => Ok(TValue::Float(as_float(&last()))),
         "b64enc" => str_val(base64(s(0).as_bytes())),
         "b64dec" => str_val(unbase64(&s(0)).ok_or("not base64")?),
         "sha256sum" => {
             use sha2::Digest;
-            str_val(sha2::Sha256::digest(s(0).as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+            str_val(
+                sha2::Sha256::digest(s(0).as_bytes())
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect(),
+            )
         }
         "first" => Ok(list_of(&last())?.first().cloned().unwrap_or(TValue::Nil)),
         "last" => Ok(list_of(&last())?.last().cloned().unwrap_or(TValue::Nil)),
-        "rest" => Ok(TValue::List(list_of(&last())?.into_iter().skip(1).collect())),
+        "rest" => Ok(TValue::List(
+            list_of(&last())?.into_iter().skip(1).collect(),
+        )),
         "initial" => {
             let mut l = list_of(&last())?;
             l.pop();
@@ -1305,7 +1596,9 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "has" => {
             need(2)?;
-            Ok(TValue::Bool(list_of(&a[1])?.iter().any(|v| equal(v, &a[0]))))
+            Ok(TValue::Bool(
+                list_of(&a[1])?.iter().any(|v| equal(v, &a[0])),
+            ))
         }
         "uniq" => {
             let mut out: Vec<TValue> = Vec::new();
@@ -1318,7 +1611,12 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "without" => {
             need(1)?;
-            Ok(TValue::List(list_of(&a[0])?.into_iter().filter(|v| !a[1..].iter().any(|w| equal(v, w))).collect()))
+            Ok(TValue::List(
+                list_of(&a[0])?
+                    .into_iter()
+                    .filter(|v| !a[1..].iter().any(|w| equal(v, w)))
+                    .collect(),
+            ))
         }
         "sortAlpha" => {
             let mut l: Vec<String> = list_of(&last())?.iter().map(as_str).collect();
@@ -1330,7 +1628,9 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             l.reverse();
             Ok(TValue::List(l))
         }
-        "compact" => Ok(TValue::List(list_of(&last())?.into_iter().filter(truthy).collect())),
+        "compact" => Ok(TValue::List(
+            list_of(&last())?.into_iter().filter(truthy).collect(),
+        )),
         "dict" => Ok(TValue::Map(
             a.chunks(2)
                 .map(|kv| (as_str(&kv[0]), kv.get(1).cloned().unwrap_or(TValue::Nil)))
@@ -1356,7 +1656,9 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         }
         "hasKey" => {
             need(2)?;
-            Ok(TValue::Bool(matches!(&a[0], TValue::Map(m) if m.contains_key(&s(1)))))
+            Ok(TValue::Bool(
+                matches!(&a[0], TValue::Map(m) if m.contains_key(&s(1))),
+            ))
         }
         "keys" => {
             let mut keys = Vec::new();
@@ -1400,7 +1702,14 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
         "max" | "min" => {
             need(1)?;
             let nums = a.iter().map(as_int).collect::<Result<Vec<_>, _>>()?;
-            Ok(TValue::Int(if name == "max" { nums.into_iter().max() } else { nums.into_iter().min() }.unwrap_or(0)))
+            Ok(TValue::Int(
+                if name == "max" {
+                    nums.into_iter().max()
+                } else {
+                    nums.into_iter().min()
+                }
+                .unwrap_or(0),
+            ))
         }
         "until" | "untilStep" => {
             let (start, stop, step) = if name == "until" {
@@ -1425,7 +1734,9 @@ fn call(name: &str, a: &[TValue], ctx: &Context) -> Result<TValue, String> {
             }
             Ok(TValue::List(out))
         }
-        other => Err(format!("template function `{other}` is not supported by envctl")),
+        other => Err(format!(
+            "template function `{other}` is not supported by envctl"
+        )),
     }
 }
 
@@ -1465,12 +1776,21 @@ fn printf(format: &str, args: &[TValue]) -> Result<String, String> {
                 other => format!("{:x}", as_int(other)?),
             },
             'f' => {
-                let precision = spec.split_once('.').and_then(|(_, p)| p.parse().ok()).unwrap_or(6);
+                let precision = spec
+                    .split_once('.')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .unwrap_or(6);
                 format!("{:.*}", precision, as_float(&arg))
             }
             other => return Err(format!("printf verb `%{other}` is not supported")),
         };
-        let width: usize = spec.split('.').next().unwrap_or("").trim_start_matches(['-', '+']).parse().unwrap_or(0);
+        let width: usize = spec
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches(['-', '+'])
+            .parse()
+            .unwrap_or(0);
         if spec.starts_with('-') {
             let _ = write!(out, "{text:<width$}");
         } else {
@@ -1490,7 +1810,11 @@ const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 fn base64(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -1526,13 +1850,21 @@ fn read_file(ctx: &Context, name: &str) -> Result<String, String> {
     let real = path
         .canonicalize()
         .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-    let root = ctx.root.canonicalize().unwrap_or_else(|_| ctx.root.to_path_buf());
+    let root = ctx
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| ctx.root.to_path_buf());
     if !real.starts_with(&root) {
-        return Err(format!("`{name}` is outside the project; templates read only the project's files"));
+        return Err(format!(
+            "`{name}` is outside the project; templates read only the project's files"
+        ));
     }
     let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read `{name}`: {e}"))?;
     if meta.len() > crate::model::source::MAX_FILE_BYTES {
-        return Err(format!("`{name}` is larger than {} MiB", crate::model::source::MAX_FILE_BYTES >> 20));
+        return Err(format!(
+            "`{name}` is larger than {} MiB",
+            crate::model::source::MAX_FILE_BYTES >> 20
+        ));
     }
     std::fs::read_to_string(&real).map_err(|e| format!("cannot read `{name}`: {e}"))
 }
@@ -1556,11 +1888,21 @@ mod tests {
     #[test]
     fn fields_ranges_and_trim_markers() {
         let vars = json!({"pkg": {"name": "nginx"}, "port": 80, "users": ["a", "b"]});
-        assert_eq!(run("x: {{.Vars.pkg.name}} {{ .Vars.port }}", vars.clone()).unwrap(), "x: nginx 80");
-        assert_eq!(run("{{range .Vars.users}}[{{.}}]{{end}}", vars.clone()).unwrap(), "[a][b]");
+        assert_eq!(
+            run("x: {{.Vars.pkg.name}} {{ .Vars.port }}", vars.clone()).unwrap(),
+            "x: nginx 80"
+        );
+        assert_eq!(
+            run("{{range .Vars.users}}[{{.}}]{{end}}", vars.clone()).unwrap(),
+            "[a][b]"
+        );
         assert_eq!(run("a  {{- \"b\" -}}  c", vars.clone()).unwrap(), "abc");
         assert_eq!(
-            run("{{range $i, $u := .Vars.users}}{{$i}}={{$u}} {{end}}", vars.clone()).unwrap(),
+            run(
+                "{{range $i, $u := .Vars.users}}{{$i}}={{$u}} {{end}}",
+                vars.clone()
+            )
+            .unwrap(),
             "0=a 1=b "
         );
         assert_eq!(run("{{/* a comment */}}ok", vars).unwrap(), "ok");
@@ -1570,7 +1912,11 @@ mod tests {
     fn maps_range_in_key_order_and_conditions() {
         let vars = json!({"bullseye": {"packages": {"zsh": "5", "apache2": "2.4"}}});
         assert_eq!(
-            run("{{range $n, $v := index .Vars .Env.OS \"packages\"}}{{$n}}:{{$v}};{{end}}", vars.clone()).unwrap(),
+            run(
+                "{{range $n, $v := index .Vars .Env.OS \"packages\"}}{{$n}}:{{$v}};{{end}}",
+                vars.clone()
+            )
+            .unwrap(),
             "apache2:2.4;zsh:5;"
         );
         assert_eq!(
@@ -1582,12 +1928,39 @@ mod tests {
     #[test]
     fn goss_and_sprig_functions() {
         let v = json!({"x": [1, 2]});
-        assert_eq!(run("{{ \"hello!\" | upper | repeat 5 }}", v.clone()).unwrap(), "HELLO!HELLO!HELLO!HELLO!HELLO!");
-        assert_eq!(run("{{range mkSlice \"/etc/PAsswD\" \"/b\"}}{{. | toLower}} {{end}}", v.clone()).unwrap(), "/etc/passwd /b ");
+        assert_eq!(
+            run("{{ \"hello!\" | upper | repeat 5 }}", v.clone()).unwrap(),
+            "HELLO!HELLO!HELLO!HELLO!HELLO!"
+        );
+        assert_eq!(
+            run(
+                "{{range mkSlice \"/etc/PAsswD\" \"/b\"}}{{. | toLower}} {{end}}",
+                v.clone()
+            )
+            .unwrap(),
+            "/etc/passwd /b "
+        );
         assert_eq!(run("{{toJson .Vars.x}}", v.clone()).unwrap(), "[1,2]");
-        assert_eq!(run("{{getEnv \"NOPE\" \"dflt\"}} {{default \"d\" \"\"}}", v.clone()).unwrap(), "dflt d");
-        assert_eq!(run("{{$m := findStringSubmatch \"(?P<a>[0-9]+)\" \"x42\"}}{{get $m \"a\"}}", v.clone()).unwrap(), "42");
-        assert_eq!(run("{{printf \"%s-%d\" \"a\" 3}} {{len .Vars.x}}", v).unwrap(), "a-3 2");
+        assert_eq!(
+            run(
+                "{{getEnv \"NOPE\" \"dflt\"}} {{default \"d\" \"\"}}",
+                v.clone()
+            )
+            .unwrap(),
+            "dflt d"
+        );
+        assert_eq!(
+            run(
+                "{{$m := findStringSubmatch \"(?P<a>[0-9]+)\" \"x42\"}}{{get $m \"a\"}}",
+                v.clone()
+            )
+            .unwrap(),
+            "42"
+        );
+        assert_eq!(
+            run("{{printf \"%s-%d\" \"a\" 3}} {{len .Vars.x}}", v).unwrap(),
+            "a-3 2"
+        );
     }
 
     #[test]
@@ -1598,15 +1971,28 @@ mod tests {
         let e = run("a\n\n{{ nosuchfunc 1 }}", json!({})).unwrap_err();
         assert_eq!(e.line, 3);
         assert!(e.message.contains("`nosuchfunc` is not supported"), "{e:?}");
-        assert!(run("{{define \"x\"}}{{end}}", json!({})).unwrap_err().message.contains("not supported"));
-        assert!(run("{{if true}}x", json!({})).unwrap_err().message.contains("without"));
+        assert!(run("{{define \"x\"}}{{end}}", json!({}))
+            .unwrap_err()
+            .message
+            .contains("not supported"));
+        assert!(run("{{if true}}x", json!({}))
+            .unwrap_err()
+            .message
+            .contains("without"));
         assert!(run("{{ .Env.MISSING }}", json!({})).is_err());
     }
 
     #[test]
     fn rendering_is_bounded() {
         let vars = json!({"l": (0..1000).collect::<Vec<_>>()});
-        let e = run("{{range .Vars.l}}{{range $.Vars.l}}{{range $.Vars.l}}x{{end}}{{end}}{{end}}", vars).unwrap_err();
-        assert!(e.message.contains("steps") || e.message.contains("MiB"), "{e:?}");
+        let e = run(
+            "{{range .Vars.l}}{{range $.Vars.l}}{{range $.Vars.l}}x{{end}}{{end}}{{end}}",
+            vars,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("steps") || e.message.contains("MiB"),
+            "{e:?}"
+        );
     }
 }

@@ -1182,8 +1182,6 @@ fn check_references(
     }
 }
 
-/// Raw node fields exposed for tests in this module.
-
 /// Names of the `environments/*.toml` files under `root`.
 ///
 /// # Errors
@@ -1201,6 +1199,7 @@ pub fn environment_names(root: &Path) -> Result<Vec<String>, ModelError> {
     Ok(names)
 }
 
+/// Raw node fields exposed for tests in this module.
 #[cfg(test)]
 pub(crate) fn parse_str(text: &str) -> Result<RawEnvironment, toml::de::Error> {
     toml::from_str(text)

@@ -280,7 +280,7 @@ impl Resolver<'_> {
             raw.timeout.map(NonZeroDuration::get),
             raw.eventually.map(|d| d.0),
             DEFAULT_NETWORK_TIMEOUT,
-            Check::Http(HttpCheck {
+            Check::Http(Box::new(HttpCheck {
                 method,
                 scheme: scheme.to_string(),
                 target,
@@ -299,7 +299,7 @@ impl Resolver<'_> {
                 insecure: raw.insecure,
                 no_redirect: raw.no_redirect,
                 from,
-            }),
+            })),
         );
     }
 

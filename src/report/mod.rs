@@ -125,6 +125,7 @@ mod tests {
             .map(|(a, s)| Outcome {
                 name: a.name.clone(),
                 passed: false,
+                skipped: false,
                 message: Some(format!("stdout was {s} and {s:?}")),
                 duration: std::time::Duration::from_millis(3),
                 attempts: 1,

@@ -439,9 +439,11 @@ impl Matcher {
                 let texts: Vec<String> = match actual {
                     Value::String(s) => vec![s.clone()],
                     Value::Array(items) if !items.is_empty() => items.iter().map(to_text).collect(),
-                    other => return Err(format!(
+                    other => {
+                        return Err(format!(
                         "`semver-constraint` needs a version or a list of versions, found {other}"
-                    )),
+                    ))
+                    }
                 };
                 let mut all = true;
                 for t in &texts {

@@ -105,7 +105,7 @@ impl Assertion {
 /// What an assertion checks.
 #[derive(Debug, Clone)]
 pub enum Check {
-    Http(HttpCheck),
+    Http(Box<HttpCheck>),
     Tcp(TcpCheck),
     Command(CommandCheck),
     /// Facts learned inside a node: file, package, service, user, port...

@@ -508,7 +508,7 @@ fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
         ctx,
         &title,
         |node| {
-            Check::Http(HttpCheck {
+            Check::Http(Box::new(HttpCheck {
                 method: method.clone().unwrap_or_else(|| "GET".into()),
                 scheme: scheme.to_string(),
                 target: Endpoint {
@@ -531,7 +531,7 @@ fn http(ctx: &Context, a: &mut Attrs, id: &str, title: Option<String>, skipped: 
                 no_redirect,
                 // goss runs in the node: the request is sent from there.
                 from: Some(node.to_string()),
-            })
+            }))
         },
         timeout,
         None,

@@ -539,7 +539,7 @@ enum Arg {
 /// How a list of nodes ended.
 #[derive(Debug, Clone, PartialEq)]
 enum End {
-    End,
+    Close,
     Else(Vec<Tok>),
     Eof,
 }
@@ -569,7 +569,7 @@ impl Parser {
                             if stops.is_empty() {
                                 return Err(err("unexpected `{{end}}`".into()));
                             }
-                            return Ok((nodes, End::End, line));
+                            return Ok((nodes, End::Close, line));
                         }
                         Some(Tok::Ident(k)) if k == "else" => {
                             if !stops.contains(&"else") {
@@ -595,10 +595,10 @@ impl Parser {
                             let pipe = pipeline(&tokens[1..], line, true)?;
                             let (body, end, l) = self.list(&["else", "end"])?;
                             let otherwise = match end {
-                                End::End => Vec::new(),
+                                End::Close => Vec::new(),
                                 End::Else(t) if t.is_empty() => {
                                     let (o, e, l2) = self.list(&["end"])?;
-                                    if e != End::End {
+                                    if e != End::Close {
                                         return Err(TemplateError {
                                             line: l2,
                                             message: "`range` without `{{end}}`".into(),
@@ -651,7 +651,7 @@ impl Parser {
             let (body, end, l) = self.list(&["else", "end"])?;
             branches.push((cond, body));
             match end {
-                End::End => return Ok((branches, Vec::new())),
+                End::Close => return Ok((branches, Vec::new())),
                 End::Eof => {
                     return Err(TemplateError {
                         line,
@@ -660,7 +660,7 @@ impl Parser {
                 }
                 End::Else(t) if t.is_empty() => {
                     let (o, e, l2) = self.list(&["end"])?;
-                    if e != End::End {
+                    if e != End::Close {
                         return Err(TemplateError {
                             line: l2.max(line),
                             message: format!("`{kind}` without `{{{{end}}}}`"),
@@ -668,19 +668,19 @@ impl Parser {
                     }
                     return Ok((branches, o));
                 }
-                End::Else(t) => {
-                    match t.first() {
-                        Some(Tok::Ident(k)) if k == kind => {
-                            cond = pipeline(&t[1..], l, kind == "with")?
-                        }
-                        _ => return Err(TemplateError {
+                End::Else(t) => match t.first() {
+                    Some(Tok::Ident(k)) if k == kind => {
+                        cond = pipeline(&t[1..], l, kind == "with")?
+                    }
+                    _ => {
+                        return Err(TemplateError {
                             line: l,
                             message: format!(
                                 "after `{kind}`, write `{{{{else}}}}` or `{{{{else {kind} ...}}}}`"
                             ),
-                        }),
+                        })
                     }
-                }
+                },
             }
         }
     }

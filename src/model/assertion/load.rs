@@ -4,8 +4,8 @@
 //! from a fixed number of clients, for a duration; thresholds apply to the error rate
 //! and latency percentiles. Bounded by count and time; targets are nodes only.
 
-use crate::model::duration::{HumanDuration, NonZeroDuration};
 use super::pattern::Pattern;
+use crate::model::duration::{HumanDuration, NonZeroDuration};
 use crate::model::source::{Diagnostic, SourceFile};
 use serde::Deserialize;
 use serde_spanned::Spanned;

@@ -5,9 +5,9 @@
 //! `port` in the node).
 
 use super::duration::NonZeroDuration;
-use super::environment::{Location, Node};
 use super::scalar::CommandLine;
 use super::source::Diagnostic;
+use super::source::Location;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -99,7 +99,7 @@ impl Drain {
 /// Resolves a drain against the environment's nodes; problems go to `errors`.
 pub fn resolve(
     raw: &Spanned<RawDrain>,
-    nodes: &BTreeMap<String, Node>,
+    nodes: &BTreeMap<String, u32>,
     at: &dyn Fn(std::ops::Range<usize>) -> Location,
     errors: &mut Vec<Diagnostic>,
 ) -> Option<Drain> {

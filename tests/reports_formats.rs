@@ -103,23 +103,14 @@ fn every_report_is_accepted_by_its_consumer() {
     }
     let lines: Vec<_> = cases.iter().map(|c| c.attribute("line")).collect();
     assert_eq!(lines, [Some("2"), Some("7"), Some("12")], "{xml}");
-    let published = std::fs::read_to_string(repo().join("tests/fixtures/junit-10.xsd")).unwrap();
-    let anchor = r#"<xs:attribute name="group" type="xs:string"/>"#;
-    assert_eq!(published.matches(anchor).count(), 1);
-    let extended = published.replace(
-        anchor,
-        &format!(
-            r#"{anchor}<xs:attribute name="file" type="xs:string"/><xs:attribute name="line" type="xs:positiveInteger"/>"#
-        ),
-    );
-    std::fs::write(out.join("junit-file-line.xsd"), extended).unwrap();
+    let extended = common::junit_schema_with_file_line(&out);
     let stripped = regex::Regex::new(r#" (file|line)="[^"]*""#)
         .unwrap()
         .replace_all(&xml, "");
     assert!(!stripped.contains("line=\""));
     std::fs::write(out.join("junit-stripped.xml"), stripped.as_bytes()).unwrap();
     for (xsd, report) in [
-        (out.join("junit-file-line.xsd"), out.join("junit.xml")),
+        (extended, out.join("junit.xml")),
         (
             repo().join("tests/fixtures/junit-10.xsd"),
             out.join("junit-stripped.xml"),

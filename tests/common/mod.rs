@@ -152,6 +152,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The Jenkins JUnit schema with the two `testcase` attributes envctl adds, `file` and
+/// `line` (as pytest writes them and GitLab reads them), written into `dir`. Only those
+/// two are added: anything else the published schema refuses is still refused.
+#[allow(dead_code)]
+pub fn junit_schema_with_file_line(dir: &Path) -> PathBuf {
+    let published = std::fs::read_to_string(fixtures().join("junit-10.xsd")).unwrap();
+    let anchor = r#"<xs:attribute name="group" type="xs:string"/>"#;
+    assert_eq!(published.matches(anchor).count(), 1);
+    let extended = published.replace(
+        anchor,
+        &format!(
+            r#"{anchor}<xs:attribute name="file" type="xs:string"/><xs:attribute name="line" type="xs:positiveInteger"/>"#
+        ),
+    );
+    let path = dir.join("junit-file-line.xsd");
+    std::fs::write(&path, extended).unwrap();
+    path
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

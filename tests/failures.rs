@@ -148,7 +148,20 @@ fn a_published_port_nothing_listens_on_is_not_healthy() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("tcp 7000"), "{}", out.stderr);
+    // The failure names the address tried and what the node itself said.
+    assert!(
+        regex::Regex::new(r"tcp 7000: \d+\.\d+\.\d+\.\d+:7000: ")
+            .unwrap()
+            .is_match(&out.stderr),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("inside the node nothing listens on port 7000"),
+        "{}",
+        out.stderr
+    );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 

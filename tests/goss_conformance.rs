@@ -30,7 +30,11 @@ fn goss_files_get_goss_verdicts_against_a_real_node_and_toml_kinds_agree() {
     // `cache` listens on its loopback only: its tcp health check sees it from inside.
     p.run(&["up"]).expect(0);
     let report = p.path().join("report.json");
-    let run = p.run(&["verify", "--json", report.to_str().unwrap()]);
+    // Templates read envctl's environment (`getEnv`, `.Env`).
+    let run = p.run_env(
+        &["verify", "--json", report.to_str().unwrap()],
+        &[("ENVCTL_CONFORMANCE", "goss")],
+    );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let outcomes = doc["results"].as_array().expect("results in the report");
     let mut wrong = Vec::new();
@@ -131,6 +135,14 @@ fn unsupported_goss_features_are_refused_with_file_line_and_feature() {
             &["web.goss.yaml:1:1", "`{{define}}` is not supported"],
         ),
         (
+            "file:\n  /etc/passwd: {exists: true}\n{{ template \"x\" }}\n",
+            &["web.goss.yaml:3:1", "`{{template}}` is not supported"],
+        ),
+        (
+            "{{ block \"x\" . }}a{{ end }}\n",
+            &["web.goss.yaml:1:1", "`{{block}}` is not supported"],
+        ),
+        (
             "a: 1\nfile:\n  {{ uuidv4 }}: {exists: true}\n",
             &["web.goss.yaml:3:1", "template function `uuidv4` is not supported"],
         ),
@@ -149,6 +161,10 @@ fn unsupported_goss_features_are_refused_with_file_line_and_feature() {
         (
             "file:\n  /etc/passwd:\n    exists: true\n    colour: blue\n",
             &["web.goss.yaml:4:5", "`file./etc/passwd.colour`", "unknown attribute `colour`"],
+        ),
+        (
+            "registry:\n  HKLM\\Software\\x:\n    exists: true\n",
+            &["web.goss.yaml:1:1", "`registry`", "Windows registry resource) is not supported"],
         ),
         (
             "widget:\n  x: {}\n",

@@ -22,11 +22,15 @@ pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> 
     }
     let reached = match access.address(&c.target.node, c.target.port).await {
         Ok(addr) => connect(c, addr, access, timeout).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(Refused::Unknown(e.to_string())),
     };
     match (reached, c.reachable) {
-        (Ok(_), true) | (Err(_), false) => Ok(()),
-        (Err(why), true) => Err(super::mismatch(
+        (Ok(_), true) | (Err(Refused::Refused(_)), false) => Ok(()),
+        // Not knowing is no proof of either answer.
+        (Err(Refused::Unknown(why)), _) => Err(format!(
+            "whether {target} accepts connections is unknown: {why}"
+        )),
+        (Err(Refused::Refused(why)), true) => Err(super::mismatch(
             &format!("{target} is not reachable"),
             "a connection",
             why,
@@ -39,6 +43,14 @@ pub async fn check(c: &TcpCheck, access: &dyn NodeAccess, timeout: Duration) -> 
     }
 }
 
+/// Why no connection counts.
+enum Refused {
+    /// Nothing accepted it.
+    Refused(String),
+    /// Whether the node accepts could not be learned (the node could not be asked).
+    Unknown(String),
+}
+
 /// Connects to `addr`; through a port published on the host's loopback, the node must
 /// also be listening on the port itself.
 async fn connect(
@@ -46,11 +58,11 @@ async fn connect(
     addr: SocketAddr,
     access: &dyn NodeAccess,
     timeout: Duration,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, Refused> {
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(format!("{addr}: {e}")),
-        Err(_) => return Err(format!("{addr}: no answer")),
+        Ok(Err(e)) => return Err(Refused::Refused(format!("{addr}: {e}"))),
+        Err(_) => return Err(Refused::Refused(format!("{addr}: no answer"))),
     }
     if !addr.ip().is_loopback() {
         return Ok(addr);
@@ -59,24 +71,24 @@ async fn connect(
     let listening = listening_in(access, &c.target.node, port, timeout.mul_f64(0.8))
         .await
         .map_err(|why| {
-            format!(
-                "{addr} (published) accepted, but whether {} itself accepts on port {port} is unknown: {why}",
+            Refused::Unknown(format!(
+                "{addr} (published) accepted, but {} could not be asked whether it listens on port {port}: {why}",
                 c.target.node
-            )
+            ))
         })?;
     if listening.iter().any(|ip| !is_loopback(ip)) {
         Ok(addr)
     } else if listening.is_empty() {
-        Err(format!(
+        Err(Refused::Refused(format!(
             "{addr} is published, but nothing in {} listens on port {port} (the engine's proxy accepted the connection for it)",
             c.target.node
-        ))
+        )))
     } else {
-        Err(format!(
+        Err(Refused::Refused(format!(
             "{addr} is published, but {} listens on port {port} only on {} (loopback), which the published port cannot reach",
             c.target.node,
             listening.join(", ")
-        ))
+        )))
     }
 }
 

@@ -314,6 +314,7 @@ impl Matcher {
                     items
                         .iter()
                         .map(|i| match i {
+                            Value::String(s) if d == Dialect::Goss => Pattern::goss(s),
                             Value::String(s) => Pattern::parse(s),
                             other => Err(format!("a pattern is a string, not {other}")),
                         })

@@ -65,6 +65,41 @@ impl Pattern {
         })
     }
 
+    /// Compiles a pattern written in a goss file, as goss reads it: a regular expression
+    /// only when written `/re/` or `!/re/` (goss knows no flags: `/re/i` is text), else
+    /// text, `!text` negated, `\!text` a literal `!text` (goss's documented escape).
+    ///
+    /// # Errors
+    /// An invalid regular expression, with the regex engine's explanation.
+    pub fn goss(text: &str) -> Result<Pattern, String> {
+        let (negated, body) = match text.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let regex = body.len() >= 2 && body.starts_with('/') && body.ends_with('/');
+        if !regex {
+            let (negated, literal) = match text.strip_prefix('\\') {
+                Some(literal) => (false, literal),
+                None => (negated, body),
+            };
+            return Ok(Pattern {
+                source: text.to_string(),
+                negated,
+                matcher: Matcher::Substring(literal.to_string()),
+            });
+        }
+        let re = &body[1..body.len() - 1];
+        let compiled = regex::RegexBuilder::new(re)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("invalid regular expression `{text}`: {e}"))?;
+        Ok(Pattern {
+            source: text.to_string(),
+            negated,
+            matcher: Matcher::Regex(compiled),
+        })
+    }
+
     /// A plain substring pattern (no `!` or `/regex/` interpretation).
     pub fn substring(text: &str) -> Pattern {
         Pattern {
@@ -204,6 +239,25 @@ mod tests {
         assert!(missing_lines(&pats[2..3], "x\nworld").is_empty());
         assert!(missing_lines(&pats[3..], "").is_empty());
         assert_eq!(missing_lines(&pats[..1], "").len(), 1);
+    }
+
+    #[test]
+    fn goss_patterns_have_no_regex_flags() {
+        // goss reads `/re/i` as text: it must not hold where only a case-insensitive
+        // expression would.
+        let p = Pattern::goss("/hello/i").unwrap();
+        assert!(!p.matches("HELLO"));
+        assert!(p.matches("say /hello/i"));
+        assert!(Pattern::goss("/^hel+o$/").unwrap().matches("hello"));
+        assert!(!Pattern::goss("/^hel+o$/").unwrap().matches("hello world"));
+        assert!(Pattern::goss("!/^x/").unwrap().matches("hello"));
+        assert!(!Pattern::goss("!/^h/").unwrap().matches("hello"));
+        assert!(Pattern::goss("\\!hi").unwrap().matches("a !hi"));
+        assert!(!Pattern::goss("\\!hi").unwrap().matches("hi"));
+        assert!(Pattern::goss("/etc/nginx").unwrap().matches("/etc/nginx/x"));
+        assert!(Pattern::goss("/").unwrap().matches("a/b"));
+        // The TOML reading keeps its flags.
+        assert!(Pattern::parse("/hello/i").unwrap().matches("HELLO"));
     }
 
     #[test]

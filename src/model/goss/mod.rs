@@ -221,15 +221,20 @@ impl Loader {
         for (kind_node, resources) in entries {
             let kind = kind_node.as_key().unwrap_or_default();
             if !resource::TYPES.contains(&kind.as_str()) && kind != "gossfile" {
+                let message = if kind == "registry" {
+                    "`registry` (goss's Windows registry resource) is not supported: envctl's nodes are Linux".to_string()
+                } else {
+                    format!(
+                        "`{kind}` is not a goss resource type; goss's types: gossfile, {}",
+                        resource::TYPES.join(", ")
+                    )
+                };
                 self.errors.push(diag(
                     display,
                     kind_node.line,
                     kind_node.column,
                     Some(kind.clone()),
-                    format!(
-                        "`{kind}` is not a goss resource type; goss's types: gossfile, {}",
-                        resource::TYPES.join(", ")
-                    ),
+                    message,
                 ));
                 continue;
             }

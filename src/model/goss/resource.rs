@@ -183,7 +183,7 @@ impl<'a> Attrs<'a> {
                 let mut patterns = Vec::new();
                 for i in items {
                     match i.as_key().filter(|_| !matches!(i.value, Value::Seq(_) | Value::Map(_))) {
-                        Some(text) if matches!(i.value, Value::Str(_)) => match Pattern::parse(&text) {
+                        Some(text) if matches!(i.value, Value::Str(_)) => match Pattern::goss(&text) {
                             Ok(p) => patterns.push(p),
                             Err(e) => self.error_at(i, attr, e),
                         },
@@ -344,9 +344,10 @@ fn retry(a: &mut Attrs) -> Option<Retry> {
     });
     let delay = a.millis("retry_delay", true);
     match count {
+        // goss waits a second between attempts when no (or a zero) delay is given.
         Some(n) if n > 0 => Some(Retry {
             count: n,
-            delay: delay.unwrap_or(Duration::ZERO),
+            delay: delay.unwrap_or(Duration::from_secs(1)),
         }),
         _ => None,
     }

@@ -15,6 +15,7 @@
 //! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON, TAP,
 //!   HTML with a timeline, evidence);
 //! - [`promote`] moves a service between blue and green behind its router, gated by specs;
+//! - [`doctor`] judges whether the machine can run envctl (engine, cgroups, tools);
 //! - [`cli`] maps verbs and exit codes; `main.rs` only calls [`cli::main`].
 //!
 //! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
@@ -22,6 +23,7 @@
 pub mod backend;
 pub mod check;
 pub mod cli;
+pub mod doctor;
 pub mod events;
 pub mod instance;
 pub mod model;

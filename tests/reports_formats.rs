@@ -121,7 +121,7 @@ fn every_report_is_accepted_by_its_consumer() {
             .arg(&xsd)
             .arg(&report)
             .output()
-            .expect("xmllint (libxml2-utils) is installed by ./dev setup");
+            .expect("xmllint (libxml2-utils) is installed by ./dev test");
         assert!(
             lint.status.success(),
             "{}",
@@ -257,7 +257,7 @@ fn the_html_report_renders_in_chromium_with_pass_and_fail_colours() {
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", out.join("report.html").display()))
         .output()
-        .expect("chromium is installed by ./dev setup");
+        .expect("chromium is installed by ./dev test");
     assert!(shot.exists(), "{}", String::from_utf8_lossy(&status.stderr));
 
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));

@@ -44,7 +44,7 @@ fn vagrant(p: &Project, env: &str, args: &[&str]) -> std::process::Output {
         .env("ENVCTL_ENV", env)
         .env("ENVCTL_INSTANCE", &p.instance)
         .output()
-        .expect("vagrant is installed (./dev setup installs Debian's package)")
+        .expect("vagrant is installed (./dev test installs Debian's package)")
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -257,4 +257,82 @@ fn exec_and_status_reach_a_vagrant_machine() {
     );
     p.run(&["down", "vm"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+/// The repository as a fresh clone has it, after `cargo build --release`: the built
+/// envctl at `target/release/envctl` beside the Vagrantfile.
+fn fresh_clone(built: bool) -> Project {
+    let p = Project::from_repo(&[
+        "Vagrantfile",
+        "environments",
+        "specs",
+        "provision",
+        "images",
+    ]);
+    if built {
+        let bin = p.path().join("target/release/envctl");
+        std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_envctl"), &bin).unwrap();
+    }
+    p
+}
+
+/// `vagrant` in `dir` with none of the variables the Vagrantfile reads, and a PATH
+/// without envctl on it.
+fn bare_vagrant(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("vagrant");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .env("VAGRANT_DOTFILE_PATH", dir.join(".vagrant"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ENVCTL_") {
+            cmd.env_remove(name);
+        }
+    }
+    assert!(
+        !std::path::Path::new("/usr/bin/envctl").exists(),
+        "envctl on PATH would hide what this test checks"
+    );
+    cmd.output().expect("vagrant is installed")
+}
+
+#[test]
+fn vagrant_validate_in_a_fresh_clone_after_a_build_needs_no_variable() {
+    let p = fresh_clone(true);
+    let out = bare_vagrant(p.path(), &["validate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("validated successfully"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_vagrantfile_without_a_build_says_how_to_get_envctl() {
+    let p = fresh_clone(false);
+    let out = bare_vagrant(p.path(), &["validate"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("cargo build --release") && t.contains("cargo install --path ."),
+        "{t}"
+    );
+}
+
+#[test]
+fn vagrant_config_without_an_environment_picks_the_one_made_for_vagrant() {
+    let p = fresh_clone(false);
+    let run = p.run(&["vagrant-config"]).expect(0);
+    let cfg: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(cfg["environment"], "vm", "{}", run.stdout);
+    // Two environments made for Vagrant: nothing to guess, the names are listed.
+    p.file(
+        "environments/vm2.toml",
+        std::fs::read(repo().join("environments/vm.toml")).unwrap(),
+    );
+    let run = p.run(&["vagrant-config"]).expect(2);
+    assert!(run.stderr.contains("vm, vm2"), "{}", run.stderr);
 }

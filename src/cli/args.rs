@@ -69,6 +69,9 @@ pub enum Command {
     VagrantConfig(VagrantConfigArgs),
     /// Remove what dead runs left behind (`envctl test` runs killed before cleanup).
     Gc(GcArgs),
+    /// Check that this machine can run envctl, with a fix for each problem (exit 3 when
+    /// something must be fixed).
+    Doctor,
 }
 
 #[derive(Debug, Args)]

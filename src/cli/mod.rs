@@ -55,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Provision(a) => commands::provision::run(&ctx, a),
         Command::Gc(a) => commands::gc::run(&ctx, a),
         Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
+        Command::Doctor => commands::doctor::run(&ctx),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -200,7 +200,7 @@ fn find_program() -> Result<PathBuf, (String, String)> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             (
-                "ansible-playbook is not installed on this host; install Debian's `ansible` package (`./dev setup` does) or `pip install ansible`".to_string(),
+                "ansible-playbook is not installed on this host; install Debian's `ansible` package (`./dev setup-test` does) or `pip install ansible`".to_string(),
                 String::new(),
             )
         })

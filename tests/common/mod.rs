@@ -85,6 +85,23 @@ impl Project {
         p
     }
 
+    /// A copy of these files and directories of the repository (modes kept): the
+    /// repository as a fresh clone would have them.
+    pub fn from_repo(paths: &[&str]) -> Project {
+        let p = Project::empty();
+        for path in paths {
+            let from = repo().join(path);
+            if from.is_dir() {
+                copy_dir(&from, &p.path().join(path));
+            } else {
+                p.file(path, std::fs::read(&from).unwrap());
+                let mode = std::fs::metadata(&from).unwrap().permissions();
+                std::fs::set_permissions(p.path().join(path), mode).unwrap();
+            }
+        }
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -472,7 +489,7 @@ pub fn published_port(p: &Project, env: &str, node: &str, port: u16) -> u16 {
         .unwrap_or_else(|| panic!("no published port for {node}:{port} in {line:?}"))
 }
 
-/// The pixels of `page` rendered by headless Chromium (installed by ./dev setup).
+/// The pixels of `page` rendered by headless Chromium (installed by ./dev test).
 pub fn screenshot(page: &Path, size: &str) -> Vec<[u8; 3]> {
     let profile = tempfile::tempdir().unwrap();
     let shot = profile.path().join("shot.png");
@@ -495,7 +512,7 @@ pub fn screenshot(page: &Path, size: &str) -> Vec<[u8; 3]> {
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.display()))
         .output()
-        .expect("chromium is installed by ./dev setup");
+        .expect("chromium is installed by ./dev test");
     assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// A connection to a Docker Engine.
 #[derive(Clone)]
 pub struct Docker {
-    api: bollard::Docker,
+    pub(super) api: bollard::Docker,
     /// Held shared by every create request in flight; see [`Docker::settled`].
     creating: Arc<tokio::sync::RwLock<()>>,
 }

@@ -1,5 +1,6 @@
 //! One file per verb.
 
+pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod gc;

@@ -5,9 +5,14 @@ use super::super::args::VagrantConfigArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
 use crate::backend::vagrant::config;
+use crate::model::{EngineKind, Project};
 
 pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
-    let (project, env) = ctx.environment(args.env.as_deref())?;
+    let name = match args.env {
+        Some(name) => Some(name),
+        None => vagrant_default(&ctx.project()?),
+    };
+    let (project, env) = ctx.environment(name.as_deref())?;
     let root = std::fs::canonicalize(&project.root).unwrap_or(project.root.clone());
     let box_override = std::env::var("ENVCTL_BOX").ok();
     let cfg = config::build(&env, &root, &ctx.instance, box_override.as_deref());
@@ -21,4 +26,23 @@ pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
         println!("{}", crate::model::secrets::redact(&text));
     }
     Ok(SUCCESS)
+}
+
+/// The environment a bare `vagrant up` means when the project has several: the only one
+/// made for Vagrant (`engine = "vagrant"`). `None` leaves the choice to the usual rule
+/// (the project's only environment), whose error lists the names.
+fn vagrant_default(project: &Project) -> Option<String> {
+    if project.pick(None).is_ok() {
+        return None;
+    }
+    let names = project.environment_names().ok()?;
+    let mut vagrant = names.into_iter().filter(|name| {
+        project
+            .environment(name)
+            .is_ok_and(|env| env.engine == EngineKind::Vagrant)
+    });
+    match (vagrant.next(), vagrant.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
 }

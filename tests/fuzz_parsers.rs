@@ -178,3 +178,118 @@ fn the_fuzzed_fixtures_are_valid_to_begin_with() {
         .is_file());
     check_spec(SPEC.as_bytes()).unwrap();
 }
+
+// Growth: each parser of untrusted input is linear in its input. A case runs at size n
+// and 8n; the larger must cost at most 24 times the smaller (linear is about 8, quadratic
+// 64). Times are compared with each other, never with a fixed budget, and each is the
+// fastest of three runs so a busy machine does not decide the outcome.
+
+fn fastest(run: &dyn Fn()) -> std::time::Duration {
+    (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            run();
+            start.elapsed()
+        })
+        .min()
+        .expect("three runs")
+}
+
+fn assert_linear(what: &str, small: usize, run: impl Fn(usize)) {
+    let t1 = fastest(&|| run(small));
+    let t8 = fastest(&|| run(small * 8));
+    // Below a few milliseconds, timer and scheduler noise dominate the small run.
+    let floor = std::time::Duration::from_millis(5);
+    let ratio = t8.as_secs_f64() / t1.max(floor).as_secs_f64();
+    assert!(
+        ratio < 24.0,
+        "{what}: 8x the input took {ratio:.1}x the time ({t1:?} -> {t8:?}); growth is not linear"
+    );
+}
+
+#[test]
+fn inventory_ranges_grow_linearly() {
+    assert_linear("inventory hosts", 4, |lines| {
+        let text: String = (0..lines)
+            .map(|i| format!("[g{i}]\nh{i}-[0:999].example.com role=x\n"))
+            .collect();
+        let inv = envctl::model::inventory::parse(&text, false).unwrap();
+        assert_eq!(inv.hosts.len(), lines * 1000);
+    });
+}
+
+#[test]
+fn command_output_is_split_in_linear_time() {
+    use envctl::check::batch::Parser;
+    assert_linear("many short lines", 100_000, |lines| {
+        let mut out = b"@@n 0\n".to_vec();
+        for i in 0..lines {
+            out.extend_from_slice(format!("line {i}\n").as_bytes());
+        }
+        out.extend_from_slice(b"@@n 0 err\n\n@@n 0 end 0\n");
+        let mut parser = Parser::new("n");
+        let done: usize = out.chunks(64 * 1024).map(|c| parser.feed(c).len()).sum();
+        assert_eq!(done, 1);
+    });
+    assert_linear("one long line", 1 << 20, |bytes| {
+        let mut parser = Parser::new("n");
+        parser.feed(b"@@n 0\n");
+        let line = vec![b'x'; 32 * 1024];
+        for _ in 0..bytes / line.len() {
+            assert!(parser.feed(&line).is_empty());
+        }
+        let done = parser.feed(b"\n@@n 0 err\n\n@@n 0 end 0\n");
+        assert_eq!(done[0].1.stdout.len(), bytes - bytes % line.len());
+    });
+}
+
+#[test]
+fn changed_tasks_and_resources_are_found_in_linear_time() {
+    use envctl::provision::{ansible, puppet};
+    assert_linear("ansible changed tasks", 20_000, |n| {
+        let text: String = (0..n)
+            .map(|i| format!("TASK [t{i}] ***\nchanged: [web]\n"))
+            .collect();
+        assert_eq!(ansible::changed_tasks(&text).len(), n);
+    });
+    assert_linear("puppet changed resources", 20_000, |n| {
+        let text: String = (0..n)
+            .map(|i| format!("Notice: /Stage[main]/File[/f{i}]/ensure: created\n"))
+            .collect();
+        assert_eq!(puppet::changed_resources(&text).len(), n);
+    });
+}
+
+/// A project whose environment has node `web`, with `specs/e/web.goss.yaml` holding `goss`.
+fn goss_project(goss: &str) -> tempfile::TempDir {
+    let dir = project(b"[nodes.web]\nimage = \"x\"\n");
+    std::fs::create_dir_all(dir.path().join("specs/e")).unwrap();
+    std::fs::write(dir.path().join("specs/e/web.goss.yaml"), goss).unwrap();
+    dir
+}
+
+#[test]
+fn goss_resources_grow_linearly_with_their_count() {
+    assert_linear("goss resources", 1_000, |n| {
+        let mut text = String::from("file:\n");
+        for i in 0..n {
+            text.push_str(&format!("  /etc/f{i}:\n    exists: true\n"));
+        }
+        let dir = goss_project(&text);
+        let env = environment::load(dir.path(), "e").unwrap();
+        assert_eq!(spec::load(dir.path(), &env).unwrap().len(), n);
+    });
+}
+
+#[test]
+fn goss_include_globs_grow_linearly_with_the_pattern() {
+    assert_linear("goss include glob", 16, |stars| {
+        let pattern = format!("{}b.yaml", "*a".repeat(stars));
+        let dir = goss_project(&format!("gossfile:\n  \"{pattern}\": {{}}\n"));
+        let name = format!("{}c.yaml", "a".repeat(200));
+        std::fs::write(dir.path().join("specs/e").join(name), "file: {}\n").unwrap();
+        let env = environment::load(dir.path(), "e").unwrap();
+        let err = spec::load(dir.path(), &env).unwrap_err();
+        assert!(err.to_string().contains("matches no file"), "{err}");
+    });
+}

@@ -126,7 +126,7 @@ fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
     bg.wait_for_verify();
-    kill_container(&format!("envctl-web-{}-web", p.instance));
+    kill_container(&format!("envctl-web.{}.web", p.instance));
     let out = bg.finish().expect(3);
     assert!(out.stderr.contains("node `web`"), "{}", out.stderr);
     assert!(

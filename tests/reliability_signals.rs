@@ -41,7 +41,7 @@ fn sigint_while_test_waits_for_health_exits_130_and_leaves_nothing() {
     let p = Project::empty();
     p.file("environments/sick.toml", NEVER_HEALTHY);
     let mut bg = Background::start(&p, &p.instance, &["test", "sick"], &[]);
-    let name = format!("envctl-sick-{}-box", p.instance);
+    let name = format!("envctl-sick.{}.box", p.instance);
     let inst = p.instance.clone();
     bg.wait_until("the node container exists", |_| has_container(&inst, &name));
     bg.signal(libc::SIGINT);

@@ -40,9 +40,11 @@ pub struct InstanceId {
 }
 
 impl InstanceId {
-    /// Prefix of every object name of this instance: `envctl-ENV-INSTANCE`.
+    /// Prefix of every object name of this instance: `envctl-ENV.INSTANCE`. Environment,
+    /// instance and node names cannot hold `.`, so no two instances share a name (`x` +
+    /// `rel-y` and `x-rel` + `y` are `envctl-x.rel-y` and `envctl-x-rel.y`).
     pub fn prefix(&self) -> String {
-        format!("envctl-{}-{}", self.environment, self.instance)
+        format!("envctl-{}.{}", self.environment, self.instance)
     }
 
     /// Name of the instance's network.
@@ -50,9 +52,9 @@ impl InstanceId {
         self.prefix()
     }
 
-    /// Container name of a replica (`envctl-demo-default-web-2`).
+    /// Container name of a replica (`envctl-demo.default.web-2`).
     pub fn container(&self, replica: &str) -> String {
-        format!("{}-{replica}", self.prefix())
+        format!("{}.{replica}", self.prefix())
     }
 
     /// Labels common to all objects of this instance, for this run.
@@ -140,6 +142,26 @@ pub fn owner_alive(owner: &str, start: Option<&str>) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(environment: &str, instance: &str) -> InstanceId {
+        InstanceId {
+            project: "p".into(),
+            environment: environment.into(),
+            instance: instance.into(),
+            run: "r".into(),
+            ephemeral: false,
+        }
+    }
+
+    #[test]
+    fn names_of_different_instances_never_collide() {
+        let (a, b) = (id("x", "rel-y"), id("x-rel", "y"));
+        assert_ne!(a.network(), b.network());
+        assert_ne!(a.container("web"), b.container("web"));
+        assert_eq!(a.container("web-2"), "envctl-x.rel-y.web-2");
+        // A replica name cannot reach into the instance part either.
+        assert_ne!(id("x", "y").container("z-w"), id("x", "y-z").container("w"));
+    }
 
     #[test]
     fn start_time_is_read_after_a_command_name_with_spaces() {

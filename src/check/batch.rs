@@ -386,16 +386,26 @@ impl Parser {
     }
 
     /// Takes more output; returns the sections it completed, as (probe index, result).
+    ///
+    /// Linear in the output: only the new bytes are searched for line ends (what is held
+    /// back has none), and the consumed lines leave the buffer at once per call.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<(usize, ProbeOutput)> {
-        self.partial.extend_from_slice(bytes);
+        let mut buffer = std::mem::take(&mut self.partial);
+        let mut searched = buffer.len();
+        buffer.extend_from_slice(bytes);
+        let mut start = 0;
         let mut done = Vec::new();
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line);
+        while let Some(offset) = buffer[searched..].iter().position(|b| *b == b'\n') {
+            let end = searched + offset;
+            let text = String::from_utf8_lossy(&buffer[start..=end]);
             if let Some(finished) = self.line(&text) {
                 done.push(finished);
             }
+            start = end + 1;
+            searched = start;
         }
+        buffer.drain(..start);
+        self.partial = buffer;
         done
     }
 

@@ -131,8 +131,8 @@ pub struct ReportArgs {
     /// much time has passed, e.g. "30s".
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_timeout: Option<std::time::Duration>,
-    /// Assertions checked at once.
-    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS)]
+    /// Assertions checked at once (1 to 256).
+    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS, value_parser = parse_jobs)]
     pub jobs: usize,
     /// Filters must match assertion names exactly.
     #[arg(long)]
@@ -262,8 +262,8 @@ pub struct SwitchArgs {
     /// A pattern every probe answer must match (`text`, `!text`, `/regex/`); repeatable.
     #[arg(long, value_name = "PATTERN", requires = "probe")]
     pub probe_body: Vec<String>,
-    /// Assertions checked at once.
-    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS)]
+    /// Assertions checked at once (1 to 256).
+    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS, value_parser = parse_jobs)]
     pub jobs: usize,
 }
 
@@ -273,6 +273,18 @@ pub struct HistoryArgs {
     /// Print the records as JSON lines.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Most assertions checked at once: each holds a connection or an exec on the engine.
+pub const MAX_JOBS: usize = 256;
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of jobs from 1 to {MAX_JOBS}"
+        )),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

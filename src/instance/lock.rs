@@ -1,4 +1,5 @@
-//! Instance locks: commands that change an instance (`up`, `test`, `down`) hold an
+//! Instance locks: commands that change an instance (`up`, `test`, `down`, `provision`,
+//! `promote`, `rollback`) hold an
 //! exclusive lock on `.envctl/locks/ENV.INSTANCE.lock` in the project, so two of them
 //! never work on one instance at once. The lock is an OS file lock, released by the
 //! kernel when the process ends, even on SIGKILL: a lock file is never stale.

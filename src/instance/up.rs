@@ -538,7 +538,7 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
     labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
     labels.insert(labels::NODE.into(), node.name.clone());
     let name = format!(
-        "{}-{}-{purpose}-{}",
+        "{}.{}-{purpose}-{}",
         inst.id.prefix(),
         node.name,
         inst.id.run

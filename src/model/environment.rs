@@ -1,6 +1,7 @@
 //! The resolved environment: an `environments/NAME.toml` file with its `extends` chain
 //! applied and every reference checked. This is what the planner and engine consume.
 
+use super::confine::{Refused, Root};
 use super::duration::NonZeroDuration;
 use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, RawStep};
 use super::inventory;
@@ -215,17 +216,40 @@ const MAX_REPLICAS: u32 = 100;
 /// Most nodes an environment may have (a scaled-down copy, on one engine).
 const MAX_NODES: usize = 200;
 
-/// Whether a project path (of a script or a copied file) points outside the project:
-/// absolute, or climbing out with `..`. Provisioning reads only the project's files.
-fn outside_project(path: &str) -> bool {
-    let p = Path::new(path);
-    p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-}
+/// What a top-level playbook or manifest may read from beside it (its directory, when it
+/// has one, is read whole). The cache key hashes these, and each must stay in the project.
+pub const TOP_LEVEL_INPUTS: &[&str] = &[
+    "ansible.cfg",
+    "roles",
+    "collections",
+    "group_vars",
+    "host_vars",
+    "library",
+    "filter_plugins",
+    "files",
+    "templates",
+    "modules",
+    "manifests",
+];
 
-fn outside_message(path: &str) -> String {
-    format!("`{path}` is outside the project; provisioning files must be inside the project directory (a relative path without `..`)")
+/// Checks what a playbook or manifest reads beside it: its directory, or for a file at
+/// the top of the project, the [`TOP_LEVEL_INPUTS`] there.
+fn check_beside(root: &Root, file: &Path) -> Result<(), Refused> {
+    match file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => root.tree(&root.real().join(dir), &dir.display().to_string()),
+        None => {
+            for known in TOP_LEVEL_INPUTS {
+                let path = root.real().join(known);
+                if std::fs::symlink_metadata(&path).is_ok() {
+                    let real = root.confine(&path, known)?;
+                    if real.is_dir() {
+                        root.tree(&real, known)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Loads `environments/NAME.toml` from `root`, following `extends`.
@@ -237,6 +261,19 @@ pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
     let mut current = name.to_string();
     let mut referenced_at: Option<Location> = None;
     loop {
+        if !valid_name(&current) {
+            let message = name_message(&current, "environment");
+            return Err(ModelError::Diagnostics(vec![match &referenced_at {
+                Some(at) => at.diagnostic(Some("extends"), message),
+                None => Diagnostic {
+                    file: PathBuf::from("environments").join(format!("{current}.toml")),
+                    line: 1,
+                    column: 1,
+                    field: None,
+                    message,
+                },
+            }]));
+        }
         let display = PathBuf::from("environments").join(format!("{current}.toml"));
         let path = root.join(&display);
         if !path.is_file() {
@@ -254,7 +291,18 @@ pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
                 },
             });
         }
-        let src = SourceFile::read(&path, display)?;
+        let real = Root::new(root)
+            .confine(&path, &display.display().to_string())
+            .map_err(|why| {
+                ModelError::Diagnostics(vec![Diagnostic {
+                    file: display.clone(),
+                    line: 1,
+                    column: 1,
+                    field: None,
+                    message: why.to_string(),
+                }])
+            })?;
+        let src = SourceFile::read(&real, display)?;
         let raw: RawEnvironment = toml::from_str(&src.text)
             .map_err(|e| ModelError::Diagnostics(vec![toml_diagnostic(&src, &e)]))?;
         let parent = raw.extends.clone();
@@ -492,14 +540,11 @@ fn inventory_nodes(
         ));
         return Vec::new();
     };
-    let path = root.join(&file.value);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            errors.push(file.at.diagnostic(
-                Some("inventory.file"),
-                format!("cannot read inventory `{}`: {e}", file.value),
-            ));
+    let read = Root::new(root).read_text(&file.value);
+    let (path, text) = match read {
+        Ok(text) => (PathBuf::from(&file.value), text),
+        Err(why) => {
+            errors.push(file.at.diagnostic(Some("inventory.file"), why));
             return Vec::new();
         }
     };
@@ -683,16 +728,30 @@ fn partial_node(
             Some(located(src, image).map(ImageSource::Image))
         }
         (None, Some(build)) => {
-            let dir = root.join(build.get_ref());
-            if !dir.join("Dockerfile").is_file() {
-                errors.push(src.diagnostic(
+            // The whole context goes to the engine: it must stay in the project.
+            let confined = Root::new(root);
+            let checked = confined.resolve(build.get_ref()).and_then(|dir| {
+                confined.tree(&dir, build.get_ref())?;
+                Ok(dir)
+            });
+            match checked {
+                Ok(dir) if dir.join("Dockerfile").is_file() => {}
+                Err(
+                    why @ (Refused::Outside(_)
+                    | Refused::LinkOutside { .. }
+                    | Refused::Special { .. }
+                    | Refused::TooLarge(_)),
+                ) => {
+                    errors.push(src.diagnostic(Some(build.span()), why.to_string()));
+                }
+                _ => errors.push(src.diagnostic(
                     Some(build.span()),
                     format!(
-                        "build context `{}` has no Dockerfile (looked for {})",
+                        "build context `{}` has no Dockerfile (looked for {}/Dockerfile)",
                         build.get_ref(),
-                        dir.join("Dockerfile").display()
+                        build.get_ref().trim_end_matches('/')
                     ),
-                ));
+                )),
             }
             Some(located(src, build).map(|b| ImageSource::Build(PathBuf::from(b))))
         }
@@ -875,48 +934,55 @@ fn step(
         src: src.clone(),
         span: span.clone(),
     };
+    let confined = Root::new(root);
     let script_at = |value: Spanned<String>, errors: &mut Vec<Diagnostic>| {
-        let path = root.join(value.get_ref());
-        if outside_project(value.get_ref()) {
-            errors.push(src.diagnostic(Some(value.span()), outside_message(value.get_ref())));
-            return None;
-        }
-        if !path.is_file() {
-            errors.push(src.diagnostic(
-                Some(value.span()),
-                format!("script `{}` does not exist", value.get_ref()),
-            ));
-            return None;
+        match confined.resolve(value.get_ref()) {
+            Ok(real) if real.is_file() => {}
+            Err(why @ Refused::Outside(_)) => {
+                errors.push(src.diagnostic(Some(value.span()), why.to_string()));
+                return None;
+            }
+            _ => {
+                errors.push(src.diagnostic(
+                    Some(value.span()),
+                    format!("script `{}` does not exist", value.get_ref()),
+                ));
+                return None;
+            }
         }
         Some(StepKind::Script {
             path: PathBuf::from(value.get_ref()),
             args: args.clone(),
         })
     };
-    // A project path that must exist (`file`: a regular file; otherwise a directory too).
+    // A project path that must exist (`file`: a regular file; otherwise a directory too,
+    // whose every entry must stay in the project).
     let existing = |value: &Spanned<String>, file: bool, errors: &mut Vec<Diagnostic>| {
-        let path = root.join(value.get_ref());
-        if outside_project(value.get_ref()) {
-            errors.push(src.diagnostic(Some(value.span()), outside_message(value.get_ref())));
-            return None;
-        }
-        let ok = if file { path.is_file() } else { path.exists() };
-        if ok {
-            Some(PathBuf::from(value.get_ref()))
-        } else {
-            errors.push(src.diagnostic(
-                Some(value.span()),
-                format!(
-                    "`{}` does not exist in the project{}",
-                    value.get_ref(),
-                    if file && path.exists() {
-                        " as a file"
-                    } else {
-                        ""
-                    }
-                ),
-            ));
-            None
+        let checked = confined
+            .resolve(value.get_ref())
+            .map_err(|why| why.to_string());
+        let checked = checked.and_then(|real| {
+            if real.is_file() {
+                Ok(())
+            } else if real.is_dir() && !file {
+                confined
+                    .tree(&real, value.get_ref())
+                    .map_err(|why| why.to_string())
+            } else if real.is_dir() {
+                Err(format!("`{}` is a directory, not a file", value.get_ref()))
+            } else {
+                Err(format!(
+                    "`{}` is not a file or a directory",
+                    value.get_ref()
+                ))
+            }
+        });
+        match checked {
+            Ok(()) => Some(PathBuf::from(value.get_ref())),
+            Err(why) => {
+                errors.push(src.diagnostic(Some(value.span()), why));
+                None
+            }
         }
     };
     let target = |what: &str, errors: &mut Vec<Diagnostic>| {
@@ -987,24 +1053,49 @@ fn step(
             owner,
         }
     } else if let Some(playbook) = &raw.ansible {
-        StepKind::Ansible {
-            playbook: existing(playbook, true, errors)?,
+        let playbook = existing(playbook, true, errors)?;
+        if let Err(why) = check_beside(&confined, &playbook) {
+            errors.push(src.diagnostic_for(span.clone(), "ansible", why.to_string()));
+            return None;
         }
+        StepKind::Ansible { playbook }
     } else {
-        let manifest = raw.puppet.as_ref().expect("checked above");
-        let manifest = existing(manifest, true, errors);
-        let modules = match &raw.modules {
-            Some(m) if !root.join(m.get_ref()).is_dir() => {
-                errors.push(src.diagnostic(
-                    Some(m.span()),
-                    format!(
-                        "module path `{}` is not a directory of the project",
-                        m.get_ref()
-                    ),
-                ));
+        let written = raw.puppet.as_ref().expect("checked above");
+        let manifest = existing(written, true, errors);
+        if let Some(m) = &manifest {
+            if let Err(why) = check_beside(&confined, m) {
+                errors.push(src.diagnostic(Some(written.span()), why.to_string()));
                 return None;
             }
-            m => m.as_ref().map(|m| PathBuf::from(m.get_ref())),
+        }
+        let modules = match &raw.modules {
+            Some(m) => {
+                let checked = confined.resolve(m.get_ref()).and_then(|real| {
+                    if real.is_dir() {
+                        confined.tree(&real, m.get_ref())
+                    } else {
+                        Err(Refused::Missing(m.get_ref().clone()))
+                    }
+                });
+                match checked {
+                    Ok(()) => Some(PathBuf::from(m.get_ref())),
+                    Err(Refused::Missing(_)) => {
+                        errors.push(src.diagnostic(
+                            Some(m.span()),
+                            format!(
+                                "module path `{}` is not a directory of the project",
+                                m.get_ref()
+                            ),
+                        ));
+                        return None;
+                    }
+                    Err(why) => {
+                        errors.push(src.diagnostic(Some(m.span()), why.to_string()));
+                        return None;
+                    }
+                }
+            }
+            None => None,
         };
         StepKind::Puppet {
             manifest: manifest?,
@@ -1041,20 +1132,28 @@ fn looks_like_script(value: &str) -> bool {
         && !v.contains([';', '|', '&', '$', '`', '>', '<'])
 }
 
-fn check_name(at: &Location, name: &str, what: &str, errors: &mut Vec<Diagnostic>) {
-    let ok = !name.is_empty()
+/// Whether `name` may name a node, a group or an environment: it becomes part of engine
+/// object names and host names.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 48
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && name.starts_with(|c: char| c.is_ascii_lowercase());
-    if !ok {
-        errors.push(at.diagnostic(
-            None,
-            format!(
-                "{what} name `{name}` must start with a lowercase letter and use only a-z, 0-9, - and _ (at most 48 characters)"
-            ),
-        ));
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// The refusal of an environment name that [`valid_name`] rejects.
+fn name_message(name: &str, what: &str) -> String {
+    format!(
+        "{what} name `{}` must start with a lowercase letter and use only a-z, 0-9, - and _ (at most 48 characters)",
+        name.escape_debug()
+    )
+}
+
+fn check_name(at: &Location, name: &str, what: &str, errors: &mut Vec<Diagnostic>) {
+    if !valid_name(name) {
+        errors.push(at.diagnostic(None, name_message(name, what)));
     }
 }
 

@@ -4,7 +4,7 @@
 //! down" without a second list of hosts.
 
 use super::yaml::{self, Node, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One inventory host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,86 +86,110 @@ pub fn scale(inventory: &Inventory, scale: &BTreeMap<String, u32>) -> Vec<Host> 
     kept
 }
 
+/// Most hosts an inventory may list (after expanding ranges).
+pub const MAX_HOSTS: usize = 100_000;
+
+/// Collects hosts and groups as the file is read. Every lookup is through an index, so
+/// reading is linear in the number of hosts (a range of a thousand hosts on each of many
+/// lines costs no more per host than one host per line).
 #[derive(Default)]
 struct Builder {
     hosts: Vec<String>,
-    host_vars: BTreeMap<String, BTreeMap<String, String>>,
-    /// Group -> direct hosts, children, vars.
-    members: BTreeMap<String, Vec<String>>,
+    host_vars: HashMap<String, BTreeMap<String, String>>,
+    /// Host -> the groups that list it directly.
+    direct: HashMap<String, BTreeSet<String>>,
+    /// Group -> its children, as written.
     children: BTreeMap<String, Vec<String>>,
     group_vars: BTreeMap<String, BTreeMap<String, String>>,
     group_order: Vec<String>,
+    group_index: HashMap<String, usize>,
 }
 
 impl Builder {
     fn group(&mut self, g: &str) {
-        if !self.group_order.iter().any(|x| x == g) {
+        if !self.group_index.contains_key(g) {
+            self.group_index
+                .insert(g.to_string(), self.group_order.len());
             self.group_order.push(g.to_string());
         }
     }
 
-    fn host(&mut self, group: &str, host: &str, vars: BTreeMap<String, String>) {
-        if !self.hosts.iter().any(|h| h == host) {
-            self.hosts.push(host.to_string());
-        }
+    fn host(
+        &mut self,
+        group: &str,
+        host: &str,
+        vars: BTreeMap<String, String>,
+    ) -> Result<(), String> {
         self.group(group);
-        self.members
-            .entry(group.to_string())
-            .or_default()
-            .push(host.to_string());
+        let groups = match self.direct.get_mut(host) {
+            Some(groups) => groups,
+            None => {
+                if self.hosts.len() >= MAX_HOSTS {
+                    return Err(format!("the inventory lists more than {MAX_HOSTS} hosts"));
+                }
+                self.hosts.push(host.to_string());
+                self.direct.entry(host.to_string()).or_default()
+            }
+        };
+        groups.insert(group.to_string());
         self.host_vars
             .entry(host.to_string())
             .or_default()
             .extend(vars);
-    }
-
-    /// Groups holding `host`, through children, in group order.
-    fn groups_of(&self, host: &str) -> Vec<String> {
-        let mut direct: BTreeSet<&str> = self
-            .members
-            .iter()
-            .filter(|(_, hs)| hs.iter().any(|h| h == host))
-            .map(|(g, _)| g.as_str())
-            .collect();
-        // Parents of groups that hold the host, until nothing changes.
-        loop {
-            let before = direct.len();
-            for (parent, kids) in &self.children {
-                if kids.iter().any(|k| direct.contains(k.as_str())) {
-                    direct.insert(parent.as_str());
-                }
-            }
-            if direct.len() == before {
-                break;
-            }
-        }
-        self.group_order
-            .iter()
-            .filter(|g| direct.contains(g.as_str()) && *g != "all" && *g != "ungrouped")
-            .cloned()
-            .collect()
+        Ok(())
     }
 
     fn finish(self) -> Inventory {
-        let hosts = self
-            .hosts
-            .iter()
-            .map(|h| {
-                let groups = self.groups_of(h);
-                let mut vars = BTreeMap::new();
-                for g in std::iter::once("all").chain(groups.iter().map(String::as_str)) {
-                    if let Some(v) = self.group_vars.get(g) {
-                        vars.extend(v.clone());
-                    }
+        // Each group's ancestors through `children`, computed once per group.
+        let mut parents: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (parent, kids) in &self.children {
+            for k in kids {
+                parents.entry(k.as_str()).or_default().push(parent.as_str());
+            }
+        }
+        let mut ancestors: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        let mut ancestors_of = |g: &str| -> BTreeSet<String> {
+            if let Some(known) = ancestors.get(g) {
+                return known.iter().map(|s| s.to_string()).collect();
+            }
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            let mut pending: Vec<&str> = parents.get(g).cloned().unwrap_or_default();
+            while let Some(p) = pending.pop() {
+                if seen.insert(p) {
+                    pending.extend(parents.get(p).into_iter().flatten().copied());
                 }
-                vars.extend(self.host_vars.get(h).cloned().unwrap_or_default());
-                Host {
-                    name: h.clone(),
-                    groups,
-                    vars,
+            }
+            let out = seen.iter().map(|s| s.to_string()).collect();
+            if let Some((key, _)) = self.group_index.get_key_value(g) {
+                ancestors.insert(key.as_str(), seen);
+            }
+            out
+        };
+        let mut hosts = Vec::with_capacity(self.hosts.len());
+        for h in &self.hosts {
+            let mut all: BTreeSet<String> = BTreeSet::new();
+            for g in self.direct.get(h).into_iter().flatten() {
+                all.insert(g.clone());
+                all.extend(ancestors_of(g));
+            }
+            let mut groups: Vec<String> = all
+                .into_iter()
+                .filter(|g| g != "all" && g != "ungrouped")
+                .collect();
+            groups.sort_by_key(|g| self.group_index.get(g).copied().unwrap_or(usize::MAX));
+            let mut vars = BTreeMap::new();
+            for g in std::iter::once("all").chain(groups.iter().map(String::as_str)) {
+                if let Some(v) = self.group_vars.get(g) {
+                    vars.extend(v.clone());
                 }
-            })
-            .collect();
+            }
+            vars.extend(self.host_vars.get(h).cloned().unwrap_or_default());
+            hosts.push(Host {
+                name: h.clone(),
+                groups,
+                vars,
+            });
+        }
         let groups = self
             .group_order
             .into_iter()
@@ -221,7 +245,7 @@ fn parse_ini(text: &str, b: &mut Builder) -> Result<(), InventoryError> {
                     .map(|w| key_value(w).ok_or_else(|| err(format!("`{w}` is not key=value"))))
                     .collect::<Result<BTreeMap<_, _>, _>>()?;
                 for host in expand_range(pattern).map_err(err)? {
-                    b.host(group, &host, vars.clone());
+                    b.host(group, &host, vars.clone()).map_err(err)?;
                 }
             }
             Section::Vars(group) => {
@@ -319,7 +343,11 @@ fn yaml_group(name: &str, body: &Node, b: &mut Builder) -> Result<(), InventoryE
                         line: host.line,
                         message,
                     })? {
-                        b.host(name, &h, flat_vars(vars));
+                        b.host(name, &h, flat_vars(vars))
+                            .map_err(|message| InventoryError {
+                                line: host.line,
+                                message,
+                            })?;
                     }
                 }
             }

@@ -28,6 +28,9 @@ impl Project {
                 root.display()
             )));
         }
+        super::confine::Root::new(&root)
+            .state_dir()
+            .map_err(|why| ModelError::Project(why.to_string()))?;
         Ok(Project { root })
     }
 

@@ -407,16 +407,14 @@ fn file_template(
     let field = |name: &str| format!("{prefix}{name}");
     match (template, to) {
         (Some(t), Some(to)) if to.get_ref().starts_with('/') => {
-            match std::fs::read_to_string(root.join(t.get_ref())) {
+            let read = super::confine::Root::new(root).read_text(t.get_ref());
+            match read {
                 Ok(text) => {
                     templates.push(("template", text.clone(), t.span()));
                     Some((PathBuf::from(to.get_ref()), text))
                 }
-                Err(e) => {
-                    errors.push(at(t.span()).diagnostic(
-                        Some(&field("template")),
-                        format!("cannot read `{}`: {e}", t.get_ref()),
-                    ));
+                Err(why) => {
+                    errors.push(at(t.span()).diagnostic(Some(&field("template")), why));
                     None
                 }
             }

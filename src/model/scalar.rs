@@ -48,7 +48,8 @@ fn no_nul<E: de::Error>(v: &str) -> Result<(), E> {
     Ok(())
 }
 
-/// The name of an environment variable: not empty, without `=` or NUL.
+/// The name of an environment variable: letters, digits, `_`, `.` and `-`, starting with a
+/// letter or `_`, so no name can carry `=`, NUL, a newline or shell syntax to the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct EnvName(pub String);
@@ -59,9 +60,14 @@ impl<'de> Deserialize<'de> for EnvName {
         if name.is_empty() {
             return Err(de::Error::custom("an environment variable needs a name"));
         }
-        if name.contains(['=', '\0']) {
+        let portable = name.len() <= 256
+            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !portable {
             return Err(de::Error::custom(format!(
-                "`{}` cannot name an environment variable: it holds `=` or NUL",
+                "`{}` cannot name an environment variable: use letters, digits, `_`, `.` and `-`, starting with a letter or `_` (at most 256)",
                 name.escape_debug()
             )));
         }

@@ -86,23 +86,14 @@ pub fn resolve(
                 }
             }
         } else if let Some(file) = secret.file {
-            let rel = Path::new(file.get_ref());
-            let outside = rel.is_absolute()
-                || rel
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir));
-            let read = if outside {
-                Err("it is outside the project".to_string())
-            } else {
-                std::fs::read_to_string(root.join(rel)).map_err(|e| e.to_string())
-            };
+            let read = super::confine::Root::new(root).read_text(file.get_ref());
             match read {
                 Ok(text) => text.trim_end_matches(['\n', '\r']).to_string(),
                 Err(why) => {
                     errors.push(src.diagnostic_for(
                         file.span(),
                         format!("{field}.file"),
-                        format!("cannot read secret file `{}`: {why}", file.get_ref()),
+                        format!("secret file: {why}"),
                     ));
                     continue;
                 }

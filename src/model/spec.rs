@@ -34,7 +34,19 @@ pub fn load(root: &Path, env: &Environment) -> Result<Vec<Assertion>, ModelError
     paths.sort();
     let mut assertions = Vec::new();
     let mut errors = Vec::new();
+    let confined = super::confine::Root::new(root);
     for path in paths {
+        let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        if let Err(why) = confined.confine(&path, &shown.display().to_string()) {
+            errors.push(ModelError::Diagnostics(vec![super::Diagnostic {
+                file: shown,
+                line: 1,
+                column: 1,
+                field: None,
+                message: why.to_string(),
+            }]));
+            continue;
+        }
         let loaded = if super::goss::node_of(&path).is_some() {
             super::goss::load(root, env, &path)
         } else {

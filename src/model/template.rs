@@ -36,19 +36,33 @@ pub fn render(root: &Path, path: &Path, ctx: &TemplateContext) -> Result<String,
         line,
         message,
     };
-    let source = std::fs::read_to_string(root.join(path)).map_err(|e| fail(None, e.to_string()))?;
+    let source = super::confine::Root::new(root)
+        .read_text(&path.to_string_lossy())
+        .map_err(|why| fail(None, why))?;
     render_str(&source, ctx).map_err(|(line, message)| fail(line, message))
 }
+
+/// The work one render may do, in minijinja's fuel (an instruction, or about 64 bytes
+/// produced): about a second and 64 MiB at most, far beyond any config file,
+/// so a template that loops for ever or builds huge strings fails fast instead.
+const FUEL: u64 = 1_000_000;
 
 fn render_str(source: &str, ctx: &TemplateContext) -> Result<String, (Option<usize>, String)> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     let syntax = minijinja::syntax::SyntaxConfig::builder()
         .keep_trailing_newline(true)
         .build()
         .map_err(|e| (None, e.to_string()))?;
     env.set_syntax(syntax);
     let describe = |e: minijinja::Error| {
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            return (
+                e.line(),
+                "the template does too much work (loops or output beyond envctl's limit for one render)".to_string(),
+            );
+        }
         let message = match e.detail() {
             Some(d) => format!("{}: {d}", e.kind()),
             None => e.kind().to_string(),
@@ -112,6 +126,24 @@ mod tests {
         let (line, message) = render_str("ok\n{{ missing }}\n", &ctx(&vars)).unwrap_err();
         assert_eq!(line, Some(2));
         assert!(message.contains("undefined"), "{message}");
+    }
+
+    #[test]
+    fn a_nested_loop_runs_out_of_fuel_instead_of_memory() {
+        // A few bytes that ask for 10^15 iterations.
+        let bomb = "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}x{% endfor %}{% endfor %}{% endfor %}";
+        let vars = BTreeMap::new();
+        let (_, message) = render_str(bomb, &ctx(&vars)).unwrap_err();
+        assert!(message.contains("too much work"), "{message}");
+        let big = "{{ 'x' * 90000000 }}";
+        assert!(render_str(big, &ctx(&vars)).is_err());
+        // An ordinary loop still renders.
+        let fine = render_str(
+            "{% for i in range(1000) %}{{ i }}\n{% endfor %}",
+            &ctx(&vars),
+        )
+        .unwrap();
+        assert_eq!(fine.lines().count(), 1000);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! that read them); its definition hash adds what only the running container sees
 //! (command, ports, health).
 
+use crate::model::environment::TOP_LEVEL_INPUTS;
 use crate::model::{Node, StepKind};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -168,21 +169,6 @@ fn beside(h: &mut Hasher, root: &Path, file: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// What a top-level playbook or manifest may read from beside it.
-const TOP_LEVEL_INPUTS: &[&str] = &[
-    "ansible.cfg",
-    "roles",
-    "collections",
-    "group_vars",
-    "host_vars",
-    "library",
-    "filter_plugins",
-    "files",
-    "templates",
-    "modules",
-    "manifests",
-];
 
 /// The hash of everything that defines a node's running containers. A container whose
 /// label differs from this is recreated by `up`.

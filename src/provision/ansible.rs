@@ -307,6 +307,7 @@ fn inventory(
 pub fn changed_tasks(output: &str) -> Vec<String> {
     let mut current = String::new();
     let mut changed: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in output.lines() {
         let line = line.trim_end();
         for prefix in ["TASK [", "RUNNING HANDLER ["] {
@@ -321,7 +322,7 @@ pub fn changed_tasks(output: &str) -> Vec<String> {
                 }
             }
         }
-        if line.starts_with("changed: [") && !changed.contains(&current) {
+        if line.starts_with("changed: [") && seen.insert(current.clone()) {
             changed.push(current.clone());
         }
     }

@@ -146,13 +146,14 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no
 /// stage prefix.
 pub fn changed_resources(output: &str) -> Vec<String> {
     let mut changed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in output.lines() {
         let Some(rest) = line.trim().strip_prefix("Notice: /Stage[") else {
             continue;
         };
-        let resource = rest.split_once("]/").map_or(rest, |(_, r)| r).to_string();
-        if !changed.contains(&resource) {
-            changed.push(resource);
+        let resource = rest.split_once("]/").map_or(rest, |(_, r)| r);
+        if seen.insert(resource) {
+            changed.push(resource.to_string());
         }
     }
     changed

@@ -193,7 +193,7 @@ fn machine(
         vm_box: box_for(&node.image, box_override),
         image,
         build_dir,
-        container_name: format!("envctl-vagrant-{}-{instance}-{replica}", env.name),
+        container_name: format!("envctl-vagrant-{}.{instance}.{replica}", env.name),
         labels,
         command: node.command.as_ref().map(|c| shell_line(&c.0)),
         env: node.env.clone(),

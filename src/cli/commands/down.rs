@@ -11,7 +11,13 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
         Ok(found) => found,
         // Labels are the truth: a definition that is broken, gone, or needs a secret that
         // is not set must not keep an instance from being removed.
-        Err(failure) if args.env.is_some() && failure.code() == INVALID_INPUT => {
+        Err(failure)
+            if args
+                .env
+                .as_deref()
+                .is_some_and(crate::model::environment::valid_name)
+                && failure.code() == INVALID_INPUT =>
+        {
             let why = failure.detail();
             let project = ctx.project()?;
             let name = args.env.clone().unwrap_or_default();

@@ -83,6 +83,15 @@ fn execute(
             );
         }
     }
+    let verb = match action {
+        Action::Promote(_) => "promote",
+        Action::Rollback => "rollback",
+    };
+    let _lock = ctx.lock(
+        &project,
+        &env,
+        &format!("{verb} {} {}", env.name, p.service),
+    )?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let file = history::path(&project.root, &inst.env.name, &inst.id.instance);

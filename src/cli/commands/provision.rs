@@ -11,6 +11,7 @@ use crate::instance::Instance;
 
 pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    let _lock = ctx.lock(&project, &env, &format!("provision {}", env.name))?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let options = UpOptions {

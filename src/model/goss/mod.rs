@@ -12,6 +12,7 @@ pub mod resource;
 pub mod template;
 
 use super::assertion::{slug, Assertion};
+use super::confine::confine;
 use super::environment::Environment;
 use super::source::{Diagnostic, SourceFile};
 use super::yaml::{self, Node, Value};
@@ -66,8 +67,8 @@ pub fn load(root: &Path, env: &Environment, path: &Path) -> Result<Vec<Assertion
     let vars_path = path.with_file_name(VARS_FILE);
     let vars = if vars_path.exists() {
         let vars_display = display(root, &vars_path);
-        let real =
-            confine(&real_root, &vars_path).map_err(|why| diag(&vars_display, 1, 1, None, why))?;
+        let real = confine(&real_root, &vars_path)
+            .map_err(|why| diag(&vars_display, 1, 1, None, why.to_string()))?;
         let src = SourceFile::read(&real, vars_display.clone())?;
         let doc = parse_yaml(&src.text, &vars_display)?;
         template::from_json(&doc.to_json())
@@ -83,7 +84,8 @@ pub fn load(root: &Path, env: &Environment, path: &Path) -> Result<Vec<Assertion
         index: HashMap::new(),
         errors: Vec::new(),
     };
-    let start = confine(&loader.real_root, path).map_err(|why| diag(&shown, 1, 1, None, why))?;
+    let start = confine(&loader.real_root, path)
+        .map_err(|why| diag(&shown, 1, 1, None, why.to_string()))?;
     loader.file(&start, &shown);
     if let Some(e) = ModelError::combine(std::mem::take(&mut loader.errors)) {
         return Err(e);
@@ -378,26 +380,6 @@ impl Loader {
             let shown = PathBuf::from(display_real(&self.real_root, &real));
             self.file(&real, &shown);
         }
-    }
-}
-
-/// `path` with symlinks resolved, when it stays inside `real_root`.
-///
-/// # Errors
-/// The path cannot be resolved, or resolves outside the project (the message names
-/// nothing outside).
-fn confine(real_root: &Path, path: &Path) -> Result<PathBuf, String> {
-    let real = path.canonicalize().map_err(|e| {
-        format!(
-            "cannot read {}: {e}",
-            path.file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        )
-    })?;
-    if real.starts_with(real_root) {
-        Ok(real)
-    } else {
-        Err("resolves outside the project; envctl reads only the project's files".into())
     }
 }
 

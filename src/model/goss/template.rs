@@ -10,7 +10,7 @@
 use regex::Regex;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A template value (goss's vars, `.Env`, what functions return). Maps are ordered by
 /// key, so `range` visits them as Go does.
@@ -1846,27 +1846,7 @@ fn unbase64(text: &str) -> Option<String> {
 
 /// `readFile`: a file of the project, relative to the goss file.
 fn read_file(ctx: &Context, name: &str) -> Result<String, String> {
-    let path: PathBuf = ctx.dir.join(name);
-    let real = path
-        .canonicalize()
-        .map_err(|e| format!("cannot read `{name}`: {e}"))?;
-    let root = ctx
-        .root
-        .canonicalize()
-        .unwrap_or_else(|_| ctx.root.to_path_buf());
-    if !real.starts_with(&root) {
-        return Err(format!(
-            "`{name}` is outside the project; templates read only the project's files"
-        ));
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| format!("cannot read `{name}`: {e}"))?;
-    if meta.len() > crate::model::source::MAX_FILE_BYTES {
-        return Err(format!(
-            "`{name}` is larger than {} MiB",
-            crate::model::source::MAX_FILE_BYTES >> 20
-        ));
-    }
-    std::fs::read_to_string(&real).map_err(|e| format!("cannot read `{name}`: {e}"))
+    crate::model::confine::Root::new(ctx.root).read(&ctx.dir.join(name), name)
 }
 
 #[cfg(test)]

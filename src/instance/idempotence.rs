@@ -72,7 +72,7 @@ async fn check_node(
 ) -> Result<NodeReport, UpError> {
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
-    let (_, key) = up::node_key(inst, node, base, &note).await?;
+    let (base, key) = up::node_key(inst, node, base, &note).await?;
     let tag = up::cache_tag(&key);
     let Some(image) = inst.docker.image(&tag).await? else {
         return Err(UpError::Engine(EngineError::Other(format!(
@@ -90,7 +90,8 @@ async fn check_node(
         write_log(inst, &report, &[]);
         return Ok(report);
     }
-    let spec = up::provision_spec(inst, node, &tag, "idempotence");
+    let mut spec = up::provision_spec(inst, node, &tag, "idempotence");
+    spec.boot_image = Some(base.id);
     let id = inst
         .docker
         .create_container(&spec)

@@ -64,6 +64,8 @@ pub(crate) struct Prepared {
     hash: String,
     /// Whether provisioning ran in this `up`.
     provisioned: bool,
+    /// The node's image before provisioning, which a systemd node's boot helper runs.
+    boot_image: String,
 }
 
 /// Brings the instance up to date with its definition.
@@ -100,6 +102,9 @@ pub async fn provision_only(
         for node in inst.env.nodes.values() {
             if node.replicas == 0 || node.provision.is_empty() {
                 continue;
+            }
+            if let Some(warning) = node.privileges.warning(&node.name) {
+                note(&warning);
             }
             let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
             prepare(inst, node, base, Vec::new(), observer, options).await?;
@@ -180,6 +185,9 @@ async fn bring_up(
     sources.dedup();
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     for node in &nodes {
+        if let Some(warning) = node.privileges.warning(&node.name) {
+            note(&warning);
+        }
         observer.event(&Event::Node {
             node: node.name.clone(),
             phase: Phase::Image,
@@ -403,6 +411,7 @@ pub(crate) async fn prepare(
     }
     if node.provision.is_empty() {
         return Ok(Some(Prepared {
+            boot_image: base.id.clone(),
             image: base.id,
             hash: def_hash,
             provisioned: false,
@@ -416,6 +425,7 @@ pub(crate) async fn prepare(
             image: tag,
             hash: def_hash,
             provisioned: false,
+            boot_image: base.id,
         }));
     }
     provision_image(inst, node, &base, &key, &tag, observer).await?;
@@ -423,6 +433,7 @@ pub(crate) async fn prepare(
         image: tag,
         hash: def_hash,
         provisioned: true,
+        boot_image: base.id,
     }))
 }
 
@@ -523,6 +534,8 @@ fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) ->
         hostname: replica.to_string(),
         ports: node.ports.clone(),
         systemd: node.init == Init::Systemd,
+        boot_image: Some(prep.boot_image.clone()),
+        privileges: node.privileges.clone(),
     }
 }
 
@@ -562,6 +575,8 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
         hostname: node.name.clone(),
         ports: vec![],
         systemd,
+        boot_image: None,
+        privileges: node.privileges.clone(),
     }
 }
 

@@ -75,6 +75,8 @@ pub struct Node {
     pub host_vars: BTreeMap<String, String>,
     /// Path prefixes the idempotence check ignores on this node, besides the defaults.
     pub idempotence_ignore: Vec<String>,
+    /// What its containers may do beyond the least-privilege defaults.
+    pub privileges: super::Privileges,
 }
 
 /// What a node's containers run as PID 1.
@@ -354,6 +356,8 @@ struct PartialNode {
     groups: Option<Vec<String>>,
     host_vars: BTreeMap<String, String>,
     idempotence_ignore: Option<Vec<String>>,
+    privileged: Option<bool>,
+    capabilities: Option<Vec<String>>,
 }
 
 fn resolve(
@@ -692,6 +696,12 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     if layer.idempotence_ignore.is_some() {
         base.idempotence_ignore = layer.idempotence_ignore;
     }
+    if layer.privileged.is_some() {
+        base.privileged = layer.privileged;
+    }
+    if layer.capabilities.is_some() {
+        base.capabilities = layer.capabilities;
+    }
 }
 
 fn located<T>(src: &Arc<SourceFile>, s: Spanned<T>) -> Located<T> {
@@ -788,6 +798,19 @@ fn partial_node(
             None
         }
     });
+    let capabilities = raw.capabilities.map(|caps| {
+        caps.into_iter()
+            .filter_map(
+                |c| match super::privileges::capability(c.get_ref()) {
+                    Ok(name) => Some(name),
+                    Err(message) => {
+                        errors.push(src.diagnostic_for(c.span(), "capabilities", message));
+                        None
+                    }
+                },
+            )
+            .collect()
+    });
     let groups = raw.groups.map(|groups| {
         groups
             .into_iter()
@@ -824,6 +847,8 @@ fn partial_node(
         groups,
         host_vars: BTreeMap::new(),
         idempotence_ignore: raw.idempotence_ignore,
+        privileged: raw.privileged,
+        capabilities,
     }
 }
 
@@ -1172,6 +1197,16 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
             format!("node `{name}` has init = \"systemd\", which runs /sbin/init; start its services from units (provisioning) instead of `command`"),
         ));
     }
+    let mut capabilities: Vec<String> = p.capabilities.unwrap_or_default();
+    capabilities.sort();
+    capabilities.dedup();
+    let privileged = p.privileged.unwrap_or(false);
+    if privileged && !capabilities.is_empty() {
+        errors.push(header.diagnostic(
+            Some("capabilities"),
+            format!("node `{name}` has privileged = true, which already grants every capability; drop `capabilities`, or drop `privileged` to add only those"),
+        ));
+    }
     if replicas > 1 {
         if let Some(fixed) = ports.iter().find(|p| p.value.host.is_some()) {
             errors.push(fixed.at.diagnostic(
@@ -1204,6 +1239,10 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
         groups: p.groups.unwrap_or_default(),
         host_vars: p.host_vars,
         idempotence_ignore: p.idempotence_ignore.unwrap_or_default(),
+        privileges: super::Privileges {
+            privileged,
+            capabilities,
+        },
     })
 }
 

@@ -63,6 +63,10 @@ pub struct RawNode {
     pub groups: Option<Vec<Spanned<String>>>,
     /// Paths (prefixes) the idempotence check ignores on this node, besides the defaults.
     pub idempotence_ignore: Option<Vec<String>>,
+    /// `true` runs the node's containers privileged (see `model::privileges`).
+    pub privileged: Option<bool>,
+    /// Linux capabilities added to the node's containers (`["NET_ADMIN"]`).
+    pub capabilities: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

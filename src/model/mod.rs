@@ -11,6 +11,7 @@ pub mod environment_file;
 pub mod goss;
 pub mod inventory;
 pub mod port;
+pub mod privileges;
 pub mod project;
 pub mod promotion;
 pub mod redact;
@@ -26,6 +27,7 @@ pub mod yaml;
 pub use assertion::Assertion;
 pub use engine_kind::EngineKind;
 pub use environment::{Environment, HealthCheck, ImageSource, Init, Node, Step, StepKind};
+pub use privileges::Privileges;
 pub use project::Project;
 pub use source::Diagnostic;
 

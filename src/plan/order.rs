@@ -106,6 +106,7 @@ mod tests {
                 groups: vec![],
                 host_vars: BTreeMap::new(),
                 idempotence_ignore: vec![],
+                privileges: Default::default(),
             },
         )
     }

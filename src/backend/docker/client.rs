@@ -1,6 +1,7 @@
 //! The Docker Engine, through bollard. Thin, typed wrappers over the API calls envctl
 //! makes; every error says which object and operation failed.
 
+use super::privileges;
 use crate::backend::{EngineError, ExecOutput};
 use crate::model::port::{PortMapping, Protocol};
 use bollard::exec::{CreateExecOptions, StartExecResults};
@@ -25,6 +26,8 @@ pub struct Docker {
     pub(super) api: bollard::Docker,
     /// Held shared by every create request in flight; see [`Docker::settled`].
     creating: Arc<tokio::sync::RwLock<()>>,
+    /// The engine's host (cgroup version...), read once when a systemd node needs it.
+    host: Arc<tokio::sync::OnceCell<super::privileges::Host>>,
 }
 
 /// What envctl asks the engine to create for one container.
@@ -40,9 +43,13 @@ pub struct ContainerSpec {
     pub aliases: Vec<String>,
     pub hostname: String,
     pub ports: Vec<PortMapping>,
-    /// Boot systemd as PID 1 (the flags that work on cgroup v1 hosts without
-    /// `--privileged`; see docs/provisioning.md).
+    /// Boot systemd as PID 1, confined as `privileges.rs` says (docs/provisioning.md).
     pub systemd: bool,
+    /// For systemd containers: the image the boot helper runs from (the node's image
+    /// before provisioning); `None` is `image` itself.
+    pub boot_image: Option<String>,
+    /// What the node asked for beyond the defaults.
+    pub privileges: crate::model::Privileges,
 }
 
 /// A container as listed by the engine.
@@ -160,7 +167,26 @@ impl Docker {
         Ok(Docker {
             api: client,
             creating: Arc::default(),
+            host: Arc::default(),
         })
+    }
+
+    /// What envctl needs to know of the engine's host (read once per connection).
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn host(&self) -> Result<super::privileges::Host, EngineError> {
+        self.host
+            .get_or_try_init(|| async {
+                let info = self
+                    .api
+                    .info()
+                    .await
+                    .map_err(api("reading the engine's info"))?;
+                Ok(super::privileges::Host::from_info(&info))
+            })
+            .await
+            .cloned()
     }
 
     /// Waits until no create request of this connection is in flight.
@@ -494,10 +520,22 @@ impl Docker {
             ..Default::default()
         };
         let mut env = spec.env.clone();
-        if spec.systemd {
-            systemd_host_config(&mut host_config);
+        let mut labels = spec.labels.clone();
+        let mut entrypoint = spec.entrypoint.clone();
+        let host = if spec.systemd {
+            let host = self.host().await?;
+            host.check_systemd().map_err(EngineError::Other)?;
             env.push("container=docker".into());
-        }
+            entrypoint = Some(privileges::boot_entrypoint(&host, &spec.privileges));
+            labels.insert(
+                privileges::BOOT_IMAGE.into(),
+                spec.boot_image.clone().unwrap_or_else(|| spec.image.clone()),
+            );
+            Some(host)
+        } else {
+            None
+        };
+        privileges::apply(&mut host_config, host.as_ref(), &spec.privileges);
         let networking = NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),
@@ -510,9 +548,9 @@ impl Docker {
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: spec.cmd.clone(),
-            entrypoint: spec.entrypoint.clone(),
+            entrypoint,
             env: Some(env),
-            labels: Some(spec.labels.clone()),
+            labels: Some(labels),
             hostname: Some(spec.hostname.clone()),
             stop_signal: spec.systemd.then(|| "SIGRTMIN+3".to_string()),
             exposed_ports: Some(exposed),
@@ -536,10 +574,98 @@ impl Docker {
     /// # Errors
     /// Engine failures (e.g. a host port already in use).
     pub async fn start(&self, id: &str, name: &str) -> Result<(), EngineError> {
-        self.api
-            .start_container(id, None)
+        let inspected = self
+            .api
+            .inspect_container(id, None)
             .await
-            .map_err(api(format!("starting container {name}")))
+            .map_err(api(format!("inspecting container {name}")))?;
+        if let Err(e) = self.api.start_container(id, None).await {
+            let privileged = inspected
+                .host_config
+                .as_ref()
+                .and_then(|h| h.privileged)
+                .unwrap_or(false);
+            let mut message = format!("starting container {name}: {}", root_cause(&e));
+            if privileged && message.contains("apply caps") {
+                message.push_str("\n  this engine cannot run privileged containers (its capability bounding set lacks capabilities that privileged mode grants); instead of `privileged = true`, give the node the capabilities it needs: `capabilities = [\"NET_ADMIN\"]`");
+                return Err(EngineError::Other(message));
+            }
+            return Err(api(format!("starting container {name}"))(e));
+        }
+        let boot_image = inspected
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(privileges::BOOT_IMAGE).cloned());
+        match boot_image {
+            Some(image) => self.boot_helper(id, name, &image).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the boot helper of a systemd container (see `privileges.rs`) to completion.
+    async fn boot_helper(&self, node: &str, name: &str, image: &str) -> Result<(), EngineError> {
+        let host = self.host().await?;
+        let (cmd, host_config) = privileges::helper(&host, node)?;
+        let mut labels: HashMap<String, String> = self
+            .api
+            .inspect_container(node, None)
+            .await
+            .ok()
+            .and_then(|c| c.config)
+            .and_then(|c| c.labels)
+            .unwrap_or_default();
+        labels.remove(privileges::BOOT_IMAGE);
+        labels.insert(
+            crate::backend::labels::ROLE.into(),
+            crate::backend::labels::ROLE_PROVISION.into(),
+        );
+        labels.insert(
+            crate::backend::labels::OWNER.into(),
+            crate::backend::labels::owner(),
+        );
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            entrypoint: Some(vec![]),
+            cmd: Some(cmd),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let helper_name = format!("envctl-boot-{}", &node[..node.len().min(12)]);
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&helper_name)
+            .build();
+        let api_client = self.api.clone();
+        let created = self
+            .creation(async move { api_client.create_container(Some(options), body).await })
+            .await
+            .map_err(api(format!("creating the boot helper of {name}")))?;
+        let result = async {
+            self.api
+                .start_container(&created.id, None)
+                .await
+                .map_err(api(format!("starting the boot helper of {name}")))?;
+            let code = match self
+                .api
+                .wait_container(&created.id, None::<bollard::query_parameters::WaitContainerOptions>)
+                .try_collect::<Vec<_>>()
+                .await
+            {
+                Ok(states) => states.last().map_or(0, |s| s.status_code),
+                Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
+                Err(e) => return Err(api(format!("waiting for the boot helper of {name}"))(e)),
+            };
+            if code != 0 {
+                return Err(EngineError::Other(format!(
+                    "systemd cannot boot in {name}: its boot helper (which makes the node's own cgroup writable) exited with {code}: {}\n  systemd nodes need `perl` in their base image (Debian and Ubuntu have it) and an engine that grants SYS_ADMIN to a helper container",
+                    self.log_tail(&created.id, 5).await.trim()
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        let _ = self.remove_container(&created.id).await;
+        result
     }
 
     /// Stops a running container (SIGTERM, then SIGKILL after `grace_secs`); it stays
@@ -815,25 +941,6 @@ impl Docker {
 }
 
 /// `repo:tag` split for the engine's API (`debian:bookworm` -> `debian`, `bookworm`).
-/// systemd as PID 1 without `--privileged`: every capability but SYS_RESOURCE (missing
-/// from some hosts' bounding set), no seccomp/AppArmor confinement, the host's cgroup
-/// tree (cgroup v1) writable, and tmpfs on /run and /run/lock.
-fn systemd_host_config(host: &mut HostConfig) {
-    use bollard::models::HostConfigCgroupnsModeEnum;
-    host.cap_add = Some(vec!["ALL".into()]);
-    host.cap_drop = Some(vec!["SYS_RESOURCE".into()]);
-    host.security_opt = Some(vec![
-        "seccomp=unconfined".into(),
-        "apparmor=unconfined".into(),
-    ]);
-    host.cgroupns_mode = Some(HostConfigCgroupnsModeEnum::HOST);
-    host.binds = Some(vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()]);
-    host.tmpfs = Some(HashMap::from([
-        ("/run".to_string(), String::new()),
-        ("/run/lock".to_string(), String::new()),
-    ]));
-}
-
 pub fn split_reference(reference: &str) -> (&str, &str) {
     match reference.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),

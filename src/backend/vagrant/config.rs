@@ -358,6 +358,7 @@ mod tests {
             groups: Vec::new(),
             host_vars: BTreeMap::new(),
             idempotence_ignore: Vec::new(),
+            privileges: Default::default(),
             provision: steps
                 .into_iter()
                 .map(|kind| Step {

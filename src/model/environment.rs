@@ -41,6 +41,8 @@ pub struct Environment {
     pub ancestors: Vec<String>,
     /// Promotable services by name (`[promote.SERVICE]`).
     pub promotions: BTreeMap<String, super::promotion::Promotion>,
+    /// Services released into a directory behind a symlink, by name (`[releases.SERVICE]`).
+    pub releases: BTreeMap<String, super::symlink_release::SymlinkRelease>,
     /// The engine that runs it (`engine = ...`, nearest file wins).
     pub engine: super::EngineKind,
 }
@@ -371,6 +373,7 @@ fn resolve(
     let mut secrets = BTreeMap::new();
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
     let mut promote = BTreeMap::new();
+    let mut symlinked = BTreeMap::new();
     let mut engine = super::EngineKind::default();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
@@ -410,6 +413,9 @@ fn resolve(
         for (service, p) in raw.promote {
             promote.insert(service.get_ref().clone(), (src.clone(), service, p));
         }
+        for (service, r) in raw.releases {
+            symlinked.insert(service.get_ref().clone(), (src.clone(), service, r));
+        }
         for (node_name, raw_node) in raw.nodes {
             let at = Location {
                 src: src.clone(),
@@ -448,20 +454,28 @@ fn resolve(
     }
     check_references(&resolved, &written, &mut errors);
     check_templates(root, &vars, &resolved, &mut errors);
+    let replicas: BTreeMap<String, u32> = resolved
+        .iter()
+        .map(|(name, n)| (name.clone(), n.replicas))
+        .collect();
     let mut promotions = BTreeMap::new();
+    let blue_green: Vec<String> = promote.keys().cloned().collect();
     for (name, (src, service, raw)) in promote {
-        let p = super::promotion::resolve(
-            root,
-            &src,
-            &service,
-            raw,
-            &resolved
-                .iter()
-                .map(|(name, n)| (name.clone(), n.replicas))
-                .collect(),
-            &mut errors,
-        );
+        let p = super::promotion::resolve(root, &src, &service, raw, &replicas, &mut errors);
         promotions.extend(p.map(|p| (name, p)));
+    }
+    let mut releases = BTreeMap::new();
+    for (name, (src, service, raw)) in symlinked {
+        if blue_green.contains(&name) {
+            errors.push(src.diagnostic_for(
+                service.span(),
+                format!("releases.{name}"),
+                format!("`{name}` is declared both as [promote.{name}] and [releases.{name}]; a service has one promotion strategy"),
+            ));
+            continue;
+        }
+        let r = super::symlink_release::resolve(root, &src, &service, raw, &replicas, &mut errors);
+        releases.extend(r.map(|r| (name, r)));
     }
     for node in resolved.values_mut() {
         for (k, v) in &secrets {
@@ -478,6 +492,7 @@ fn resolve(
             files,
             ancestors,
             promotions,
+            releases,
             engine,
         })
     } else {

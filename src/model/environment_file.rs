@@ -22,6 +22,10 @@ pub struct RawEnvironment {
     /// Promotable services (blue-green behind a router); see `promotion.rs`.
     #[serde(default)]
     pub promote: BTreeMap<Spanned<String>, super::promotion::RawPromotion>,
+    /// Services released by copying into a directory and repointing a symlink; see
+    /// `symlink_release.rs`.
+    #[serde(default)]
+    pub releases: BTreeMap<Spanned<String>, super::symlink_release::RawSymlinkRelease>,
     /// Nodes taken from an Ansible inventory, one per host.
     pub inventory: Option<Spanned<RawInventory>>,
     /// Values never shown in output (see `model::secrets`).

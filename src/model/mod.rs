@@ -21,6 +21,7 @@ pub mod source;
 pub mod spec;
 pub mod spec_file;
 pub mod spec_toml;
+pub mod symlink_release;
 pub mod template;
 pub mod yaml;
 

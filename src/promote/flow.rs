@@ -2,7 +2,7 @@
 //! passed its gate, and moves back when anything after the switch fails; the old
 //! colour is stopped only once the router is proven to serve the new one.
 
-use super::history::{Evidence, Record, SpecResult};
+use super::history::{Record, SpecResult};
 use super::probe::{self, Probe};
 use super::release::Release;
 use super::{colour, drain, switch, PromoteError};
@@ -57,6 +57,8 @@ pub struct Options {
 /// Exit codes of an outcome, as documented for the CLI.
 pub const PROMOTED: u8 = 0;
 pub const REFUSED: u8 = 1;
+/// Only symlink releases end so: a rollback with no release to go back to.
+pub const INVALID: u8 = 2;
 pub const FAULT: u8 = 3;
 pub const INTERRUPTED: u8 = 130;
 
@@ -98,24 +100,7 @@ pub fn run(
         specs,
         options,
         observer,
-        record: Record {
-            at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
-            action: name.into(),
-            service: p.service.clone(),
-            release,
-            from: None,
-            to: String::new(),
-            live: None,
-            outcome: String::new(),
-            exit: FAULT,
-            message: None,
-            specs: Vec::new(),
-            probe: None,
-            evidence: Evidence::default(),
-        },
+        record: Record::start(name, &p.service, release),
         started: Instant::now(),
         preview_at: None,
         drained: false,
@@ -183,10 +168,7 @@ impl Run<'_> {
         self.record.to = target.clone();
         self.record.live = Some(live.clone());
         let probe = self.options.probe.as_ref().map(|url| {
-            let mapped = probe::target(url, |host, port| {
-                let c = view.container(host).ok()?;
-                InstanceView::address_of(c, &self.inst.id.network(), port)
-            });
+            let mapped = probe::on_host(url, &view, &self.inst.id.network());
             // Answers to the `serves` URL say which colour they came from.
             let serves = (
                 self.p.serves_node.as_str(),
@@ -551,25 +533,13 @@ impl Run<'_> {
     /// Returns how many failed, as text, when any did.
     fn verify(&mut self, assertions: Vec<Assertion>, node: &str) -> Result<(), String> {
         let view = self.view(Some(node)).map_err(|e| e.to_string())?;
-        let options = RunOptions {
-            jobs: self.options.jobs.max(1),
-            quiet: self.options.quiet,
-            ..Default::default()
-        };
-        let outcomes = runner::run(self.handle, assertions, Arc::new(view), &options);
-        let failed = outcomes.iter().filter(|o| !o.passed).count();
-        self.record
-            .specs
-            .extend(outcomes.into_iter().map(|o| SpecResult {
-                name: o.name,
-                passed: o.passed,
-                message: o.message,
-            }));
-        if failed == 0 {
-            Ok(())
-        } else {
-            Err(format!("{failed} failed"))
-        }
+        verify(
+            self.handle,
+            view,
+            assertions,
+            self.options,
+            &mut self.record.specs,
+        )
     }
 
     fn switch_and_verify(&mut self, target: &str, target_node: &str) -> Result<(), (u8, String)> {
@@ -693,6 +663,34 @@ impl Run<'_> {
         if let Err(e) = self.handle.block_on(colour::stop(self.inst, node)) {
             self.step(format!("stopping {node} failed: {e}"));
         }
+    }
+}
+
+/// Runs a gate's assertions against `view`, adds their results to `results`, and says
+/// how many failed, as text, when any did.
+pub(super) fn verify(
+    handle: &Handle,
+    view: InstanceView,
+    assertions: Vec<Assertion>,
+    options: &Options,
+    results: &mut Vec<SpecResult>,
+) -> Result<(), String> {
+    let run_options = RunOptions {
+        jobs: options.jobs.max(1),
+        quiet: options.quiet,
+        ..Default::default()
+    };
+    let outcomes = runner::run(handle, assertions, Arc::new(view), &run_options);
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    results.extend(outcomes.into_iter().map(|o| SpecResult {
+        name: o.name,
+        passed: o.passed,
+        message: o.message,
+    }));
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} failed"))
     }
 }
 

@@ -55,6 +55,31 @@ pub struct Record {
     pub evidence: Evidence,
 }
 
+impl Record {
+    /// A record of `action` on `service` that has not ended yet (a fault until told
+    /// otherwise).
+    pub fn start(action: &str, service: &str, release: Release) -> Record {
+        Record {
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            action: action.into(),
+            service: service.into(),
+            release,
+            from: None,
+            to: String::new(),
+            live: None,
+            outcome: String::new(),
+            exit: super::flow::FAULT,
+            message: None,
+            specs: Vec::new(),
+            probe: None,
+            evidence: Evidence::default(),
+        }
+    }
+}
+
 /// The history file of one instance.
 pub fn path(root: &Path, env: &str, instance: &str) -> PathBuf {
     root.join(".envctl")
@@ -173,6 +198,7 @@ mod tests {
             release: Release {
                 image: None,
                 vars: BTreeMap::from([("GREETING".into(), greeting.into())]),
+                ..Release::default()
             },
             from: Some("blue".into()),
             to: to.into(),

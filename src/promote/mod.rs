@@ -2,7 +2,9 @@
 //! or rollback step by step (start the idle colour, gate it, switch, verify through the
 //! router, stop the old colour), `colour` starts and stops colour nodes, `switch` moves
 //! the router, `probe` proves that no request failed meanwhile, and `history` records
-//! every attempt. Definitions live in [`crate::model::promotion`].
+//! every attempt. `symlink` is the other strategy: releases copied into a directory on
+//! the nodes, with a `current` symlink repointed. Definitions live in
+//! [`crate::model::promotion`] and [`crate::model::symlink_release`].
 
 pub mod colour;
 pub mod drain;
@@ -12,6 +14,7 @@ pub mod probe;
 pub mod release;
 pub mod retry;
 pub mod switch;
+pub mod symlink;
 
 use crate::backend::EngineError;
 use crate::instance::up::UpError;

@@ -289,6 +289,15 @@ pub fn target(url: &str, address: impl Fn(&str, u16) -> Option<std::net::SocketA
     }
 }
 
+/// [`target`] for the nodes of `view`: their published ports, else their addresses on
+/// the instance `network`.
+pub fn on_host(url: &str, view: &crate::backend::docker::InstanceView, network: &str) -> String {
+    target(url, |host, port| {
+        let c = view.container(host).ok()?;
+        crate::backend::docker::InstanceView::address_of(c, network, port)
+    })
+}
+
 /// `http://HOST:PORT/PATH` as host, port (80 when left out) and path (`/` at least).
 pub fn split(url: &str) -> Option<(&str, u16, &str)> {
     let rest = url.strip_prefix("http://")?;

@@ -13,6 +13,12 @@ pub struct Release {
     pub image: Option<ImageSource>,
     /// Environment variables set on the colour's container, over the definition's.
     pub vars: BTreeMap<String, String>,
+    /// For a symlink release: the directory name under `PATH/releases`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// For a symlink release: what was copied (`dist/v2`, `git 3baeff3 (HEAD) of site`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Release {
@@ -67,6 +73,12 @@ impl Release {
             None => {}
         }
         parts.extend(self.vars.iter().map(|(k, v)| format!("{k}={v}")));
+        if let Some(v) = &self.version {
+            parts.push(v.clone());
+        }
+        if let Some(s) = &self.source {
+            parts.push(format!("from {s}"));
+        }
         if parts.is_empty() {
             "as defined".into()
         } else {

@@ -22,7 +22,7 @@ pub fn keys_for(p: &Promotion, colour: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn exec_ok(
+pub(super) async fn exec_ok(
     view: &dyn NodeAccess,
     node: &str,
     command: Vec<String>,

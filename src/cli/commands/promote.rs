@@ -1,85 +1,142 @@
 //! `envctl promote [ENV] SERVICE --release REF` and `envctl rollback [ENV] SERVICE`:
-//! blue-green switches gated by the specs; every attempt is written to the history.
+//! blue-green switches, or symlink releases, gated by the specs; every attempt is
+//! written to the history.
 
 use super::super::args::{PromoteArgs, RollbackArgs, SwitchArgs};
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::Context;
+use crate::instance::Instance;
+use crate::model::assertion::pattern::Pattern;
+use crate::model::assertion::Assertion;
 use crate::model::promotion::Promotion;
+use crate::model::symlink_release::SymlinkRelease;
 use crate::model::{Environment, Project};
 use crate::promote::flow::{self, Action, Options};
-use crate::promote::history;
+use crate::promote::history::{self, Record};
 use crate::promote::release::Release;
+use crate::promote::symlink;
+
+/// A service and how it is released.
+enum Service {
+    BlueGreen(Promotion),
+    Symlink(SymlinkRelease),
+}
 
 pub fn run(ctx: &Context, args: PromoteArgs) -> Result<u8, Failure> {
     let (project, env, service) = load(ctx, &args.target)?;
-    let release = Release::parse(&args.release, &project.root).map_err(Failure::Invalid)?;
-    execute(
-        ctx,
-        project,
-        env,
-        service,
-        Action::Promote(release),
-        &args.switch,
-    )
+    match service {
+        Service::BlueGreen(p) => {
+            let release = Release::parse(&args.release, &project.root).map_err(Failure::Invalid)?;
+            execute(ctx, project, env, p, Action::Promote(release), &args.switch)
+        }
+        Service::Symlink(s) => {
+            let (release, tar) =
+                symlink::prepare(&args.release, &project.root, &s).map_err(Failure::Invalid)?;
+            execute_symlink(
+                ctx,
+                project,
+                env,
+                s,
+                symlink::Action::Promote(release, tar),
+                &args.switch,
+            )
+        }
+    }
 }
 
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<u8, Failure> {
     let (project, env, service) = load(ctx, &args.target)?;
-    execute(ctx, project, env, service, Action::Rollback, &args.switch)
+    match service {
+        Service::BlueGreen(p) => execute(ctx, project, env, p, Action::Rollback, &args.switch),
+        Service::Symlink(s) => execute_symlink(
+            ctx,
+            project,
+            env,
+            s,
+            symlink::Action::Rollback,
+            &args.switch,
+        ),
+    }
 }
 
-fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Promotion), Failure> {
+fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Service), Failure> {
     let (env, service) = match target {
         [service] => (None, service.clone()),
         [env, service] => (Some(env.clone()), service.clone()),
         _ => unreachable!("clap takes one or two values"),
     };
     let (project, env) = ctx.environment(env.as_deref())?;
-    let Some(p) = env.promotions.get(&service).cloned() else {
-        let known: Vec<&str> = env.promotions.keys().map(String::as_str).collect();
-        return Err(Failure::Invalid(format!(
-            "`{service}` is not a promotable service of environment `{}` ({}; declare one with [promote.{service}] in {})",
-            env.name,
-            if known.is_empty() {
-                "it has none".to_string()
-            } else {
-                format!("it has: {}", known.join(", "))
-            },
-            env.files.first().map(|f| f.display().to_string()).unwrap_or_default()
-        )));
+    let found = match (env.promotions.get(&service), env.releases.get(&service)) {
+        (Some(p), _) => Service::BlueGreen(p.clone()),
+        (None, Some(s)) => Service::Symlink(s.clone()),
+        (None, None) => {
+            let known: Vec<&str> = env
+                .promotions
+                .keys()
+                .chain(env.releases.keys())
+                .map(String::as_str)
+                .collect();
+            return Err(Failure::Invalid(format!(
+                "`{service}` is not a promotable service of environment `{}` ({}; declare one with [promote.{service}] or [releases.{service}] in {})",
+                env.name,
+                if known.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    format!("it has: {}", known.join(", "))
+                },
+                env.files.first().map(|f| f.display().to_string()).unwrap_or_default()
+            )));
+        }
     };
-    Ok((project, env, p))
+    // Colours are containers and releases are copied through the Docker Engine's
+    // archive upload: the VM engines serve neither yet.
+    if ctx.on_vagrant(&env) {
+        return Err(Failure::Invalid(format!(
+            "`{service}` cannot be promoted on engine `{}`: promotion and rollback run on the Docker engine only (environment `{}`)",
+            ctx.engine.unwrap_or(env.engine),
+            env.name
+        )));
+    }
+    Ok((project, env, found))
 }
 
-fn execute(
+/// What both strategies check before touching anything: the probe and its patterns,
+/// the specs; then the instance and its history.
+struct Prepared {
+    specs: Vec<Assertion>,
+    probe_body: Vec<Pattern>,
+    inst: Instance,
+    file: std::path::PathBuf,
+    records: Vec<Record>,
+}
+
+fn prepare(
     ctx: &Context,
     project: Project,
     env: Environment,
-    p: Promotion,
-    action: Action,
+    router: &str,
+    stems: &[String],
+    service: &str,
     args: &SwitchArgs,
-) -> Result<u8, Failure> {
-    // Everything is validated before anything is touched.
+) -> Result<Prepared, Failure> {
     if let Some(url) = args.probe.as_deref().filter(|u| !u.starts_with("http://")) {
         return Err(Failure::Invalid(format!(
-            "--probe `{url}`: give an http:// URL through the router, e.g. http://{}:80/",
-            p.router
+            "--probe `{url}`: give an http:// URL, e.g. http://{router}:80/"
         )));
     }
     let probe_body = args
         .probe_body
         .iter()
         .map(|t| {
-            crate::model::assertion::pattern::Pattern::parse(t)
-                .map_err(|e| Failure::Invalid(format!("--probe-body `{t}`: {e}")))
+            Pattern::parse(t).map_err(|e| Failure::Invalid(format!("--probe-body `{t}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let specs = project.specs(&env)?;
-    for stem in p.specs.iter().chain(&p.router_specs) {
+    for stem in stems {
         if !specs.iter().any(|a| a.group() == stem) {
             eprintln!(
-                "warning: no assertions in specs/{}/{stem}.toml gate `{}`",
-                env.name, p.service
+                "warning: no assertions in specs/{}/{stem}.toml gate `{service}`",
+                env.name
             );
         }
     }
@@ -96,7 +153,89 @@ fn execute(
     let inst = ctx.instance(docker, &project, env);
     let file = history::path(&project.root, &inst.env.name, &inst.id.instance);
     let records = history::read(&file).map_err(Failure::Environment)?;
+    Ok(Prepared {
+        specs,
+        probe_body,
+        inst,
+        file,
+        records,
+    })
+}
+
+/// Runs `work` with a signal turning the interrupt flag it gets (the run notices it,
+/// undoes what it did and ends with 130), then records the run and maps its outcome to
+/// the exit code.
+fn conclude(
+    ctx: &Context,
+    prepared: &Prepared,
+    service: &str,
+    options: Options,
+    work: impl FnOnce(&Options) -> Record,
+) -> Result<u8, Failure> {
+    let (stop, interrupt) = tokio::sync::watch::channel(false);
+    let listener = ctx.runtime.spawn(async move {
+        super::super::interrupt::signalled().await;
+        eprintln!("interrupted; putting the previous release back");
+        let _ = stop.send(true);
+    });
     let options = Options {
+        interrupt: Some(interrupt),
+        ..options
+    };
+    let record = work(&options);
+    listener.abort();
+    let inst = &prepared.inst;
+    if record.exit == flow::INVALID {
+        return Err(Failure::Invalid(format!(
+            "{} {service}: {}",
+            record.action,
+            record.message.as_deref().unwrap_or("invalid")
+        )));
+    }
+    if let Err(e) = history::append(&prepared.file, &record) {
+        eprintln!("warning: cannot write {}: {e}", prepared.file.display());
+    }
+    let live = record.live.as_deref().unwrap_or("?");
+    match record.exit {
+        flow::PROMOTED => {
+            if !ctx.quiet {
+                eprintln!(
+                    "{}/{}: {service} {} -> {} ({}); live: {live}",
+                    inst.env.name,
+                    inst.id.instance,
+                    record.from.as_deref().unwrap_or("?"),
+                    record.to,
+                    record.outcome
+                );
+            }
+            Ok(SUCCESS)
+        }
+        flow::REFUSED => {
+            eprintln!(
+                "error: {} {service} refused: {}",
+                record.action,
+                record.message.as_deref().unwrap_or("the gate said no")
+            );
+            Ok(SPECS_FAILED)
+        }
+        flow::INTERRUPTED => {
+            eprintln!(
+                "{} {service}: {}",
+                record.action,
+                record.message.as_deref().unwrap_or("interrupted")
+            );
+            Err(Failure::Interrupted)
+        }
+        _ => Err(Failure::Environment(format!(
+            "{} {service} failed: {}",
+            record.action,
+            record.message.as_deref().unwrap_or("unknown fault")
+        ))),
+    }
+}
+
+fn options(ctx: &Context, args: &SwitchArgs, probe_body: Vec<Pattern>) -> Options {
+    Options {
         keep_previous: args.keep_previous,
         probe: args.probe.clone(),
         probe_body,
@@ -105,7 +244,54 @@ fn execute(
         previous_release: None,
         recreate_previous: false,
         interrupt: None,
-    };
+    }
+}
+
+fn execute_symlink(
+    ctx: &Context,
+    project: Project,
+    env: Environment,
+    s: SymlinkRelease,
+    action: symlink::Action,
+    args: &SwitchArgs,
+) -> Result<u8, Failure> {
+    if args.keep_previous {
+        return Err(Failure::Invalid(format!(
+            "--keep-previous is for blue-green services; `{}` is released into {} on its nodes, where the last {} releases stay (`keep`)",
+            s.service,
+            s.releases_dir(),
+            s.keep
+        )));
+    }
+    let node = s.nodes.first().cloned().unwrap_or_default();
+    let prepared = prepare(ctx, project, env, &node, &s.specs, &s.service, args)?;
+    let options = options(ctx, args, prepared.probe_body.clone());
+    conclude(ctx, &prepared, &s.service, options, |options| {
+        symlink::run(
+            ctx.runtime.handle(),
+            &prepared.inst,
+            &s,
+            &prepared.specs,
+            action,
+            options,
+            &prepared.records,
+        )
+    })
+}
+
+fn execute(
+    ctx: &Context,
+    project: Project,
+    env: Environment,
+    p: Promotion,
+    action: Action,
+    args: &SwitchArgs,
+) -> Result<u8, Failure> {
+    // Everything is validated before anything is touched.
+    let stems: Vec<String> = p.specs.iter().chain(&p.router_specs).cloned().collect();
+    let prepared = prepare(ctx, project, env, &p.router, &stems, &p.service, args)?;
+    let (inst, records) = (&prepared.inst, &prepared.records);
+    let options = options(ctx, args, prepared.probe_body.clone());
     let options = match &action {
         Action::Rollback => {
             // The colour to go back to, as it last ran when the router was switched to it.
@@ -118,7 +304,7 @@ fn execute(
             let previous = live.as_deref().map(|l| p.other(l).to_string());
             let release = previous
                 .as_deref()
-                .and_then(|c| history::last_release_of(&records, &p.service, c));
+                .and_then(|c| history::last_release_of(records, &p.service, c));
             // A refused or failed attempt left another release in that colour's container.
             let replaced = previous.as_deref().is_some_and(|c| {
                 records
@@ -137,70 +323,16 @@ fn execute(
     };
     // A signal does not end the process here: the run notices it, puts the router back
     // on the old colour and ends with 130.
-    let (stop, interrupt) = tokio::sync::watch::channel(false);
-    let listener = ctx.runtime.spawn(async move {
-        super::super::interrupt::signalled().await;
-        eprintln!("interrupted; putting the router back");
-        let _ = stop.send(true);
-    });
-    let options = Options {
-        interrupt: Some(interrupt),
-        ..options
-    };
-    let observer = crate::report::progress::for_stderr(ctx.quiet);
-    let record = flow::run(
-        ctx.runtime.handle(),
-        &inst,
-        &p,
-        &specs,
-        action,
-        &options,
-        observer.as_ref(),
-    );
-    drop(observer);
-    listener.abort();
-    if let Err(e) = history::append(&file, &record) {
-        eprintln!("warning: cannot write {}: {e}", file.display());
-    }
-    let live = record.live.as_deref().unwrap_or("?");
-    match record.exit {
-        flow::PROMOTED => {
-            if !ctx.quiet {
-                eprintln!(
-                    "{}/{}: {} {} -> {} ({}); live: {live}",
-                    inst.env.name,
-                    inst.id.instance,
-                    p.service,
-                    record.from.as_deref().unwrap_or("?"),
-                    record.to,
-                    record.outcome
-                );
-            }
-            Ok(SUCCESS)
-        }
-        flow::REFUSED => {
-            eprintln!(
-                "error: {} {} refused: {}",
-                record.action,
-                p.service,
-                record.message.as_deref().unwrap_or("the gate said no")
-            );
-            Ok(SPECS_FAILED)
-        }
-        flow::INTERRUPTED => {
-            eprintln!(
-                "{} {}: {}",
-                record.action,
-                p.service,
-                record.message.as_deref().unwrap_or("interrupted")
-            );
-            Err(Failure::Interrupted)
-        }
-        _ => Err(Failure::Environment(format!(
-            "{} {} failed: {}",
-            record.action,
-            p.service,
-            record.message.as_deref().unwrap_or("unknown fault")
-        ))),
-    }
+    conclude(ctx, &prepared, &p.service, options, |options| {
+        let observer = crate::report::progress::for_stderr(ctx.quiet);
+        flow::run(
+            ctx.runtime.handle(),
+            &prepared.inst,
+            &p,
+            &prepared.specs,
+            action,
+            options,
+            observer.as_ref(),
+        )
+    })
 }

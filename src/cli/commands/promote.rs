@@ -108,6 +108,8 @@ struct Prepared {
     inst: Instance,
     file: std::path::PathBuf,
     records: Vec<Record>,
+    /// Held until the run ends: one command per instance at a time.
+    _lock: crate::instance::lock::InstanceLock,
 }
 
 fn prepare(
@@ -117,6 +119,7 @@ fn prepare(
     router: &str,
     stems: &[String],
     service: &str,
+    verb: &str,
     args: &SwitchArgs,
 ) -> Result<Prepared, Failure> {
     if let Some(url) = args.probe.as_deref().filter(|u| !u.starts_with("http://")) {
@@ -140,15 +143,7 @@ fn prepare(
             );
         }
     }
-    let verb = match action {
-        Action::Promote(_) => "promote",
-        Action::Rollback => "rollback",
-    };
-    let _lock = ctx.lock(
-        &project,
-        &env,
-        &format!("{verb} {} {}", env.name, p.service),
-    )?;
+    let lock = ctx.lock(&project, &env, &format!("{verb} {} {service}", env.name))?;
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let file = history::path(&project.root, &inst.env.name, &inst.id.instance);
@@ -159,6 +154,7 @@ fn prepare(
         inst,
         file,
         records,
+        _lock: lock,
     })
 }
 
@@ -264,7 +260,11 @@ fn execute_symlink(
         )));
     }
     let node = s.nodes.first().cloned().unwrap_or_default();
-    let prepared = prepare(ctx, project, env, &node, &s.specs, &s.service, args)?;
+    let verb = match action {
+        symlink::Action::Promote(..) => "promote",
+        symlink::Action::Rollback => "rollback",
+    };
+    let prepared = prepare(ctx, project, env, &node, &s.specs, &s.service, verb, args)?;
     let options = options(ctx, args, prepared.probe_body.clone());
     conclude(ctx, &prepared, &s.service, options, |options| {
         symlink::run(
@@ -289,7 +289,11 @@ fn execute(
 ) -> Result<u8, Failure> {
     // Everything is validated before anything is touched.
     let stems: Vec<String> = p.specs.iter().chain(&p.router_specs).cloned().collect();
-    let prepared = prepare(ctx, project, env, &p.router, &stems, &p.service, args)?;
+    let verb = match action {
+        Action::Promote(_) => "promote",
+        Action::Rollback => "rollback",
+    };
+    let prepared = prepare(ctx, project, env, &p.router, &stems, &p.service, verb, args)?;
     let (inst, records) = (&prepared.inst, &prepared.records);
     let options = options(ctx, args, prepared.probe_body.clone());
     let options = match &action {

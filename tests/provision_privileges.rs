@@ -28,7 +28,17 @@ echo "systemd=$(systemctl is-system-running)"
 fn probe(p: &Project, node: &str, name: &str) -> std::collections::BTreeMap<String, String> {
     let run = p
         .run_env(
-            &["exec", "box", node, "--", "env", &format!("PROBE={name}"), "sh", "-c", PROBES],
+            &[
+                "exec",
+                "box",
+                node,
+                "--",
+                "env",
+                &format!("PROBE={name}"),
+                "sh",
+                "-c",
+                PROBES,
+            ],
             &[],
         )
         .expect(0);
@@ -69,7 +79,12 @@ capabilities = ["mknod"]
     assert!(r["clock"].contains("Operation not permitted"), "{r:?}");
     assert!(r["mknod"].contains("Operation not permitted"), "{r:?}");
     assert_eq!(r["modprobe"], "Operation not permitted", "{r:?}");
-    for mount in ["mount_proc", "remount_proc_sys", "mount_tmpfs", "new_hierarchy"] {
+    for mount in [
+        "mount_proc",
+        "remount_proc_sys",
+        "mount_tmpfs",
+        "new_hierarchy",
+    ] {
         assert!(r[mount].contains("permission denied"), "{mount}: {r:?}");
     }
     assert!(r["cgroup_mkdir"].contains("Read-only file system"), "{r:?}");
@@ -77,16 +92,17 @@ capabilities = ["mknod"]
     // even visible.
     assert!(r["release_agent"].contains("Permission denied"), "{r:?}");
     assert!(
-        !std::path::Path::new("/sys/fs/cgroup/pids").join(&probe_dir).exists(),
+        !std::path::Path::new("/sys/fs/cgroup/pids")
+            .join(&probe_dir)
+            .exists(),
         "the node created a cgroup in the host's tree"
     );
     // No host device nodes: only the engine's standard set.
     for dev in r["devices"].split(' ') {
         assert!(
             [
-                "console", "core", "fd", "full", "initctl", "log", "mqueue", "null", "ptmx",
-                "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero",
-                ""
+                "console", "core", "fd", "full", "initctl", "log", "mqueue", "null", "ptmx", "pts",
+                "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero", ""
             ]
             .contains(&dev),
             "unexpected device /dev/{dev}: {r:?}"
@@ -110,7 +126,8 @@ fn privileged_nodes_are_announced_and_refused_clearly_where_the_engine_cannot_ru
     );
     let up = p.run(&["up", "box"]);
     assert!(
-        up.stderr.contains("node `box` runs privileged (privileged = true)"),
+        up.stderr
+            .contains("node `box` runs privileged (privileged = true)"),
         "{}",
         up.stderr
     );
@@ -124,7 +141,15 @@ fn privileged_nodes_are_announced_and_refused_clearly_where_the_engine_cannot_ru
         ),
         0 => {
             let r = p
-                .run(&["exec", "box", "box", "--", "sh", "-c", "grep CapEff /proc/self/status"])
+                .run(&[
+                    "exec",
+                    "box",
+                    "box",
+                    "--",
+                    "sh",
+                    "-c",
+                    "grep CapEff /proc/self/status",
+                ])
                 .expect(0);
             assert!(!r.stdout.contains("00000000a80425fb"), "{}", r.stdout);
         }

@@ -815,15 +815,13 @@ fn partial_node(
     });
     let capabilities = raw.capabilities.map(|caps| {
         caps.into_iter()
-            .filter_map(
-                |c| match super::privileges::capability(c.get_ref()) {
-                    Ok(name) => Some(name),
-                    Err(message) => {
-                        errors.push(src.diagnostic_for(c.span(), "capabilities", message));
-                        None
-                    }
-                },
-            )
+            .filter_map(|c| match super::privileges::capability(c.get_ref()) {
+                Ok(name) => Some(name),
+                Err(message) => {
+                    errors.push(src.diagnostic_for(c.span(), "capabilities", message));
+                    None
+                }
+            })
             .collect()
     });
     let groups = raw.groups.map(|groups| {

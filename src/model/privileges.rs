@@ -131,7 +131,10 @@ mod tests {
         let e = capability("NET_ADMN").unwrap_err();
         assert!(e.contains("unknown capability `NET_ADMN`"), "{e}");
         let e = capability("ADMIN").unwrap_err();
-        assert!(e.contains("\"NET_ADMIN\"") && e.contains("\"SYS_ADMIN\""), "{e}");
+        assert!(
+            e.contains("\"NET_ADMIN\"") && e.contains("\"SYS_ADMIN\""),
+            "{e}"
+        );
         let e = capability("all").unwrap_err();
         assert!(e.contains("privileged = true"), "{e}");
         assert!(capability("").is_err());
@@ -144,7 +147,10 @@ mod tests {
             privileged: true,
             capabilities: vec![],
         };
-        assert!(p.warning("web").unwrap().contains("node `web` runs privileged"));
+        assert!(p
+            .warning("web")
+            .unwrap()
+            .contains("node `web` runs privileged"));
         let c = Privileges {
             privileged: false,
             capabilities: vec!["NET_ADMIN".into()],

@@ -529,7 +529,9 @@ impl Docker {
             entrypoint = Some(privileges::boot_entrypoint(&host, &spec.privileges));
             labels.insert(
                 privileges::BOOT_IMAGE.into(),
-                spec.boot_image.clone().unwrap_or_else(|| spec.image.clone()),
+                spec.boot_image
+                    .clone()
+                    .unwrap_or_else(|| spec.image.clone()),
             );
             Some(host)
         } else {

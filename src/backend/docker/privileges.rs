@@ -189,9 +189,8 @@ syscall($mount + 0, 0, $path, 0, 32 | 4096 | 2 | 4 | 8, 0) == 0 or die "envctl b
 /// # Errors
 /// An architecture whose system call numbers envctl does not know.
 pub fn helper(host: &Host, node: &str) -> Result<(Vec<String>, HostConfig), EngineError> {
-    let (setns, mount) = syscalls(&host.arch).ok_or_else(|| {
-        EngineError::Other(host.check_systemd().err().unwrap_or_default())
-    })?;
+    let (setns, mount) = syscalls(&host.arch)
+        .ok_or_else(|| EngineError::Other(host.check_systemd().err().unwrap_or_default()))?;
     let cmd = vec![
         "perl".into(),
         "-e".into(),

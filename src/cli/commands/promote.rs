@@ -18,7 +18,7 @@ use crate::promote::symlink;
 
 /// A service and how it is released.
 enum Service {
-    BlueGreen(Promotion),
+    BlueGreen(Box<Promotion>),
     Symlink(SymlinkRelease),
 }
 
@@ -27,7 +27,14 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<u8, Failure> {
     match service {
         Service::BlueGreen(p) => {
             let release = Release::parse(&args.release, &project.root).map_err(Failure::Invalid)?;
-            execute(ctx, project, env, p, Action::Promote(release), &args.switch)
+            execute(
+                ctx,
+                project,
+                env,
+                *p,
+                Action::Promote(release),
+                &args.switch,
+            )
         }
         Service::Symlink(s) => {
             let (release, tar) =
@@ -47,7 +54,7 @@ pub fn run(ctx: &Context, args: PromoteArgs) -> Result<u8, Failure> {
 pub fn rollback(ctx: &Context, args: RollbackArgs) -> Result<u8, Failure> {
     let (project, env, service) = load(ctx, &args.target)?;
     match service {
-        Service::BlueGreen(p) => execute(ctx, project, env, p, Action::Rollback, &args.switch),
+        Service::BlueGreen(p) => execute(ctx, project, env, *p, Action::Rollback, &args.switch),
         Service::Symlink(s) => execute_symlink(
             ctx,
             project,
@@ -67,7 +74,7 @@ fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Servi
     };
     let (project, env) = ctx.environment(env.as_deref())?;
     let found = match (env.promotions.get(&service), env.releases.get(&service)) {
-        (Some(p), _) => Service::BlueGreen(p.clone()),
+        (Some(p), _) => Service::BlueGreen(Box::new(p.clone())),
         (None, Some(s)) => Service::Symlink(s.clone()),
         (None, None) => {
             let known: Vec<&str> = env
@@ -112,16 +119,28 @@ struct Prepared {
     _lock: crate::instance::lock::InstanceLock,
 }
 
+/// What a run gates on and names: the node probes go through, the spec stems that
+/// gate it, the service, and the verb (for the lock).
+struct Gate<'a> {
+    router: &'a str,
+    stems: &'a [String],
+    service: &'a str,
+    verb: &'a str,
+}
+
 fn prepare(
     ctx: &Context,
     project: Project,
     env: Environment,
-    router: &str,
-    stems: &[String],
-    service: &str,
-    verb: &str,
+    gate: Gate<'_>,
     args: &SwitchArgs,
 ) -> Result<Prepared, Failure> {
+    let Gate {
+        router,
+        stems,
+        service,
+        verb,
+    } = gate;
     if let Some(url) = args.probe.as_deref().filter(|u| !u.starts_with("http://")) {
         return Err(Failure::Invalid(format!(
             "--probe `{url}`: give an http:// URL, e.g. http://{router}:80/"
@@ -264,7 +283,18 @@ fn execute_symlink(
         symlink::Action::Promote(..) => "promote",
         symlink::Action::Rollback => "rollback",
     };
-    let prepared = prepare(ctx, project, env, &node, &s.specs, &s.service, verb, args)?;
+    let prepared = prepare(
+        ctx,
+        project,
+        env,
+        Gate {
+            router: &node,
+            stems: &s.specs,
+            service: &s.service,
+            verb,
+        },
+        args,
+    )?;
     let options = options(ctx, args, prepared.probe_body.clone());
     conclude(ctx, &prepared, &s.service, options, |options| {
         symlink::run(
@@ -293,7 +323,18 @@ fn execute(
         Action::Promote(_) => "promote",
         Action::Rollback => "rollback",
     };
-    let prepared = prepare(ctx, project, env, &p.router, &stems, &p.service, verb, args)?;
+    let prepared = prepare(
+        ctx,
+        project,
+        env,
+        Gate {
+            router: &p.router,
+            stems: &stems,
+            service: &p.service,
+            verb,
+        },
+        args,
+    )?;
     let (inst, records) = (&prepared.inst, &prepared.records);
     let options = options(ctx, args, prepared.probe_body.clone());
     let options = match &action {

@@ -57,12 +57,12 @@ fn changing_a_node_recreates_only_that_node() {
     let after = container_ids(&p.instance);
     let web = |ids: &std::collections::BTreeMap<String, String>| {
         ids.iter()
-            .find(|(n, _)| n.ends_with("-web"))
+            .find(|(n, _)| n.ends_with(".web"))
             .map(|(_, id)| id.clone())
     };
     let client = |ids: &std::collections::BTreeMap<String, String>| {
         ids.iter()
-            .find(|(n, _)| n.ends_with("-client"))
+            .find(|(n, _)| n.ends_with(".client"))
             .map(|(_, id)| id.clone())
     };
     assert_ne!(web(&before), web(&after), "web was not recreated");
@@ -112,8 +112,8 @@ fn extends_scales_replicas_with_names_and_a_shared_alias() {
     );
     p.run(&["up", "scaled"]).expect(0);
     let ids = container_ids(&p.instance);
-    assert!(ids.keys().any(|n| n.ends_with("-web-1")), "{ids:?}");
-    assert!(ids.keys().any(|n| n.ends_with("-web-2")), "{ids:?}");
+    assert!(ids.keys().any(|n| n.ends_with(".web-1")), "{ids:?}");
+    assert!(ids.keys().any(|n| n.ends_with(".web-2")), "{ids:?}");
     // Each replica answers to its own name, and `web` resolves to the replicas.
     for name in ["web-1", "web-2", "web"] {
         p.run(&["exec", "scaled", "client", "--", "getent", "hosts", name])

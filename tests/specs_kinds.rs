@@ -410,10 +410,10 @@ stderr = ["oops"]
     let execs = probe_execs(&p.instance, since, until);
     // Twelve node facts and two commands on web make one exec; on client the dns fact is
     // its batch and the `tcp` sent `from = "client"` probes on its own.
-    let web: Vec<_> = execs.iter().filter(|(n, _)| n.ends_with("-web")).collect();
+    let web: Vec<_> = execs.iter().filter(|(n, _)| n.ends_with(".web")).collect();
     let client: Vec<_> = execs
         .iter()
-        .filter(|(n, _)| n.ends_with("-client"))
+        .filter(|(n, _)| n.ends_with(".client"))
         .collect();
     assert_eq!(web.len(), 1, "{execs:?}");
     assert_eq!(*web[0].1, 1, "{execs:?}");

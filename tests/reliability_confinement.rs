@@ -162,7 +162,7 @@ fn cases() -> Vec<Case> {
         Case {
             key: "router template",
             files: &[],
-            env: "[nodes.blue]\nimage = \"debian:bookworm\"\n[nodes.green]\nimage = \"debian:bookworm\"\n[nodes.proxy]\nimage = \"debian:bookworm\"\n\n[promote.app]\ncolours = { blue = \"blue\", green = \"green\" }\nrouter = \"proxy\"\ntemplate = \"router/upstream.conf\"\nto = \"/etc/upstream.conf\"\nserves = { url = \"http://proxy:80/\" }\n",
+            env: "[nodes.blue]\nimage = \"debian:bookworm\"\n[nodes.green]\nimage = \"debian:bookworm\"\n[nodes.proxy]\nimage = \"debian:bookworm\"\n\n[promote.app]\ncolours = { blue = \"blue\", green = \"green\" }\nrouter = \"proxy\"\ntemplate = \"router/upstream.conf\"\nto = \"/etc/upstream.conf\"\nserves = { url = \"http://proxy:80/\", body = \"ok\" }\n",
             link: "router/upstream.conf",
             target: Target::File("# host-secret-text {{node}}\n"),
             at: "environments/e.toml",

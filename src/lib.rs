@@ -21,6 +21,7 @@
 //! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
 
 pub mod backend;
+pub mod cancel;
 pub mod check;
 pub mod cli;
 pub mod doctor;

@@ -9,6 +9,7 @@ use background::{Background, ENDLESS_SPEC, SLOW_PROVISIONING};
 use common::Project;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 /// A unix-socket proxy in front of the real engine socket, which a test can cut off:
@@ -16,7 +17,28 @@ use std::sync::{Arc, Mutex};
 struct EngineProxy {
     path: PathBuf,
     streams: Arc<Mutex<Vec<UnixStream>>>,
+    frozen: Arc<AtomicBool>,
     _dir: tempfile::TempDir,
+}
+
+/// Forwards `from` to `to` until either closes; once `frozen`, holds what it reads and
+/// keeps the connection open without a word, as a hung engine does.
+fn forward(mut from: UnixStream, mut to: UnixStream, frozen: Arc<AtomicBool>) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while frozen.load(SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
 impl EngineProxy {
@@ -25,10 +47,16 @@ impl EngineProxy {
         let path = dir.path().join("engine.sock");
         let listener = UnixListener::bind(&path).unwrap();
         let streams: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
-        let kept = streams.clone();
+        let frozen: Arc<AtomicBool> = Arc::default();
+        let (kept, freeze) = (streams.clone(), frozen.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                if freeze.load(SeqCst) {
+                    // Accepted, never answered.
+                    kept.lock().unwrap().push(client);
+                    continue;
+                }
                 let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
                     return;
                 };
@@ -36,21 +64,16 @@ impl EngineProxy {
                 list.push(client.try_clone().unwrap());
                 list.push(engine.try_clone().unwrap());
                 drop(list);
-                let (mut c1, mut e1) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
-                let (mut c2, mut e2) = (client, engine);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut c1, &mut e1);
-                    let _ = e1.shutdown(std::net::Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut e2, &mut c2);
-                    let _ = c2.shutdown(std::net::Shutdown::Both);
-                });
+                let (c1, e1) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                let (f1, f2) = (freeze.clone(), freeze.clone());
+                std::thread::spawn(move || forward(c1, e1, f1));
+                std::thread::spawn(move || forward(engine, client, f2));
             }
         });
         EngineProxy {
             path,
             streams,
+            frozen,
             _dir: dir,
         }
     }
@@ -65,6 +88,11 @@ impl EngineProxy {
         for s in self.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// The engine freezes: connections stay open and are accepted, nothing is answered.
+    fn freeze(&self) {
+        self.frozen.store(true, SeqCst);
     }
 }
 
@@ -215,4 +243,63 @@ fn kill_container(name: &str) {
             .await
             .unwrap();
     });
+}
+
+#[test]
+fn a_frozen_engine_during_verify_exits_3_with_a_message() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "web", "never"],
+        &[("DOCKER_HOST", &host)],
+    );
+    bg.wait_for_verify();
+    proxy.freeze();
+    let out = bg.finish().expect(3);
+    assert!(
+        out.stderr.contains("has not answered"),
+        "says the engine stopped answering: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // Through the real engine, what the run could not remove goes.
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn sigterm_ends_envctl_when_the_engine_is_frozen() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "web", "never"],
+        &[("DOCKER_HOST", &host)],
+    );
+    bg.wait_for_verify();
+    proxy.freeze();
+    bg.signal(libc::SIGTERM);
+    // It ends (interrupted, or the engine fault if the watchdog saw it first), saying
+    // what is left to clean up.
+    let out = bg.finish();
+    assert!(
+        out.code == 130 || out.code == 3,
+        "exit {}: {}",
+        out.code,
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("envctl gc") || out.stderr.contains("envctl down"),
+        "{}",
+        out.stderr
+    );
+    p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

@@ -118,3 +118,78 @@ fn sigint_during_verify_exits_130_and_leaves_the_instance_running() {
     p.run(&["down"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn sighup_during_verify_of_test_exits_130_and_leaves_nothing() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    bg.wait_for_verify();
+    bg.signal(libc::SIGHUP);
+    interrupted_cleanly(bg.finish(), &p);
+}
+
+#[test]
+fn an_interrupted_verify_reports_interrupted_and_no_failure() {
+    let p = Project::fixture("web");
+    p.file("specs/web/endless.toml", ENDLESS_SPEC);
+    let reports = tempfile::tempdir().unwrap();
+    let junit = reports.path().join("junit.xml");
+    let tap = reports.path().join("report.tap");
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &[
+            "test",
+            "web",
+            "never",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--tap",
+            tap.to_str().unwrap(),
+        ],
+        &[],
+    );
+    bg.wait_for_verify();
+    bg.signal(libc::SIGINT);
+    interrupted_cleanly(bg.finish(), &p);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("interrupted"), "{xml}");
+    assert!(
+        !xml.contains("<failure"),
+        "a failure made up by the teardown: {xml}"
+    );
+    let tap = std::fs::read_to_string(&tap).unwrap();
+    assert!(tap.contains("# SKIP interrupted"), "{tap}");
+    assert!(!tap.contains("not ok"), "{tap}");
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic_and_test_still_cleans_up() {
+    use std::io::BufRead;
+    let p = Project::fixture("web");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_envctl"))
+        .arg("--root")
+        .arg(p.path())
+        .arg("--instance")
+        .arg(&p.instance)
+        .args(["test", "web"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -2`: read two lines, then go away.
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..2 {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+    }
+    drop(lines);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("down, removed"), "{stderr}");
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

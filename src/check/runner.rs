@@ -103,12 +103,23 @@ pub fn run(
                 return libtest_mimic::Trial::test(name, || Ok(())).with_ignored_flag(true);
             }
             libtest_mimic::Trial::test(assertion.name.clone(), move || {
-                let outcome = runtime.block_on(super::run(
-                    &assertion,
-                    access.as_ref(),
-                    &client,
-                    Some(&batches),
-                ));
+                let start = std::time::Instant::now();
+                let outcome = runtime.block_on(async {
+                    tokio::select! {
+                        outcome = super::run(&assertion, access.as_ref(), &client, Some(&batches)) => outcome,
+                        // Not run to its end: neither passed nor failed.
+                        () = crate::cancel::cancelled() => Outcome {
+                            name: assertion.name.clone(),
+                            passed: true,
+                            skipped: true,
+                            message: Some("interrupted".into()),
+                            duration: start.elapsed(),
+                            attempts: 0,
+                            start,
+                            load: None,
+                        },
+                    }
+                });
                 let mut outcome = outcome;
                 // What a node printed may hold secret values; redact before anyone sees it.
                 outcome.message = outcome.message.map(|m| crate::model::secrets::redact(&m));
@@ -130,7 +141,11 @@ pub fn run(
         quiet: options.quiet,
         ..Default::default()
     };
-    let _conclusion = libtest_mimic::run(&args, trials);
+    // A closed stdout makes the printer panic; every trial still runs to its end (the
+    // workers are joined first) and its outcome is recorded, so the run goes on.
+    let _conclusion = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        libtest_mimic::run(&args, trials)
+    }));
     let mut outcomes = std::mem::take(&mut *recorded.lock().expect("no panics while recording"));
     outcomes.sort_by_key(|o| order.iter().position(|n| n == &o.name));
     outcomes

@@ -64,7 +64,7 @@ impl Failure {
                 eprintln!("error: invalid input\n{}", redact(&e.to_string()));
                 if crate::report::github::enabled() {
                     for d in e.diagnostics() {
-                        println!("{}", redact(&crate::report::github::diagnostic(d)));
+                        outln!("{}", redact(&crate::report::github::diagnostic(d)));
                     }
                 }
             }

@@ -1,22 +1,29 @@
-//! Ctrl-C and SIGTERM: the running operation is abandoned, cleanup runs, and envctl
-//! exits 130.
+//! Ctrl-C, SIGTERM and SIGHUP (a closed terminal or CI session): the running operation is
+//! abandoned, cleanup runs, and envctl exits 130.
 
 use std::future::Future;
 
-/// Resolves when the process receives SIGINT or SIGTERM.
+/// The longest cleanup after a signal: an engine that stops answering must not keep an
+/// interrupted envctl alive.
+pub const CLEANUP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves when the process receives SIGINT, SIGTERM or SIGHUP.
 pub async fn signalled() {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+    let (Ok(mut term), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        crate::cancel::cancel();
+        return;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = hangup.recv() => {}
     }
+    crate::cancel::cancel();
 }
 
 /// Runs `work` unless a signal arrives first; `None` means interrupted (the work future

@@ -1,6 +1,23 @@
 //! The command-line front end: parses arguments, runs one verb, maps the result to an
 //! exit code. Verbs live in `commands/`, one file each.
 
+/// `println!` that ignores a closed stdout (`envctl status | head -1`): a reader that goes
+/// away must not stop envctl half-way, before its cleanup.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout, as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod args;
 pub mod commands;
 pub mod exit;
@@ -17,6 +34,7 @@ use std::process::ExitCode;
 
 /// Runs envctl with the process's arguments.
 pub fn main() -> ExitCode {
+    quiet_broken_pipes();
     let cli = Cli::parse();
     crate::report::github::enable(match cli.annotations.as_deref() {
         Some(kind) => kind == "github",
@@ -61,6 +79,25 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(failure) => failure.report(),
     }
+}
+
+/// A closed stdout (`envctl test | head -2`) is not a crash: writers that cannot ignore the
+/// error (the test runner's printer) panic on it, the runner carries on without them, and
+/// nothing about it is printed. Every other panic is reported as usual.
+fn quiet_broken_pipes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.contains("Broken pipe") || text.contains("failed printing to stdout") {
+            return;
+        }
+        default(info);
+    }));
 }
 
 /// What every verb needs: the runtime, the project location and the instance name.

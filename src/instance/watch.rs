@@ -44,13 +44,27 @@ fn tail(text: &str) -> String {
 /// How often the instance is looked at.
 const INTERVAL: Duration = Duration::from_millis(500);
 
+/// How long the engine may take to list the instance's containers before the run is
+/// ended as an engine fault (a frozen engine answers nothing, ever).
+pub const ENGINE_SILENCE: Duration = Duration::from_secs(30);
+
 /// Resolves with the first fault seen; runs until dropped otherwise. Only nodes running
 /// when watching starts count: a node stopped on purpose (the idle colour of a promoted
 /// service) is not a fault.
 pub async fn first_fault(inst: &Instance) -> Fault {
     let watched: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
     let result = wait::until(Duration::from_secs(365 * 24 * 3600), INTERVAL, || async {
-        let containers = match inst.containers().await {
+        let listed = tokio::time::timeout(ENGINE_SILENCE, inst.containers()).await;
+        let Ok(listed) = listed else {
+            return Poll::Ready(Fault::Engine(EngineError::Lost {
+                context: "watching the instance".into(),
+                reason: format!(
+                    "it accepts connections but has not answered for {}s",
+                    ENGINE_SILENCE.as_secs()
+                ),
+            }));
+        };
+        let containers = match listed {
             Ok(c) => c,
             Err(e) if e.is_lost() => return Poll::Ready(Fault::Engine(e)),
             // A refused request is not a fault of the instance; look again.

@@ -20,7 +20,12 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
         let assertion = summary.assertion(outcome);
         let group = assertion.map_or("specs", |a| a.group()).to_string();
         let status = if outcome.skipped {
-            TestCaseStatus::skipped()
+            let mut s = TestCaseStatus::skipped();
+            // goss's `skip` has none; an interrupted run says "interrupted".
+            if let Some(why) = &outcome.message {
+                s.set_message(why.clone());
+            }
+            s
         } else if outcome.passed {
             TestCaseStatus::success()
         } else {

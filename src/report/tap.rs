@@ -11,7 +11,11 @@ pub fn render(summary: &RunSummary) -> String {
         let status = if o.passed { "ok" } else { "not ok" };
         // `#` starts a directive in TAP; keep it out of descriptions.
         // goss's `skip`: a TAP skip directive.
-        let skip = if o.skipped { " # SKIP skip: true" } else { "" };
+        let skip = match (&o.skipped, &o.message) {
+            (true, Some(why)) => format!(" # SKIP {why}"),
+            (true, None) => " # SKIP skip: true".to_string(),
+            (false, _) => String::new(),
+        };
         out.push_str(&format!(
             "{status} {} - {}{skip}\n",
             i + 1,

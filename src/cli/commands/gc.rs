@@ -19,9 +19,12 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
         "removing"
     };
     for g in &garbage {
-        println!(
+        outln!(
             "{verb} {} {} ({}): {}",
-            g.kind, g.name, g.instance, g.reason
+            g.kind,
+            g.name,
+            g.instance,
+            g.reason
         );
     }
     if !args.dry_run {

@@ -11,7 +11,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<u8, Failure> {
     let records = history::read(&file).map_err(Failure::Environment)?;
     if args.json {
         for r in &records {
-            println!("{}", serde_json::to_string(r).unwrap_or_default());
+            outln!("{}", serde_json::to_string(r).unwrap_or_default());
         }
     } else if records.is_empty() {
         eprintln!(
@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: HistoryArgs) -> Result<u8, Failure> {
             env.name, ctx.instance
         );
     } else {
-        print!("{}", history::render(&records));
+        out!("{}", history::render(&records));
     }
     Ok(SUCCESS)
 }

@@ -23,7 +23,7 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                 }
                 bootstrap::bootstrap(&docker, &reference, &|m| eprintln!("{m}")).await
             })?;
-            println!("{reference} {id}");
+            outln!("{reference} {id}");
         }
         ImageCommand::List => {
             let mut images = ctx
@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                 }
                 Ok::<usize, crate::backend::EngineError>(images.len())
             })?;
-            println!("removed {removed} cached image(s)");
+            outln!("removed {removed} cached image(s)");
         }
     }
     Ok(SUCCESS)

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
                 path.display()
             ))
         })?;
-        print!("{}", crate::model::secrets::redact(&text));
+        out!("{}", crate::model::secrets::redact(&text));
         return Ok(SUCCESS);
     }
     let view = ctx.runtime.block_on(inst.view())?;

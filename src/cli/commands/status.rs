@@ -26,9 +26,11 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
 pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
     let view = ctx.runtime.block_on(inst.view())?;
     if view.is_empty() {
-        println!(
+        outln!(
             "{}/{}: not running (start it with `envctl up {}`)",
-            inst.env.name, inst.id.instance, inst.env.name
+            inst.env.name,
+            inst.id.instance,
+            inst.env.name
         );
         return Ok(());
     }
@@ -62,7 +64,7 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
                 }
             }
         })));
-    println!("{}/{} (network {network})", inst.env.name, inst.id.instance);
+    outln!("{}/{} (network {network})", inst.env.name, inst.id.instance);
     let mut rows = vec![[
         "NODE".to_string(),
         "STATE".into(),
@@ -89,7 +91,7 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
     Ok(())
 }

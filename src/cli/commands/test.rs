@@ -39,14 +39,22 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
             if in_up.load(SeqCst) {
                 return;
             }
+            // The verify run stops at the cancellation and the main thread tears down;
+            // this task acts only when the main thread cannot finish in time (an
+            // idempotence check in progress, an engine that stopped answering).
+            tokio::time::sleep(interrupt::CLEANUP).await;
             if keep {
                 eprintln!("interrupted; kept the instance");
             } else {
                 eprintln!("interrupted; removing the instance");
-                match down::down_until_gone(&inst).await {
-                    Ok(_) => eprintln!("interrupted; cleaned up"),
-                    Err(e) => eprintln!(
+                match tokio::time::timeout(interrupt::CLEANUP, down::down_until_gone(&inst)).await {
+                    Ok(Ok(_)) => eprintln!("interrupted; cleaned up"),
+                    Ok(Err(e)) => eprintln!(
                         "error: cleaning up after the interrupt: {e}\n  run `envctl gc` to remove what is left"
+                    ),
+                    Err(_) => eprintln!(
+                        "error: cleaning up after the interrupt: the engine did not answer within {}s\n  run `envctl gc` to remove what is left",
+                        interrupt::CLEANUP.as_secs()
                     ),
                 }
             }
@@ -79,8 +87,29 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
             })
     };
     guard.abort();
+    let result = if interrupted.load(SeqCst) || crate::cancel::is_cancelled() {
+        result.and(Err(Failure::Interrupted))
+    } else {
+        result
+    };
     if !keep {
-        match ctx.runtime.block_on(down::down_until_gone(&inst)) {
+        let cut_short = interrupted.load(SeqCst);
+        let gone = ctx.runtime.block_on(async {
+            let gone = down::down_until_gone(&inst);
+            if !cut_short {
+                return gone.await;
+            }
+            // After an interrupt, an engine that stopped answering must not keep envctl.
+            tokio::time::timeout(interrupt::CLEANUP, gone)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::backend::EngineError::Other(format!(
+                        "the engine did not answer within {}s",
+                        interrupt::CLEANUP.as_secs()
+                    )))
+                })
+        });
+        match gone {
             Ok(removed) => {
                 if !ctx.quiet {
                     eprintln!(

@@ -30,7 +30,31 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if !ctx.quiet {
         super::status::print(ctx, &inst)?;
     }
+    every_replica_runs(ctx, &inst)?;
     Ok(SUCCESS)
+}
+
+/// `up` succeeds only when every replica still runs at its end (a node can exit right
+/// after it was seen healthy, or have no health check).
+///
+/// # Errors
+/// [`Failure::Environment`] naming each replica that does not run, with its state.
+fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
+    let view = ctx.runtime.block_on(inst.view())?;
+    let stopped: Vec<String> = view
+        .replicas()
+        .iter()
+        .filter(|(_, c)| !c.running)
+        .map(|(replica, c)| format!("`{replica}` ({})", c.status))
+        .collect();
+    if stopped.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Environment(format!(
+        "not running at the end of `up`: {}; see `envctl logs {} NODE`",
+        stopped.join(", "),
+        inst.env.name
+    )))
 }
 
 /// Runs `up` with live progress; on Ctrl-C removes what this run created.

@@ -21,9 +21,9 @@ pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
     // Only the Vagrantfile, reading a pipe, asks for the values; a person or a CI log
     // sees them redacted.
     if args.with_secrets {
-        println!("{text}");
+        outln!("{text}");
     } else {
-        println!("{}", crate::model::secrets::redact(&text));
+        outln!("{}", crate::model::secrets::redact(&text));
     }
     Ok(SUCCESS)
 }

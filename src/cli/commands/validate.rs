@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, args: ValidateArgs) -> Result<u8, Failure> {
             Ok(env) => match project.specs(&env) {
                 Ok(specs) => {
                     if !ctx.quiet {
-                        println!(
+                        outln!(
                             "ok: {name}: {} node{}, {} assertion{}",
                             env.nodes.len(),
                             if env.nodes.len() == 1 { "" } else { "s" },

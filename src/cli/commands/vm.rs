@@ -198,16 +198,18 @@ pub fn down(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, F
 pub fn status(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
     let vagrant = machines(ctx, project, env);
     if !vagrant.exists() {
-        println!(
+        outln!(
             "{}/{}: not running (start it with `envctl up {}`)",
-            env.name, ctx.instance, env.name
+            env.name,
+            ctx.instance,
+            env.name
         );
         return Ok(SUCCESS);
     }
     let states = ctx.runtime.block_on(vagrant.status()).map_err(fault)?;
-    println!("{:<20} {:<12} ENGINE", "NODE", "STATE");
+    outln!("{:<20} {:<12} ENGINE", "NODE", "STATE");
     for (machine, state) in states {
-        println!("{machine:<20} {state:<12} {}", vagrant.name());
+        outln!("{machine:<20} {state:<12} {}", vagrant.name());
     }
     Ok(SUCCESS)
 }

@@ -420,17 +420,7 @@ impl Run<'_> {
             ));
         }
         // 2. Live: repoint, restart, healthy, verified.
-        if let Some(probe) = probe {
-            probe.mark(format!("switch to {version}"));
-        }
-        let failure = match self.go_live(view, &version) {
-            Err(failure) => Some(failure),
-            Ok(()) if self.interrupted() => Some((INTERRUPTED, "interrupted".to_string())),
-            Ok(()) => probe
-                .map(Probe::failed)
-                .filter(|f| *f > 0)
-                .map(|failed| (REFUSED, format!("{failed} probe requests failed"))),
-        };
+        let failure = self.switch(view, &version, probe, format!("switch to {version}"));
         if let Some((exit, message)) = failure {
             let back = self.back(view, live, &version);
             // A release `current` could not be moved away from stays where it is.
@@ -497,17 +487,7 @@ impl Run<'_> {
                 ));
             }
         }
-        if let Some(probe) = probe {
-            probe.mark(format!("switch back to {target}"));
-        }
-        let failure = match self.go_live(view, &target) {
-            Err(failure) => Some(failure),
-            Ok(()) if self.interrupted() => Some((INTERRUPTED, "interrupted".to_string())),
-            Ok(()) => probe
-                .map(Probe::failed)
-                .filter(|f| *f > 0)
-                .map(|failed| (REFUSED, format!("{failed} probe requests failed"))),
-        };
+        let failure = self.switch(view, &target, probe, format!("switch back to {target}"));
         if let Some((exit, message)) = failure {
             let back = self.back(view, Some(live), &target);
             return Err((
@@ -552,6 +532,28 @@ impl Run<'_> {
     /// `current` → `version` on every replica, the restart command, the nodes' health
     /// checks, then the specs. A failure of the switch or restart is a fault; failed
     /// health or specs are the gate saying no.
+    /// Makes `version` live (marking the switch on the probe's timeline) and says what
+    /// went wrong, if anything: the switch itself, an interrupt, or failed probe requests.
+    fn switch(
+        &mut self,
+        view: &InstanceView,
+        version: &str,
+        probe: Option<&Probe>,
+        mark: String,
+    ) -> Option<Failed> {
+        if let Some(probe) = probe {
+            probe.mark(mark);
+        }
+        match self.go_live(view, version) {
+            Err(failure) => Some(failure),
+            Ok(()) if self.interrupted() => Some((INTERRUPTED, "interrupted".to_string())),
+            Ok(()) => probe
+                .map(Probe::failed)
+                .filter(|f| *f > 0)
+                .map(|failed| (REFUSED, format!("{failed} probe requests failed"))),
+        }
+    }
+
     fn go_live(&mut self, view: &InstanceView, version: &str) -> Result<(), Failed> {
         self.point(view, version).map_err(|e| (FAULT, e))?;
         self.restart(view)

@@ -267,3 +267,38 @@ fn a_missing_image_that_cannot_be_pulled_says_what_to_do() {
     assert!(out.stderr.contains("docker load"), "{}", out.stderr);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn up_fails_when_a_node_is_not_running_at_its_end() {
+    let p = Project::empty();
+    p.file(
+        "environments/quits.toml",
+        r#"
+# `quits` runs when it is checked, and exits while `up` waits for `stays`.
+[nodes.quits]
+image = "debian:bookworm"
+command = ["sh", "-c", "sleep 1; exit 7"]
+
+[nodes.stays]
+image = "debian:bookworm"
+depends_on = ["quits"]
+command = ["sh", "-c", "sleep 4; touch /tmp/ready; exec sleep infinity"]
+health = { command = "test -e /tmp/ready", interval = "100ms", timeout = "60s" }
+"#,
+    );
+    let out = p.run(&["up", "quits"]);
+    assert_eq!(out.code, 3, "{}", out.output());
+    assert!(out.stderr.contains("`quits`"), "{}", out.stderr);
+    assert!(!out.stderr.contains("`stays`"), "{}", out.stderr);
+    p.run(&["down", "quits"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+
+    // Both directions: the same environment whose nodes keep running comes up.
+    p.file(
+        "environments/quits.toml",
+        "[nodes.stays]\nimage = \"debian:bookworm\"\ncommand = [\"sleep\", \"infinity\"]\n",
+    );
+    p.run(&["up", "quits"]).expect(0);
+    p.run(&["down", "quits"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}

@@ -74,3 +74,48 @@ fn a_second_command_on_the_same_instance_is_refused_naming_the_first() {
     bg.finish().expect(130);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
+
+#[test]
+fn two_projects_with_the_same_environment_never_touch_each_other() {
+    // Two checkouts, each with an environment `web`, using the same instance name.
+    let (a, b) = (Project::fixture("web"), Project::fixture("web"));
+    let instance = unique_instance("twoproj");
+    let first = Background::start(&a, &instance, &["test", "web"], &[]);
+    let second = Background::start(&b, &instance, &["test", "web"], &[]);
+    let (first, second) = (first.finish(), second.finish());
+    first.expect(0);
+    second.expect(0);
+    assert!(
+        common::leftovers(&instance).is_empty(),
+        "{:?}",
+        common::leftovers(&instance)
+    );
+
+    // An instance of one project is neither seen nor removed from the other.
+    Background::start(&a, &instance, &["up", "web"], &[])
+        .finish()
+        .expect(0);
+    let before = common::container_ids(&instance);
+    assert!(!before.is_empty());
+    let status = Background::start(&b, &instance, &["status", "web"], &[]).finish();
+    assert!(
+        !status.stdout.contains(&a.object_prefix("web", &instance)),
+        "{}",
+        status.stdout
+    );
+    Background::start(&b, &instance, &["down", "web"], &[])
+        .finish()
+        .expect(0);
+    assert_eq!(common::container_ids(&instance), before);
+    Background::start(&a, &instance, &["verify", "web"], &[])
+        .finish()
+        .expect(0);
+    Background::start(&a, &instance, &["down", "web"], &[])
+        .finish()
+        .expect(0);
+    assert!(
+        common::leftovers(&instance).is_empty(),
+        "{:?}",
+        common::leftovers(&instance)
+    );
+}

@@ -5,7 +5,9 @@
 mod background;
 mod common;
 
-use background::{Background, ENDLESS_SPEC, SLOW_PROVISIONING};
+use background::{
+    Background, ENDLESS_SPEC, FAULT_SECRET, SLOW_PROVISIONING, SLOW_PROVISIONING_WITH_SECRET,
+};
 use common::Project;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -154,7 +156,7 @@ fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
     let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
     bg.wait_for_verify();
-    kill_container(&format!("envctl-web.{}.web", p.instance));
+    kill_container(&format!("{}.web", p.object_prefix("web", &p.instance)));
     let out = bg.finish().expect(3);
     assert!(out.stderr.contains("node `web`"), "{}", out.stderr);
     assert!(
@@ -301,5 +303,46 @@ fn sigterm_ends_envctl_when_the_engine_is_frozen() {
         out.stderr
     );
     p.run(&["down"]).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn a_frozen_engine_during_provisioning_of_up_exits_3_with_a_message() {
+    // Every engine request has a deadline, and a command that runs long (a provisioning
+    // step) checks that the engine still answers: `up` ends instead of hanging.
+    let p = Project::empty();
+    p.file("environments/slow.toml", SLOW_PROVISIONING_WITH_SECRET);
+    let proxy = EngineProxy::start();
+    let host = proxy.docker_host();
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["up", "slow"],
+        &[
+            ("DOCKER_HOST", &host),
+            ("ENVCTL_ENGINE_TIMEOUT", "3"),
+            ("ENVCTL_TEST_FAULT_SECRET", FAULT_SECRET),
+        ],
+    );
+    bg.wait_for_provisioning();
+    proxy.freeze();
+    let out = bg.finish().expect(3);
+    assert!(
+        out.stderr.contains("has not answered"),
+        "says the engine stopped answering: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        common::shown_secrets(&out.output(), &[FAULT_SECRET]).is_empty(),
+        "{}",
+        out.output()
+    );
+    common::assert_no_secret_under_envctl(p.path(), &[FAULT_SECRET]);
+    p.run_env(
+        &["down", "slow"],
+        &[("ENVCTL_TEST_FAULT_SECRET", FAULT_SECRET)],
+    )
+    .expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

@@ -18,7 +18,7 @@ fn sigkill_during_test_then_gc_leaves_nothing_and_dry_run_lists_first() {
     assert!(left.len() >= 3, "a killed run cannot clean up: {left:?}");
 
     let dry = p.run(&["gc", "--dry-run"]).expect(0);
-    let network = format!("envctl-web.{}", p.instance);
+    let network = p.object_prefix("web", &p.instance);
     for name in [
         format!("container {network}.web "),
         format!("container {network}.client "),
@@ -74,7 +74,7 @@ fn gc_keeps_instances_made_by_up_and_runs_that_are_alive() {
     eventually("the live run is older than a 1s lease", || {
         let dry = live.run(&["gc", "--dry-run", "--lease", "1s"]).expect(0);
         dry.stdout.lines().any(|l| {
-            l.contains(&format!("envctl-slow.{}", live.instance))
+            l.contains(&live.object_prefix("slow", &live.instance))
                 && l.contains("older than the lease")
         })
     });

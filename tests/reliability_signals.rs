@@ -4,7 +4,10 @@
 mod background;
 mod common;
 
-use background::{has_container, Background, ENDLESS_SPEC, SLOW_PROVISIONING};
+use background::{
+    has_container, Background, ENDLESS_SPEC, FAULT_SECRET, SLOW_PROVISIONING,
+    SLOW_PROVISIONING_WITH_SECRET,
+};
 use common::Project;
 
 /// A node that starts but never becomes healthy.
@@ -29,11 +32,35 @@ fn interrupted_cleanly(run: common::Run, p: &Project) {
 #[test]
 fn sigint_during_provisioning_of_test_exits_130_and_leaves_nothing() {
     let p = Project::empty();
-    p.file("environments/slow.toml", SLOW_PROVISIONING);
-    let mut bg = Background::start(&p, &p.instance, &["test", "slow"], &[]);
-    bg.wait_for_provisioning();
+    p.file("environments/slow.toml", SLOW_PROVISIONING_WITH_SECRET);
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "slow"],
+        &[("ENVCTL_TEST_FAULT_SECRET", FAULT_SECRET)],
+    );
+    let instance = p.instance.clone();
+    bg.wait_until("the step printed the secret and sleeps", |_| {
+        background::container_names(&instance)
+            .iter()
+            .filter(|n| n.contains("-provision-"))
+            .any(|name| {
+                std::process::Command::new("docker")
+                    .args(["exec", name.trim_start_matches('/'), "sh", "-c"])
+                    .arg("grep -qa '^slee[p]' /proc/[0-9]*/cmdline")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+    });
     bg.signal(libc::SIGINT);
-    interrupted_cleanly(bg.finish(), &p);
+    let out = bg.finish();
+    assert!(
+        common::shown_secrets(&out.output(), &[FAULT_SECRET]).is_empty(),
+        "{}",
+        out.output()
+    );
+    common::assert_no_secret_under_envctl(p.path(), &[FAULT_SECRET]);
+    interrupted_cleanly(out, &p);
 }
 
 #[test]
@@ -41,7 +68,7 @@ fn sigint_while_test_waits_for_health_exits_130_and_leaves_nothing() {
     let p = Project::empty();
     p.file("environments/sick.toml", NEVER_HEALTHY);
     let mut bg = Background::start(&p, &p.instance, &["test", "sick"], &[]);
-    let name = format!("envctl-sick.{}.box", p.instance);
+    let name = format!("{}.box", p.object_prefix("sick", &p.instance));
     let inst = p.instance.clone();
     bg.wait_until("the node container exists", |_| has_container(&inst, &name));
     bg.signal(libc::SIGINT);
@@ -191,5 +218,51 @@ fn a_closed_stdout_is_not_a_panic_and_test_still_cleans_up() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("down, removed"), "{stderr}");
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn an_interrupt_during_exec_exits_130_at_once_and_says_the_command_may_run_on() {
+    let p = Project::fixture("web");
+    p.run(&["up"]).expect(0);
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &[
+            "exec",
+            "web",
+            "client",
+            "--",
+            "sh",
+            "-c",
+            "touch /tmp/exec-started; sleep 300",
+        ],
+        &[],
+    );
+    let started = || {
+        p.run(&[
+            "exec",
+            "web",
+            "client",
+            "--",
+            "test",
+            "-e",
+            "/tmp/exec-started",
+        ])
+        .code
+            == 0
+    };
+    bg.wait_until("the command runs in the node", |_| started());
+    bg.signal(libc::SIGINT);
+    let out = bg.finish().expect(130);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("may still be running in node `client`"),
+        "{}",
+        out.stderr
+    );
+    // exec creates nothing: the instance is as it was, and down removes all of it.
+    p.run(&["verify"]).expect(0);
+    p.run(&["down"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

@@ -40,11 +40,14 @@ pub struct InstanceId {
 }
 
 impl InstanceId {
-    /// Prefix of every object name of this instance: `envctl-ENV.INSTANCE`. Environment,
-    /// instance and node names cannot hold `.`, so no two instances share a name (`x` +
-    /// `rel-y` and `x-rel` + `y` are `envctl-x.rel-y` and `envctl-x-rel.y`).
+    /// Prefix of every object name of this instance: `envctl-ENV.INSTANCE.PROJECT`, where
+    /// PROJECT is the start of the project's id, so two checkouts that both have an
+    /// environment `web` never share a name. Environment, instance and node names cannot
+    /// hold `.`, so no two instances share a name (`x` + `rel-y` and `x-rel` + `y` are
+    /// `envctl-x.rel-y.P` and `envctl-x-rel.y.P`).
     pub fn prefix(&self) -> String {
-        format!("envctl-{}.{}", self.environment, self.instance)
+        let project = self.project.get(..8).unwrap_or(&self.project);
+        format!("envctl-{}.{}.{project}", self.environment, self.instance)
     }
 
     /// Name of the instance's network.
@@ -52,7 +55,7 @@ impl InstanceId {
         self.prefix()
     }
 
-    /// Container name of a replica (`envctl-demo.default.web-2`).
+    /// Container name of a replica (`envctl-demo.default.1f2e3d4c.web-2`).
     pub fn container(&self, replica: &str) -> String {
         format!("{}.{replica}", self.prefix())
     }
@@ -72,11 +75,13 @@ impl InstanceId {
         ])
     }
 
-    /// Label filters that select every object of this instance, whatever run made it.
+    /// Label filters that select every object of this instance, whatever run made it,
+    /// and nothing of another project's instance of the same names.
     pub fn filters(&self) -> HashMap<String, Vec<String>> {
         HashMap::from([(
             "label".to_string(),
             vec![
+                format!("{PROJECT}={}", self.project),
                 format!("{ENVIRONMENT}={}", self.environment),
                 format!("{INSTANCE}={}", self.instance),
             ],
@@ -145,7 +150,7 @@ mod tests {
 
     fn id(environment: &str, instance: &str) -> InstanceId {
         InstanceId {
-            project: "p".into(),
+            project: "0123456789ab".into(),
             environment: environment.into(),
             instance: instance.into(),
             run: "r".into(),
@@ -158,9 +163,23 @@ mod tests {
         let (a, b) = (id("x", "rel-y"), id("x-rel", "y"));
         assert_ne!(a.network(), b.network());
         assert_ne!(a.container("web"), b.container("web"));
-        assert_eq!(a.container("web-2"), "envctl-x.rel-y.web-2");
+        assert_eq!(a.container("web-2"), "envctl-x.rel-y.01234567.web-2");
         // A replica name cannot reach into the instance part either.
         assert_ne!(id("x", "y").container("z-w"), id("x", "y-z").container("w"));
+    }
+
+    #[test]
+    fn two_projects_never_share_a_name_or_a_selection() {
+        let a = id("web", "default");
+        let b = InstanceId {
+            project: "ba9876543210".into(),
+            ..a.clone()
+        };
+        assert_ne!(a.network(), b.network());
+        assert_ne!(a.container("web"), b.container("web"));
+        let selects = |i: &InstanceId| i.filters()["label"].clone();
+        assert!(selects(&a).contains(&format!("{PROJECT}=0123456789ab")));
+        assert_ne!(selects(&a), selects(&b));
     }
 
     #[test]

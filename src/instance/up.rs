@@ -42,8 +42,6 @@ pub enum UpError {
     Provision(#[from] ProvisionError),
     #[error(transparent)]
     Health(#[from] HealthError),
-    #[error("{0}")]
-    Conflict(String),
 }
 
 impl UpError {
@@ -153,15 +151,6 @@ async fn bring_up(
     options: &UpOptions,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
     let existing = inst.containers().await?;
-    if let Some(other) = existing
-        .iter()
-        .find(|c| c.label(labels::PROJECT) != Some(&inst.id.project))
-    {
-        return Err(UpError::Conflict(format!(
-            "instance `{}` of environment `{}` already exists and belongs to another project directory (container {}); choose another name with --instance",
-            inst.id.instance, inst.id.environment, other.name
-        )));
-    }
     let mut by_node: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
     for c in existing {
         if c.label(labels::ROLE) == Some(ROLE_PROVISION) {

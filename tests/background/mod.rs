@@ -132,6 +132,20 @@ command = ["sleep", "infinity"]
 provision = [{ shell = "echo step started; sleep 600", timeout = "20m" }]
 "#;
 
+/// A secret with a quote, a backslash, unicode and two lines, as fault tests use it.
+pub const FAULT_SECRET: &str = "fault-pw\"7d1e\\b4-ünï-🔑\nsecond-line-93c1";
+
+/// [`SLOW_PROVISIONING`] with a secret that the node's env and its step print.
+pub const SLOW_PROVISIONING_WITH_SECRET: &str = r#"
+[secrets]
+FAULT_SECRET = { env = "ENVCTL_TEST_FAULT_SECRET" }
+
+[nodes.box]
+image = "debian:bookworm"
+command = ["sleep", "infinity"]
+provision = [{ shell = "printf '%s\n' \"$FAULT_SECRET\"; echo step started; sleep 600", timeout = "20m" }]
+"#;
+
 /// A spec on the `web` fixture that keeps failing, so verify runs until stopped.
 pub const ENDLESS_SPEC: &str = r#"
 [[command]]

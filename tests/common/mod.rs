@@ -60,6 +60,14 @@ impl Project {
         }
     }
 
+    /// The name prefix of this project's instance `instance` of `env`:
+    /// `envctl-ENV.INSTANCE.PROJECT` (the network's name; a replica adds `.REPLICA`).
+    pub fn object_prefix(&self, env: &str, instance: &str) -> String {
+        let root = self.path().canonicalize().expect("project root");
+        let project = envctl::instance::project_id(&root);
+        format!("envctl-{env}.{instance}.{}", &project[..8])
+    }
+
     /// A copy of `tests/fixtures/NAME`.
     pub fn fixture(name: &str) -> Project {
         let p = Project::empty();

@@ -103,9 +103,36 @@ pub struct ImageDetails {
     pub entrypoint: Option<Vec<String>>,
 }
 
+/// How long the engine may take to answer one request (to send the head of its
+/// response) before the run ends as an engine fault: a frozen engine, one that accepts
+/// connections and never answers, must not hang envctl. `ENVCTL_ENGINE_TIMEOUT`
+/// (seconds) overrides it.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How often a long-running exec asks the engine whether it still answers.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// The deadline of requests that legitimately take long before the engine answers:
+/// committing a container, importing or loading images, stopping with a long grace.
+pub const LONG_REQUEST_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// [`REQUEST_DEADLINE`], or `ENVCTL_ENGINE_TIMEOUT` when it holds a number of seconds.
+pub fn request_deadline() -> Duration {
+    std::env::var("ENVCTL_ENGINE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&secs| secs > 0)
+        .map_or(REQUEST_DEADLINE, Duration::from_secs)
+}
+
 fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let context = context.into();
-    move |source| match source {
+    move |source| {
+        match source {
+        bollard::errors::Error::RequestTimeoutError => EngineError::Lost {
+            context,
+            reason: "it accepts connections but has not answered in time (a frozen engine; see `ENVCTL_ENGINE_TIMEOUT` in docs/reliability.md)".into(),
+        },
         bollard::errors::Error::HyperLegacyError { .. }
         | bollard::errors::Error::HyperResponseError { .. }
         | bollard::errors::Error::IOError { .. }
@@ -114,6 +141,7 @@ fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Eng
             reason: root_cause(&source),
         },
         source => EngineError::Api { context, source },
+    }
     }
 }
 
@@ -155,7 +183,7 @@ impl Docker {
         };
         let client = bollard::Docker::connect_with_defaults()
             .map_err(|e| unreachable(e.to_string()))?
-            .with_timeout(Duration::from_secs(600));
+            .with_timeout(request_deadline());
         let client = tokio::time::timeout(Duration::from_secs(10), client.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
@@ -195,6 +223,14 @@ impl Docker {
     /// cleanup that calls this first finds everything the run made.
     pub async fn settled(&self) {
         drop(self.creating.write().await);
+    }
+
+    /// The connection with [`LONG_REQUEST_DEADLINE`], for requests the engine answers
+    /// only once their work is done.
+    pub(super) fn long(&self) -> bollard::Docker {
+        self.api
+            .clone()
+            .with_timeout(LONG_REQUEST_DEADLINE.max(request_deadline()))
     }
 
     /// Runs an engine request that creates an object so that dropping the caller does not
@@ -247,7 +283,7 @@ impl Docker {
             .from_image(repo)
             .tag(tag)
             .build();
-        self.api
+        self.long()
             .create_image(Some(options), None, None)
             .try_collect::<Vec<_>>()
             .await
@@ -271,7 +307,7 @@ impl Docker {
             .tag(tag)
             .changes(vec!["CMD [\"/bin/bash\"]".to_string()])
             .build();
-        self.api
+        self.long()
             .create_image(Some(options), Some(bollard::body_stream(tarball)), None)
             .try_collect::<Vec<_>>()
             .await
@@ -296,7 +332,8 @@ impl Docker {
             .forcerm(true)
             .labels(&labels)
             .build();
-        let mut stream = self.api.build_image(
+        let client = self.long();
+        let mut stream = client.build_image(
             options,
             None,
             Some(bollard::body_full(bytes::Bytes::from(context_tar))),
@@ -347,7 +384,7 @@ impl Docker {
             ..Default::default()
         };
         let id = self
-            .api
+            .long()
             .commit_container(options, config)
             .await
             .map_err(api(format!("committing {container} as {reference}")))?;
@@ -679,7 +716,13 @@ impl Docker {
         let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
             .t(grace_secs)
             .build();
-        match self.api.stop_container(id, Some(options)).await {
+        let grace = Duration::from_secs(grace_secs.max(0).unsigned_abs().into());
+        let client = if grace + Duration::from_secs(10) > request_deadline() {
+            self.long()
+        } else {
+            self.api.clone()
+        };
+        match client.stop_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
@@ -859,7 +902,22 @@ impl Docker {
                 .await
                 .map_err(api(format!("running a command in {container}")))?
             {
-                while let Some(chunk) = output.next().await {
+                // A silent command is normal; a silent engine is not. While output may be
+                // slow, the engine is asked every few seconds whether it still answers.
+                let mut beat = tokio::time::interval(HEARTBEAT);
+                beat.tick().await;
+                loop {
+                    let chunk = tokio::select! {
+                        chunk = output.next() => chunk,
+                        _ = beat.tick() => {
+                            self.api
+                                .ping()
+                                .await
+                                .map_err(api(format!("waiting for a command in {container}")))?;
+                            continue;
+                        }
+                    };
+                    let Some(chunk) = chunk else { break };
                     match chunk.map_err(api(format!("reading output from {container}")))? {
                         bollard::container::LogOutput::StdErr { message } => {
                             out.stderr.push_str(&String::from_utf8_lossy(&message));

@@ -20,9 +20,23 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<u8, Failure> {
     let docker = ctx.docker()?;
     let inst = ctx.instance(docker, &project, env);
     let view = ctx.runtime.block_on(inst.view())?;
-    let out =
-        ctx.runtime
-            .block_on(view.exec(&node, &args.command, Duration::from_secs(24 * 3600)))?;
+    // An interrupt ends envctl (exit 130) at once. The engine has no way to stop an
+    // exec'd process, so envctl says that it may still run in the node.
+    let out = ctx
+        .runtime
+        .block_on(super::super::interrupt::unless_interrupted(view.exec(
+            &node,
+            &args.command,
+            Duration::from_secs(24 * 3600),
+        )));
+    let Some(out) = out else {
+        eprintln!(
+            "`{}` may still be running in node `{node}`: the engine cannot stop a command started by exec",
+            crate::model::secrets::redact(&args.command.join(" ")),
+        );
+        return Err(Failure::Interrupted);
+    };
+    let out = out?;
     let redact = crate::model::secrets::redact;
     let _ = std::io::stdout().write_all(redact(&out.stdout).as_bytes());
     let _ = std::io::stderr().write_all(redact(&out.stderr).as_bytes());

@@ -160,6 +160,11 @@ pub struct TestArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    /// Test on this base image instead of the Debian base the nodes name; repeat it to
+    /// test on several side by side (`--platform debian:bookworm --platform
+    /// debian:trixie`), each on its own instance, with reports per platform.
+    #[arg(long, value_name = "IMAGE")]
+    pub platform: Vec<String>,
 }
 
 #[derive(Debug, Args)]

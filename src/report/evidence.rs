@@ -39,6 +39,7 @@ pub fn render(summary: &RunSummary, ctx: &Context) -> Value {
         "started_at": summary.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "environment": summary.environment,
         "instance": summary.instance,
+        "platform": summary.platform,
         "envctl_version": env!("CARGO_PKG_VERSION"),
         "git": git(ctx.root),
         "definitions": definitions,

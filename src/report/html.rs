@@ -71,12 +71,16 @@ td.status.fail {{ color: {FAIL}; }}
 .figures {{ color: #424242; margin-bottom: 6px; }}
 pre {{ margin: 4px 0 0; white-space: pre-wrap; font-size: 12px; background: #fafafa; padding: 6px; }}
 </style></head><body>
-<h1>envctl verify: {env} / {inst} — {verdict}</h1>
+<h1>envctl verify: {env} / {inst}{on} — {verdict}</h1>
 <div class="meta">started {started} · verification took {took}</div>
 <div class="summary"><div class="box pass">{passed} passed</div><div class="box fail">{failed} failed</div><div class="box total">{total} total</div></div>
 "#,
         env = escape(summary.environment),
         inst = escape(summary.instance),
+        on = summary
+            .platform
+            .map(|p| format!(" on {}", escape(p)))
+            .unwrap_or_default(),
         started = summary.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         took = crate::wait::human(summary.duration),
         total = summary.outcomes.len(),

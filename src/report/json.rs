@@ -1,7 +1,7 @@
 //! The JSON report. Schema (version 1), documented in docs/reports.md:
-//! `{ "version": 1, "environment", "instance", "duration_ms", "summary": { "passed",
+//! `{ "version": 1, "environment", "instance", "platform"?, "duration_ms", "summary": { "passed",
 //! "failed", "total" }, "results": [ { "name", "title", "kind", "node", "file", "line",
-//! "passed", "message", "duration_ms", "attempts", "load"? } ] }`; `load` holds what a
+//! "passed", "message", "duration_ms", "attempts", "platform"?, "load"? } ] }`; `load` holds what a
 //! `load` assertion measured (requests, errors, latency percentiles, thresholds).
 
 use super::RunSummary;
@@ -27,13 +27,16 @@ pub fn render(summary: &RunSummary) -> Value {
                 "duration_ms": o.duration.as_millis() as u64,
                 "attempts": o.attempts,
             });
+            if let Some(p) = summary.platform {
+                result["platform"] = json!(p);
+            }
             if let Some(load) = &o.load {
                 result["load"] = load_figures(load);
             }
             result
         })
         .collect();
-    json!({
+    let mut report = json!({
         "version": 1,
         "environment": summary.environment,
         "instance": summary.instance,
@@ -44,7 +47,11 @@ pub fn render(summary: &RunSummary) -> Value {
             "total": summary.outcomes.len(),
         },
         "results": results,
-    })
+    });
+    if let Some(p) = summary.platform {
+        report["platform"] = json!(p);
+    }
+    report
 }
 
 /// A load's figures, without the per-request samples (the HTML report plots those).

@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 /// # Errors
 /// Serialization failures.
 pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeError> {
+    let on = summary
+        .platform
+        .map(|p| format!(" on {p}"))
+        .unwrap_or_default();
     let mut report = Report::new(format!(
-        "envctl {}/{}",
+        "envctl {}/{}{on}",
         summary.environment, summary.instance
     ));
     report.set_time(summary.duration);
@@ -41,6 +45,12 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
             .split_once("::")
             .map_or(outcome.name.as_str(), |(_, t)| t)
             .to_string();
+        // A platform-matrix run names its platform in every case, as a parametrized
+        // test does (`title [debian:trixie]`), so the runs' reports never collide.
+        let title = match summary.platform {
+            Some(p) => format!("{title} [{p}]"),
+            None => title,
+        };
         let mut case = TestCase::new(title, status);
         case.set_classname(format!("{}.{group}", summary.environment));
         case.set_time(outcome.duration);
@@ -77,6 +87,9 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
                     "environment",
                     summary.environment,
                 ));
+                if let Some(p) = summary.platform {
+                    suite.add_property(quick_junit::Property::new("platform", p));
+                }
             }
             suite
         });

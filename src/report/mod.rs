@@ -19,6 +19,8 @@ use crate::model::assertion::Assertion;
 pub struct RunSummary<'a> {
     pub environment: &'a str,
     pub instance: &'a str,
+    /// The base image of a platform-matrix run (`test --platform`), named in every result.
+    pub platform: Option<&'a str>,
     pub assertions: &'a [Assertion],
     pub outcomes: &'a [Outcome],
     pub duration: std::time::Duration,
@@ -66,6 +68,7 @@ impl RunSummary<'_> {
         render(&RunSummary {
             environment: self.environment,
             instance: self.instance,
+            platform: self.platform,
             assertions: &assertions,
             outcomes: &outcomes,
             duration: self.duration,
@@ -178,6 +181,7 @@ mod tests {
         let summary = RunSummary {
             environment: "e",
             instance: "i",
+            platform: None,
             assertions: &assertions,
             outcomes: &outcomes,
             duration: std::time::Duration::from_secs(1),

@@ -16,12 +16,20 @@ pub fn render(summary: &RunSummary) -> String {
             (true, None) => " # SKIP skip: true".to_string(),
             (false, _) => String::new(),
         };
+        let on = summary
+            .platform
+            .map(|p| format!(" [{p}]"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{status} {} - {}{skip}\n",
+            "{status} {} - {}{}{skip}\n",
             i + 1,
-            o.name.replace('#', "_")
+            o.name.replace('#', "_"),
+            on.replace('#', "_")
         ));
         out.push_str("  ---\n");
+        if let Some(p) = summary.platform {
+            out.push_str(&format!("  platform: {}\n", yaml_scalar(p)));
+        }
         if let Some(a) = a {
             out.push_str(&format!("  kind: {}\n", a.kind()));
             if let Some(node) = a.node() {

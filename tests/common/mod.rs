@@ -129,11 +129,16 @@ impl Project {
 
     /// Runs envctl with extra environment variables.
     pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
+        self.run_as(&self.instance, args, vars)
+    }
+
+    /// Runs envctl on another instance of this project.
+    pub fn run_as(&self, instance: &str, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_envctl"));
         cmd.arg("--root")
             .arg(self.path())
             .arg("--instance")
-            .arg(&self.instance)
+            .arg(instance)
             .args(args);
         for (k, v) in vars {
             cmd.env(k, v);

@@ -7,6 +7,7 @@ pub mod gc;
 pub mod history;
 pub mod image;
 pub mod logs;
+pub mod platforms;
 pub mod promote;
 pub mod provision;
 pub mod status;

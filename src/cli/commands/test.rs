@@ -4,22 +4,62 @@
 use super::super::args::TestArgs;
 use super::super::exit::{Failure, INTERRUPTED};
 use super::super::{interrupt, Context};
+use super::platforms;
 use crate::instance::{down, up::UpOptions};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let (env, filters) = ctx.split_env(&args.args)?;
-    let (project, env) = ctx.environment(env.as_deref())?;
+    let (project, mut env) = ctx.environment(env.as_deref())?;
     // Everything is validated before anything is created.
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
-    let _lock = ctx.lock(&project, &env, &format!("test {}", env.name))?;
+    let platform = platforms::current();
+    if !args.platform.is_empty() && platform.is_none() {
+        if ctx.on_vagrant(&env) {
+            return Err(Failure::Invalid(format!(
+                "--platform is not served by the {} engine: its machines' boxes are fixed by the definition",
+                ctx.engine.unwrap_or(env.engine)
+            )));
+        }
+        platforms::check(&args.platform, &env, &ctx.instance)?;
+        return platforms::run_all(ctx, &args, &env);
+    }
+    // One run of a platform matrix: its own instance, its base image, its own reports.
+    let (instance, mut report) = (ctx.instance.clone(), args.report.clone());
+    let instance = match &platform {
+        Some(p) => {
+            platforms::apply(&mut env, p);
+            for path in [
+                &mut report.junit,
+                &mut report.json,
+                &mut report.tap,
+                &mut report.html,
+                &mut report.evidence,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *path = platforms::report_path(path, p);
+            }
+            platforms::instance(&instance, p)
+        }
+        None => instance,
+    };
+    let args = TestArgs { report, ..args };
+    let _lock = crate::instance::lock::acquire(
+        &project.root,
+        &env.name,
+        &instance,
+        &format!("test {}", env.name),
+    )
+    .map_err(|e| Failure::Environment(e.to_string()))?;
     if ctx.on_vagrant(&env) {
         return super::vm::test(ctx, &project, &env, selected, &args.report, args.keep);
     }
     let docker = ctx.docker()?;
-    let mut inst = ctx.instance(docker, &project, env);
+    let mut inst = crate::instance::Instance::new(docker, &project.root, env, &instance);
     let keep = args.keep;
     // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
     // left behind.
@@ -124,8 +164,13 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
             }
         }
     } else if !ctx.quiet {
+        let instance = if inst.id.instance == "default" {
+            String::new()
+        } else {
+            format!(" --instance {}", inst.id.instance)
+        };
         eprintln!(
-            "kept {}/{}; remove it with `envctl down {}`",
+            "kept {}/{}; remove it with `envctl down {}{instance}`",
             inst.env.name, inst.id.instance, inst.env.name
         );
     }

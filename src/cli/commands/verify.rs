@@ -119,9 +119,11 @@ pub fn verify_after(
         Arc::new(view),
         &options,
     );
+    let platform = super::platforms::current();
     let summary = RunSummary {
         environment: &inst.env.name,
         instance: &inst.id.instance,
+        platform: platform.as_deref(),
         assertions: &selected,
         outcomes: &outcomes,
         duration: started.elapsed(),
@@ -139,6 +141,14 @@ pub fn verify_after(
         );
         crate::report::github::write_step_summary(&summary)
             .map_err(|e| Failure::Environment(format!("cannot write the job summary: {e}")))?;
+    }
+    if let Some(dir) = report
+        .evidence
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        let _ = crate::model::secrets::create_private_dir(dir);
     }
     if let Some(path) = &report.evidence {
         let evidence = summary.with_secrets_redacted(|summary| {
@@ -175,6 +185,10 @@ pub fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Fa
 fn write_redacted_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {
     // Reports hold what nodes printed: private to the user, like the logs.
     let write = |path: &std::path::Path, text: String| {
+        // `--junit reports/junit.xml` makes `reports/` when it is missing, as CI jobs expect.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = crate::model::secrets::create_private_dir(dir);
+        }
         crate::model::secrets::write_private(path, &text)
             .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
     };

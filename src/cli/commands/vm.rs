@@ -284,6 +284,7 @@ pub fn verify(
     let summary = RunSummary {
         environment: &env.name,
         instance: &ctx.instance,
+        platform: None,
         assertions: &selected,
         outcomes: &outcomes,
         duration: started.elapsed(),

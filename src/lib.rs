@@ -16,6 +16,8 @@
 //!   HTML with a timeline, evidence);
 //! - [`promote`] moves a service between blue and green behind its router, gated by specs;
 //! - [`doctor`] judges whether the machine can run envctl (engine, cgroups, tools);
+//! - [`init`] starts a project: a first environment, or one built from a Molecule
+//!   scenario, a Puppet module or a goss file;
 //! - [`cli`] maps verbs and exit codes; `main.rs` only calls [`cli::main`].
 //!
 //! Waiting of any kind (health, `eventually`, readiness) goes through [`wait::until`].
@@ -26,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod doctor;
 pub mod events;
+pub mod init;
 pub mod instance;
 pub mod model;
 pub mod plan;

@@ -72,6 +72,10 @@ pub enum Command {
     /// Check that this machine can run envctl, with a fix for each problem (exit 3 when
     /// something must be fixed).
     Doctor,
+    /// Start a project here: an environment and specs that pass, or ones built from an
+    /// Ansible role's Molecule scenario, a Puppet module or a goss file found here.
+    /// Never overwrites a file (exit 2).
+    Init,
 }
 
 #[derive(Debug, Args)]

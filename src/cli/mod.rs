@@ -74,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Gc(a) => commands::gc::run(&ctx, a),
         Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
+        Command::Init => commands::init::run(&ctx),
     };
     match result {
         Ok(code) => ExitCode::from(code),

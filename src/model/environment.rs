@@ -234,6 +234,14 @@ pub const TOP_LEVEL_INPUTS: &[&str] = &[
     "templates",
     "modules",
     "manifests",
+    // A role checkout as the project (what `envctl init` makes of one): the role itself
+    // and its Molecule scenarios, which a top-level playbook imports.
+    "tasks",
+    "handlers",
+    "defaults",
+    "vars",
+    "meta",
+    "molecule",
 ];
 
 /// Checks what a playbook or manifest reads beside it: its directory, or for a file at

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod gc;
 pub mod history;
 pub mod image;
+pub mod init;
 pub mod logs;
 pub mod platforms;
 pub mod promote;

@@ -84,17 +84,13 @@ impl Docker {
         } else {
             EngineKind::Remote
         };
-        use bollard::models::SystemInfoCgroupVersionEnum as Cgroup;
+        let cgroup_version = super::privileges::Cgroup::reported(&info).map(|c| c.version());
         Ok(EngineFacts {
             endpoint,
             kind,
             version: version.version.unwrap_or_else(|| "unknown".into()),
             os: info.operating_system.unwrap_or_default(),
-            cgroup_version: match info.cgroup_version {
-                Some(Cgroup::_1) => Some(1),
-                Some(Cgroup::_2) => Some(2),
-                _ => None,
-            },
+            cgroup_version,
             root_dir: info.docker_root_dir,
         })
     }

@@ -26,6 +26,24 @@ pub enum Cgroup {
 }
 
 impl Cgroup {
+    /// The hierarchy the engine reports in its `info`; `None` when it says nothing.
+    pub fn reported(info: &bollard::models::SystemInfo) -> Option<Cgroup> {
+        use bollard::models::SystemInfoCgroupVersionEnum as V;
+        match info.cgroup_version {
+            Some(V::_1) => Some(Cgroup::V1),
+            Some(V::_2) => Some(Cgroup::V2),
+            _ => None,
+        }
+    }
+
+    /// The version number (1 or 2).
+    pub fn version(self) -> u8 {
+        match self {
+            Cgroup::V1 => 1,
+            Cgroup::V2 => 2,
+        }
+    }
+
     /// The mount inside a node that systemd must be able to write.
     pub fn systemd_mount(self) -> &'static str {
         match self {
@@ -50,13 +68,10 @@ pub struct Host {
 impl Host {
     /// Reads the engine's `info`.
     pub fn from_info(info: &bollard::models::SystemInfo) -> Host {
-        use bollard::models::SystemInfoCgroupVersionEnum as V;
         let options = info.security_options.clone().unwrap_or_default();
         Host {
-            cgroup: match info.cgroup_version {
-                Some(V::_2) => Cgroup::V2,
-                _ => Cgroup::V1,
-            },
+            // Engines too old to say run cgroup v1.
+            cgroup: Cgroup::reported(info).unwrap_or(Cgroup::V1),
             arch: info.architecture.clone().unwrap_or_default(),
             apparmor: options.iter().any(|o| o.contains("name=apparmor")),
             rootless: options

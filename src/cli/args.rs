@@ -56,9 +56,13 @@ pub enum Command {
     /// Provision the nodes' images without starting them; --check-idempotence runs the
     /// steps a second time and exits 4 when that changed anything.
     Provision(ProvisionArgs),
-    /// Base images and the provisioning cache.
+    /// Base images and the provisioning cache; `save` / `load` move an environment's
+    /// images between engines.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// CI caches: `cache key [ENV]` prints the key of the images an environment needs.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Blue-green: start the idle colour with a release, gate it, switch the router to it.
     Promote(PromoteArgs),
     /// Switch a promotable service back to its previous colour, verified.
@@ -235,6 +239,29 @@ pub enum ImageCommand {
         /// systemd images; by default only this project's provisioned images.
         #[arg(long)]
         all: bool,
+    },
+    /// Save exactly the images an environment needs (each node's base or built image,
+    /// its systemd image, its provisioned image) and their idempotence records to FILE:
+    /// `image save [ENV] FILE`.
+    Save {
+        #[arg(num_args = 1..=2, required = true, value_name = "[ENV] FILE")]
+        target: Vec<String>,
+    },
+    /// Load a file written by `image save`: its images onto the engine, its records
+    /// into the project, so the next `up` or `test` provisions nothing it holds.
+    Load {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print a key that changes exactly when an image the environment needs would
+    /// change (for `actions/cache`, GitLab's `cache:key`); reads definitions only.
+    Key {
+        /// Environment name (optional when the project has exactly one).
+        env: Option<String>,
     },
 }
 

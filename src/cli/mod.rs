@@ -67,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Exec(a) => commands::exec::run(&ctx, a),
         Command::Validate(a) => commands::validate::run(&ctx, a),
         Command::Image(a) => commands::image::run(&ctx, a),
+        Command::Cache(a) => commands::cache::run(&ctx, a),
         Command::Promote(a) => commands::promote::run(&ctx, a),
         Command::Rollback(a) => commands::promote::rollback(&ctx, a),
         Command::History(a) => commands::history::run(&ctx, a),

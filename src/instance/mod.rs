@@ -6,6 +6,7 @@ pub mod down;
 pub mod gc;
 pub mod health;
 pub mod idempotence;
+pub mod image_file;
 pub mod lock;
 pub mod up;
 

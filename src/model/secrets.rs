@@ -144,11 +144,25 @@ fn machine_key_path() -> Option<std::path::PathBuf> {
     Some(state.join("envctl/machine.key"))
 }
 
-/// This machine's key: 32 random bytes made on first use (0600). When it cannot be kept,
-/// a key for this process only, so nodes with secrets are provisioned again next time.
+/// The variable that gives the key instead of this machine's file: CI runners that share
+/// a cache set it (from a CI secret) so that nodes with secrets get the same provisioning
+/// keys, and the environment the same `envctl cache key`, on every runner.
+pub const MACHINE_KEY_VAR: &str = "ENVCTL_MACHINE_KEY";
+
+/// Whether the key comes from [`MACHINE_KEY_VAR`] (the same on every machine that sets it).
+pub fn machine_key_is_shared() -> bool {
+    std::env::var_os(MACHINE_KEY_VAR).is_some_and(|v| !v.is_empty())
+}
+
+/// This machine's key: [`MACHINE_KEY_VAR`] when set, else 32 random bytes made on first
+/// use (0600). When that cannot be kept, a key for this process only, so nodes with
+/// secrets are provisioned again next time.
 fn machine_key() -> &'static [u8] {
     static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
+        if let Some(shared) = std::env::var_os(MACHINE_KEY_VAR).filter(|v| !v.is_empty()) {
+            return shared.into_encoded_bytes();
+        }
         let kept = machine_key_path().and_then(|path| load_or_make_key(&path).ok());
         kept.unwrap_or_else(|| {
             eprintln!(

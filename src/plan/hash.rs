@@ -10,6 +10,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// First field of the key of an image built from a project directory (`build = "DIR"`).
+pub const BUILD_KEY: &str = "envctl-build-v1";
+/// First field of the key of a systemd image derived from a base.
+pub const SYSTEMD_KEY: &str = "envctl-systemd-v1";
+
 /// Incremental hasher with length-prefixed fields, so `("ab","c")` and `("a","bc")` differ.
 #[derive(Default)]
 pub struct Hasher(Sha256);

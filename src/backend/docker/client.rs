@@ -125,7 +125,9 @@ pub fn request_deadline() -> Duration {
         .map_or(REQUEST_DEADLINE, Duration::from_secs)
 }
 
-fn api(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+pub(super) fn api(
+    context: impl Into<String>,
+) -> impl FnOnce(bollard::errors::Error) -> EngineError {
     let context = context.into();
     move |source| {
         match source {

@@ -77,12 +77,7 @@ async fn build(
         context: dir.display().to_string(),
         message,
     };
-    let key = Hasher::default()
-        .field("envctl-build-v1")
-        .tree(&context)
-        .map_err(|e| fail(e.to_string()))?
-        .hex();
-    let tag = format!("envctl-build:{}", &key[..24]);
+    let tag = build_tag(&context).map_err(|e| fail(e.to_string()))?;
     if let Some(image) = docker.image(&tag).await? {
         return Ok(image);
     }
@@ -109,6 +104,18 @@ async fn build(
         .image(&tag)
         .await?
         .ok_or_else(|| fail("the build finished but the image is not there".into()))
+}
+
+/// The tag of the image built from `context`: the same files, the same tag.
+///
+/// # Errors
+/// I/O errors reading the build context.
+pub fn build_tag(context: &Path) -> std::io::Result<String> {
+    let key = Hasher::default()
+        .field(crate::plan::hash::BUILD_KEY)
+        .tree(context)?
+        .hex();
+    Ok(format!("envctl-build:{}", &key[..24]))
 }
 
 /// External images named by `FROM` lines (build stages referring to earlier stages and

@@ -11,6 +11,7 @@ pub mod engine_info;
 pub mod image;
 pub mod privileges;
 pub mod systemd;
+pub mod transfer;
 pub mod view;
 
 pub use client::*;

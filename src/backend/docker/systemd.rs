@@ -37,6 +37,15 @@ systemctl mask getty.target console-getty.service systemd-udevd.service \
 : > /etc/machine-id
 "#;
 
+/// The tag of the systemd image derived from the image `base_id`.
+pub fn derived_tag(base_id: &str) -> String {
+    let key = Hasher::default()
+        .field(crate::plan::hash::SYSTEMD_KEY)
+        .field(base_id)
+        .hex();
+    format!("envctl-systemd:{}", &key[..24])
+}
+
 /// The systemd image for `base`, derived and cached when missing.
 ///
 /// # Errors
@@ -48,11 +57,8 @@ pub async fn ensure(
     labels: HashMap<String, String>,
     note: &(dyn Fn(&str) + Sync),
 ) -> Result<ImageDetails, EngineError> {
-    let key = Hasher::default()
-        .field("envctl-systemd-v1")
-        .field(&base.id)
-        .hex();
-    let tag = format!("envctl-systemd:{}", &key[..24]);
+    let tag = derived_tag(&base.id);
+    let key = tag.trim_start_matches("envctl-systemd:").to_string();
     if let Some(image) = docker.image(&tag).await? {
         return Ok(image);
     }

@@ -1,4 +1,4 @@
-//! `envctl image bootstrap|list|prune`.
+//! `envctl image bootstrap|list|prune` (`save` and `load` are in `image_file.rs`).
 
 use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
@@ -8,6 +8,11 @@ use crate::backend::labels;
 use std::io::Write;
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
+    match command {
+        ImageCommand::Save { target } => return super::image_file::save(ctx, &target),
+        ImageCommand::Load { file } => return super::image_file::load(ctx, &file),
+        _ => {}
+    }
     let docker = ctx.docker()?;
     match command {
         ImageCommand::Bootstrap { reference } => {
@@ -86,6 +91,7 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
             })?;
             outln!("removed {removed} cached image(s)");
         }
+        ImageCommand::Save { .. } | ImageCommand::Load { .. } => unreachable!("handled above"),
     }
     Ok(SUCCESS)
 }

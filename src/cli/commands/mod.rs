@@ -1,11 +1,13 @@
 //! One file per verb.
 
+pub mod cache;
 pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod gc;
 pub mod history;
 pub mod image;
+pub mod image_file;
 pub mod init;
 pub mod logs;
 pub mod platforms;

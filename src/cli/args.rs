@@ -80,6 +80,18 @@ pub enum Command {
     /// Ansible role's Molecule scenario, a Puppet module or a goss file found here.
     /// Never overwrites a file (exit 2).
     Init,
+    /// Print a completion script for SHELL (bash, zsh or fish); see docs/cli.md for where
+    /// to install it.
+    Completions(CompletionsArgs),
+    /// Print envctl's man page (roff): `envctl man > ~/.local/share/man/man1/envctl.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh or fish.
+    #[arg(value_parser = ["bash", "zsh", "fish"])]
+    pub shell: String,
 }
 
 #[derive(Debug, Args)]

@@ -76,6 +76,8 @@ pub fn main() -> ExitCode {
         Command::VagrantConfig(a) => commands::vagrant_config::run(&ctx, a),
         Command::Doctor => commands::doctor::run(&ctx),
         Command::Init => commands::init::run(&ctx),
+        Command::Completions(a) => commands::completions::completions(a),
+        Command::Man => commands::completions::man(),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,6 +1,7 @@
 //! One file per verb.
 
 pub mod cache;
+pub mod completions;
 pub mod doctor;
 pub mod down;
 pub mod exec;

@@ -6,10 +6,12 @@
 //!   and validates everything (no engine involved; errors name file, line and field);
 //! - [`plan`] orders nodes by dependency and computes the content hashes that decide
 //!   what is rebuilt, re-provisioned or recreated;
-//! - [`backend`] holds one folder per engine: [`backend::docker`] talks to the Docker
-//!   Engine (bollard) and builds base images without a registry, [`backend::vagrant`] and
-//!   [`backend::qemu`] run machines; [`provision`] runs a node's steps through them;
-//! - [`instance`] is the lifecycle of one running copy (`up`, `down`, the view checks use);
+//! - [`backend`] is the seam to engines, [`backend::Backend`], with one folder per engine:
+//!   [`backend::docker`] talks to the Docker Engine (bollard) and builds base images
+//!   without a registry, [`backend::vagrant`] and [`backend::qemu`] run machines;
+//!   [`provision`] runs a node's steps through a backend's exec and upload;
+//! - [`instance`] is the lifecycle of one running copy (`up`, `down`, the view checks use)
+//!   on the backend it holds;
 //! - [`check`] runs assertions concurrently with deadlines, reaching nodes only through
 //!   [`backend::NodeAccess`];
 //! - [`events`] carries what happens to [`report`]ers (live progress, JUnit, JSON, TAP,

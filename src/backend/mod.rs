@@ -1,14 +1,21 @@
 //! Backends run nodes, one folder per engine: `docker` (the Docker Engine through
 //! bollard), `vagrant` (machines of the top-level Vagrantfile) and `qemu` (real VMs).
-//! Checks and provisioning reach nodes only through the small [`NodeAccess`] trait
-//! (exec, copy, address lookup), so they never depend on an engine itself.
+//! Every verb reaches its engine through [`Backend`] (`engine.rs`), chosen once per
+//! command; `node.rs` holds the engine-neutral types it speaks in. Checks reach nodes
+//! only through the small [`NodeAccess`] trait (exec, address lookup), which
+//! [`view::InstanceView`] serves over any backend.
 
 pub mod archive;
 pub mod docker;
+pub mod engine;
 pub mod labels;
+pub mod node;
 pub mod qemu;
 pub mod ssh;
 pub mod vagrant;
+pub mod view;
+
+pub use engine::{Backend, Feature, Selector, Unsupported};
 
 use async_trait::async_trait;
 use std::net::SocketAddr;

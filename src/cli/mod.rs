@@ -24,13 +24,15 @@ pub mod exit;
 pub mod interrupt;
 
 use crate::backend::docker::Docker;
+use crate::backend::{Backend, Feature};
 use crate::instance::Instance;
-use crate::model::{Environment, Project};
+use crate::model::{EngineKind, Environment, Project};
 use args::{Cli, Command};
 use clap::Parser;
 use exit::Failure;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs envctl with the process's arguments.
 pub fn main() -> ExitCode {
@@ -135,12 +137,50 @@ impl Context {
         Ok((project, env))
     }
 
-    /// Whether `env` runs on VMs (Vagrant or QEMU: its `engine`, or `--engine`).
-    pub fn on_vagrant(&self, env: &Environment) -> bool {
-        self.engine.unwrap_or(env.engine) != crate::model::EngineKind::Docker
+    /// The engine `env` runs on: `--engine`, else the environment's `engine`. The one
+    /// place the engine is chosen.
+    pub fn engine_kind(&self, env: &Environment) -> EngineKind {
+        self.engine.unwrap_or(env.engine)
     }
 
-    /// Connects to the engine.
+    /// Refuses, before anything is created, the features `env`'s engine cannot serve.
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] naming the engine and the feature.
+    pub fn require(&self, env: &Environment, features: &[Feature]) -> Result<(), Failure> {
+        let kind = self.engine_kind(env);
+        for feature in features {
+            crate::backend::engine::require(kind, *feature)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// For the verbs that name no environment (`gc`, `image`): refuses `feature` when
+    /// `--engine` names an engine that cannot serve it.
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] naming the engine and the feature.
+    pub fn require_engine(&self, feature: Feature) -> Result<(), Failure> {
+        crate::backend::engine::require(self.engine.unwrap_or_default(), feature)
+            .map_err(|e| Failure::Invalid(e.to_string()))
+    }
+
+    /// Connects to the engine `env` runs on.
+    ///
+    /// # Errors
+    /// [`Failure::Environment`] with how to start the engine.
+    pub fn backend(&self, env: &Environment) -> Result<Arc<dyn Backend>, Failure> {
+        match self.engine_kind(env) {
+            EngineKind::Docker => self.docker().map(|d| Arc::new(d) as Arc<dyn Backend>),
+            other => Err(Failure::Invalid(format!(
+                "the {other} engine runs machines through its own verbs; this command needs `--engine docker`"
+            ))),
+        }
+    }
+
+    /// Connects to the Docker Engine, for the verbs that work on its image store and
+    /// garbage whatever the environment (`image`, `gc`).
     ///
     /// # Errors
     /// [`Failure::Environment`] with how to start the engine.
@@ -148,9 +188,13 @@ impl Context {
         Ok(self.runtime.block_on(Docker::connect())?)
     }
 
-    /// The instance of `env` named on the command line.
-    pub fn instance(&self, docker: Docker, project: &Project, env: Environment) -> Instance {
-        Instance::new(docker, &project.root, env, &self.instance)
+    /// The instance of `env` named on the command line, on the engine it runs on.
+    ///
+    /// # Errors
+    /// As [`Context::backend`].
+    pub fn instance(&self, project: &Project, env: Environment) -> Result<Instance, Failure> {
+        let backend = self.backend(&env)?;
+        Ok(Instance::new(backend, &project.root, env, &self.instance))
     }
 
     /// Takes the lock of the instance of `env` named on the command line, for `command`.

@@ -3,8 +3,9 @@
 
 use super::{Finding, SystemdBoot};
 use crate::backend::docker::engine_info::{self, EngineFacts, EngineKind};
-use crate::backend::docker::{bootstrap, systemd, ContainerSpec, Docker};
+use crate::backend::docker::{bootstrap, systemd, Docker};
 use crate::backend::labels::InstanceId;
+use crate::backend::node::NodeSpec;
 use crate::model::{ImageSource, Project, StepKind};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -133,7 +134,7 @@ async fn systemd_boot(docker: &Docker) -> SystemdBoot {
         run: crate::instance::run_id(),
         ephemeral: true,
     };
-    let spec = ContainerSpec {
+    let spec = NodeSpec {
         name: format!("{}-systemd", id.prefix()),
         image: image.clone(),
         cmd: Some(vec![systemd::INIT.into()]),

@@ -2,7 +2,7 @@
 //! nothing but the labels, so it works after crashes and is safe to repeat.
 
 use super::Instance;
-use crate::backend::EngineError;
+use crate::backend::{Backend, EngineError};
 use futures_util::future::join_all;
 
 /// What `down` removed.
@@ -18,12 +18,7 @@ pub struct Removed {
 /// Engine failures; removal continues past individual failures and reports the first.
 pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
     let containers = inst.containers().await?;
-    let results = join_all(
-        containers
-            .iter()
-            .map(|c| inst.docker.remove_container(&c.id)),
-    )
-    .await;
+    let results = join_all(containers.iter().map(|c| inst.backend.remove_node(&c.id))).await;
     let mut first_error = None;
     let mut removed = Removed::default();
     for r in results {
@@ -53,7 +48,7 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
 /// # Errors
 /// Engine failures of the last pass.
 pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
-    inst.docker.settled().await;
+    inst.backend.settled().await;
     let mut total = Removed::default();
     for _ in 0..5 {
         let removed = down(inst).await?;
@@ -71,9 +66,9 @@ pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
 /// # Errors
 /// Engine failures.
 pub async fn remove_networks(inst: &Instance) -> Result<usize, EngineError> {
-    let networks = inst.docker.list_networks(&inst.id.filters()).await?;
+    let networks = inst.backend.list_networks(&inst.id.filters()).await?;
     for (id, _, _) in &networks {
-        remove_network_when_free(&inst.docker, id).await?;
+        remove_network_when_free(inst.backend.as_ref(), id).await?;
     }
     Ok(networks.len())
 }
@@ -83,10 +78,7 @@ pub async fn remove_networks(inst: &Instance) -> Result<usize, EngineError> {
 ///
 /// # Errors
 /// The engine's last refusal when the network stays in use.
-pub async fn remove_network_when_free(
-    docker: &crate::backend::docker::Docker,
-    id: &str,
-) -> Result<(), EngineError> {
+pub async fn remove_network_when_free(backend: &dyn Backend, id: &str) -> Result<(), EngineError> {
     use crate::wait::{until, Poll};
     use std::time::Duration;
     let last = std::sync::Mutex::new(None);
@@ -94,7 +86,7 @@ pub async fn remove_network_when_free(
         Duration::from_secs(15),
         Duration::from_millis(200),
         || async {
-            match docker.remove_network(id).await {
+            match backend.remove_network(id).await {
                 Ok(()) => Poll::Ready(()),
                 Err(e) => {
                     let text = e.to_string();

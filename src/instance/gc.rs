@@ -3,8 +3,8 @@
 //! provisioning container) and that owner is gone, or when it is older than the lease.
 //! Instances made by `envctl up` are meant to stay and are only removed by `down`.
 
-use crate::backend::docker::Docker;
 use crate::backend::labels::{self, CREATED, EPHEMERAL, OWNER, OWNER_START, ROLE, ROLE_PROVISION};
+use crate::backend::Backend;
 use crate::backend::EngineError;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -92,21 +92,21 @@ fn owner_key(labels: &HashMap<String, String>) -> (String, String, String) {
 ///
 /// # Errors
 /// Engine failures.
-pub async fn find(docker: &Docker, lease: Duration) -> Result<Vec<Garbage>, EngineError> {
+pub async fn find(backend: &dyn Backend, lease: Duration) -> Result<Vec<Garbage>, EngineError> {
     let filters = HashMap::from([(
         "label".to_string(),
         vec![format!("{}=true", labels::MANAGED)],
     )]);
-    let mut found = find_matching(docker, &filters, lease).await?;
-    found.extend(superseded_images(docker).await?);
+    let mut found = find_matching(backend, &filters, lease).await?;
+    found.extend(superseded_images(backend).await?);
     Ok(found)
 }
 
 /// Provisioned images that lost their cache tag to a newer provisioning of the same key
 /// and that no container uses.
-async fn superseded_images(docker: &Docker) -> Result<Vec<Garbage>, EngineError> {
+async fn superseded_images(backend: &dyn Backend) -> Result<Vec<Garbage>, EngineError> {
     let mut found = Vec::new();
-    for image in docker
+    for image in backend
         .list_images(vec![labels::CACHE_KEY.to_string()])
         .await?
     {
@@ -114,7 +114,7 @@ async fn superseded_images(docker: &Docker) -> Result<Vec<Garbage>, EngineError>
             continue;
         }
         let users = HashMap::from([("ancestor".to_string(), vec![image.id.clone()])]);
-        if !docker.list_containers(&users).await?.is_empty() {
+        if !backend.list_nodes(&users).await?.is_empty() {
             continue;
         }
         let short = image.id.trim_start_matches("sha256:");
@@ -141,7 +141,7 @@ async fn superseded_images(docker: &Docker) -> Result<Vec<Garbage>, EngineError>
 /// # Errors
 /// Engine failures.
 pub async fn find_matching(
-    docker: &Docker,
+    backend: &dyn Backend,
     filters: &HashMap<String, Vec<String>>,
     lease: Duration,
 ) -> Result<Vec<Garbage>, EngineError> {
@@ -149,7 +149,7 @@ pub async fn find_matching(
     let alive = |owner: &str, start: Option<&str>| labels::owner_alive(owner, start);
     let mut found = Vec::new();
     let mut kept_instances = BTreeSet::new();
-    for c in docker.list_containers(filters).await? {
+    for c in backend.list_nodes(filters).await? {
         match verdict(&c.labels, now, lease, &alive) {
             Some(reason) => found.push(Garbage {
                 kind: "container",
@@ -163,7 +163,7 @@ pub async fn find_matching(
             }
         }
     }
-    for (id, name, net_labels) in docker.list_networks(filters).await? {
+    for (id, name, net_labels) in backend.list_networks(filters).await? {
         if kept_instances.contains(&owner_key(&net_labels)) {
             continue;
         }
@@ -188,21 +188,21 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(24 * 3600);
 ///
 /// # Errors
 /// The first engine failure; removal goes on past it.
-pub async fn remove(docker: &Docker, garbage: &[Garbage]) -> Result<(), EngineError> {
+pub async fn remove(backend: &dyn Backend, garbage: &[Garbage]) -> Result<(), EngineError> {
     let mut first = None;
     for g in garbage.iter().filter(|g| g.kind == "container") {
-        if let Err(e) = docker.remove_container(&g.id).await {
+        if let Err(e) = backend.remove_node(&g.id).await {
             first.get_or_insert(e);
         }
     }
     for g in garbage.iter().filter(|g| g.kind == "network") {
-        if let Err(e) = super::down::remove_network_when_free(docker, &g.id).await {
+        if let Err(e) = super::down::remove_network_when_free(backend, &g.id).await {
             first.get_or_insert(e);
         }
     }
     // An image a container started from meanwhile stays.
     for g in garbage.iter().filter(|g| g.kind == "image") {
-        if let Err(e) = docker.remove_image_unless_used(&g.id).await {
+        if let Err(e) = backend.remove_image_unless_used(&g.id).await {
             first.get_or_insert(e);
         }
     }

@@ -1,9 +1,9 @@
 //! Readiness: waits until a started replica passes its health check, failing fast when
 //! its container exits. Uses the one wait mechanism (`wait::until`).
 
-use crate::backend::docker::ContainerInfo;
-use crate::backend::docker::Docker;
-use crate::backend::docker::InstanceView;
+use crate::backend::node::NodeInfo;
+use crate::backend::view::InstanceView;
+use crate::backend::Backend;
 use crate::model::environment::{Health, HealthCheck};
 use crate::wait::{self, Poll};
 use std::net::SocketAddr;
@@ -37,10 +37,10 @@ fn logs(tail: &str) -> String {
 /// # Errors
 /// [`HealthError`] with the reason and the tail of the container's output.
 pub async fn wait_ready(
-    docker: &Docker,
+    backend: &dyn Backend,
     network: &str,
     replica: &str,
-    container: &ContainerInfo,
+    container: &NodeInfo,
     health: Option<&Health>,
     client: &reqwest::Client,
 ) -> Result<(), HealthError> {
@@ -49,7 +49,7 @@ pub async fn wait_ready(
             (h.timeout, h.interval)
         });
     let result = wait::until(timeout, interval, || async {
-        match docker.state(&container.id).await {
+        match backend.node_state(&container.id).await {
             Ok((true, _)) => {}
             Ok((false, code)) => {
                 return Poll::Failed(format!(
@@ -63,7 +63,7 @@ pub async fn wait_ready(
             None => Poll::Ready(()),
             Some(h) => {
                 probe(
-                    docker,
+                    backend,
                     network,
                     container,
                     &h.check,
@@ -80,16 +80,16 @@ pub async fn wait_ready(
         Err(e) => Err(HealthError {
             replica: replica.to_string(),
             reason: e.to_string(),
-            log_tail: docker.log_tail(&container.id, 15).await,
+            log_tail: backend.log_tail(&container.id, 15).await,
         }),
     }
 }
 
 /// One health probe.
 pub async fn probe(
-    docker: &Docker,
+    backend: &dyn Backend,
     network: &str,
-    container: &ContainerInfo,
+    container: &NodeInfo,
     check: &HealthCheck,
     client: &reqwest::Client,
     attempt_timeout: Duration,
@@ -114,7 +114,7 @@ pub async fn probe(
                 };
             // A service listening on the node's loopback only (memcached's default, many
             // databases) is seen from inside the node.
-            match in_node_listening(docker, container, *port, attempt_timeout).await {
+            match in_node_listening(backend, container, *port, attempt_timeout).await {
                 Ok(addrs) if !addrs.is_empty() => Poll::Ready(()),
                 Ok(_) => Poll::Pending(format!(
                     "tcp {port}: {addr}: {outside}; inside the node nothing listens on port {port}"
@@ -125,7 +125,7 @@ pub async fn probe(
             }
         }
         HealthCheck::Command { command } => {
-            match docker
+            match backend
                 .exec(&container.id, &command.0, &[], attempt_timeout)
                 .await
             {
@@ -152,7 +152,7 @@ pub async fn probe(
                         && (why.contains("could not connect") || why_closed(&why)) =>
                 {
                     // Not reachable from the host: ask from inside the node, at its loopback.
-                    in_node_http(docker, container, port, &path, attempt_timeout, *status)
+                    in_node_http(backend, container, port, &path, attempt_timeout, *status)
                         .await
                         .map_or_else(
                             |inside| {
@@ -175,8 +175,8 @@ fn why_closed(why: &str) -> bool {
 
 /// Addresses on which something inside the container listens on tcp `port`.
 async fn in_node_listening(
-    docker: &Docker,
-    container: &ContainerInfo,
+    backend: &dyn Backend,
+    container: &NodeInfo,
     port: u16,
     timeout: Duration,
 ) -> Result<Vec<String>, String> {
@@ -185,7 +185,7 @@ async fn in_node_listening(
         proto: Proto::Tcp,
         port,
     });
-    let out = docker
+    let out = backend
         .exec(
             &container.id,
             &["sh".into(), "-c".into(), script],
@@ -203,8 +203,8 @@ async fn in_node_listening(
 
 /// A GET to the node's own loopback, sent from inside it (bash's /dev/tcp).
 async fn in_node_http(
-    docker: &Docker,
-    container: &ContainerInfo,
+    backend: &dyn Backend,
+    container: &NodeInfo,
     port: u16,
     path: &str,
     timeout: Duration,
@@ -220,7 +220,7 @@ async fn in_node_http(
         port.to_string(),
         request,
     ];
-    let out = docker
+    let out = backend
         .exec(&container.id, &command, &[], timeout)
         .await
         .map_err(|e| e.to_string())?;

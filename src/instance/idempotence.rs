@@ -11,8 +11,8 @@
 
 use super::up::{self, UpError};
 use super::Instance;
-use crate::backend::docker::FsChange;
-use crate::backend::docker::{image, systemd};
+use crate::backend::node::FsChange;
+
 use crate::backend::labels::{self, ROLE_PROVISION};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
@@ -43,7 +43,7 @@ pub async fn check(
         .values()
         .filter(|n| n.replicas > 0 && !n.provision.is_empty())
         .collect();
-    inst.docker
+    inst.backend
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
     let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer, reuse))).await;
@@ -56,7 +56,7 @@ pub async fn check(
             .collect();
         if others.is_empty() {
             for c in &remaining {
-                let _ = inst.docker.remove_container(&c.id).await;
+                let _ = inst.backend.remove_node(&c.id).await;
             }
             let _ = super::down::remove_networks(inst).await;
         }
@@ -71,10 +71,13 @@ async fn check_node(
     reuse: bool,
 ) -> Result<NodeReport, UpError> {
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
-    let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+    let base = inst
+        .backend
+        .prepare_image(&inst.root, &node.image, &note)
+        .await?;
     let (base, key) = up::node_key(inst, node, base, &note).await?;
     let tag = up::cache_tag(&key);
-    let Some(image) = inst.docker.image(&tag).await? else {
+    let Some(image) = inst.backend.image(&tag).await? else {
         return Err(UpError::Engine(EngineError::Other(format!(
             "node `{}` has no provisioned image ({tag}); run `envctl up` or `envctl provision` first",
             node.name
@@ -93,12 +96,12 @@ async fn check_node(
     let mut spec = up::provision_spec(inst, node, &tag, "idempotence");
     spec.boot_image = Some(base.id);
     let id = inst
-        .docker
-        .create_container(&spec)
+        .backend
+        .create_node(&spec)
         .await
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = second_run(inst, node, &id, &tag, observer).await;
-    let removed = inst.docker.remove_container(&id).await;
+    let removed = inst.backend.remove_node(&id).await;
     let (report, logs) = result.map_err(|e| e.on_node(&node.name))?;
     removed.map_err(|e| UpError::from(e).on_node(&node.name))?;
     write_log(inst, &report, &logs);
@@ -124,9 +127,9 @@ async fn second_run(
     tag: &str,
     observer: &dyn Observer,
 ) -> Result<(NodeReport, Vec<StepLog>), UpError> {
-    inst.docker.start(id, &node.name).await?;
+    inst.backend.start_node(id, &node.name).await?;
     if node.init == Init::Systemd {
-        systemd::wait_booted(&inst.docker, id, up::BOOT_TIMEOUT).await?;
+        inst.backend.wait_booted(id, up::BOOT_TIMEOUT).await?;
     }
     let ignore = &node.idempotence_ignore;
     // Starting (booting systemd) may already write: those paths are compared with their
@@ -135,7 +138,7 @@ async fn second_run(
     let before_run = snapshot(inst, node, id, &present(&at_start)).await?;
     let total = node.provision.len();
     let target = provision::Target {
-        docker: &inst.docker,
+        backend: inst.backend.as_ref(),
         root: &inst.root,
         container: id,
         node,
@@ -190,7 +193,7 @@ async fn changed_paths(
     ignore: &[String],
 ) -> Result<Vec<(String, FsChange)>, UpError> {
     Ok(inst
-        .docker
+        .backend
         .changes(id)
         .await?
         .into_iter()
@@ -219,13 +222,13 @@ async fn image_snapshot(
     spec.entrypoint = Some(vec!["sleep".into()]);
     spec.cmd = Some(vec!["infinity".into()]);
     spec.systemd = false;
-    let id = inst.docker.create_container(&spec).await?;
+    let id = inst.backend.create_node(&spec).await?;
     let result = async {
-        inst.docker.start(&id, &spec.name).await?;
+        inst.backend.start_node(&id, &spec.name).await?;
         snapshot(inst, node, &id, paths).await
     }
     .await;
-    inst.docker.remove_container(&id).await?;
+    inst.backend.remove_node(&id).await?;
     result
 }
 
@@ -241,7 +244,7 @@ async fn snapshot(
     let mut snapshot = Snapshot::new();
     for chunk in paths.chunks(1000) {
         let cmd = idempotence::snapshot_command(chunk);
-        let out = inst.docker.exec(id, &cmd, &[], SNAPSHOT_TIMEOUT).await?;
+        let out = inst.backend.exec(id, &cmd, &[], SNAPSHOT_TIMEOUT).await?;
         if !out.stdout.contains("--- content") {
             return Err(UpError::Engine(EngineError::Other(format!(
                 "cannot read the files of node `{}` for the idempotence check (it needs `sh`, GNU `find` and `md5sum`): {}",

@@ -96,13 +96,13 @@ pub async fn needed(inst: &Instance) -> Result<Vec<SavedImage>, ImageFileError> 
                 "build",
             ),
         };
-        let Some(base) = inst.docker.image(&reference).await? else {
+        let Some(base) = inst.backend.image(&reference).await? else {
             return Err(missing(node, &format!("image {reference}")).into());
         };
         add(&mut images, reference, base.id.clone(), role);
         if node.init == Init::Systemd {
             let tag = systemd::derived_tag(&base.id);
-            let Some(derived) = inst.docker.image(&tag).await? else {
+            let Some(derived) = inst.backend.image(&tag).await? else {
                 return Err(missing(node, &format!("its systemd image {tag}")).into());
             };
             add(&mut images, tag, derived.id, "systemd");
@@ -113,7 +113,7 @@ pub async fn needed(inst: &Instance) -> Result<Vec<SavedImage>, ImageFileError> 
         // The systemd image is present, so this derives nothing: it computes the key.
         let (_, key) = up::node_key(inst, node, base, &|_| {}).await?;
         let tag = up::cache_tag(&key);
-        let Some(provisioned) = inst.docker.image(&tag).await? else {
+        let Some(provisioned) = inst.backend.image(&tag).await? else {
             return Err(missing(node, &format!("its provisioned image {tag}")).into());
         };
         add(&mut images, tag, provisioned.id, "provisioned");
@@ -172,7 +172,7 @@ pub async fn save(inst: &Instance, key: &str, file: &Path) -> Result<Manifest, I
         .iter()
         .map(|i| i.reference.clone())
         .collect();
-    inst.docker.export_images(&references, &mut out).await?;
+    inst.backend.export_images(&references, &mut out).await?;
     out.sync_all().await.map_err(io)?;
     drop(out);
     partial.persist(file).map_err(|e| io(e.error))?;

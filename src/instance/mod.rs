@@ -8,24 +8,25 @@ pub mod health;
 pub mod idempotence;
 pub mod image_file;
 pub mod lock;
+pub mod ready;
 pub mod up;
 
 pub mod watch;
 
-use crate::backend::docker::ContainerInfo;
-use crate::backend::docker::Docker;
 use crate::backend::labels::{self, InstanceId};
-use crate::backend::EngineError;
+use crate::backend::node::NodeInfo;
+use crate::backend::{Backend, EngineError};
 use crate::model::Environment;
 use crate::plan::hash::Hasher;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub use crate::backend::docker::InstanceView;
+pub use crate::backend::view::InstanceView;
 
 /// One instance of one environment, and the engine it lives on.
 #[derive(Clone)]
 pub struct Instance {
-    pub docker: Docker,
+    pub backend: Arc<dyn Backend>,
     pub root: PathBuf,
     pub env: Environment,
     pub id: InstanceId,
@@ -33,7 +34,12 @@ pub struct Instance {
 
 impl Instance {
     /// Names the instance `instance` of `env` in the project at `root`.
-    pub fn new(docker: Docker, root: &Path, env: Environment, instance: &str) -> Instance {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        root: &Path,
+        env: Environment,
+        instance: &str,
+    ) -> Instance {
         let id = InstanceId {
             project: project_id(root),
             environment: env.name.clone(),
@@ -42,19 +48,19 @@ impl Instance {
             ephemeral: false,
         };
         Instance {
-            docker,
+            backend,
             root: root.to_path_buf(),
             env,
             id,
         }
     }
 
-    /// Every container of this instance (nodes and provisioning containers).
+    /// Every node of this instance (nodes and provisioning nodes).
     ///
     /// # Errors
     /// Engine failures.
-    pub async fn containers(&self) -> Result<Vec<ContainerInfo>, EngineError> {
-        self.docker.list_containers(&self.id.filters()).await
+    pub async fn containers(&self) -> Result<Vec<NodeInfo>, EngineError> {
+        self.backend.list_nodes(&self.id.filters()).await
     }
 
     /// The node containers of this instance, keyed by replica name.
@@ -64,7 +70,7 @@ impl Instance {
     pub async fn view(&self) -> Result<InstanceView, EngineError> {
         let containers = self.containers().await?;
         Ok(InstanceView::new(
-            self.docker.clone(),
+            self.backend.clone(),
             self.id.network(),
             containers
                 .into_iter()

@@ -5,9 +5,8 @@
 
 use super::health::{self, HealthError};
 use super::Instance;
-use crate::backend::docker::{image, systemd};
-use crate::backend::docker::{ContainerInfo, ContainerSpec, ImageDetails};
 use crate::backend::labels::{self, ROLE_NODE, ROLE_PROVISION};
+use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
 use crate::model::{ImageSource, Init, Node};
@@ -93,7 +92,7 @@ pub async fn provision_only(
     options: &UpOptions,
 ) -> Result<(), UpError> {
     let result = async {
-        inst.docker
+        inst.backend
             .ensure_network(&inst.id.network(), inst.id.labels())
             .await?;
         let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
@@ -104,7 +103,10 @@ pub async fn provision_only(
             if let Some(warning) = node.privileges.warning(&node.name) {
                 note(&warning);
             }
-            let base = image::ensure(&inst.docker, &inst.root, &node.image, &note).await?;
+            let base = inst
+                .backend
+                .prepare_image(&inst.root, &node.image, &note)
+                .await?;
             prepare(inst, node, base, Vec::new(), observer, options).await?;
         }
         Ok(())
@@ -117,14 +119,14 @@ pub async fn provision_only(
 /// Removes what this run created: provisioning containers and node containers (the
 /// instance keeps what earlier runs made), and the network when nothing uses it.
 pub async fn remove_run(inst: &Instance) {
-    inst.docker.settled().await;
+    inst.backend.settled().await;
     // A second pass catches what a removal refused the first time (a container still
     // starting when the run was dropped).
     for _ in 0..5 {
         let Ok(containers) = inst.containers().await else {
             return;
         };
-        let mine: Vec<&ContainerInfo> = containers
+        let mine: Vec<&NodeInfo> = containers
             .iter()
             .filter(|c| {
                 c.label(labels::RUN) == Some(&inst.id.run)
@@ -132,10 +134,9 @@ pub async fn remove_run(inst: &Instance) {
                         && c.label(labels::OWNER) == Some(&labels::owner())
             })
             .collect();
-        let _ = futures_util::future::join_all(
-            mine.iter().map(|c| inst.docker.remove_container(&c.id)),
-        )
-        .await;
+        let _ =
+            futures_util::future::join_all(mine.iter().map(|c| inst.backend.remove_node(&c.id)))
+                .await;
         if containers.len() == mine.len() {
             let _ = super::down::remove_networks(inst).await;
         }
@@ -151,11 +152,11 @@ async fn bring_up(
     options: &UpOptions,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
     let existing = inst.containers().await?;
-    let mut by_node: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
+    let mut by_node: BTreeMap<String, Vec<NodeInfo>> = BTreeMap::new();
     for c in existing {
         if c.label(labels::ROLE) == Some(ROLE_PROVISION) {
             // Left by an interrupted run; never reused.
-            inst.docker.remove_container(&c.id).await?;
+            inst.backend.remove_node(&c.id).await?;
             continue;
         }
         by_node
@@ -163,7 +164,7 @@ async fn bring_up(
             .or_default()
             .push(c);
     }
-    inst.docker
+    inst.backend
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
 
@@ -185,7 +186,7 @@ async fn bring_up(
     let bases = try_join_all(
         sources
             .iter()
-            .map(|source| image::ensure(&inst.docker, &inst.root, source, &note)),
+            .map(|source| inst.backend.prepare_image(&inst.root, source, &note)),
     )
     .await?;
     let bases: Vec<(&ImageSource, ImageDetails)> = sources.into_iter().zip(bases).collect();
@@ -212,7 +213,7 @@ async fn bring_up(
         let defined = inst.env.nodes.get(name).is_some_and(|n| n.replicas > 0);
         if !defined {
             for c in containers {
-                inst.docker.remove_container(&c.id).await?;
+                inst.backend.remove_node(&c.id).await?;
             }
             observer.event(&Event::Node {
                 node: name.clone(),
@@ -229,7 +230,7 @@ async fn bring_up(
 async fn start_in_order(
     inst: &Instance,
     prepared: &BTreeMap<&str, Option<Prepared>>,
-    by_node: &BTreeMap<String, Vec<ContainerInfo>>,
+    by_node: &BTreeMap<String, Vec<NodeInfo>>,
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
@@ -325,7 +326,8 @@ pub async fn node_key(
         let mut labels = inst.id.labels();
         labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
         labels.insert(labels::NODE.into(), node.name.clone());
-        systemd::ensure(&inst.docker, &base, &inst.id.network(), labels, note)
+        inst.backend
+            .prepare_systemd_image(&base, &inst.id.network(), labels, note)
             .await
             .map_err(|e| match e {
                 EngineError::Other(m) => {
@@ -362,7 +364,7 @@ pub fn host_names(inst: &Instance) -> BTreeMap<String, String> {
 /// Command of a node's containers started from its prepared image.
 fn node_command(node: &Node) -> Option<Vec<String>> {
     match node.init {
-        Init::Systemd => Some(vec![systemd::INIT.to_string()]),
+        Init::Systemd => Some(vec![SYSTEMD_INIT.to_string()]),
         Init::None => node.command.as_ref().map(|c| c.0.clone()),
     }
 }
@@ -373,7 +375,7 @@ pub(crate) async fn prepare(
     inst: &Instance,
     node: &Node,
     base: ImageDetails,
-    current: Vec<ContainerInfo>,
+    current: Vec<NodeInfo>,
     observer: &dyn Observer,
     options: &UpOptions,
 ) -> Result<Option<Prepared>, UpError> {
@@ -407,7 +409,7 @@ pub(crate) async fn prepare(
         }));
     }
     let tag = cache_tag(&key);
-    if !options.no_cache && inst.docker.image(&tag).await?.is_some() {
+    if !options.no_cache && inst.backend.image(&tag).await?.is_some() {
         emit(Phase::Cached);
         note_cached_log(inst, node, &tag);
         return Ok(Some(Prepared {
@@ -437,18 +439,18 @@ async fn provision_image(
 ) -> Result<(), UpError> {
     let spec = provision_spec(inst, node, &base.id, "provision");
     let id = inst
-        .docker
-        .create_container(&spec)
+        .backend
+        .create_node(&spec)
         .await
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = async {
-        inst.docker.start(&id, &spec.name).await?;
+        inst.backend.start_node(&id, &spec.name).await?;
         if node.init == Init::Systemd {
-            systemd::wait_booted(&inst.docker, &id, BOOT_TIMEOUT).await?;
+            inst.backend.wait_booted(&id, BOOT_TIMEOUT).await?;
         }
         let total = node.provision.len();
         let target = provision::Target {
-            docker: &inst.docker,
+            backend: inst.backend.as_ref(),
             root: &inst.root,
             container: &id,
             node,
@@ -477,31 +479,31 @@ async fn provision_image(
             (labels::PROJECT.to_string(), inst.id.project.clone()),
         ]);
         let (cmd, entrypoint) = match node.init {
-            Init::Systemd => (Some(vec![systemd::INIT.to_string()]), None),
+            Init::Systemd => (Some(vec![SYSTEMD_INIT.to_string()]), None),
             Init::None => (base.cmd.clone(), base.entrypoint.clone()),
         };
         // The image this one replaces under `tag` (`--no-cache`, or another run that
         // provisioned the same key at the same time) goes unless a container uses it;
         // `envctl gc` removes it once none does.
-        let previous = inst.docker.image(tag).await?.map(|i| i.id);
+        let previous = inst.backend.image(tag).await?.map(|i| i.id);
         let committed = inst
-            .docker
-            .commit(&id, tag, image_labels, cmd, entrypoint)
+            .backend
+            .snapshot(&id, tag, image_labels, cmd, entrypoint)
             .await?;
         if let Some(previous) = previous.filter(|p| *p != committed) {
-            let _ = inst.docker.remove_image_unless_used(&previous).await;
+            let _ = inst.backend.remove_image_unless_used(&previous).await;
         }
         Ok::<(), UpError>(())
     }
     .await;
     // The step's own failure comes first; a failed removal must not hide it.
-    let removed = inst.docker.remove_container(&id).await;
+    let removed = inst.backend.remove_node(&id).await;
     result.map_err(|e| e.on_node(&node.name))?;
     removed.map_err(|e| UpError::from(e).on_node(&node.name))
 }
 
 /// The container of one replica of a node, from its prepared image.
-fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) -> ContainerSpec {
+fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) -> NodeSpec {
     let mut labels = inst.id.labels();
     labels.insert(labels::ROLE.into(), ROLE_NODE.into());
     labels.insert(labels::NODE.into(), node.name.clone());
@@ -511,7 +513,7 @@ fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) ->
     if replica != node.name {
         aliases.push(node.name.clone());
     }
-    ContainerSpec {
+    NodeSpec {
         name: inst.id.container(replica),
         image: prep.image.clone(),
         cmd: node_command(node),
@@ -535,7 +537,7 @@ pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120
 /// it: `provision`, `idempotence`...): it idles (`sleep infinity`), or boots systemd for
 /// `init = "systemd"` so steps can manage services. Its labels mark it as provisioning
 /// work, which cleanup and `gc` remove.
-pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) -> ContainerSpec {
+pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) -> NodeSpec {
     let mut labels = inst.id.labels();
     labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
     labels.insert(labels::NODE.into(), node.name.clone());
@@ -546,12 +548,12 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
         inst.id.run
     );
     let systemd = node.init == Init::Systemd;
-    ContainerSpec {
+    NodeSpec {
         name,
         image: image.to_string(),
         entrypoint: (!systemd).then(|| vec!["sleep".into()]),
         cmd: Some(if systemd {
-            vec![systemd::INIT.into()]
+            vec![SYSTEMD_INIT.into()]
         } else {
             vec!["infinity".into()]
         }),
@@ -658,7 +660,7 @@ pub(crate) async fn start_node(
     inst: &Instance,
     node: &Node,
     prepared: Option<&Prepared>,
-    current: Vec<ContainerInfo>,
+    current: Vec<NodeInfo>,
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<(String, NodeOutcome), UpError> {
@@ -675,14 +677,13 @@ async fn create_node(
     inst: &Instance,
     node: &Node,
     prep: &Prepared,
-    current: &[ContainerInfo],
+    current: &[NodeInfo],
 ) -> Result<Vec<(String, String)>, UpError> {
     let wanted = node.replica_names();
     // A running replica of the same definition stays, unless provisioning ran now
     // (`--no-cache`): then it runs from an image that is no longer the node's.
-    let kept = |c: &ContainerInfo| {
-        c.running && c.label(labels::HASH) == Some(&prep.hash) && !prep.provisioned
-    };
+    let kept =
+        |c: &NodeInfo| c.running && c.label(labels::HASH) == Some(&prep.hash) && !prep.provisioned;
     try_join_all(
         current
             .iter()
@@ -691,7 +692,7 @@ async fn create_node(
                     && c.label(labels::REPLICA)
                         .is_some_and(|r| wanted.iter().any(|w| w == r)))
             })
-            .map(|c| inst.docker.remove_container(&c.id)),
+            .map(|c| inst.backend.remove_node(&c.id)),
     )
     .await?;
     // Replicas are created side by side.
@@ -705,7 +706,7 @@ async fn create_node(
             })
             .map(|replica| async move {
                 let spec = replica_spec(inst, node, prep, replica);
-                let id = inst.docker.create_container(&spec).await?;
+                let id = inst.backend.create_node(&spec).await?;
                 Ok::<_, UpError>((replica.clone(), id))
             }),
     )
@@ -732,14 +733,16 @@ async fn run_node(
     };
     emit(Phase::Starting);
     try_join_all(fresh.iter().map(|(replica, id)| async move {
-        inst.docker.start(id, &inst.id.container(replica)).await
+        inst.backend
+            .start_node(id, &inst.id.container(replica))
+            .await
     }))
     .await?;
     emit(Phase::WaitingHealthy);
     let ids: Vec<String> = fresh.iter().map(|(_, id)| id.clone()).collect();
     let listed = inst
-        .docker
-        .list_containers(&HashMap::from([("id".to_string(), ids)]))
+        .backend
+        .list_nodes(&HashMap::from([("id".to_string(), ids)]))
         .await?;
     let network = inst.id.network();
     try_join_all(fresh.iter().map(|(replica, id)| {
@@ -754,10 +757,10 @@ async fn run_node(
             })?;
             // A systemd node is ready once booted (its units started), then healthy.
             if node.init == Init::Systemd {
-                systemd::wait_booted(&inst.docker, id, BOOT_TIMEOUT).await?;
+                inst.backend.wait_booted(id, BOOT_TIMEOUT).await?;
             }
             health::wait_ready(
-                &inst.docker,
+                inst.backend.as_ref(),
                 network,
                 replica,
                 &info,

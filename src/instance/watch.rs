@@ -88,7 +88,7 @@ pub async fn first_fault(inst: &Instance) -> Fault {
             Some(c) => Poll::Ready(Fault::NodeStopped {
                 replica: c.label(labels::REPLICA).unwrap_or(&c.name).to_string(),
                 state: c.status.clone(),
-                log_tail: inst.docker.log_tail(&c.id, 15).await,
+                log_tail: inst.backend.log_tail(&c.id, 15).await,
             }),
         }
     })

@@ -137,6 +137,9 @@ pub enum HealthCheck {
     Command { command: CommandLine },
 }
 
+/// Longest a step may run when it sets no `timeout`.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// One provisioning step.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
@@ -1321,7 +1324,7 @@ fn check_references(
     if !errors.is_empty() {
         return;
     }
-    if let Some(cycle) = crate::plan::order::find_cycle(nodes) {
+    if let Some(cycle) = super::cycle::find_cycle(nodes) {
         let first = &cycle[0];
         let second = &cycle[1];
         let at = written

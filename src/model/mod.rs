@@ -3,6 +3,7 @@
 
 pub mod assertion;
 pub mod confine;
+pub mod cycle;
 pub mod drain;
 pub mod duration;
 pub mod engine_kind;

@@ -3,8 +3,8 @@
 
 use super::release::Release;
 use super::PromoteError;
-use crate::backend::docker::image;
-use crate::backend::docker::ContainerInfo;
+
+use crate::backend::node::NodeInfo;
 use crate::backend::{labels, EngineError};
 use crate::events::{Event, Observer};
 use crate::instance::up::{self, UpOptions};
@@ -18,7 +18,7 @@ const STOP_GRACE_SECS: i32 = 10;
 ///
 /// # Errors
 /// Engine failures.
-pub async fn containers(inst: &Instance, node: &str) -> Result<Vec<ContainerInfo>, EngineError> {
+pub async fn containers(inst: &Instance, node: &str) -> Result<Vec<NodeInfo>, EngineError> {
     Ok(inst
         .containers()
         .await?
@@ -39,12 +39,15 @@ pub async fn start_release(
     node: &Node,
     release: &Release,
     observer: &dyn Observer,
-) -> Result<(ContainerInfo, String), PromoteError> {
+) -> Result<(NodeInfo, String), PromoteError> {
     let (image_node, run_node) = release.apply(node);
     let note = |m: &str| observer.event(&Event::Note(m.to_string()));
-    let base = image::ensure(&inst.docker, &inst.root, &image_node.image, &note).await?;
+    let base = inst
+        .backend
+        .prepare_image(&inst.root, &image_node.image, &note)
+        .await?;
     for c in containers(inst, &node.name).await? {
-        inst.docker.remove_container(&c.id).await?;
+        inst.backend.remove_node(&c.id).await?;
     }
     let prepared = up::prepare(
         inst,
@@ -68,21 +71,18 @@ pub async fn start_release(
 ///
 /// # Errors
 /// [`PromoteError`] when the start or health check fails.
-pub async fn start_again(
-    inst: &Instance,
-    node: &Node,
-) -> Result<Option<ContainerInfo>, PromoteError> {
+pub async fn start_again(inst: &Instance, node: &Node) -> Result<Option<NodeInfo>, PromoteError> {
     let Some(c) = containers(inst, &node.name).await?.into_iter().next() else {
         return Ok(None);
     };
     if c.running {
         return Ok(Some(c));
     }
-    inst.docker.start(&c.id, &c.name).await?;
+    inst.backend.start_node(&c.id, &c.name).await?;
     let c = running(inst, &node.name).await?;
     let client = crate::check::http::client();
     health::wait_ready(
-        &inst.docker,
+        inst.backend.as_ref(),
         &inst.id.network(),
         &node.name,
         &c,
@@ -100,12 +100,12 @@ pub async fn start_again(
 /// Engine failures.
 pub async fn stop(inst: &Instance, node: &str) -> Result<(), EngineError> {
     for c in containers(inst, node).await? {
-        inst.docker.stop(&c.id, STOP_GRACE_SECS).await?;
+        inst.backend.stop_node(&c.id, STOP_GRACE_SECS).await?;
     }
     Ok(())
 }
 
-async fn running(inst: &Instance, node: &str) -> Result<ContainerInfo, EngineError> {
+async fn running(inst: &Instance, node: &str) -> Result<NodeInfo, EngineError> {
     containers(inst, node)
         .await?
         .into_iter()

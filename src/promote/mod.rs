@@ -38,7 +38,7 @@ pub enum PromoteError {
 /// colour when the switch cannot tell).
 pub async fn alias_live(
     env: &crate::model::Environment,
-    view: &mut crate::backend::docker::InstanceView,
+    view: &mut crate::backend::view::InstanceView,
 ) {
     for p in env.promotions.values() {
         let live = switch::live_colour(p, view).await.ok().flatten();

@@ -291,10 +291,10 @@ pub fn target(url: &str, address: impl Fn(&str, u16) -> Option<std::net::SocketA
 
 /// [`target`] for the nodes of `view`: their published ports, else their addresses on
 /// the instance `network`.
-pub fn on_host(url: &str, view: &crate::backend::docker::InstanceView, network: &str) -> String {
+pub fn on_host(url: &str, view: &crate::backend::view::InstanceView, network: &str) -> String {
     target(url, |host, port| {
         let c = view.container(host).ok()?;
-        crate::backend::docker::InstanceView::address_of(c, network, port)
+        crate::backend::view::InstanceView::address_of(c, network, port)
     })
 }
 

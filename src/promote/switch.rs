@@ -5,7 +5,7 @@
 
 use super::retry::{retry, STEP};
 use super::PromoteError;
-use crate::backend::docker::InstanceView;
+use crate::backend::view::InstanceView;
 use crate::backend::{archive, NodeAccess};
 use crate::model::promotion::{render, Preview, Promotion};
 use std::collections::BTreeMap;
@@ -104,7 +104,7 @@ async fn write(
             .map_err(|e| PromoteError::Switch(format!("packing {}: {e}", to.display())))?;
         let router = view.container(&p.router)?;
         retry(&format!("uploading {}", to.display()), STEP, notes, || {
-            view.docker().upload(&router.id, &dir, tar.clone())
+            view.backend().upload(&router.id, &dir, tar.clone())
         })
         .await?;
     }

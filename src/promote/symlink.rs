@@ -516,7 +516,7 @@ impl Run<'_> {
                     &format!("copying {version} to {replica}"),
                     STEP,
                     &mut notes,
-                    || view.docker().upload(&id, &dir, tar.clone()),
+                    || view.backend().upload(&id, &dir, tar.clone()),
                 )
                 .await
                 .map_err(super::PromoteError::from)
@@ -637,7 +637,7 @@ impl Run<'_> {
             let c = view.container(&replica).map_err(|e| e.to_string())?;
             self.handle
                 .block_on(health::wait_ready(
-                    &self.inst.docker,
+                    self.inst.backend.as_ref(),
                     &self.inst.id.network(),
                     &replica,
                     c,

@@ -217,7 +217,7 @@ echo "envctl: installing python3 for Ansible"
 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null"#;
     let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
     super::exec_step(
-        target.docker,
+        target.backend,
         target.container,
         &cmd,
         &[],

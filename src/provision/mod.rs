@@ -8,7 +8,7 @@ pub mod idempotence;
 pub mod puppet;
 pub mod template;
 
-use crate::backend::docker::Docker;
+use crate::backend::Backend;
 use crate::backend::{archive, EngineError};
 use crate::model::{Environment, Node, Step, StepKind};
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Where a node's steps run.
 pub struct Target<'a> {
-    pub docker: &'a Docker,
+    pub backend: &'a dyn Backend,
     /// The project root (scripts, templates, playbooks are relative to it).
     pub root: &'a Path,
     /// The container the steps run in.
@@ -31,8 +31,7 @@ pub struct Target<'a> {
     pub second_run: bool,
 }
 
-/// Longest a step may run when it sets no `timeout`.
-pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub use crate::model::environment::DEFAULT_STEP_TIMEOUT;
 
 /// Where scripts are staged inside the node while provisioning; removed afterwards.
 pub(crate) const STAGING: &str = "/tmp/envctl-provision";
@@ -83,8 +82,8 @@ pub async fn run(
     target: &Target<'_>,
     on_step: &(dyn Fn(usize, &Step) + Sync),
 ) -> Result<Vec<StepLog>, ProvisionError> {
-    let (docker, root, container, node) =
-        (target.docker, target.root, target.container, target.node);
+    let (backend, root, container, node) =
+        (target.backend, target.root, target.container, target.node);
     let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut logs = Vec::new();
     for (i, step) in node.provision.iter().enumerate() {
@@ -113,7 +112,7 @@ pub async fn run(
         let output = match &step.kind {
             StepKind::Shell { command } => {
                 let cmd = vec!["sh".to_string(), "-c".to_string(), command.clone()];
-                exec_step(docker, container, &cmd, &env, timeout)
+                exec_step(backend, container, &cmd, &env, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?
             }
@@ -125,7 +124,7 @@ pub async fn run(
                         String::new(),
                     )
                 })?;
-                stage(docker, container, &name, &data)
+                stage(backend, container, &name, &data)
                     .await
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 let staged = format!("{STAGING}/{name}");
@@ -139,12 +138,12 @@ pub async fn run(
                     staged,
                 ];
                 cmd.extend(args.iter().cloned());
-                exec_step(docker, container, &cmd, &env, timeout)
+                exec_step(backend, container, &cmd, &env, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?
             }
             StepKind::Copy { from, to, mode } => {
-                copy(docker, container, &root.join(from), to, *mode)
+                copy(backend, container, &root.join(from), to, *mode)
                     .await
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 String::new()
@@ -193,7 +192,7 @@ pub async fn run(
         .any(|s| matches!(s.kind, StepKind::Script { .. } | StepKind::Puppet { .. }))
     {
         let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
-        let _ = docker
+        let _ = backend
             .exec(container, &cleanup, &[], Duration::from_secs(30))
             .await;
     }
@@ -201,13 +200,13 @@ pub async fn run(
 }
 
 pub(crate) async fn exec_step(
-    docker: &Docker,
+    backend: &dyn Backend,
     container: &str,
     cmd: &[String],
     env: &[String],
     timeout: Duration,
 ) -> Result<String, (String, String)> {
-    match docker.exec(container, cmd, env, timeout).await {
+    match backend.exec(container, cmd, env, timeout).await {
         Ok(out) => {
             let text = format!("{}{}", out.stdout, out.stderr);
             if out.exit_code == 0 {
@@ -225,21 +224,21 @@ pub(crate) async fn exec_step(
 }
 
 pub(crate) async fn stage(
-    docker: &Docker,
+    backend: &dyn Backend,
     container: &str,
     name: &str,
     data: &[u8],
 ) -> Result<(), EngineError> {
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), STAGING.to_string()];
-    docker
+    backend
         .exec(container, &mkdir, &[], Duration::from_secs(30))
         .await?;
     let tar = archive::bytes(name, data, 0o755).map_err(|e| EngineError::Other(e.to_string()))?;
-    docker.upload(container, STAGING, tar).await
+    backend.upload(container, STAGING, tar).await
 }
 
 pub(crate) async fn copy(
-    docker: &Docker,
+    backend: &dyn Backend,
     container: &str,
     from: &Path,
     to: &str,
@@ -257,7 +256,7 @@ pub(crate) async fn copy(
         (dir, archive::entry(from, &name, mode).map_err(io)?)
     };
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), dir.clone()];
-    let out = docker
+    let out = backend
         .exec(container, &mkdir, &[], Duration::from_secs(30))
         .await?;
     if out.exit_code != 0 {
@@ -266,7 +265,7 @@ pub(crate) async fn copy(
             out.stderr.trim()
         )));
     }
-    docker.upload(container, &dir, tar).await
+    backend.upload(container, &dir, tar).await
 }
 
 fn file_name(path: &Path) -> String {

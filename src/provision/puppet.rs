@@ -40,7 +40,7 @@ pub async fn run(
     match dir {
         // The manifest's directory may hold files it imports; stage all of it.
         Some(d) => super::copy(
-            target.docker,
+            target.backend,
             target.container,
             &target.root.join(d),
             &format!("{staged}/manifests"),
@@ -49,7 +49,7 @@ pub async fn run(
         .await
         .map_err(stage_err)?,
         None => super::copy(
-            target.docker,
+            target.backend,
             target.container,
             &target.root.join(manifest),
             &format!("{staged}/manifests/{name}"),
@@ -66,7 +66,7 @@ pub async fn run(
     ];
     if let Some(m) = modules {
         super::copy(
-            target.docker,
+            target.backend,
             target.container,
             &target.root.join(m),
             &format!("{staged}/modules"),
@@ -86,7 +86,7 @@ pub async fn run(
             .map(|(k, v)| format!("FACTER_{k}={v}")),
     );
     let out = match target
-        .docker
+        .backend
         .exec(target.container, &cmd, &env, timeout)
         .await
     {
@@ -124,7 +124,7 @@ echo "envctl: installing puppet"
 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends puppet >/dev/null"#;
     let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
     super::exec_step(
-        target.docker,
+        target.backend,
         target.container,
         &cmd,
         &[],

@@ -38,7 +38,7 @@ pub async fn place(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let docker = target.docker;
+    let backend = target.backend;
     let container = target.container;
     let probe = vec![
         "sh".to_string(),
@@ -47,7 +47,7 @@ pub async fn place(
         "envctl-template".to_string(),
         to.to_string(),
     ];
-    let current = docker
+    let current = backend
         .exec(container, &probe, &[], Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
@@ -74,7 +74,7 @@ pub async fn place(
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("`{to}` is not a file path"))?;
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), dir.clone()];
-    let out = docker
+    let out = backend
         .exec(container, &mkdir, &[], Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
@@ -82,13 +82,13 @@ pub async fn place(
         return Err(format!("cannot create {dir}: {}", out.stderr.trim()));
     }
     let tar = archive::bytes(&name, text.as_bytes(), mode).map_err(|e| e.to_string())?;
-    docker
+    backend
         .upload(container, &dir, tar)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(owner) = owner {
         let chown = vec!["chown".to_string(), owner.to_string(), to.to_string()];
-        let out = docker
+        let out = backend
             .exec(container, &chown, &[], Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;

@@ -2,8 +2,9 @@
 //! makes; every error says which object and operation failed.
 
 use super::privileges;
+use crate::backend::node::{FsChange, ImageDetails, ImageInfo, NodeInfo, NodeSpec};
 use crate::backend::{EngineError, ExecOutput};
-use crate::model::port::{PortMapping, Protocol};
+use crate::model::port::Protocol;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -28,79 +29,6 @@ pub struct Docker {
     creating: Arc<tokio::sync::RwLock<()>>,
     /// The engine's host (cgroup version...), read once when a systemd node needs it.
     host: Arc<tokio::sync::OnceCell<super::privileges::Host>>,
-}
-
-/// What envctl asks the engine to create for one container.
-#[derive(Debug, Clone, Default)]
-pub struct ContainerSpec {
-    pub name: String,
-    pub image: String,
-    pub cmd: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
-    pub env: Vec<String>,
-    pub labels: HashMap<String, String>,
-    pub network: String,
-    pub aliases: Vec<String>,
-    pub hostname: String,
-    pub ports: Vec<PortMapping>,
-    /// Boot systemd as PID 1, confined as `privileges.rs` says (docs/provisioning.md).
-    pub systemd: bool,
-    /// For systemd containers: the image the boot helper runs from (the node's image
-    /// before provisioning); `None` is `image` itself.
-    pub boot_image: Option<String>,
-    /// What the node asked for beyond the defaults.
-    pub privileges: crate::model::Privileges,
-}
-
-/// A container as listed by the engine.
-#[derive(Debug, Clone)]
-pub struct ContainerInfo {
-    pub id: String,
-    pub name: String,
-    pub labels: HashMap<String, String>,
-    pub running: bool,
-    /// Engine's state word: created, running, exited...
-    pub state: String,
-    /// Engine's status text: "Up 3 seconds", "Exited (1) 2 seconds ago"...
-    pub status: String,
-    /// Published ports: (container port, protocol, host port).
-    pub ports: Vec<(u16, String, u16)>,
-    /// Address on each network, by network name.
-    pub addresses: HashMap<String, String>,
-    /// The id of the image the container runs.
-    pub image_id: String,
-}
-
-impl ContainerInfo {
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.get(key).map(String::as_str)
-    }
-}
-
-/// How a container changed a path relative to its image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsChange {
-    Added,
-    Modified,
-    Deleted,
-}
-
-/// An image as listed by the engine.
-#[derive(Debug, Clone)]
-pub struct ImageInfo {
-    pub id: String,
-    pub tags: Vec<String>,
-    pub labels: HashMap<String, String>,
-    pub created: i64,
-    pub size: i64,
-}
-
-/// The parts of an image's configuration envctl needs.
-#[derive(Debug, Clone)]
-pub struct ImageDetails {
-    pub id: String,
-    pub cmd: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
 }
 
 /// How long the engine may take to answer one request (to send the head of its
@@ -535,7 +463,7 @@ impl Docker {
     ///
     /// # Errors
     /// Engine failures (name taken, port in use...).
-    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
+    pub async fn create_container(&self, spec: &NodeSpec) -> Result<String, EngineError> {
         let mut bindings = HashMap::new();
         let mut exposed = Vec::new();
         for p in &spec.ports {
@@ -760,7 +688,7 @@ impl Docker {
     pub async fn list_containers(
         &self,
         filters: &HashMap<String, Vec<String>>,
-    ) -> Result<Vec<ContainerInfo>, EngineError> {
+    ) -> Result<Vec<NodeInfo>, EngineError> {
         let options = ListContainersOptionsBuilder::new()
             .all(true)
             .filters(filters)
@@ -778,7 +706,7 @@ impl Docker {
                     .map(|s| s.to_string())
                     .unwrap_or_default()
                     .to_lowercase();
-                ContainerInfo {
+                NodeInfo {
                     id: c.id.unwrap_or_default(),
                     name: c
                         .names

@@ -1,7 +1,8 @@
 //! Getting a node's base image onto the engine: already present, pulled, bootstrapped
 //! (Debian, no registry needed) or built from a project directory with a Dockerfile.
 
-use super::{bootstrap, Docker, ImageDetails};
+use super::{bootstrap, Docker};
+use crate::backend::node::ImageDetails;
 use crate::backend::{archive, labels, EngineError};
 use crate::model::ImageSource;
 use crate::plan::hash::Hasher;

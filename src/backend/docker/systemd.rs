@@ -3,7 +3,8 @@
 //! `envctl-systemd:KEY`, keyed by the base image id. Package scripts may start services
 //! in these images (no `policy-rc.d`), as on a production host.
 
-use super::{ContainerSpec, Docker, ImageDetails};
+use super::Docker;
+use crate::backend::node::{ImageDetails, NodeSpec};
 use crate::backend::{labels, EngineError};
 use crate::plan::hash::Hasher;
 use crate::wait::{self, Poll};
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// PID 1 of a systemd node.
-pub const INIT: &str = "/sbin/init";
+pub const INIT: &str = crate::backend::node::SYSTEMD_INIT;
 
 /// Label naming the base image a systemd image was derived from.
 pub const DERIVED_FROM: &str = "io.envctl.systemd-base";
@@ -72,7 +73,7 @@ pub async fn ensure(
         "adding systemd to image {} (once; cached as {tag})",
         short(&base.id)
     ));
-    let spec = ContainerSpec {
+    let spec = NodeSpec {
         name: format!("envctl-systemd-{}-{}", &key[..12], std::process::id()),
         image: base.id.clone(),
         entrypoint: Some(vec!["sleep".into()]),

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+/// What QEMU VMs serve beyond up, verify, exec, logs, status and down (none yet:
+/// docs/vms.md has the table).
+pub const FEATURES: &[crate::backend::Feature] = &[];
+
 /// How long a VM has to boot and answer on SSH (software emulation is slow).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -347,7 +351,11 @@ impl Qemu {
     async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<(), String> {
         let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
         match access
-            .exec(&m.name, &cmd, crate::provision::DEFAULT_STEP_TIMEOUT)
+            .exec(
+                &m.name,
+                &cmd,
+                crate::model::environment::DEFAULT_STEP_TIMEOUT,
+            )
             .await
         {
             Ok(out) if out.exit_code == 0 => Ok(()),

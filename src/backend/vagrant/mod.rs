@@ -6,6 +6,9 @@
 
 pub mod config;
 pub mod machines;
-pub mod ready;
 
 pub use machines::Vagrant;
+
+/// What Vagrant machines serve beyond up, verify, exec, logs, status and down (none
+/// yet: docs/vms.md has the table).
+pub const FEATURES: &[crate::backend::Feature] = &[];

@@ -4,7 +4,7 @@ use super::super::args::EnvArg;
 use super::super::exit::{Failure, INVALID_INPUT, SUCCESS};
 use super::super::Context;
 use crate::instance::down;
-use crate::model::Environment;
+use crate::model::{EngineKind, Environment};
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = match ctx.environment(args.env.as_deref()) {
@@ -21,12 +21,26 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
             let why = failure.detail();
             let project = ctx.project()?;
             let name = args.env.clone().unwrap_or_default();
+            // The engine the instance's objects are on: `--engine`, else the machines
+            // found in its state, else containers.
+            let engine = ctx
+                .engine
+                .or_else(|| super::vm::engine_with_machines(&project, &name, &ctx.instance))
+                .unwrap_or_default();
+            if engine == EngineKind::Vagrant {
+                return Err(Failure::Invalid(format!(
+                    "cannot load environment `{name}`, and Vagrant reads it to destroy the machines of instance `{}`: fix it, then run `envctl down {name}` again (nothing was removed)\n{}",
+                    ctx.instance,
+                    crate::model::secrets::redact(&why)
+                )));
+            }
             eprintln!(
                 "warning: cannot load environment `{name}`; removing its instance by labels only\n{}",
                 crate::model::secrets::redact(&why)
             );
             let env = Environment {
                 name,
+                engine,
                 ..Environment::default()
             };
             (project, env)
@@ -34,11 +48,10 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
         Err(other) => return Err(other),
     };
     let _lock = ctx.lock(&project, &env, &format!("down {}", env.name))?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::down(ctx, &project, &env);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     let removed = ctx.runtime.block_on(down::down(&inst))?;
     if !ctx.quiet {
         eprintln!(

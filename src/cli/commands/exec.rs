@@ -14,11 +14,10 @@ pub fn run(ctx: &Context, args: ExecArgs) -> Result<u8, Failure> {
         _ => unreachable!("clap takes one or two values"),
     };
     let (project, env) = ctx.environment(env.as_deref())?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::exec(ctx, &project, &env, &node, &args.command);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     let view = ctx.runtime.block_on(inst.view())?;
     // An interrupt ends envctl (exit 130) at once. The engine has no way to stop an
     // exec'd process, so envctl says that it may still run in the node.

@@ -4,6 +4,7 @@
 use super::super::args::GcArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
+use crate::backend::Feature;
 use crate::instance::gc;
 use crate::model::duration::HumanDuration;
 
@@ -11,6 +12,7 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
     let lease = HumanDuration::parse(&args.lease)
         .map_err(|e| Failure::Invalid(format!("--lease: {e}")))?
         .0;
+    ctx.require_engine(Feature::Gc)?;
     let docker = ctx.docker()?;
     let garbage = ctx.runtime.block_on(gc::find(&docker, lease))?;
     let verb = if args.dry_run {

@@ -4,10 +4,11 @@ use super::super::args::ImageCommand;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
 use crate::backend::docker::{bootstrap, systemd};
-use crate::backend::labels;
+use crate::backend::{labels, Feature};
 use std::io::Write;
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
+    ctx.require_engine(Feature::Images)?;
     match command {
         ImageCommand::Save { target } => return super::image_file::save(ctx, &target),
         ImageCommand::Load { file } => return super::image_file::load(ctx, &file),

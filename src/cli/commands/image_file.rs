@@ -18,8 +18,7 @@ pub fn save(ctx: &Context, target: &[String]) -> Result<u8, Failure> {
     };
     let (project, env) = ctx.environment(env)?;
     let key = super::cache::key(&project.root, &env)?;
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     let manifest = ctx
         .runtime
         .block_on(image_file::save(&inst, &key, Path::new(file)))

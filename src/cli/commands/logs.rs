@@ -3,7 +3,7 @@
 use super::super::args::LogsArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
-use crate::backend::labels;
+use crate::backend::{labels, Feature};
 use futures_util::StreamExt;
 use std::io::Write;
 
@@ -25,11 +25,16 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
             env.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
-    if ctx.on_vagrant(&env) {
+    if args.follow {
+        ctx.require(&env, &[Feature::FollowLogs])?;
+    }
+    if args.provision || args.idempotence {
+        ctx.require(&env, &[Feature::ProvisionLogs])?;
+    }
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::logs(ctx, &project, &env, &node);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     if args.provision || args.idempotence {
         let base = node
             .rsplit_once('-')
@@ -67,7 +72,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
     ctx.runtime.block_on(async {
         let streams = targets.iter().map(|(replica, id)| {
             let replica = replica.clone();
-            inst.docker
+            inst.backend
                 .logs(id, args.follow, args.tail)
                 .map(move |chunk| (replica.clone(), chunk))
                 .boxed()

@@ -5,6 +5,7 @@
 use super::super::args::{PromoteArgs, RollbackArgs, SwitchArgs};
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::Context;
+use crate::backend::Feature;
 use crate::instance::Instance;
 use crate::model::assertion::pattern::Pattern;
 use crate::model::assertion::Assertion;
@@ -97,10 +98,10 @@ fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Servi
     };
     // Colours are containers and releases are copied through the Docker Engine's
     // archive upload: the VM engines serve neither yet.
-    if ctx.on_vagrant(&env) {
+    if crate::backend::engine::require(ctx.engine_kind(&env), Feature::Promotion).is_err() {
         return Err(Failure::Invalid(format!(
             "`{service}` cannot be promoted on engine `{}`: promotion and rollback run on the Docker engine only (environment `{}`)",
-            ctx.engine.unwrap_or(env.engine),
+            ctx.engine_kind(&env),
             env.name
         )));
     }
@@ -163,8 +164,7 @@ fn prepare(
         }
     }
     let lock = ctx.lock(&project, &env, &format!("{verb} {} {service}", env.name))?;
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     let file = history::path(&project.root, &inst.env.name, &inst.id.instance);
     let records = history::read(&file).map_err(Failure::Environment)?;
     Ok(Prepared {

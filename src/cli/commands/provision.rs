@@ -5,15 +5,19 @@
 use super::super::args::ProvisionArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::{interrupt, Context};
+use crate::backend::Feature;
 use crate::instance::idempotence;
 use crate::instance::up::{self, UpOptions};
 use crate::instance::Instance;
 
 pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    ctx.require(&env, &[Feature::ProvisionOnly])?;
+    if args.check_idempotence {
+        ctx.require(&env, &[Feature::Idempotence])?;
+    }
     let _lock = ctx.lock(&project, &env, &format!("provision {}", env.name))?;
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     let options = UpOptions {
         no_cache: args.no_cache,
     };

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::status(ctx, &project, &env);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     print(ctx, &inst)?;
     Ok(SUCCESS)
 }
@@ -49,7 +48,7 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
                 match node.and_then(|n| n.health.as_ref()) {
                     None => "running".to_string(),
                     Some(h) => match health::probe(
-                        &inst.docker,
+                        inst.backend.as_ref(),
                         network,
                         c,
                         &h.check,

@@ -5,6 +5,7 @@ use super::super::args::TestArgs;
 use super::super::exit::{Failure, INTERRUPTED};
 use super::super::{interrupt, Context};
 use super::platforms;
+use crate::backend::Feature;
 use crate::instance::{down, up::UpOptions};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -17,10 +18,10 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let selected = super::verify::select(specs, &filters, &args.report)?;
     let platform = platforms::current();
     if !args.platform.is_empty() && platform.is_none() {
-        if ctx.on_vagrant(&env) {
+        if ctx.engine_kind(&env) != crate::model::EngineKind::Docker {
             return Err(Failure::Invalid(format!(
                 "--platform is not served by the {} engine: its machines' boxes are fixed by the definition",
-                ctx.engine.unwrap_or(env.engine)
+                ctx.engine_kind(&env)
             )));
         }
         platforms::check(&args.platform, &env, &ctx.instance)?;
@@ -48,6 +49,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         None => instance,
     };
     let args = TestArgs { report, ..args };
+    if args.no_cache {
+        ctx.require(&env, &[Feature::ProvisionCache])?;
+    }
     let _lock = crate::instance::lock::acquire(
         &project.root,
         &env.name,
@@ -55,11 +59,11 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         &format!("test {}", env.name),
     )
     .map_err(|e| Failure::Environment(e.to_string()))?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::test(ctx, &project, &env, selected, &args.report, args.keep);
     }
-    let docker = ctx.docker()?;
-    let mut inst = crate::instance::Instance::new(docker, &project.root, env, &instance);
+    let backend = ctx.backend(&env)?;
+    let mut inst = crate::instance::Instance::new(backend, &project.root, env, &instance);
     let keep = args.keep;
     // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
     // left behind.

@@ -3,6 +3,7 @@
 use super::super::args::UpArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::{interrupt, Context};
+use crate::backend::Feature;
 use crate::instance::gc;
 use crate::instance::up::{self, NodeOutcome, UpOptions};
 use crate::instance::Instance;
@@ -10,18 +11,20 @@ use std::time::Instant;
 
 pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
+    if args.no_cache {
+        ctx.require(&env, &[Feature::ProvisionCache])?;
+    }
     let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::up(ctx, &project, &env);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     // A killed `test` of this instance may have left containers that `up` would adopt as
     // they are; `gc` would later remove them from under the user. Remove them first.
     ctx.runtime.block_on(async {
         let garbage =
-            gc::find_matching(&inst.docker, &inst.id.filters(), gc::DEFAULT_LEASE).await?;
-        gc::remove(&inst.docker, &garbage).await
+            gc::find_matching(inst.backend.as_ref(), &inst.id.filters(), gc::DEFAULT_LEASE).await?;
+        gc::remove(inst.backend.as_ref(), &garbage).await
     })?;
     let options = UpOptions {
         no_cache: args.no_cache,

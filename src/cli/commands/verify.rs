@@ -16,11 +16,10 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(env.as_deref())?;
     let specs = project.specs(&env)?;
     let selected = select(specs, &filters, &args.report)?;
-    if ctx.on_vagrant(&env) {
+    if super::vm::on_machines(ctx, &env) {
         return super::vm::verify(ctx, &project, &env, selected, &args.report);
     }
-    let docker = ctx.docker()?;
-    let inst = ctx.instance(docker, &project, env);
+    let inst = ctx.instance(&project, env)?;
     // verify creates nothing; on a signal the run stops (its reports say so) and exits
     // with the documented code, or this task ends it when the run cannot stop in time.
     ctx.runtime.spawn(async {
@@ -142,31 +141,7 @@ pub fn verify_after(
         crate::report::github::write_step_summary(&summary)
             .map_err(|e| Failure::Environment(format!("cannot write the job summary: {e}")))?;
     }
-    if let Some(dir) = report
-        .evidence
-        .as_deref()
-        .and_then(std::path::Path::parent)
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        let _ = crate::model::secrets::create_private_dir(dir);
-    }
-    if let Some(path) = &report.evidence {
-        let evidence = summary.with_secrets_redacted(|summary| {
-            evidence::render(
-                summary,
-                &evidence::Context {
-                    root: &inst.root,
-                    env: &inst.env,
-                    images,
-                },
-            )
-        });
-        crate::model::secrets::write_private(
-            path,
-            &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
-        )
-        .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))?;
-    }
+    write_evidence(&summary, report, &inst.root, &inst.env, images)?;
     if crate::cancel::is_cancelled() {
         // Assertions cut short say "interrupted" in the reports; none is a failure.
         return Err(Failure::Interrupted);
@@ -176,6 +151,34 @@ pub fn verify_after(
     } else {
         SUCCESS
     })
+}
+
+/// Writes `--evidence` when asked: `images` says what each replica ran (an image id, a
+/// machine's box or disk).
+///
+/// # Errors
+/// [`Failure::Environment`] when the file cannot be written.
+pub fn write_evidence(
+    summary: &RunSummary,
+    report: &ReportArgs,
+    root: &std::path::Path,
+    env: &crate::model::Environment,
+    images: BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let Some(path) = &report.evidence else {
+        return Ok(());
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = crate::model::secrets::create_private_dir(dir);
+    }
+    let evidence = summary.with_secrets_redacted(|summary| {
+        evidence::render(summary, &evidence::Context { root, env, images })
+    });
+    crate::model::secrets::write_private(
+        path,
+        &serde_json::to_string_pretty(&evidence).unwrap_or_default(),
+    )
+    .map_err(|e| Failure::Environment(format!("cannot write {}: {e}", path.display())))
 }
 
 pub fn write_reports(summary: &RunSummary, report: &ReportArgs) -> Result<(), Failure> {

@@ -7,9 +7,10 @@ use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
 use crate::backend::qemu::Qemu;
 use crate::backend::ssh::SshAccess;
-use crate::backend::vagrant::{config, ready, Vagrant};
+use crate::backend::vagrant::{config, Vagrant};
 use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
+use crate::instance::ready;
 use crate::model::assertion::Assertion;
 use crate::model::{EngineKind, Environment, Project};
 use crate::report::RunSummary;
@@ -61,8 +62,25 @@ impl Machines {
     }
 }
 
+/// The VM engine instance `instance` of environment `env` has machines (or their
+/// state) on, if any: what `down` goes by when the definition does not load.
+pub fn engine_with_machines(project: &Project, env: &str, instance: &str) -> Option<EngineKind> {
+    if Qemu::new(&project.root, env, instance).exists() {
+        Some(EngineKind::Qemu)
+    } else if Vagrant::new(&project.root, env, instance).exists() {
+        Some(EngineKind::Vagrant)
+    } else {
+        None
+    }
+}
+
+/// Whether `env` runs as machines, whose verbs are here.
+pub fn on_machines(ctx: &Context, env: &Environment) -> bool {
+    matches!(ctx.engine_kind(env), EngineKind::Vagrant | EngineKind::Qemu)
+}
+
 fn machines(ctx: &Context, project: &Project, env: &Environment) -> Machines {
-    if ctx.engine.unwrap_or(env.engine) == EngineKind::Qemu {
+    if ctx.engine_kind(env) == EngineKind::Qemu {
         Machines::Qemu(Qemu::new(&project.root, &env.name, &ctx.instance))
     } else {
         Machines::Vagrant(Vagrant::new(&project.root, &env.name, &ctx.instance))
@@ -229,8 +247,10 @@ pub fn exec(
     let out = ctx
         .runtime
         .block_on(access.exec(node, command, Duration::from_secs(24 * 3600)))?;
-    let _ = std::io::stdout().write_all(out.stdout.as_bytes());
-    let _ = std::io::stderr().write_all(out.stderr.as_bytes());
+    // As on containers: the environment's secrets never reach the terminal.
+    let redact = crate::model::secrets::redact;
+    let _ = std::io::stdout().write_all(redact(&out.stdout).as_bytes());
+    let _ = std::io::stderr().write_all(redact(&out.stderr).as_bytes());
     Ok(u8::try_from(out.exit_code).unwrap_or(1))
 }
 
@@ -253,6 +273,33 @@ pub fn logs(
         ),
     ];
     exec(ctx, project, env, node, &cmd).map(|_| SUCCESS)
+}
+
+/// What each machine booted, for evidence: the QEMU base disk, or the box (VM
+/// providers) or image (Vagrant's docker provider).
+fn booted(ctx: &Context, project: &Project, env: &Environment) -> BTreeMap<String, String> {
+    let engine = ctx.engine_kind(env);
+    let cfg = config::build(env, &project.root, &ctx.instance, None);
+    cfg.machines
+        .iter()
+        .map(|m| {
+            let what = match engine {
+                EngineKind::Qemu => format!(
+                    "qemu:{}",
+                    Qemu::new(&project.root, &env.name, &ctx.instance)
+                        .image
+                        .join("disk.qcow2")
+                        .display()
+                ),
+                _ => match (&m.image, &m.build_dir) {
+                    (Some(image), _) => format!("vagrant:{image}"),
+                    (None, Some(dir)) => format!("vagrant:build {dir}"),
+                    (None, None) => format!("vagrant:box {}", m.vm_box),
+                },
+            };
+            (m.name.clone(), what)
+        })
+        .collect()
 }
 
 /// Runs the selected specs against the running machines and writes reports.
@@ -292,6 +339,13 @@ pub fn verify(
         timeline: crate::report::timeline::verify_spans(&selected, &outcomes, started),
     };
     super::verify::write_reports(&summary, report)?;
+    super::verify::write_evidence(
+        &summary,
+        report,
+        &project.root,
+        env,
+        booted(ctx, project, env),
+    )?;
     Ok(if summary.failed() > 0 {
         SPECS_FAILED
     } else {

@@ -1,26 +1,27 @@
-//! A snapshot of an instance's running nodes, through which checks reach them.
+//! A snapshot of an instance's running nodes, through which checks reach them, on
+//! whichever engine runs them.
 
-use super::Docker;
-use crate::backend::docker::ContainerInfo;
 use crate::backend::labels;
-use crate::backend::{EngineError, ExecOutput, NodeAccess};
+use crate::backend::node::NodeInfo;
+use crate::backend::{Backend, EngineError, ExecOutput, NodeAccess};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The node containers of an instance, by replica name (`web`, `web-1`...).
+/// The nodes of an instance, by replica name (`web`, `web-1`...).
 pub struct InstanceView {
-    docker: Docker,
+    backend: Arc<dyn Backend>,
     network: String,
-    replicas: BTreeMap<String, ContainerInfo>,
+    replicas: BTreeMap<String, NodeInfo>,
     /// Names that stand for another node (a promotable service for one of its colours).
     aliases: BTreeMap<String, String>,
 }
 
 impl InstanceView {
     /// The container of a replica, which must be running to run commands in.
-    fn running(&self, node: &str) -> Result<&ContainerInfo, EngineError> {
+    fn running(&self, node: &str) -> Result<&NodeInfo, EngineError> {
         let c = self.container(node)?;
         if !c.running {
             return Err(EngineError::NodeMissing {
@@ -31,13 +32,17 @@ impl InstanceView {
         Ok(c)
     }
 
-    pub fn new(docker: Docker, network: String, containers: Vec<ContainerInfo>) -> InstanceView {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        network: String,
+        containers: Vec<NodeInfo>,
+    ) -> InstanceView {
         let replicas = containers
             .into_iter()
             .filter_map(|c| Some((c.label(labels::REPLICA)?.to_string(), c)))
             .collect();
         InstanceView {
-            docker,
+            backend,
             network,
             replicas,
             aliases: BTreeMap::new(),
@@ -49,13 +54,13 @@ impl InstanceView {
         self.aliases.insert(name.to_string(), target.to_string());
     }
 
-    /// The engine the containers run on.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
+    /// The engine the nodes run on.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     /// Replica names and their containers.
-    pub fn replicas(&self) -> &BTreeMap<String, ContainerInfo> {
+    pub fn replicas(&self) -> &BTreeMap<String, NodeInfo> {
         &self.replicas
     }
 
@@ -65,7 +70,7 @@ impl InstanceView {
     }
 
     /// The container for a replica name, or for a node name (its first replica).
-    pub fn container(&self, node: &str) -> Result<&ContainerInfo, EngineError> {
+    pub fn container(&self, node: &str) -> Result<&NodeInfo, EngineError> {
         let node = self.aliases.get(node).map_or(node, String::as_str);
         self.replicas
             .get(node)
@@ -81,14 +86,14 @@ impl InstanceView {
     }
 
     /// The container's own address on the instance network, reachable from the host.
-    pub fn network_address(c: &ContainerInfo, network: &str, port: u16) -> Option<SocketAddr> {
+    pub fn network_address(c: &NodeInfo, network: &str, port: u16) -> Option<SocketAddr> {
         let ip: IpAddr = c.addresses.get(network)?.parse().ok()?;
         Some(SocketAddr::new(ip, port))
     }
 
     /// A host-reachable address for a container port: published on 127.0.0.1, or the
     /// container's address on the instance network.
-    pub fn address_of(c: &ContainerInfo, network: &str, port: u16) -> Option<SocketAddr> {
+    pub fn address_of(c: &NodeInfo, network: &str, port: u16) -> Option<SocketAddr> {
         if let Some((_, _, host)) = c
             .ports
             .iter()
@@ -109,7 +114,7 @@ impl NodeAccess for InstanceView {
         timeout: Duration,
     ) -> Result<ExecOutput, EngineError> {
         let c = self.running(node)?;
-        self.docker.exec(&c.id, command, &[], timeout).await
+        self.backend.exec(&c.id, command, &[], timeout).await
     }
 
     async fn exec_streaming(
@@ -120,7 +125,7 @@ impl NodeAccess for InstanceView {
         sink: &(dyn for<'b> Fn(&'b [u8]) + Send + Sync),
     ) -> Result<ExecOutput, EngineError> {
         let c = self.running(node)?;
-        self.docker
+        self.backend
             .exec_streaming(&c.id, command, &[], timeout, sink)
             .await
     }

@@ -1,4 +1,4 @@
-//! Readiness of Vagrant machines: each replica's health check polled through
+//! Readiness of machines (Vagrant, QEMU): each replica's health check polled through
 //! [`NodeAccess`] with the one wait mechanism, as for containers.
 
 use crate::backend::NodeAccess;

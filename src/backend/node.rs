@@ -1,0 +1,82 @@
+//! What an engine creates and lists, in engine-neutral terms: the node an instance asks
+//! for ([`NodeSpec`]), a node as observed ([`NodeInfo`]), images and filesystem changes.
+
+use crate::model::port::PortMapping;
+use std::collections::HashMap;
+
+/// What envctl asks the engine to create for one node replica (a container, a machine).
+#[derive(Debug, Clone, Default)]
+pub struct NodeSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub hostname: String,
+    pub ports: Vec<PortMapping>,
+    /// Boot systemd as PID 1, confined as the engine's privileges say
+    /// (docs/provisioning.md).
+    pub systemd: bool,
+    /// For systemd nodes: the image the boot helper runs from (the node's image before
+    /// provisioning); `None` is `image` itself.
+    pub boot_image: Option<String>,
+    /// What the node asked for beyond the defaults.
+    pub privileges: crate::model::Privileges,
+}
+
+/// A node replica as the engine lists it (a container, a machine).
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub id: String,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub running: bool,
+    /// Engine's state word: created, running, exited...
+    pub state: String,
+    /// Engine's status text: "Up 3 seconds", "Exited (1) 2 seconds ago"...
+    pub status: String,
+    /// Published ports: (container port, protocol, host port).
+    pub ports: Vec<(u16, String, u16)>,
+    /// Address on each network, by network name.
+    pub addresses: HashMap<String, String>,
+    /// The id of the image the container runs.
+    pub image_id: String,
+}
+
+impl NodeInfo {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// How a container changed a path relative to its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsChange {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// An image as listed by the engine.
+#[derive(Debug, Clone)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub created: i64,
+    pub size: i64,
+}
+
+/// The parts of an image's configuration envctl needs.
+#[derive(Debug, Clone)]
+pub struct ImageDetails {
+    pub id: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+}
+
+/// The init a node with `init = "systemd"` runs as its command.
+pub const SYSTEMD_INIT: &str = "/sbin/init";

@@ -1,0 +1,136 @@
+//! What each engine serves: a verb or flag the chosen engine cannot serve is refused
+//! with exit 2, naming the engine and the feature, before anything is created (the
+//! table in docs/vms.md). What VMs do serve is shown against real engines in
+//! tests/vm_vagrant.rs and tests/vm_qemu.rs.
+
+mod common;
+use common::Project;
+
+/// Verbs and flags refused on VM engines, with the words naming the feature.
+const REFUSED_ON_VMS: &[(&[&str], &str)] = &[
+    (&["up", "vm", "--no-cache"], "provisioning cache"),
+    (&["test", "vm", "--no-cache"], "provisioning cache"),
+    (&["provision", "vm"], "`envctl provision`"),
+    (&["promote", "vm", "web", "--release", "v2"], "promotion"),
+    (&["rollback", "vm", "web"], "promotion"),
+    (&["logs", "vm", "web", "--follow"], "`logs --follow`"),
+    (&["logs", "vm", "web", "--provision"], "`logs --provision`"),
+    (
+        &["logs", "vm", "web", "--idempotence"],
+        "`logs --provision`",
+    ),
+    (&["gc"], "`envctl gc`"),
+    (&["image", "list"], "`envctl image`"),
+];
+
+fn assert_refused(engine: &str) {
+    let p = Project::vm_example();
+    for (args, feature) in REFUSED_ON_VMS {
+        let mut full = vec!["--engine", engine];
+        full.extend_from_slice(args);
+        let run = p.run(&full).expect(2);
+        let text = run.output();
+        assert!(
+            text.contains(&format!("the {engine} engine does not support"))
+                && text.contains(feature),
+            "`envctl {}` should name the {engine} engine and {feature}:\n{text}",
+            full.join(" ")
+        );
+    }
+    // Nothing was created: no machine state, no object on the container engine.
+    assert!(
+        !p.path().join(".envctl").join(engine).exists(),
+        "{engine} state was created"
+    );
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn vagrant_refuses_what_it_cannot_serve_before_creating_anything() {
+    assert_refused("vagrant");
+}
+
+#[test]
+fn qemu_refuses_what_it_cannot_serve_before_creating_anything() {
+    assert_refused("qemu");
+}
+
+#[test]
+fn docker_serves_the_verbs_vms_refuse() {
+    // The same flags are accepted on docker: what fails there is the missing instance or
+    // service, never the engine.
+    let p = Project::vm_example();
+    for args in [
+        &["--engine", "docker", "logs", "vm", "web", "--provision"][..],
+        &["--engine", "docker", "gc", "--dry-run"][..],
+    ] {
+        let run = p.run(args);
+        assert!(
+            !run.output().contains("engine does not support"),
+            "`envctl {}`: {}",
+            args.join(" "),
+            run.output()
+        );
+    }
+}
+
+/// Breaks the `vm` example's definition (a TOML syntax error).
+fn break_definition(p: &Project) {
+    let path = p.path().join("environments/vm.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[nodes.web\n");
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn down_of_a_qemu_instance_with_a_broken_definition_still_stops_its_machines() {
+    let p = Project::vm_example();
+    // A process standing for the VM: QEMU's pid file is all `down` needs to stop it.
+    let mut vm = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let machine = p
+        .path()
+        .join(".envctl/qemu/vm")
+        .join(&p.instance)
+        .join("web");
+    std::fs::create_dir_all(&machine).unwrap();
+    std::fs::write(machine.join("pid"), vm.id().to_string()).unwrap();
+    break_definition(&p);
+    let run = p.run(&["down", "vm"]).expect(0);
+    assert!(
+        run.output().contains("cannot load environment `vm`"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.output().contains("destroyed its machines"),
+        "{}",
+        run.output()
+    );
+    let status = vm.wait().unwrap();
+    assert!(!status.success(), "the machine was stopped: {status:?}");
+    assert!(!machine.exists(), "the machine's state is gone");
+}
+
+#[test]
+fn down_of_a_vagrant_instance_with_a_broken_definition_refuses_and_keeps_it() {
+    let p = Project::vm_example();
+    let state = p.path().join(".envctl/vagrant/vm").join(&p.instance);
+    std::fs::create_dir_all(state.join("machines")).unwrap();
+    break_definition(&p);
+    let run = p.run(&["down", "vm"]).expect(2);
+    assert!(
+        run.output()
+            .contains("fix it, then run `envctl down vm` again"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.output().contains("environments/vm.toml"),
+        "names the file to fix: {}",
+        run.output()
+    );
+    assert!(state.join("machines").is_dir(), "nothing was removed");
+}

@@ -74,6 +74,16 @@ fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Servi
         _ => unreachable!("clap takes one or two values"),
     };
     let (project, env) = ctx.environment(env.as_deref())?;
+    // Colours are containers and releases are copied through the Docker Engine's
+    // archive upload: the VM engines serve neither yet.
+    if let Err(unsupported) =
+        crate::backend::engine::require(ctx.engine_kind(&env), Feature::Promotion)
+    {
+        return Err(Failure::Invalid(format!(
+            "`{service}` of environment `{}` cannot be promoted: {unsupported} (promotion and rollback run on the Docker engine only)",
+            env.name
+        )));
+    }
     let found = match (env.promotions.get(&service), env.releases.get(&service)) {
         (Some(p), _) => Service::BlueGreen(Box::new(p.clone())),
         (None, Some(s)) => Service::Symlink(s.clone()),
@@ -96,15 +106,6 @@ fn load(ctx: &Context, target: &[String]) -> Result<(Project, Environment, Servi
             )));
         }
     };
-    // Colours are containers and releases are copied through the Docker Engine's
-    // archive upload: the VM engines serve neither yet.
-    if crate::backend::engine::require(ctx.engine_kind(&env), Feature::Promotion).is_err() {
-        return Err(Failure::Invalid(format!(
-            "`{service}` cannot be promoted on engine `{}`: promotion and rollback run on the Docker engine only (environment `{}`)",
-            ctx.engine_kind(&env),
-            env.name
-        )));
-    }
     Ok((project, env, found))
 }
 

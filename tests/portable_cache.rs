@@ -120,7 +120,8 @@ impl PrivateEngine {
         let rt = runtime();
         let answered = rt.block_on(async {
             for _ in 0..600 {
-                if self.docker().ping().await.is_ok() {
+                // The socket appears once dockerd listens; connecting needs it.
+                if self.dir.join("docker.sock").exists() && self.docker().ping().await.is_ok() {
                     return true;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -59,3 +59,16 @@ fn puppet_example_runs_configured_redis_under_systemd() {
         ],
     );
 }
+
+#[test]
+fn salt_example_serves_its_pillar_page_from_enabled_nginx_under_systemd() {
+    envctl_test(
+        "salt-nginx",
+        &[
+            "nginx::the_page_from_the_pillar_is_served",
+            "nginx::nginx_is_enabled_at_boot",
+            "nginx::nginx_runs_under_systemd",
+            "nginx::the_page_comes_from_the_state_s_template",
+        ],
+    );
+}

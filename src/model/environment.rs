@@ -181,6 +181,13 @@ pub enum StepKind {
         manifest: PathBuf,
         modules: Option<PathBuf>,
     },
+    /// A Salt state tree applied masterless inside the node, with an optional pillar tree
+    /// and the states to apply (the top file's highstate when `None`).
+    Salt {
+        states: PathBuf,
+        pillar: Option<PathBuf>,
+        state: Option<String>,
+    },
 }
 
 impl Step {
@@ -210,6 +217,10 @@ impl Step {
             }
             StepKind::Ansible { playbook } => format!("ansible {}", playbook.display()),
             StepKind::Puppet { manifest, .. } => format!("puppet {}", manifest.display()),
+            StepKind::Salt { states, state, .. } => match state {
+                Some(state) => format!("salt {} ({state})", states.display()),
+                None => format!("salt {}", states.display()),
+            },
         }
     }
 }
@@ -959,12 +970,13 @@ fn step(
         raw.template.is_some(),
         raw.ansible.is_some(),
         raw.puppet.is_some(),
+        raw.salt.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         errors.push(src.diagnostic_for(
             span,
             "provision",
-            "a provisioning step needs exactly one of `shell`, `script`, `copy`, `template`, `ansible` or `puppet`",
+            "a provisioning step needs exactly one of `shell`, `script`, `copy`, `template`, `ansible`, `puppet` or `salt`",
         ));
         return None;
     }
@@ -975,6 +987,12 @@ fn step(
     }
     if raw.modules.is_some() && raw.puppet.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "modules", "`modules` goes with `puppet`"));
+    }
+    if raw.pillar.is_some() && raw.salt.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "pillar", "`pillar` goes with `salt`"));
+    }
+    if raw.state.is_some() && raw.salt.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "state", "`state` goes with `salt`"));
     }
     if raw.owner.is_some() && raw.template.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "owner", "`owner` goes with `template`"));
@@ -1030,6 +1048,33 @@ fn step(
             Ok(()) => Some(PathBuf::from(value.get_ref())),
             Err(why) => {
                 errors.push(src.diagnostic(Some(value.span()), why));
+                None
+            }
+        }
+    };
+    // A project directory whose every entry stays in the project.
+    let tree = |value: &Spanned<String>, what: &str, errors: &mut Vec<Diagnostic>| {
+        let checked = confined.resolve(value.get_ref()).and_then(|real| {
+            if real.is_dir() {
+                confined.tree(&real, value.get_ref())
+            } else {
+                Err(Refused::Missing(value.get_ref().clone()))
+            }
+        });
+        match checked {
+            Ok(()) => Some(PathBuf::from(value.get_ref())),
+            Err(Refused::Missing(_)) => {
+                errors.push(src.diagnostic(
+                    Some(value.span()),
+                    format!(
+                        "{what} `{}` is not a directory of the project",
+                        value.get_ref()
+                    ),
+                ));
+                None
+            }
+            Err(why) => {
+                errors.push(src.diagnostic(Some(value.span()), why.to_string()));
                 None
             }
         }
@@ -1108,6 +1153,30 @@ fn step(
             return None;
         }
         StepKind::Ansible { playbook }
+    } else if let Some(written) = &raw.salt {
+        let states = tree(written, "state tree", errors);
+        let pillar = match &raw.pillar {
+            Some(p) => Some(tree(p, "pillar", errors)?),
+            None => None,
+        };
+        let state = match &raw.state {
+            Some(s) if !valid_states(s.get_ref()) => {
+                errors.push(src.diagnostic(
+                    Some(s.span()),
+                    format!(
+                        "`{}` is not a list of Salt states such as \"nginx\" or \"nginx,php.fpm\"",
+                        s.get_ref()
+                    ),
+                ));
+                return None;
+            }
+            s => s.as_ref().map(|s| s.get_ref().clone()),
+        };
+        StepKind::Salt {
+            states: states?,
+            pillar,
+            state,
+        }
     } else {
         let written = raw.puppet.as_ref().expect("checked above");
         let manifest = existing(written, true, errors);
@@ -1157,6 +1226,15 @@ fn step(
         timeout,
         idempotent: raw.idempotent.unwrap_or(true),
         at: Some(at),
+    })
+}
+
+/// Salt state names (`nginx`, `php.fpm`), comma-separated as `state.apply` takes them.
+fn valid_states(states: &str) -> bool {
+    states.split(',').all(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     })
 }
 

@@ -104,6 +104,12 @@ pub struct RawStep {
     pub puppet: Option<Spanned<String>>,
     /// Puppet module path for `puppet` (a project directory).
     pub modules: Option<Spanned<String>>,
+    /// A Salt state tree (a project directory) applied inside the node.
+    pub salt: Option<Spanned<String>>,
+    /// Salt pillar tree for `salt` (a project directory).
+    pub pillar: Option<Spanned<String>>,
+    /// States `salt` applies (`nginx`, `nginx,php`); the top file's highstate when absent.
+    pub state: Option<Spanned<String>>,
     pub to: Option<String>,
     /// Octal file mode for `copy` and `template`, e.g. `"0644"`.
     pub mode: Option<Spanned<String>>,

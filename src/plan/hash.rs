@@ -140,6 +140,12 @@ pub fn provision_key(
                     h.tree(&root.join(m))?;
                 }
             }
+            StepKind::Salt { states, pillar, .. } => {
+                h.tree(&root.join(states))?;
+                if let Some(p) = pillar {
+                    h.tree(&root.join(p))?;
+                }
+            }
         }
     }
     if reads_vars {

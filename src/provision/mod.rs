@@ -1,11 +1,12 @@
 //! Provisioning: runs a node's steps, in order, inside a container through the engine,
 //! keeping each step's output. The provisioned filesystem is then committed by `instance`
 //! as an image keyed by the node's provisioning hash. One file per step kind that needs
-//! more than an exec (`template`, `ansible`, `puppet`); `idempotence` compares two runs.
+//! more than an exec (`template`, `ansible`, `puppet`, `salt`); `idempotence` compares two runs.
 
 pub mod ansible;
 pub mod idempotence;
 pub mod puppet;
+pub mod salt;
 pub mod template;
 
 use crate::backend::Backend;
@@ -68,7 +69,7 @@ pub struct StepLog {
     pub label: String,
     pub output: String,
     pub duration: Duration,
-    /// What the tool reported as changed: Ansible tasks, Puppet resources, a template.
+    /// What the tool reported as changed: Ansible tasks, Puppet resources, Salt states, a template.
     pub changed: Vec<String>,
     /// Not run (second run of a step marked `idempotent = false`).
     pub skipped: bool,
@@ -177,6 +178,25 @@ pub async fn run(
                 changed = result.changed;
                 result.output
             }
+            StepKind::Salt {
+                states,
+                pillar,
+                state,
+            } => {
+                let result = salt::run(
+                    target,
+                    index,
+                    states,
+                    pillar.as_deref(),
+                    state.as_deref(),
+                    &env,
+                    timeout,
+                )
+                .await
+                .map_err(|(reason, out)| fail(reason, out))?;
+                changed = result.changed;
+                result.output
+            }
         };
         logs.push(StepLog {
             label: step.label(),
@@ -186,11 +206,12 @@ pub async fn run(
             skipped: false,
         });
     }
-    if node
-        .provision
-        .iter()
-        .any(|s| matches!(s.kind, StepKind::Script { .. } | StepKind::Puppet { .. }))
-    {
+    if node.provision.iter().any(|s| {
+        matches!(
+            s.kind,
+            StepKind::Script { .. } | StepKind::Puppet { .. } | StepKind::Salt { .. }
+        )
+    }) {
         let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
         let _ = backend
             .exec(container, &cleanup, &[], Duration::from_secs(30))

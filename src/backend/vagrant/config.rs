@@ -273,6 +273,43 @@ pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisio
                     module_path: modules.as_ref().map(|m| root.join(m).display().to_string()),
                 });
             }
+            StepKind::Salt {
+                states,
+                pillar,
+                state,
+            } => {
+                let staged = format!("{STAGING}/{:02}", i + 1);
+                let mut call = format!(
+                    "{} --local --retcode-passthrough --file-root={staged}/states",
+                    crate::provision::salt::salt_call()
+                );
+                out.push(Provisioner::File {
+                    name: format!("{name} (upload states)"),
+                    source: root.join(states).display().to_string(),
+                    destination: format!("{staged}/states"),
+                });
+                if let Some(p) = pillar {
+                    out.push(Provisioner::File {
+                        name: format!("{name} (upload pillar)"),
+                        source: root.join(p).display().to_string(),
+                        destination: format!("{staged}/pillar"),
+                    });
+                    call.push_str(&format!(" --pillar-root={staged}/pillar"));
+                }
+                call.push_str(" state.apply");
+                if let Some(s) = state {
+                    call.push_str(&format!(" {s}"));
+                }
+                out.push(Provisioner::Shell {
+                    name,
+                    inline: Some(format!(
+                        "set -e\nsh -c {}\n{call}",
+                        quote(&crate::provision::salt::install_script())
+                    )),
+                    path: None,
+                    args: Vec::new(),
+                });
+            }
             StepKind::Copy { from, to, mode } => {
                 let staged = format!("{STAGING}/{:02}", i + 1);
                 out.push(Provisioner::File {

@@ -1,0 +1,2 @@
+site:
+  greeting: Hello from Salt

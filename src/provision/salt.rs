@@ -41,7 +41,7 @@ pub async fn run(
     let stage_err =
         |e: crate::backend::EngineError| (format!("staging salt files: {e}"), String::new());
     super::copy(
-        target.docker,
+        target.backend,
         target.container,
         &target.root.join(states),
         &format!("{staged}/states"),
@@ -57,7 +57,7 @@ pub async fn run(
     ];
     if let Some(p) = pillar {
         super::copy(
-            target.docker,
+            target.backend,
             target.container,
             &target.root.join(p),
             &format!("{staged}/pillar"),
@@ -123,7 +123,7 @@ async fn ensure_salt(target: &Target<'_>) -> Result<String, (String, String)> {
         });
     let mut env = Vec::new();
     if let Some(b) = bundle.and_then(|b| std::fs::read(b).ok()) {
-        if super::stage(target.docker, target.container, "host-ca.crt", &b)
+        if super::stage(target.backend, target.container, "host-ca.crt", &b)
             .await
             .is_ok()
         {
@@ -132,7 +132,7 @@ async fn ensure_salt(target: &Target<'_>) -> Result<String, (String, String)> {
     }
     let cmd = vec!["sh".to_string(), "-c".to_string(), install_script()];
     super::exec_step(
-        target.docker,
+        target.backend,
         target.container,
         &cmd,
         &env,

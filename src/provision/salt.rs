@@ -79,7 +79,7 @@ pub async fn run(
     ];
     cmd.extend(args);
     let out = match target
-        .docker
+        .backend
         .exec(target.container, &cmd, env, timeout)
         .await
     {

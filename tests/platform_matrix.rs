@@ -47,10 +47,28 @@ fn validates_as_junit(file: &Path) {
     );
 }
 
+/// Downs the kept platform instances when the test ends, passed or not.
+struct DownOnDrop<'a>(&'a Project, Vec<String>);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        for i in &self.1 {
+            self.0.run_as(i, &["down", "web"], &[]);
+        }
+    }
+}
+
 #[test]
 fn one_test_runs_every_platform_side_by_side_and_each_report_names_its_platform() {
     let p = Project::fixture("web");
     let instance = p.instance.clone();
+    let _down = DownOnDrop(
+        &p,
+        vec![
+            format!("{instance}-debian-bookworm"),
+            format!("{instance}-debian-trixie"),
+        ],
+    );
     let reports = p.path().join("reports");
     let out = p
         .run(&[

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod labels;
 pub mod node;
 pub mod qemu;
+pub mod salt;
 pub mod ssh;
 pub mod vagrant;
 pub mod view;

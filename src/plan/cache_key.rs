@@ -111,7 +111,9 @@ mod tests {
         for changed in [
             ENV.replace("port = \"80\"", "port = \"81\""),
             ENV.replace("debian:bookworm", "debian:trixie"),
-            ENV.replace("[nodes.web]\n", "[nodes.web]\ninit = \"systemd\"\n"),
+            // A systemd node runs /sbin/init, so it has no `command` (which the key ignores).
+            ENV.replace("[nodes.web]\n", "[nodes.web]\ninit = \"systemd\"\n")
+                .replace("command = [\"sleep\", \"infinity\"]\n", ""),
             ENV.replace("[nodes.web]\n", "[nodes.web]\nenv = { A = \"1\" }\n"),
             format!("{ENV}[nodes.db]\nimage = \"debian:bullseye\"\n"),
         ] {

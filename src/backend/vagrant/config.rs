@@ -281,7 +281,7 @@ pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisio
                 let staged = format!("{STAGING}/{:02}", i + 1);
                 let mut call = format!(
                     "{} --local --retcode-passthrough --file-root={staged}/states",
-                    crate::provision::salt::salt_call()
+                    crate::backend::salt::salt_call()
                 );
                 out.push(Provisioner::File {
                     name: format!("{name} (upload states)"),
@@ -304,7 +304,7 @@ pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisio
                     name,
                     inline: Some(format!(
                         "set -e\nsh -c {}\n{call}",
-                        quote(&crate::provision::salt::install_script())
+                        quote(&crate::backend::salt::install_script())
                     )),
                     path: None,
                     args: Vec::new(),

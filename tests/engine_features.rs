@@ -20,6 +20,9 @@ const REFUSED_ON_VMS: &[(&[&str], &str)] = &[
         "`logs --provision`",
     ),
     (&["gc"], "`envctl gc`"),
+    (&["test", "vm", "--artifacts", "bundle"], "failure bundle"),
+    (&["verify", "vm", "--artifacts", "bundle"], "failure bundle"),
+    (&["up", "vm", "--artifacts", "bundle"], "failure bundle"),
     (&["image", "list"], "`envctl image`"),
 ];
 
@@ -43,6 +46,10 @@ fn assert_refused(engine: &str) {
         "{engine} state was created"
     );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert!(
+        !p.path().join("bundle").exists(),
+        "a refused bundle was written"
+    );
 }
 
 #[test]

@@ -38,11 +38,14 @@ pub enum Feature {
     FollowLogs,
     /// `logs --provision` / `--idempotence`: the kept output of provisioning.
     ProvisionLogs,
+    /// `--artifacts DIR`: a failure bundle with each node's output and the engine's
+    /// own description of it.
+    Artifacts,
 }
 
 impl Feature {
     /// Every feature, for tables and tests.
-    pub const ALL: [Feature; 8] = [
+    pub const ALL: [Feature; 9] = [
         Feature::ProvisionCache,
         Feature::ProvisionOnly,
         Feature::Idempotence,
@@ -51,6 +54,7 @@ impl Feature {
         Feature::Images,
         Feature::FollowLogs,
         Feature::ProvisionLogs,
+        Feature::Artifacts,
     ];
 }
 
@@ -65,6 +69,7 @@ impl fmt::Display for Feature {
             Feature::Images => "`envctl image`",
             Feature::FollowLogs => "`logs --follow`",
             Feature::ProvisionLogs => "`logs --provision` / `--idempotence`",
+            Feature::Artifacts => "the failure bundle (`--artifacts`)",
         })
     }
 }
@@ -332,6 +337,13 @@ pub trait Backend: Send + Sync {
             .await;
         chunks.concat()
     }
+
+    /// The engine's own description of a node (for a container, what `docker inspect`
+    /// shows), for the failure bundle. It may hold secrets: callers redact it.
+    ///
+    /// # Errors
+    /// Engine failures, including "no such node".
+    async fn inspect(&self, id: &str) -> Result<serde_json::Value, EngineError>;
 }
 
 #[cfg(test)]

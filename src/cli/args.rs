@@ -127,6 +127,57 @@ pub struct UpArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+}
+
+/// The failure bundle (docs/cli.md#the-failure-bundle).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ArtifactArgs {
+    /// When the run fails, write every node's output and description, the provisioning
+    /// and idempotence logs and the reports to DIR (redacted), before anything is removed.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Write the --artifacts bundle after a run that passed too.
+    #[arg(long, requires = "artifacts")]
+    pub artifacts_always: bool,
+}
+
+impl ArtifactArgs {
+    /// The bundle asked for: `--artifacts`, else `reports.artifacts` in envctl.toml.
+    pub fn bundle(
+        &self,
+        defaults: &crate::model::defaults::Defaults,
+    ) -> Option<crate::instance::artifacts::Bundle> {
+        self.artifacts
+            .as_ref()
+            .or(defaults.reports.artifacts.as_ref())
+            .map(|dir| crate::instance::artifacts::Bundle {
+                dir: dir.clone(),
+                always: self.artifacts_always,
+            })
+    }
+}
+
+impl ReportArgs {
+    /// Assertions checked at once: `--jobs`, else envctl.toml's `jobs`, else 50.
+    pub fn jobs(&self) -> usize {
+        self.jobs.unwrap_or(crate::check::runner::DEFAULT_JOBS)
+    }
+
+    /// These options with what the command line leaves out taken from envctl.toml.
+    pub fn with_defaults(self, defaults: &crate::model::defaults::Defaults) -> ReportArgs {
+        let r = &defaults.reports;
+        ReportArgs {
+            junit: self.junit.or_else(|| r.junit.clone()),
+            json: self.json.or_else(|| r.json.clone()),
+            tap: self.tap.or_else(|| r.tap.clone()),
+            html: self.html.or_else(|| r.html.clone()),
+            evidence: self.evidence.or_else(|| r.evidence.clone()),
+            jobs: self.jobs.or(defaults.jobs),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -151,9 +202,9 @@ pub struct ReportArgs {
     /// much time has passed, e.g. "30s".
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub retry_timeout: Option<std::time::Duration>,
-    /// Assertions checked at once (1 to 256).
-    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS, value_parser = parse_jobs)]
-    pub jobs: usize,
+    /// Assertions checked at once (1 to 256; default 50, or `jobs` in envctl.toml).
+    #[arg(long, short = 'j', value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
     /// Filters must match assertion names exactly.
     #[arg(long)]
     pub exact: bool,
@@ -166,6 +217,8 @@ pub struct VerifyArgs {
     pub args: Vec<String>,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +227,8 @@ pub struct TestArgs {
     pub args: Vec<String>,
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
     /// Leave the instance running afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -310,9 +365,11 @@ pub struct SwitchArgs {
     /// A pattern every probe answer must match (`text`, `!text`, `/regex/`); repeatable.
     #[arg(long, value_name = "PATTERN", requires = "probe")]
     pub probe_body: Vec<String>,
-    /// Assertions checked at once (1 to 256).
-    #[arg(long, short = 'j', default_value_t = crate::check::runner::DEFAULT_JOBS, value_parser = parse_jobs)]
-    pub jobs: usize,
+    /// Assertions checked at once (1 to 256; default 50, or `jobs` in envctl.toml).
+    #[arg(long, short = 'j', value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
 }
 
 #[derive(Debug, Args)]
@@ -323,8 +380,8 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-/// Most assertions checked at once: each holds a connection or an exec on the engine.
-pub const MAX_JOBS: usize = 256;
+// Most assertions checked at once: each holds a connection or an exec on the engine.
+pub use crate::model::defaults::MAX_JOBS;
 
 fn parse_jobs(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {

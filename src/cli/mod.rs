@@ -223,13 +223,16 @@ impl Context {
             Some((first, rest)) if names.contains(first) => {
                 Ok((Some(first.clone()), rest.to_vec()))
             }
-            _ if names.len() == 1 => Ok((None, args.to_vec())),
+            // One environment, or envctl.toml names the default: every argument is a filter.
+            _ if names.len() == 1 || project.defaults.environment.is_some() => {
+                Ok((None, args.to_vec()))
+            }
             Some((first, _)) => Err(Failure::Invalid(format!(
                 "no environment `{first}`; available: {}",
                 names.join(", ")
             ))),
             None => Err(Failure::Invalid(format!(
-                "the project has several environments; name one: {}",
+                "the project has several environments; name one ({}), or set `environment` in envctl.toml",
                 names.join(", ")
             ))),
         }

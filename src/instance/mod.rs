@@ -2,6 +2,7 @@
 //! it, `down` removes it, `view` gives checks a way into its nodes. What exists is read
 //! from the engine's labels every time, never from a state file.
 
+pub mod artifacts;
 pub mod down;
 pub mod gc;
 pub mod health;

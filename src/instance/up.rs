@@ -21,6 +21,8 @@ use std::time::Instant;
 pub struct UpOptions {
     /// Provision again even when a provisioned image with the same key exists.
     pub no_cache: bool,
+    /// Where a failed `up` leaves what its nodes said before they are removed.
+    pub artifacts: Option<super::artifacts::Bundle>,
 }
 
 /// What `up` did to each node.
@@ -76,6 +78,13 @@ pub async fn up(
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
     let result = bring_up(inst, observer, options).await;
     if result.is_err() {
+        if let Some(bundle) = &options.artifacts {
+            if let Err(e) = super::artifacts::collect(inst, bundle).await {
+                observer.event(&Event::Note(format!(
+                    "the failure bundle is incomplete: {e}"
+                )));
+            }
+        }
         remove_run(inst).await;
     }
     result

@@ -283,6 +283,19 @@ fn check_beside(root: &Root, file: &Path) -> Result<(), Refused> {
 /// # Errors
 /// [`ModelError`] with every problem found, each naming file, line and field.
 pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
+    load_with_engine(root, name, super::EngineKind::default())
+}
+
+/// [`load`], with the engine an environment runs on when none of its files names one
+/// (`envctl.toml`'s `engine`).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_engine(
+    root: &Path,
+    name: &str,
+    engine: super::EngineKind,
+) -> Result<Environment, ModelError> {
     let mut chain: Vec<(String, Arc<SourceFile>, RawEnvironment)> = Vec::new();
     let mut current = name.to_string();
     let mut referenced_at: Option<Location> = None;
@@ -354,7 +367,7 @@ pub fn load(root: &Path, name: &str) -> Result<Environment, ModelError> {
             None => break,
         }
     }
-    resolve(root, name, chain)
+    resolve(root, name, chain, engine)
 }
 
 /// Turns a TOML parse or type error into a diagnostic naming the field.
@@ -388,6 +401,7 @@ fn resolve(
     root: &Path,
     name: &str,
     mut chain: Vec<(String, Arc<SourceFile>, RawEnvironment)>,
+    mut engine: super::EngineKind,
 ) -> Result<Environment, ModelError> {
     let mut errors = Vec::new();
     let mut description = None;
@@ -396,7 +410,6 @@ fn resolve(
     let mut nodes: BTreeMap<String, PartialNode> = BTreeMap::new();
     let mut promote = BTreeMap::new();
     let mut symlinked = BTreeMap::new();
-    let mut engine = super::EngineKind::default();
     let files = chain.iter().map(|(_, s, _)| s.display.clone()).collect();
     let ancestors = chain.iter().skip(1).map(|(n, _, _)| n.clone()).collect();
     // Inventory hosts are the base layer; `[nodes.HOST]` tables override them.

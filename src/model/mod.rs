@@ -4,6 +4,7 @@
 pub mod assertion;
 pub mod confine;
 pub mod cycle;
+pub mod defaults;
 pub mod drain;
 pub mod duration;
 pub mod engine_kind;

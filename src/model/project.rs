@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Project {
     pub root: PathBuf,
+    /// `envctl.toml`: what the project sets for every verb.
+    pub defaults: super::defaults::Defaults,
 }
 
 impl Project {
@@ -31,7 +33,9 @@ impl Project {
         super::confine::Root::new(&root)
             .state_dir()
             .map_err(|why| ModelError::Project(why.to_string()))?;
-        Ok(Project { root })
+        let names = environment::environment_names(&root)?;
+        let defaults = super::defaults::load(&root, &names)?;
+        Ok(Project { root, defaults })
     }
 
     /// Names of all environments, sorted.
@@ -42,12 +46,13 @@ impl Project {
         environment::environment_names(&self.root)
     }
 
-    /// The environment to use: the one named, or the only one there is.
+    /// The environment to use: the one named, else `envctl.toml`'s `environment`, else
+    /// the only one there is.
     ///
     /// # Errors
     /// No name given and the project has zero or several environments.
     pub fn pick(&self, name: Option<&str>) -> Result<String, ModelError> {
-        if let Some(n) = name {
+        if let Some(n) = name.or(self.defaults.environment.as_deref()) {
             return Ok(n.to_string());
         }
         let names = self.environment_names()?;
@@ -57,7 +62,7 @@ impl Project {
                 "the project has no environments/*.toml".into(),
             )),
             many => Err(ModelError::Project(format!(
-                "the project has several environments; name one: {}",
+                "the project has several environments; name one ({}), or set `environment` in envctl.toml",
                 many.join(", ")
             ))),
         }
@@ -68,7 +73,7 @@ impl Project {
     /// # Errors
     /// See [`environment::load`].
     pub fn environment(&self, name: &str) -> Result<Environment, ModelError> {
-        environment::load(&self.root, name)
+        environment::load_with_engine(&self.root, name, self.defaults.engine.unwrap_or_default())
     }
 
     /// Loads and validates the specs of an environment.

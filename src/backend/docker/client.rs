@@ -783,6 +783,20 @@ impl Docker {
         Ok((state.running.unwrap_or(false), state.exit_code))
     }
 
+    /// What `docker inspect` shows of a container, as JSON.
+    ///
+    /// # Errors
+    /// Engine failures, including "no such container".
+    pub async fn inspect(&self, id: &str) -> Result<serde_json::Value, EngineError> {
+        let info = self
+            .api
+            .inspect_container(id, None)
+            .await
+            .map_err(api(format!("inspecting container {id}")))?;
+        serde_json::to_value(info)
+            .map_err(|e| EngineError::Other(format!("describing container {id}: {e}")))
+    }
+
     /// Runs a command in a container and collects its output, within `timeout`.
     ///
     /// # Errors

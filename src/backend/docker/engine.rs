@@ -165,4 +165,8 @@ impl Backend for Docker {
     async fn log_tail(&self, id: &str, lines: usize) -> String {
         Docker::log_tail(self, id, lines).await
     }
+
+    async fn inspect(&self, id: &str) -> Result<serde_json::Value, EngineError> {
+        Docker::inspect(self, id).await
+    }
 }

@@ -1,5 +1,6 @@
 //! One file per verb.
 
+pub mod artifacts;
 pub mod cache;
 pub mod completions;
 pub mod doctor;

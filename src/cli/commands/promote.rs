@@ -117,6 +117,10 @@ struct Prepared {
     inst: Instance,
     file: std::path::PathBuf,
     records: Vec<Record>,
+    /// Where a failed run leaves its nodes' output (`--artifacts`).
+    bundle: Option<crate::instance::artifacts::Bundle>,
+    /// envctl.toml's `jobs`.
+    jobs: Option<usize>,
     /// Held until the run ends: one command per instance at a time.
     _lock: crate::instance::lock::InstanceLock,
 }
@@ -164,6 +168,8 @@ fn prepare(
             );
         }
     }
+    let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
+    let jobs = project.defaults.jobs;
     let lock = ctx.lock(&project, &env, &format!("{verb} {} {service}", env.name))?;
     let inst = ctx.instance(&project, env)?;
     let file = history::path(&project.root, &inst.env.name, &inst.id.instance);
@@ -174,6 +180,8 @@ fn prepare(
         inst,
         file,
         records,
+        bundle,
+        jobs,
         _lock: lock,
     })
 }
@@ -212,7 +220,7 @@ fn conclude(
         eprintln!("warning: cannot write {}: {e}", prepared.file.display());
     }
     let live = record.live.as_deref().unwrap_or("?");
-    match record.exit {
+    let result = match record.exit {
         flow::PROMOTED => {
             if !ctx.quiet {
                 eprintln!(
@@ -247,16 +255,38 @@ fn conclude(
             record.action,
             record.message.as_deref().unwrap_or("unknown fault")
         ))),
+    };
+    // The bundle holds the nodes as the run left them (a refused release has been put
+    // back) and the attempt's record, with the gate's failures.
+    if let Some(bundle) = prepared
+        .bundle
+        .as_ref()
+        .filter(|b| b.wanted(super::artifacts::failed(&result)))
+    {
+        if !matches!(result, Err(Failure::Interrupted)) {
+            let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+            if let Err(e) = bundle
+                .create()
+                .and_then(|()| bundle.write(&format!("{}.json", record.action), &text))
+            {
+                eprintln!("warning: the failure bundle is incomplete: {e}");
+            }
+            super::artifacts::collect(ctx, inst, bundle);
+        }
     }
+    result
 }
 
-fn options(ctx: &Context, args: &SwitchArgs, probe_body: Vec<Pattern>) -> Options {
+fn options(ctx: &Context, args: &SwitchArgs, prepared: &Prepared) -> Options {
     Options {
         keep_previous: args.keep_previous,
         probe: args.probe.clone(),
-        probe_body,
+        probe_body: prepared.probe_body.clone(),
         quiet: ctx.quiet,
-        jobs: args.jobs,
+        jobs: args
+            .jobs
+            .or(prepared.jobs)
+            .unwrap_or(crate::check::runner::DEFAULT_JOBS),
         previous_release: None,
         recreate_previous: false,
         interrupt: None,
@@ -296,7 +326,7 @@ fn execute_symlink(
         },
         args,
     )?;
-    let options = options(ctx, args, prepared.probe_body.clone());
+    let options = options(ctx, args, &prepared);
     conclude(ctx, &prepared, &s.service, options, |options| {
         symlink::run(
             ctx.runtime.handle(),
@@ -337,7 +367,7 @@ fn execute(
         args,
     )?;
     let (inst, records) = (&prepared.inst, &prepared.records);
-    let options = options(ctx, args, prepared.probe_body.clone());
+    let options = options(ctx, args, &prepared);
     let options = match &action {
         Action::Rollback => {
             // The colour to go back to, as it last ran when the router was switched to it.

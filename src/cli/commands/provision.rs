@@ -20,6 +20,7 @@ pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     let inst = ctx.instance(&project, env)?;
     let options = UpOptions {
         no_cache: args.no_cache,
+        ..UpOptions::default()
     };
     let observer = crate::report::progress::for_stderr(ctx.quiet);
     let outcome = ctx.runtime.block_on(async {

@@ -13,6 +13,10 @@ use std::sync::Arc;
 pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let (env, filters) = ctx.split_env(&args.args)?;
     let (project, mut env) = ctx.environment(env.as_deref())?;
+    let args = TestArgs {
+        report: args.report.with_defaults(&project.defaults),
+        ..args
+    };
     // Everything is validated before anything is created.
     let specs = project.specs(&env)?;
     let selected = super::verify::select(specs, &filters, &args.report)?;
@@ -49,6 +53,14 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         None => instance,
     };
     let args = TestArgs { report, ..args };
+    let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
+    let bundle = bundle.map(|b| match &platform {
+        Some(p) => crate::instance::artifacts::Bundle {
+            dir: b.dir.join(platforms::slug(p)),
+            ..b
+        },
+        None => b,
+    });
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
     }
@@ -108,26 +120,34 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
 
     let options = UpOptions {
         no_cache: args.no_cache,
+        artifacts: bundle.clone(),
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
     in_up.store(false, SeqCst);
+    // A failed `up` has put what its nodes said into the bundle before removing them.
+    let up_failed = up.is_err();
+    let mut verified = false;
     let result = if interrupted.load(SeqCst) {
         Err(Failure::Interrupted)
     } else {
         up.and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
             .and_then(|()| {
                 let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
-                let verified = super::verify::verify_after(
+                verified = true;
+                let result = super::verify::verify_after(
                     ctx,
                     &inst,
                     selected,
                     &args.report,
-                    &events,
-                    origin,
+                    &super::verify::Recorded {
+                        events: &events,
+                        origin,
+                    },
+                    bundle.as_ref(),
                 );
                 watchdog.abort();
-                verified
+                result
             })
     };
     guard.abort();
@@ -136,6 +156,20 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     } else {
         result
     };
+    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
+        if !matches!(result, Err(Failure::Interrupted)) {
+            if !verified {
+                if let Err(e) = super::artifacts::write_timeline(&inst, &bundle, &events, origin) {
+                    eprintln!("warning: the failure bundle is incomplete: {}", e.detail());
+                }
+            }
+            if up_failed {
+                super::artifacts::announce(ctx, &bundle);
+            } else {
+                super::artifacts::collect(ctx, &inst, &bundle);
+            }
+        }
+    }
     if !keep {
         let cut_short = interrupted.load(SeqCst);
         let gone = ctx.runtime.block_on(async {

@@ -14,6 +14,7 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
     }
+    let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
     let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
     if super::vm::on_machines(ctx, &env) {
         return super::vm::up(ctx, &project, &env);
@@ -28,13 +29,32 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     })?;
     let options = UpOptions {
         no_cache: args.no_cache,
+        artifacts: bundle.clone(),
     };
-    bring_up(ctx, &inst, &options)?;
-    if !ctx.quiet {
-        super::status::print(ctx, &inst)?;
+    let origin = Instant::now();
+    let (events, up) = bring_up_recorded(ctx, &inst, &options);
+    let up_failed = up.is_err();
+    let result = up
+        .and_then(|()| {
+            if !ctx.quiet {
+                super::status::print(ctx, &inst)?;
+            }
+            every_replica_runs(ctx, &inst)
+        })
+        .map(|()| SUCCESS);
+    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
+        if !matches!(result, Err(Failure::Interrupted)) {
+            if let Err(e) = super::artifacts::write_timeline(&inst, &bundle, &events, origin) {
+                eprintln!("warning: the failure bundle is incomplete: {}", e.detail());
+            }
+            if up_failed {
+                super::artifacts::announce(ctx, &bundle);
+            } else {
+                super::artifacts::collect(ctx, &inst, &bundle);
+            }
+        }
     }
-    every_replica_runs(ctx, &inst)?;
-    Ok(SUCCESS)
+    result
 }
 
 /// `up` succeeds only when every replica still runs at its end (a node can exit right
@@ -60,15 +80,9 @@ fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
     )))
 }
 
-/// Runs `up` with live progress; on Ctrl-C removes what this run created.
-///
-/// # Errors
+/// Runs `up` with live progress (on Ctrl-C it removes what this run created), and
+/// returns the events it went through (for timelines) with its outcome:
 /// [`Failure::Environment`] or [`Failure::Interrupted`].
-pub fn bring_up(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(), Failure> {
-    bring_up_recorded(ctx, inst, options).1
-}
-
-/// [`bring_up`], also returning the events it went through (for timelines).
 pub fn bring_up_recorded(
     ctx: &Context,
     inst: &Instance,

@@ -28,9 +28,10 @@ pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
     Ok(SUCCESS)
 }
 
-/// The environment a bare `vagrant up` means when the project has several: the only one
-/// made for Vagrant (`engine = "vagrant"`). `None` leaves the choice to the usual rule
-/// (the project's only environment), whose error lists the names.
+/// The environment a bare `vagrant up` means when the project has several and
+/// envctl.toml names none: the only one made for Vagrant (`engine = "vagrant"`). `None`
+/// leaves the choice to the usual rule (envctl.toml's `environment`, the project's only
+/// environment), whose error lists the names.
 fn vagrant_default(project: &Project) -> Option<String> {
     if project.pick(None).is_ok() {
         return None;

@@ -14,8 +14,13 @@ use std::time::Instant;
 pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let (env, filters) = ctx.split_env(&args.args)?;
     let (project, env) = ctx.environment(env.as_deref())?;
+    let args = VerifyArgs {
+        report: args.report.with_defaults(&project.defaults),
+        ..args
+    };
     let specs = project.specs(&env)?;
     let selected = select(specs, &filters, &args.report)?;
+    let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
     if super::vm::on_machines(ctx, &env) {
         return super::vm::verify(ctx, &project, &env, selected, &args.report);
     }
@@ -30,7 +35,35 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     });
     // A node that stops or an engine that goes away is a fault (exit 3), not failed specs.
     ctx.runtime.spawn(super::test::on_fault(inst.clone(), true));
-    verify(ctx, &inst, selected, &args.report)
+    let result = verify_after(
+        ctx,
+        &inst,
+        selected,
+        &args.report,
+        &Recorded::default(),
+        bundle.as_ref(),
+    );
+    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
+        if !matches!(result, Err(Failure::Interrupted)) {
+            super::artifacts::collect(ctx, &inst, &bundle);
+        }
+    }
+    result
+}
+
+/// What ran before the specs (an `up`): its events from `origin`, for the timeline.
+pub struct Recorded<'a> {
+    pub events: &'a [(Instant, crate::events::Event)],
+    pub origin: Instant,
+}
+
+impl Default for Recorded<'_> {
+    fn default() -> Self {
+        Recorded {
+            events: &[],
+            origin: Instant::now(),
+        }
+    }
 }
 
 /// Applies name filters; filters that select nothing are an input error.
@@ -58,32 +91,22 @@ pub fn select(
     Ok(selected)
 }
 
-/// Runs the selected assertions against the running instance and writes reports.
+/// Runs the selected assertions against the running instance and writes reports, with
+/// the events of an `up` that ran before it, so the HTML report and evidence show the
+/// whole run. When the run fails (or always, as asked) the reports go into `bundle`
+/// too; the caller adds what the engine holds.
 ///
 /// # Errors
 /// [`Failure::Environment`] when the instance is not running or a report cannot be written.
-pub fn verify(
-    ctx: &Context,
-    inst: &Instance,
-    selected: Vec<Assertion>,
-    report: &ReportArgs,
-) -> Result<u8, Failure> {
-    verify_after(ctx, inst, selected, report, &[], Instant::now())
-}
-
-/// [`verify`], with the events of an `up` that ran before it (from `origin`), so the
-/// HTML report and evidence show the whole run.
-///
-/// # Errors
-/// As [`verify`].
 pub fn verify_after(
     ctx: &Context,
     inst: &Instance,
     selected: Vec<Assertion>,
     report: &ReportArgs,
-    up_events: &[(Instant, crate::events::Event)],
-    origin: Instant,
+    before: &Recorded,
+    bundle: Option<&crate::instance::artifacts::Bundle>,
 ) -> Result<u8, Failure> {
+    let (up_events, origin) = (before.events, before.origin);
     let started_at = chrono::Utc::now() - (Instant::now() - origin);
     let mut view = ctx.runtime.block_on(inst.view())?;
     ctx.runtime
@@ -107,7 +130,7 @@ pub fn verify_after(
         .collect();
     let started = Instant::now();
     let options = RunOptions {
-        jobs: report.jobs,
+        jobs: report.jobs(),
         quiet: ctx.quiet,
         retry_timeout: report.retry_timeout,
         ..Default::default()
@@ -133,6 +156,11 @@ pub fn verify_after(
             .collect(),
     };
     write_reports(&summary, report)?;
+    if let Some(bundle) = bundle.filter(|b| b.wanted(summary.failed() > 0)) {
+        if !crate::cancel::is_cancelled() {
+            super::artifacts::write_reports(&summary, bundle)?;
+        }
+    }
     if crate::report::github::enabled() {
         out!(
             "{}",

@@ -317,7 +317,7 @@ pub fn verify(
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let options = RunOptions {
-        jobs: report.jobs,
+        jobs: report.jobs(),
         quiet: ctx.quiet,
         retry_timeout: report.retry_timeout,
         ..Default::default()

@@ -1,0 +1,105 @@
+//! `--artifacts DIR` on `test`, `verify`, `up` and `promote`: the failure bundle.
+//! [`crate::instance::artifacts`] takes what the engine holds; this adds the reports
+//! and the timeline of the run, and says where the bundle is.
+
+use super::super::args::{ArtifactArgs, ReportArgs};
+use super::super::exit::Failure;
+use super::super::Context;
+use crate::backend::Feature;
+use crate::instance::artifacts::{self, Bundle};
+use crate::instance::Instance;
+use crate::model::{Environment, Project};
+use crate::report::{timeline, RunSummary};
+use std::time::Instant;
+
+/// The bundle asked for (`--artifacts`, else envctl.toml's `reports.artifacts`), refused (exit 2) on an engine that cannot give one.
+///
+/// # Errors
+/// [`Failure::Invalid`] naming the engine.
+pub fn wanted(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    args: &ArtifactArgs,
+) -> Result<Option<Bundle>, Failure> {
+    let bundle = args.bundle(&project.defaults);
+    if bundle.is_some() {
+        ctx.require(env, &[Feature::Artifacts])?;
+    }
+    Ok(bundle)
+}
+
+/// The reports of a run, as the bundle holds them.
+pub fn report_paths(bundle: &Bundle) -> ReportArgs {
+    ReportArgs {
+        junit: Some(bundle.dir.join("junit.xml")),
+        json: Some(bundle.dir.join("report.json")),
+        html: Some(bundle.dir.join("report.html")),
+        ..ReportArgs::default()
+    }
+}
+
+/// Writes the reports of `summary` into the bundle.
+///
+/// # Errors
+/// [`Failure::Environment`] when a file cannot be written.
+pub fn write_reports(summary: &RunSummary, bundle: &Bundle) -> Result<(), Failure> {
+    bundle.create().map_err(Failure::Environment)?;
+    super::verify::write_reports(summary, &report_paths(bundle))
+}
+
+/// Writes the HTML timeline of a run that did not get to its specs (an `up` that
+/// failed), from the events it went through.
+///
+/// # Errors
+/// [`Failure::Environment`] when a file cannot be written.
+pub fn write_timeline(
+    inst: &Instance,
+    bundle: &Bundle,
+    events: &[(Instant, crate::events::Event)],
+    origin: Instant,
+) -> Result<(), Failure> {
+    let summary = RunSummary {
+        environment: &inst.env.name,
+        instance: &inst.id.instance,
+        platform: None,
+        assertions: &[],
+        outcomes: &[],
+        duration: origin.elapsed(),
+        started_at: chrono::Utc::now() - origin.elapsed(),
+        timeline: timeline::from_events(events, origin),
+    };
+    bundle.create().map_err(Failure::Environment)?;
+    let html = ReportArgs {
+        html: Some(bundle.dir.join("report.html")),
+        ..ReportArgs::default()
+    };
+    super::verify::write_reports(&summary, &html)
+}
+
+/// Takes what the engine holds of `inst` into the bundle and says where it is. A bundle
+/// that cannot be completed is a warning: the run's own outcome stays what it was.
+pub fn collect(ctx: &Context, inst: &Instance, bundle: &Bundle) {
+    match ctx.runtime.block_on(artifacts::collect(inst, bundle)) {
+        Ok(()) => announce(ctx, bundle),
+        Err(e) => eprintln!("warning: the failure bundle is incomplete: {e}"),
+    }
+}
+
+/// Says where the bundle is.
+pub fn announce(ctx: &Context, bundle: &Bundle) {
+    if !ctx.quiet {
+        eprintln!("wrote the failure bundle to {}", bundle.dir.display());
+    }
+}
+
+/// Whether a verb's outcome is a failure the bundle is for: failed specs, a fault, a
+/// node that changed on its second run. An interrupt is not (the run was stopped, and
+/// ends at once); neither is invalid input (nothing ran).
+pub fn failed(result: &Result<u8, Failure>) -> bool {
+    match result {
+        Ok(code) => *code != super::super::exit::SUCCESS,
+        Err(Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)) => false,
+        Err(_) => true,
+    }
+}

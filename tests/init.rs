@@ -1,5 +1,5 @@
-//! `envctl init` for real: in an empty directory, and in an Ansible role's checkout with a
-//! Molecule scenario; each project it writes passes `envctl test` against the engine, and
+//! `envctl init` for real: in an empty directory, in an Ansible role's checkout with a
+//! Molecule scenario, in a Puppet module, beside a goss file; each project it writes passes `envctl test` against the engine, and
 //! fails it when what its specs check is made false. Nothing is ever overwritten.
 
 mod common;
@@ -198,4 +198,68 @@ fn init_refuses_a_molecule_scenario_without_platforms_at_its_file() {
         run.out
     );
     assert!(!role.join("environments").exists());
+}
+
+#[test]
+fn init_in_a_puppet_module_makes_an_environment_that_envctl_test_runs_and_that_fails_when_the_module_does(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("motd");
+    write(
+        &module.join("manifests/init.pp"),
+        "# The class a module's init.pp declares, named after the module.\nclass motd {\n  file { '/etc/motd-envctl':\n    content => epp('motd/motd.epp'),\n  }\n}\n",
+    );
+    write(&module.join("templates/motd.epp"), "managed by puppet\n");
+    let instance = unique_instance("initpp");
+    let init = envctl(&module, &instance, &["init"]);
+    assert_eq!(init.code, 0, "{}", init.out);
+    assert!(init.out.contains("Puppet module `motd`"), "{}", init.out);
+    // What the module does, checked: the spec skeleton only says that Puppet ran.
+    write(
+        &module.join("specs/puppet/motd.toml"),
+        "[[file]]\ntitle = \"the module's file\"\nnode = \"node\"\npath = \"/etc/motd-envctl\"\ncontains = [\"managed by puppet\"]\n",
+    );
+    let test = envctl(&module, &instance, &["test"]);
+    assert_eq!(test.code, 0, "{}", test.out);
+    assert!(test.out.contains("2 passed; 0 failed"), "{}", test.out);
+
+    // A module whose catalog fails makes provisioning fail (exit 3), with nothing left.
+    write(
+        &module.join("manifests/init.pp"),
+        "class motd {\n  file { '/etc/motd-envctl':\n    content => epp('motd/missing.epp'),\n  }\n}\n",
+    );
+    let test = envctl(&module, &instance, &["test"]);
+    assert_eq!(test.code, 3, "{}", test.out);
+    assert!(
+        leftovers(&instance).is_empty(),
+        "{:?}",
+        leftovers(&instance)
+    );
+}
+
+#[test]
+fn init_beside_a_goss_file_verifies_it_on_a_node_in_both_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("goss.yaml"),
+        "file:\n  /etc/debian_version:\n    exists: true\ncommand:\n  echo hello:\n    exit-status: 0\n    stdout: [hello]\n",
+    );
+    let instance = unique_instance("initgoss");
+    let init = envctl(dir.path(), &instance, &["init"]);
+    assert_eq!(init.code, 0, "{}", init.out);
+    let test = envctl(dir.path(), &instance, &["test"]);
+    assert_eq!(test.code, 0, "{}", test.out);
+    assert!(test.out.contains("0 failed"), "{}", test.out);
+
+    write(
+        &dir.path().join("goss.yaml"),
+        "file:\n  /etc/no-such-file:\n    exists: true\n",
+    );
+    let test = envctl(dir.path(), &instance, &["test"]);
+    assert_eq!(test.code, 1, "{}", test.out);
+    assert!(
+        leftovers(&instance).is_empty(),
+        "{:?}",
+        leftovers(&instance)
+    );
 }

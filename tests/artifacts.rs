@@ -144,6 +144,16 @@ fn a_failing_test_leaves_each_nodes_log_its_description_and_the_reports_and_no_s
     assert_provision_log(&bundle);
     let junit = read(&bundle.join("junit.xml"));
     assert!(junit.contains("<failure"), "{junit}");
+    // The failed case on `client` attaches the client's output and provisioning log
+    // (the form Jenkins' JUnit Attachments plugin reads), files the bundle holds.
+    for file in ["nodes/client.log", "logs/client.provision.log"] {
+        let path = bundle.join(file);
+        assert!(
+            junit.contains(&format!("[[ATTACHMENT|{}]]", path.display())),
+            "{junit}"
+        );
+        assert!(path.is_file(), "{}", path.display());
+    }
     assert!(bundle.join("report.json").is_file() && bundle.join("report.html").is_file());
     assert_bundle_clean(&bundle);
 }
@@ -206,7 +216,12 @@ fn a_passing_run_writes_a_bundle_only_when_asked_to_always() {
     .expect(0);
     let web = read(&always.join("nodes/web.log"));
     assert!(always.join("nodes/client.log").is_file());
-    assert!(read(&always.join("junit.xml")).contains("<testcase"));
+    let junit = read(&always.join("junit.xml"));
+    assert!(junit.contains("<testcase"), "{junit}");
+    assert!(
+        !junit.contains("[[ATTACHMENT|"),
+        "passing cases attach nothing: {junit}"
+    );
     assert!(!web.contains("envctl: the output ends here"), "{web}");
     p.run(&["down"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());

@@ -131,7 +131,7 @@ pub struct UpArgs {
     pub artifacts: ArtifactArgs,
 }
 
-/// The failure bundle (docs/cli.md#the-failure-bundle).
+/// The failure bundle (docs/cli.md#the-failure-bundle---artifacts-dir).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ArtifactArgs {
     /// When the run fails, write every node's output and description, the provisioning

@@ -73,6 +73,15 @@ pub fn render(summary: &RunSummary) -> Result<String, quick_junit::SerializeErro
             if let Some(load) = &outcome.load {
                 out.push_str(&load_lines(load));
             }
+            // Jenkins' JUnit Attachments plugin (and GitLab, for images) read this
+            // form: the node's output and provisioning log in the failure bundle.
+            let files = a
+                .node()
+                .and_then(|n| summary.attachments?.get(n))
+                .filter(|_| !outcome.passed && !outcome.skipped);
+            for file in files.into_iter().flatten() {
+                out.push_str(&format!("[[ATTACHMENT|{}]]\n", file.display()));
+            }
             case.set_system_out(out);
         }
         let suite = suites.entry(group.clone()).or_insert_with(|| {

@@ -28,7 +28,13 @@ pub struct RunSummary<'a> {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// What each node went through, from the start of the run.
     pub timeline: Vec<timeline::Span>,
+    /// The failure bundle's files about each node (its output, its provisioning log),
+    /// by node and replica name: JUnit cases on a node attach them.
+    pub attachments: Option<&'a Attachments>,
 }
+
+/// Files of the failure bundle by the node or replica name assertions give.
+pub type Attachments = std::collections::BTreeMap<String, Vec<std::path::PathBuf>>;
 
 impl RunSummary<'_> {
     /// Calls `render` with a copy of this summary whose text (spec names and titles,
@@ -74,6 +80,7 @@ impl RunSummary<'_> {
             duration: self.duration,
             started_at: self.started_at,
             timeline,
+            attachments: self.attachments,
         })
     }
 
@@ -187,6 +194,7 @@ mod tests {
             duration: std::time::Duration::from_secs(1),
             started_at: chrono::Utc::now(),
             timeline: Vec::new(),
+            attachments: None,
         };
 
         let xml = summary.with_secrets_redacted(|s| redact(&junit::render(s).unwrap()));

@@ -39,6 +39,33 @@ pub fn report_paths(bundle: &Bundle) -> ReportArgs {
     }
 }
 
+/// The bundle's files about each node, by node and replica name, for JUnit attachments:
+/// each replica's output and the node's provisioning log (the files `collect` writes).
+pub fn attachments(env: &Environment, bundle: &Bundle) -> crate::report::Attachments {
+    let mut map = crate::report::Attachments::new();
+    for node in env.nodes.values().filter(|n| n.replicas > 0) {
+        let provision = bundle.dir.join(format!("logs/{}.provision.log", node.name));
+        let replicas = node.replica_names();
+        for replica in &replicas {
+            map.insert(
+                replica.clone(),
+                vec![
+                    bundle.dir.join(format!("nodes/{replica}.log")),
+                    provision.clone(),
+                ],
+            );
+        }
+        map.entry(node.name.clone()).or_insert_with(|| {
+            replicas
+                .iter()
+                .map(|r| bundle.dir.join(format!("nodes/{r}.log")))
+                .chain([provision.clone()])
+                .collect()
+        });
+    }
+    map
+}
+
 /// Writes the reports of `summary` into the bundle.
 ///
 /// # Errors
@@ -68,6 +95,7 @@ pub fn write_timeline(
         duration: origin.elapsed(),
         started_at: chrono::Utc::now() - origin.elapsed(),
         timeline: timeline::from_events(events, origin),
+        attachments: None,
     };
     bundle.create().map_err(Failure::Environment)?;
     let html = ReportArgs {

@@ -142,6 +142,11 @@ pub fn verify_after(
         &options,
     );
     let platform = super::platforms::current();
+    // A bundle this run writes holds each node's output: JUnit cases attach it.
+    let failed = outcomes.iter().any(|o| !o.passed && !o.skipped);
+    let attachments = bundle
+        .filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled())
+        .map(|b| super::artifacts::attachments(&inst.env, b));
     let summary = RunSummary {
         environment: &inst.env.name,
         instance: &inst.id.instance,
@@ -154,6 +159,7 @@ pub fn verify_after(
             .into_iter()
             .chain(timeline::verify_spans(&selected, &outcomes, origin))
             .collect(),
+        attachments: attachments.as_ref(),
     };
     write_reports(&summary, report)?;
     if let Some(bundle) = bundle.filter(|b| b.wanted(summary.failed() > 0)) {

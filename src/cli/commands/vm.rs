@@ -337,6 +337,7 @@ pub fn verify(
         duration: started.elapsed(),
         started_at,
         timeline: crate::report::timeline::verify_spans(&selected, &outcomes, started),
+        attachments: None,
     };
     super::verify::write_reports(&summary, report)?;
     super::verify::write_evidence(

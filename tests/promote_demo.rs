@@ -189,8 +189,24 @@ fn a_release_failing_its_specs_never_reaches_a_client() {
     let p = demo();
     let live = live_colour(&p);
     let client = HttpClient::start(&proxy_url(&p));
-    let run = promote(&p, &["GREETING=internal error: database unreachable"], &[]).expect(1);
+    let bundle = p.path().join("refused-bundle");
+    let run = promote(
+        &p,
+        &["GREETING=internal error: database unreachable"],
+        &["--artifacts", bundle.to_str().unwrap()],
+    )
+    .expect(1);
     let answers = client.stop();
+    // The failure bundle has the attempt's record and the nodes as the run left them.
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("promote.json")).unwrap()).unwrap();
+    assert_eq!(record["outcome"], "refused", "{record}");
+    let nodes = std::fs::read_to_string(bundle.join("nodes.txt")).unwrap();
+    assert!(
+        nodes.lines().any(|l| l.starts_with("proxy\tnode\trunning")),
+        "{nodes}"
+    );
+    assert!(bundle.join("nodes/proxy.log").is_file());
     assert!(
         run.stderr.contains(&format!("the router stays on {live}")),
         "{}",

@@ -115,7 +115,8 @@ fn a_failing_test_leaves_each_nodes_log_its_description_and_the_reports_and_no_s
         )
         .expect(1);
     assert!(
-        run.stderr.contains("wrote the failure bundle to"),
+        run.stderr
+            .contains("wrote the run's artifacts (--artifacts) to"),
         "{}",
         run.output()
     );

@@ -117,7 +117,10 @@ pub fn collect(ctx: &Context, inst: &Instance, bundle: &Bundle) {
 /// Says where the bundle is.
 pub fn announce(ctx: &Context, bundle: &Bundle) {
     if !ctx.quiet {
-        eprintln!("wrote the failure bundle to {}", bundle.dir.display());
+        eprintln!(
+            "wrote the run's artifacts (--artifacts) to {}",
+            bundle.dir.display()
+        );
     }
 }
 

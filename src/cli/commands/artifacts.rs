@@ -124,13 +124,38 @@ pub fn announce(ctx: &Context, bundle: &Bundle) {
     }
 }
 
-/// Whether a verb's outcome is a failure the bundle is for: failed specs, a fault, a
-/// node that changed on its second run. An interrupt is not (the run was stopped, and
-/// ends at once); neither is invalid input (nothing ran).
-pub fn failed(result: &Result<u8, Failure>) -> bool {
-    match result {
+/// The bundle a verb that ended with `result` writes: after a failure (failed specs, a
+/// fault, a node that changed on its second run), or after a pass with
+/// `--artifacts-always`. Never after an interrupt (the run was stopped, and ends at
+/// once) or invalid input (nothing ran).
+pub fn due<'b>(bundle: Option<&'b Bundle>, result: &Result<u8, Failure>) -> Option<&'b Bundle> {
+    let failed = match result {
         Ok(code) => *code != super::super::exit::SUCCESS,
-        Err(Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)) => false,
+        Err(Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)) => return None,
         Err(_) => true,
+    };
+    bundle.filter(|b| b.wanted(failed))
+}
+
+/// The bundle of a verb that ran `up` (`up`, `test`): when its specs did not run
+/// (`verified` false), the timeline of the `up` events; then what the engine holds,
+/// unless a failed `up` took it already, before it removed its nodes.
+pub fn finish_after_up(
+    ctx: &Context,
+    inst: &Instance,
+    bundle: &Bundle,
+    up: (&[(Instant, crate::events::Event)], Instant, bool),
+    verified: bool,
+) {
+    let (events, origin, up_failed) = up;
+    if !verified {
+        if let Err(e) = write_timeline(inst, bundle, events, origin) {
+            eprintln!("warning: the failure bundle is incomplete: {}", e.detail());
+        }
+    }
+    if up_failed {
+        announce(ctx, bundle);
+    } else {
+        collect(ctx, inst, bundle);
     }
 }

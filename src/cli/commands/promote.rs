@@ -258,21 +258,15 @@ fn conclude(
     };
     // The bundle holds the nodes as the run left them (a refused release has been put
     // back) and the attempt's record, with the gate's failures.
-    if let Some(bundle) = prepared
-        .bundle
-        .as_ref()
-        .filter(|b| b.wanted(super::artifacts::failed(&result)))
-    {
-        if !matches!(result, Err(Failure::Interrupted)) {
-            let text = serde_json::to_string_pretty(&record).unwrap_or_default();
-            if let Err(e) = bundle
-                .create()
-                .and_then(|()| bundle.write(&format!("{}.json", record.action), &text))
-            {
-                eprintln!("warning: the failure bundle is incomplete: {e}");
-            }
-            super::artifacts::collect(ctx, inst, bundle);
+    if let Some(bundle) = super::artifacts::due(prepared.bundle.as_ref(), &result) {
+        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+        if let Err(e) = bundle
+            .create()
+            .and_then(|()| bundle.write(&format!("{}.json", record.action), &text))
+        {
+            eprintln!("warning: the failure bundle is incomplete: {e}");
         }
+        super::artifacts::collect(ctx, inst, bundle);
     }
     result
 }

@@ -156,19 +156,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     } else {
         result
     };
-    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
-        if !matches!(result, Err(Failure::Interrupted)) {
-            if !verified {
-                if let Err(e) = super::artifacts::write_timeline(&inst, &bundle, &events, origin) {
-                    eprintln!("warning: the failure bundle is incomplete: {}", e.detail());
-                }
-            }
-            if up_failed {
-                super::artifacts::announce(ctx, &bundle);
-            } else {
-                super::artifacts::collect(ctx, &inst, &bundle);
-            }
-        }
+    if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
+        let up = (events.as_slice(), origin, up_failed);
+        super::artifacts::finish_after_up(ctx, &inst, bundle, up, verified);
     }
     if !keep {
         let cut_short = interrupted.load(SeqCst);

@@ -42,17 +42,9 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
             every_replica_runs(ctx, &inst)
         })
         .map(|()| SUCCESS);
-    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
-        if !matches!(result, Err(Failure::Interrupted)) {
-            if let Err(e) = super::artifacts::write_timeline(&inst, &bundle, &events, origin) {
-                eprintln!("warning: the failure bundle is incomplete: {}", e.detail());
-            }
-            if up_failed {
-                super::artifacts::announce(ctx, &bundle);
-            } else {
-                super::artifacts::collect(ctx, &inst, &bundle);
-            }
-        }
+    if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
+        let up = (events.as_slice(), origin, up_failed);
+        super::artifacts::finish_after_up(ctx, &inst, bundle, up, false);
     }
     result
 }

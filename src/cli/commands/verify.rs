@@ -43,10 +43,8 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         &Recorded::default(),
         bundle.as_ref(),
     );
-    if let Some(bundle) = bundle.filter(|b| b.wanted(super::artifacts::failed(&result))) {
-        if !matches!(result, Err(Failure::Interrupted)) {
-            super::artifacts::collect(ctx, &inst, &bundle);
-        }
+    if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
+        super::artifacts::collect(ctx, &inst, bundle);
     }
     result
 }
@@ -142,11 +140,11 @@ pub fn verify_after(
         &options,
     );
     let platform = super::platforms::current();
-    // A bundle this run writes holds each node's output: JUnit cases attach it.
-    let failed = outcomes.iter().any(|o| !o.passed && !o.skipped);
-    let attachments = bundle
-        .filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled())
-        .map(|b| super::artifacts::attachments(&inst.env, b));
+    // Decided once, on what decides the exit code: whether this run writes the bundle
+    // (its reports, and JUnit cases attaching each node's output).
+    let failed = outcomes.iter().any(|o| !o.passed);
+    let bundle = bundle.filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled());
+    let attachments = bundle.map(|b| super::artifacts::attachments(&inst.env, b));
     let summary = RunSummary {
         environment: &inst.env.name,
         instance: &inst.id.instance,
@@ -162,10 +160,8 @@ pub fn verify_after(
         attachments: attachments.as_ref(),
     };
     write_reports(&summary, report)?;
-    if let Some(bundle) = bundle.filter(|b| b.wanted(summary.failed() > 0)) {
-        if !crate::cancel::is_cancelled() {
-            super::artifacts::write_reports(&summary, bundle)?;
-        }
+    if let Some(bundle) = bundle {
+        super::artifacts::write_reports(&summary, bundle)?;
     }
     if crate::report::github::enabled() {
         out!(

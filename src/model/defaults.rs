@@ -174,33 +174,18 @@ fn parse(
     }
 }
 
-/// A path envctl will write, held inside the project: relative, no `..`, and no
-/// symlink on the way that leaves the project (what exists of it is resolved).
+/// A path envctl will write, held inside the project as every path a definition names
+/// is ([`super::confine::Root::resolve`]: relative, and what exists of it, symlinks
+/// followed, inside); it need not exist yet.
 fn inside(boundary: &super::confine::Root, written: &str) -> Result<PathBuf, String> {
-    use std::path::Component;
-    let relative = Path::new(written);
-    let outside = || {
-        format!("`{written}` is outside the project: report paths are relative to the project root and stay inside it")
-    };
-    if written.is_empty()
-        || !relative
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Err(outside());
-    }
-    let full = boundary.real().join(relative);
-    // The deepest part that exists must resolve inside the project.
-    let mut existing = full.as_path();
-    while std::fs::symlink_metadata(existing).is_err() {
-        match existing.parent() {
-            Some(parent) => existing = parent,
-            None => break,
+    use super::confine::Refused;
+    match boundary.resolve(written) {
+        Ok(_) | Err(Refused::Missing(_)) if !written.is_empty() => {
+            Ok(boundary.real().join(written))
         }
-    }
-    match existing.canonicalize() {
-        Ok(real) if real.starts_with(boundary.real()) => Ok(full),
-        _ => Err(outside()),
+        _ => Err(format!(
+            "`{written}` is outside the project: report paths are relative to the project root and stay inside it"
+        )),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod check;
 pub mod cli;
 pub mod doctor;
 pub mod events;
+pub mod exit_code;
 pub mod init;
 pub mod instance;
 pub mod model;

@@ -14,16 +14,13 @@ const REFUSED_ON_VMS: &[(&[&str], &str)] = &[
     (&["promote", "vm", "web", "--release", "v2"], "promotion"),
     (&["rollback", "vm", "web"], "promotion"),
     (&["logs", "vm", "web", "--follow"], "`logs --follow`"),
-    (&["logs", "vm", "web", "--provision"], "`logs --provision`"),
-    (
-        &["logs", "vm", "web", "--idempotence"],
-        "`logs --provision`",
-    ),
     (&["gc"], "`envctl gc`"),
     (&["test", "vm", "--artifacts", "bundle"], "failure bundle"),
     (&["verify", "vm", "--artifacts", "bundle"], "failure bundle"),
     (&["up", "vm", "--artifacts", "bundle"], "failure bundle"),
     (&["image", "list"], "`envctl image`"),
+    (&["up", "vm", "--dry-run"], "the plan (`--dry-run`)"),
+    (&["test", "vm", "--dry-run"], "the plan (`--dry-run`)"),
 ];
 
 fn assert_refused(engine: &str) {

@@ -32,7 +32,36 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     ];
     let p = Project::vm_example();
     let _down = Down(&p, vars);
-    p.run_env(&["up", "vm"], &vars).expect(0);
+    // `test --keep`: up, the idempotence check on the VM, the specs; the VM stays.
+    let evidence = p.path().join("evidence.json");
+    let test = p
+        .run_env(
+            &[
+                "test",
+                "vm",
+                "--keep",
+                "--evidence",
+                evidence.to_str().unwrap(),
+            ],
+            &vars,
+        )
+        .expect(0);
+    assert!(
+        test.stderr
+            .contains("node `web`: idempotent (the second run changed nothing)"),
+        "{}",
+        test.output()
+    );
+    let evidence = std::fs::read_to_string(evidence).unwrap();
+    assert!(evidence.contains("qemu:"), "{evidence}");
+    let provision = p
+        .run_env(&["logs", "vm", "web", "--provision"], &vars)
+        .expect(0);
+    assert!(
+        provision.stdout.contains("(03 record the kernel)"),
+        "{}",
+        provision.output()
+    );
     // A booted kernel of its own: the guest runs the base disk's kernel, not the host's.
     let guest = p
         .run_env(&["exec", "vm", "web", "--", "uname", "-r"], &vars)
@@ -45,6 +74,30 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     assert_eq!(init.stdout.trim(), "systemd");
     let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
     assert!(verify.stdout.contains("5 passed"), "{}", verify.output());
+    // A step that appends on every run: the check on the running VM (already up, so not
+    // provisioned again) runs it a second time and names the file, exit 4.
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
+        .unwrap()
+        .replace(
+            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },",
+            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },\n  { name = \"count runs\", shell = \"date +%N >> /srv/www/runs.txt\" },",
+        );
+    p.file("environments/vm.toml", env);
+    let test = p.run_env(&["test", "vm", "--keep"], &vars).expect(4);
+    assert!(
+        test.stderr.contains("file added:    /srv/www/runs.txt"),
+        "{}",
+        test.output()
+    );
+    assert!(!test.stderr.contains("kernel.txt"), "{}", test.output());
+    let again = p
+        .run_env(&["logs", "vm", "web", "--idempotence"], &vars)
+        .expect(0);
+    assert!(
+        again.stdout.contains("(04 count runs)"),
+        "{}",
+        again.output()
+    );
     p.run_env(&["down", "vm"], &vars).expect(0);
     assert!(!p.path().join(".envctl/qemu/vm").join(&p.instance).exists());
     p.run_env(&["status", "vm"], &vars).expect(0);

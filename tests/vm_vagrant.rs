@@ -197,20 +197,105 @@ fn vagrant_up_through_the_vagrantfile_passes_the_same_specs() {
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
+/// The `vm` example with one more step, appending to a file on every run.
+fn with_counting_step(p: &Project, marks: &str) {
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
+        .unwrap()
+        .replace(
+            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },",
+            &format!(
+                "{{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" }},\n  {{ name = \"count runs\", shell = \"date +%N >> /srv/www/runs.txt\"{marks} }},"
+            ),
+        );
+    assert!(env.contains("count runs"), "{env}");
+    p.file("environments/vm.toml", env);
+}
+
 #[test]
 fn envctl_test_runs_the_vm_example_on_vagrant_and_leaves_nothing() {
     let _one = one_at_a_time();
     let p = vm_project(false);
+    // A step marked as not idempotent is not run again by the check.
+    with_counting_step(&p, ", idempotent = false");
+    let evidence = p.path().join("evidence.json");
     let run = p
-        .run_env(&["test", "vm"], &[("ENVCTL_VAGRANT_PROVIDER", "docker")])
+        .run_env(
+            &["test", "vm", "--evidence", evidence.to_str().unwrap()],
+            &[("ENVCTL_VAGRANT_PROVIDER", "docker")],
+        )
         .expect(0);
     assert!(run.stdout.contains("5 passed"), "{}", run.output());
+    assert!(
+        run.stderr
+            .contains("node `web`: idempotent (the second run changed nothing)"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr
+            .contains("(not run again: 04 count runs, marked idempotent = false)"),
+        "{}",
+        run.output()
+    );
+    let evidence = std::fs::read_to_string(evidence).unwrap();
+    assert!(evidence.contains("vagrant:build"), "{evidence}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
     assert!(!p
         .path()
         .join(".envctl/vagrant/vm")
         .join(&p.instance)
         .exists());
+}
+
+#[test]
+fn a_step_that_is_not_idempotent_fails_test_on_vagrant_naming_the_file() {
+    let _one = one_at_a_time();
+    let p = vm_project(false);
+    with_counting_step(&p, "");
+    let vars = [("ENVCTL_VAGRANT_PROVIDER", "docker")];
+    let run = p.run_env(&["test", "vm", "--keep"], &vars).expect(4);
+    assert!(
+        run.stderr
+            .contains("node `web`: the second run of its provisioning changed:"),
+        "{}",
+        run.output()
+    );
+    assert!(
+        run.stderr
+            .contains("file modified: /srv/www/runs.txt (content)"),
+        "{}",
+        run.output()
+    );
+    // Nothing else changed: the copy, the script and the kernel record wrote the same.
+    assert!(
+        !run.stderr.contains("/srv/server.pl") && !run.stderr.contains("kernel.txt"),
+        "{}",
+        run.output()
+    );
+    // Both runs' output is kept, one log per machine.
+    let again = p
+        .run_env(&["logs", "vm", "web", "--idempotence"], &vars)
+        .expect(0);
+    assert!(
+        again.stdout.contains("(04 count runs)"),
+        "{}",
+        again.output()
+    );
+    assert!(
+        again.stdout.contains("/srv/www/runs.txt"),
+        "{}",
+        again.output()
+    );
+    let first = p
+        .run_env(&["logs", "vm", "web", "--provision"], &vars)
+        .expect(0);
+    assert!(
+        first.stdout.contains("(03 record the kernel)"),
+        "{}",
+        first.output()
+    );
+    p.run_env(&["down", "vm"], &vars).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
 #[test]

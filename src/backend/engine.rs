@@ -41,11 +41,13 @@ pub enum Feature {
     /// `--artifacts DIR`: a failure bundle with each node's output and the engine's
     /// own description of it.
     Artifacts,
+    /// `up --dry-run`, `test --dry-run`: the plan, found by looking at the engine.
+    Plan,
 }
 
 impl Feature {
     /// Every feature, for tables and tests.
-    pub const ALL: [Feature; 9] = [
+    pub const ALL: [Feature; 10] = [
         Feature::ProvisionCache,
         Feature::ProvisionOnly,
         Feature::Idempotence,
@@ -55,6 +57,7 @@ impl Feature {
         Feature::FollowLogs,
         Feature::ProvisionLogs,
         Feature::Artifacts,
+        Feature::Plan,
     ];
 }
 
@@ -70,6 +73,7 @@ impl fmt::Display for Feature {
             Feature::FollowLogs => "`logs --follow`",
             Feature::ProvisionLogs => "`logs --provision` / `--idempotence`",
             Feature::Artifacts => "the failure bundle (`--artifacts`)",
+            Feature::Plan => "the plan (`--dry-run`)",
         })
     }
 }
@@ -145,6 +149,27 @@ pub trait Backend: Send + Sync {
         source: &ImageSource,
         note: &(dyn for<'n> Fn(&'n str) + Sync),
     ) -> Result<ImageDetails, EngineError>;
+
+    /// What [`Backend::prepare_image`] would return, without making anything: the image
+    /// when present, else how it would be made (`up --dry-run`).
+    ///
+    /// # Errors
+    /// Engine failures, or a build context that cannot be read.
+    async fn find_image(
+        &self,
+        root: &Path,
+        source: &ImageSource,
+    ) -> Result<Result<ImageDetails, String>, EngineError>;
+
+    /// The image [`Backend::prepare_systemd_image`] would return for `base`, `None` when
+    /// it would have to derive it first.
+    ///
+    /// # Errors
+    /// Engine failures.
+    async fn find_systemd_image(
+        &self,
+        base: &ImageDetails,
+    ) -> Result<Option<ImageDetails>, EngineError>;
 
     /// The image `base` with systemd as its init (`init = "systemd"`), derived once.
     ///

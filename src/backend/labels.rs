@@ -5,6 +5,9 @@ use std::collections::HashMap;
 
 pub const MANAGED: &str = "io.envctl.managed";
 pub const PROJECT: &str = "io.envctl.project";
+/// The directory of the project that made the object, so `status` in another checkout
+/// can say whose an instance of the same names is.
+pub const PROJECT_DIR: &str = "io.envctl.project-dir";
 pub const ENVIRONMENT: &str = "io.envctl.environment";
 pub const INSTANCE: &str = "io.envctl.instance";
 pub const RUN: &str = "io.envctl.run";
@@ -31,6 +34,8 @@ pub const ROLE_PROVISION: &str = "provision";
 #[derive(Debug, Clone)]
 pub struct InstanceId {
     pub project: String,
+    /// The project's directory (shown, never used to select).
+    pub project_dir: String,
     pub environment: String,
     pub instance: String,
     /// Identifies this envctl invocation.
@@ -65,6 +70,7 @@ impl InstanceId {
         HashMap::from([
             (MANAGED.to_string(), "true".to_string()),
             (PROJECT.to_string(), self.project.clone()),
+            (PROJECT_DIR.to_string(), self.project_dir.clone()),
             (ENVIRONMENT.to_string(), self.environment.clone()),
             (INSTANCE.to_string(), self.instance.clone()),
             (RUN.to_string(), self.run.clone()),
@@ -151,6 +157,7 @@ mod tests {
     fn id(environment: &str, instance: &str) -> InstanceId {
         InstanceId {
             project: "0123456789ab".into(),
+            project_dir: "/p".into(),
             environment: environment.into(),
             instance: instance.into(),
             run: "r".into(),

@@ -8,6 +8,8 @@
 pub mod archive;
 pub mod docker;
 pub mod engine;
+#[cfg(test)]
+pub mod fake;
 pub mod labels;
 pub mod node;
 pub mod qemu;
@@ -86,6 +88,9 @@ impl EngineError {
                 context: format!("{context} for node `{node}`"),
                 source,
             },
+            EngineError::Other(message) if !message.contains(&format!("`{node}`")) => {
+                EngineError::Other(format!("node `{node}`: {message}"))
+            }
             other => other,
         }
     }

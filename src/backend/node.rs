@@ -80,3 +80,33 @@ pub struct ImageDetails {
 
 /// The init a node with `init = "systemd"` runs as its command.
 pub const SYSTEMD_INIT: &str = "/sbin/init";
+
+/// What a machine's steps printed when the idempotence check ran them a second time
+/// (VM engines, which have no filesystem diff of their own to offer).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineRun {
+    /// The machine (replica) name.
+    pub machine: String,
+    /// The node it is a replica of.
+    pub node: String,
+    /// Every step run again, in order.
+    pub steps: Vec<StepRun>,
+    /// Labels of the steps not run again (`idempotent = false`).
+    pub skipped: Vec<String>,
+}
+
+/// One step's second run on a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRun {
+    pub label: String,
+    pub tool: StepTool,
+    pub output: String,
+}
+
+/// Which tool ran a step, for reading its own report of what it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepTool {
+    Ansible,
+    Puppet,
+    Other,
+}

@@ -127,6 +127,10 @@ pub struct UpArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    /// Print what `up` would do (images to make, nodes to provision, reuse, recreate,
+    /// start in which order, remove) and create nothing.
+    #[arg(long, conflicts_with = "artifacts")]
+    pub dry_run: bool,
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
 }
@@ -240,6 +244,9 @@ pub struct TestArgs {
     /// debian:trixie`), each on its own instance, with reports per platform.
     #[arg(long, value_name = "IMAGE")]
     pub platform: Vec<String>,
+    /// Print what the run would do (its plan, then the checks) and create nothing.
+    #[arg(long, conflicts_with_all = ["platform", "artifacts"])]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,22 +1,13 @@
-//! Exit codes, in one place. Documented in README.md and docs/cli.md.
+//! Why a command failed, mapped onto the exit codes of [`crate::exit_code`].
 
 use crate::backend::EngineError;
 use crate::instance::up::UpError;
 use crate::model::ModelError;
 use std::process::ExitCode;
 
-/// Everything passed.
-pub const SUCCESS: u8 = 0;
-/// Specs failed: the gate says no.
-pub const SPECS_FAILED: u8 = 1;
-/// Invalid input (definitions, specs, arguments); nothing was created.
-pub const INVALID_INPUT: u8 = 2;
-/// Environment error: engine unreachable, image, start, provisioning or health failed.
-pub const ENVIRONMENT: u8 = 3;
-/// Provisioning is not idempotent.
-pub const NOT_IDEMPOTENT: u8 = 4;
-/// Interrupted (after cleanup).
-pub const INTERRUPTED: u8 = 130;
+pub use crate::exit_code::{
+    ENVIRONMENT, INTERRUPTED, INVALID_INPUT, NOT_IDEMPOTENT, SPECS_FAILED, SUCCESS,
+};
 
 /// Why a command did not succeed; maps to an exit code.
 #[derive(Debug)]

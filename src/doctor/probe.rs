@@ -129,6 +129,7 @@ async fn systemd_boot(docker: &Docker) -> SystemdBoot {
     };
     let id = InstanceId {
         project: "doctor".into(),
+        project_dir: String::new(),
         environment: "doctor".into(),
         instance: format!("p{}", std::process::id()),
         run: crate::instance::run_id(),

@@ -9,10 +9,14 @@ pub mod health;
 pub mod idempotence;
 pub mod image_file;
 pub mod lock;
+pub mod machine_idempotence;
 pub mod ready;
 pub mod up;
 
 pub mod watch;
+
+#[cfg(test)]
+mod tests;
 
 use crate::backend::labels::{self, InstanceId};
 use crate::backend::node::NodeInfo;
@@ -43,6 +47,7 @@ impl Instance {
     ) -> Instance {
         let id = InstanceId {
             project: project_id(root),
+            project_dir: root.display().to_string(),
             environment: env.name.clone(),
             instance: instance.to_string(),
             run: run_id(),
@@ -82,11 +87,7 @@ impl Instance {
 
     /// Where this instance keeps provisioning logs.
     pub fn log_dir(&self) -> PathBuf {
-        self.root
-            .join(".envctl")
-            .join("logs")
-            .join(&self.env.name)
-            .join(&self.id.instance)
+        log_dir(&self.root, &self.env.name, &self.id.instance)
     }
 }
 
@@ -110,4 +111,10 @@ pub fn run_id() -> String {
         nanos & 0xffff_ffff_ffff,
         std::process::id() & 0xffff
     )
+}
+
+/// Where the provisioning and idempotence logs of instance `instance` of `env` are kept:
+/// `.envctl/logs/ENV/INSTANCE` under the project.
+pub fn log_dir(root: &Path, env: &str, instance: &str) -> PathBuf {
+    root.join(".envctl").join("logs").join(env).join(instance)
 }

@@ -10,6 +10,7 @@ use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
 use crate::model::{ImageSource, Init, Node};
+use crate::plan::reconcile::{self, Existing, ImageAction, ImageState, NodePlan, Plan, RemovalWhy};
 use crate::plan::{hash, order};
 use crate::provision::{self, ProvisionError};
 use futures_util::future::try_join_all;
@@ -65,6 +66,8 @@ pub(crate) struct Prepared {
     provisioned: bool,
     /// The node's image before provisioning, which a systemd node's boot helper runs.
     boot_image: String,
+    /// Which replicas stay, go and are created.
+    plan: NodePlan,
 }
 
 /// Brings the instance up to date with its definition.
@@ -116,7 +119,7 @@ pub async fn provision_only(
                 .backend
                 .prepare_image(&inst.root, &node.image, &note)
                 .await?;
-            prepare(inst, node, base, Vec::new(), observer, options).await?;
+            prepare(inst, node, base, observer, options).await?;
         }
         Ok(())
     }
@@ -155,33 +158,127 @@ pub async fn remove_run(inst: &Instance) {
     }
 }
 
+/// What the engine holds for the instance, in the terms the plan decides in.
+pub fn observed(containers: &[NodeInfo]) -> Vec<Existing> {
+    containers
+        .iter()
+        .map(|c| Existing {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            node: c.label(labels::NODE).unwrap_or_default().to_string(),
+            replica: c.label(labels::REPLICA).map(str::to_string),
+            hash: c.label(labels::HASH).map(str::to_string),
+            running: c.running,
+            provisioning: c.label(labels::ROLE) == Some(ROLE_PROVISION),
+        })
+        .collect()
+}
+
+/// The nodes `up` starts (defined, not scaled to zero) and the distinct base images
+/// they use, each once however many nodes share it.
+fn started_nodes(inst: &Instance) -> (Vec<&Node>, Vec<&ImageSource>) {
+    let nodes: Vec<&Node> = inst.env.nodes.values().filter(|n| n.replicas > 0).collect();
+    let mut sources: Vec<&ImageSource> = nodes.iter().map(|n| &n.image).collect();
+    sources.sort_by_key(|s| format!("{s:?}"));
+    sources.dedup();
+    (nodes, sources)
+}
+
+/// What `up` would do, found by looking only: nothing is pulled, built, derived or
+/// created (`up --dry-run`).
+///
+/// # Errors
+/// Engine failures; provisioning files that cannot be read.
+pub async fn plan(inst: &Instance, options: &UpOptions) -> Result<Plan, UpError> {
+    let existing = observed(&inst.containers().await?);
+    let (nodes, sources) = started_nodes(inst);
+    let mut pending = Vec::new();
+    let mut bases = Vec::new();
+    for source in sources {
+        let found = inst.backend.find_image(&inst.root, source).await?;
+        if let Err(how) = &found {
+            pending.push((source_name(source), how.clone()));
+        }
+        bases.push((source, found));
+    }
+    let mut images = BTreeMap::new();
+    for node in nodes {
+        let base = bases
+            .iter()
+            .find(|(s, _)| *s == &node.image)
+            .map(|(_, b)| b.clone())
+            .expect("every node's image was looked up");
+        let state = match base {
+            Err(_) => ImageState::Pending {
+                action: format!("prepare {}", source_name(&node.image)),
+            },
+            Ok(base) if node.init == Init::Systemd => {
+                match inst.backend.find_systemd_image(&base).await? {
+                    Some(derived) => known_state(inst, node, &derived).await?,
+                    None => {
+                        let how = format!("systemd added once (for node `{}`)", node.name);
+                        if !pending.iter().any(|(i, _)| *i == short_id(&base.id)) {
+                            pending.push((short_id(&base.id), how));
+                        }
+                        ImageState::Pending {
+                            action: "add systemd".into(),
+                        }
+                    }
+                }
+            }
+            Ok(base) => known_state(inst, node, &base).await?,
+        };
+        images.insert(node.name.clone(), state);
+    }
+    Ok(reconcile::reconcile(
+        &inst.env,
+        &existing,
+        &images,
+        pending,
+        options.no_cache,
+    ))
+}
+
+fn source_name(source: &ImageSource) -> String {
+    match source {
+        ImageSource::Image(r) => r.clone(),
+        ImageSource::Build(dir) => format!("build = \"{}\"", dir.display()),
+    }
+}
+
+fn short_id(id: &str) -> String {
+    let hex = id.trim_start_matches("sha256:");
+    format!("image {}", &hex[..12.min(hex.len())])
+}
+
+/// A node's key from the image its provisioning starts from, and whether the cache
+/// holds its provisioned image.
+async fn known_state(
+    inst: &Instance,
+    node: &Node,
+    start: &ImageDetails,
+) -> Result<ImageState, UpError> {
+    let key = provision_key(inst, node, start)?;
+    let cached =
+        !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
+    Ok(ImageState::Known { key, cached })
+}
+
 async fn bring_up(
     inst: &Instance,
     observer: &dyn Observer,
     options: &UpOptions,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
-    let existing = inst.containers().await?;
-    let mut by_node: BTreeMap<String, Vec<NodeInfo>> = BTreeMap::new();
-    for c in existing {
-        if c.label(labels::ROLE) == Some(ROLE_PROVISION) {
-            // Left by an interrupted run; never reused.
-            inst.backend.remove_node(&c.id).await?;
-            continue;
-        }
-        by_node
-            .entry(c.label(labels::NODE).unwrap_or_default().to_string())
-            .or_default()
-            .push(c);
+    let existing = observed(&inst.containers().await?);
+    // Left by an interrupted run; never reused.
+    for e in existing.iter().filter(|e| e.provisioning) {
+        inst.backend.remove_node(&e.id).await?;
     }
     inst.backend
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
 
-    let nodes: Vec<&Node> = inst.env.nodes.values().filter(|n| n.replicas > 0).collect();
-    // Each distinct base image is resolved once, however many nodes use it.
-    let mut sources: Vec<&ImageSource> = nodes.iter().map(|n| &n.image).collect();
-    sources.sort_by_key(|s| format!("{s:?}"));
-    sources.dedup();
+    let (nodes, sources) = started_nodes(inst);
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     for node in &nodes {
         if let Some(warning) = node.privileges.warning(&node.name) {
@@ -199,16 +296,37 @@ async fn bring_up(
     )
     .await?;
     let bases: Vec<(&ImageSource, ImageDetails)> = sources.into_iter().zip(bases).collect();
-    let prepared: Vec<Option<Prepared>> = try_join_all(nodes.iter().map(|node| {
-        let current = by_node.get(&node.name).cloned().unwrap_or_default();
+    let starts = try_join_all(nodes.iter().map(|node| {
         let base = bases
             .iter()
             .find(|(s, _)| *s == &node.image)
             .map(|(_, b)| b.clone())
             .expect("every node's image was resolved");
-        prepare(inst, node, base, current, observer, options)
+        async {
+            let (start, key) = node_key(inst, node, base, &note).await?;
+            let cached =
+                !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
+            Ok::<_, UpError>((start, ImageState::Known { key, cached }))
+        }
     }))
     .await?;
+    let images: BTreeMap<String, ImageState> = nodes
+        .iter()
+        .zip(&starts)
+        .map(|(n, (_, state))| (n.name.clone(), state.clone()))
+        .collect();
+    let existing: Vec<Existing> = existing.into_iter().filter(|e| !e.provisioning).collect();
+    let plan = reconcile::reconcile(&inst.env, &existing, &images, vec![], options.no_cache);
+
+    let prepared: Vec<Option<Prepared>> =
+        try_join_all(nodes.iter().zip(starts).map(|(node, (start, _))| {
+            let node_plan = plan
+                .node(&node.name)
+                .cloned()
+                .expect("every started node is planned");
+            carry_out(inst, node, start, node_plan, observer)
+        }))
+        .await?;
     let prepared: BTreeMap<&str, Option<Prepared>> = nodes
         .iter()
         .map(|n| n.name.as_str())
@@ -216,19 +334,23 @@ async fn bring_up(
         .collect();
 
     let client = crate::check::http::client();
-    let outcomes = start_in_order(inst, &prepared, &by_node, observer, &client).await?;
-    // Nodes that are no longer defined (or scaled to zero).
-    for (name, containers) in &by_node {
-        let defined = inst.env.nodes.get(name).is_some_and(|n| n.replicas > 0);
-        if !defined {
-            for c in containers {
-                inst.backend.remove_node(&c.id).await?;
-            }
-            observer.event(&Event::Node {
-                node: name.clone(),
-                phase: Phase::Removed,
-            });
+    let outcomes = start_in_order(inst, &prepared, observer, &client).await?;
+    let mut gone: BTreeMap<&str, ()> = BTreeMap::new();
+    for r in plan
+        .remove
+        .iter()
+        .filter(|r| r.why == RemovalWhy::Undefined)
+    {
+        inst.backend.remove_node(&r.id).await?;
+        if let Some(e) = existing.iter().find(|e| e.id == r.id) {
+            gone.insert(e.node.as_str(), ());
         }
+    }
+    for name in gone.keys() {
+        observer.event(&Event::Node {
+            node: name.to_string(),
+            phase: Phase::Removed,
+        });
     }
     Ok(outcomes)
 }
@@ -239,7 +361,6 @@ async fn bring_up(
 async fn start_in_order(
     inst: &Instance,
     prepared: &BTreeMap<&str, Option<Prepared>>,
-    by_node: &BTreeMap<String, Vec<NodeInfo>>,
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
@@ -260,14 +381,13 @@ async fn start_in_order(
             .iter()
             .filter_map(|d| ready.get(d.as_str()).cloned())
             .collect();
-        let current = by_node.get(&name).cloned().unwrap_or_default();
         let (failures, outcomes) = (&failures, &outcomes);
         let started = async move {
             // Containers are created while the dependencies start; `None` is a
             // dependency's failure, told by that dependency.
             let create = async {
                 match prep {
-                    Some(p) => Ok(Some((p, create_node(inst, node, p, &current).await?))),
+                    Some(p) => Ok(Some((p, create_node(inst, node, p).await?))),
                     None => Ok(None),
                 }
             };
@@ -315,10 +435,7 @@ async fn start_in_order(
     Ok(outcomes.into_inner().expect("not poisoned"))
 }
 
-/// The provisioned image of a node with this provisioning key.
-pub fn cache_tag(key: &str) -> String {
-    format!("envctl-cache:{}", &key[..24])
-}
+pub use crate::plan::reconcile::cache_tag;
 
 /// The image a node's provisioning starts from (its base, with systemd added for
 /// `init = "systemd"`) and its provisioning key.
@@ -347,17 +464,24 @@ pub async fn node_key(
     } else {
         base
     };
-    let key = if node.provision.is_empty() {
-        base.id.clone()
-    } else {
-        hash::provision_key(&inst.root, &base.id, node, &inst.env.vars).map_err(|e| {
+    let key = provision_key(inst, node, &base)?;
+    Ok((base, key))
+}
+
+/// A node's provisioning key from the image its provisioning starts from (that image's
+/// id when it has no steps).
+fn provision_key(inst: &Instance, node: &Node, start: &ImageDetails) -> Result<String, UpError> {
+    if node.provision.is_empty() {
+        return Ok(start.id.clone());
+    }
+    Ok(
+        hash::provision_key(&inst.root, &start.id, node, &inst.env.vars).map_err(|e| {
             EngineError::Other(format!(
                 "reading provisioning files of node `{}`: {e}",
                 node.name
             ))
-        })?
-    };
-    Ok((base, key))
+        })?,
+    )
 }
 
 /// Container names of every replica of the instance, by replica name.
@@ -378,15 +502,37 @@ fn node_command(node: &Node) -> Option<Vec<String>> {
     }
 }
 
-/// Resolves the node's image and provisions it unless unchanged or cached. `None` means
-/// the node's containers are current and nothing needs doing.
+/// Resolves the node's image and provisions it unless cached, for a node started
+/// afresh (promotion's new colour).
 pub(crate) async fn prepare(
     inst: &Instance,
     node: &Node,
     base: ImageDetails,
-    current: Vec<NodeInfo>,
     observer: &dyn Observer,
     options: &UpOptions,
+) -> Result<Option<Prepared>, UpError> {
+    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
+    let (start, key) = node_key(inst, node, base, &note).await?;
+    let cached =
+        !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
+    let node_plan = reconcile::plan_node(
+        node,
+        1,
+        &[],
+        &ImageState::Known { key, cached },
+        options.no_cache,
+    );
+    carry_out(inst, node, start, node_plan, observer).await
+}
+
+/// Makes the node's image as its plan says (nothing, its base, the cached image, or
+/// provisioning now). `None` means its containers are current and nothing needs doing.
+async fn carry_out(
+    inst: &Instance,
+    node: &Node,
+    start: ImageDetails,
+    plan: NodePlan,
+    observer: &dyn Observer,
 ) -> Result<Option<Prepared>, UpError> {
     let emit = |phase: Phase| {
         observer.event(&Event::Node {
@@ -394,46 +540,31 @@ pub(crate) async fn prepare(
             phase,
         })
     };
-    let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
-    let (base, key) = node_key(inst, node, base, &note).await?;
-    let def_hash = hash::definition_hash(&key, node);
-    let wanted = node.replica_names();
-    let unchanged = wanted.iter().all(|replica| {
-        current.iter().any(|c| {
-            c.label(labels::REPLICA) == Some(replica)
-                && c.label(labels::HASH) == Some(&def_hash)
-                && c.running
-        })
-    }) && current.len() == wanted.len();
-    if unchanged && !options.no_cache {
-        emit(Phase::Unchanged);
-        return Ok(None);
-    }
-    if node.provision.is_empty() {
-        return Ok(Some(Prepared {
-            boot_image: base.id.clone(),
-            image: base.id,
-            hash: def_hash,
-            provisioned: false,
-        }));
-    }
-    let tag = cache_tag(&key);
-    if !options.no_cache && inst.backend.image(&tag).await?.is_some() {
-        emit(Phase::Cached);
-        note_cached_log(inst, node, &tag);
-        return Ok(Some(Prepared {
-            image: tag,
-            hash: def_hash,
-            provisioned: false,
-            boot_image: base.id,
-        }));
-    }
-    provision_image(inst, node, &base, &key, &tag, observer).await?;
+    let hash = plan.hash.clone().unwrap_or_default();
+    let (image, provisioned) = match &plan.image {
+        ImageAction::Unchanged => {
+            emit(Phase::Unchanged);
+            return Ok(None);
+        }
+        ImageAction::Base => (start.id.clone(), false),
+        ImageAction::Cached { tag } => {
+            emit(Phase::Cached);
+            note_cached_log(inst, node, tag);
+            (tag.clone(), false)
+        }
+        ImageAction::Provision { tag, .. } => {
+            let tag = tag.clone().expect("the key of a prepared image is known");
+            let key = provision_key(inst, node, &start)?;
+            provision_image(inst, node, &start, &key, &tag, observer).await?;
+            (tag, true)
+        }
+    };
     Ok(Some(Prepared {
-        image: tag,
-        hash: def_hash,
-        provisioned: true,
-        boot_image: base.id,
+        image,
+        hash,
+        provisioned,
+        boot_image: start.id,
+        plan,
     }))
 }
 
@@ -669,56 +800,36 @@ pub(crate) async fn start_node(
     inst: &Instance,
     node: &Node,
     prepared: Option<&Prepared>,
-    current: Vec<NodeInfo>,
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<(String, NodeOutcome), UpError> {
     let Some(prep) = prepared else {
         return Ok((node.name.clone(), NodeOutcome::Unchanged));
     };
-    let created = create_node(inst, node, prep, &current).await?;
+    let created = create_node(inst, node, prep).await?;
     run_node(inst, node, prep, created, observer, client).await
 }
 
-/// Removes the node's outdated replicas and creates (without starting) the missing ones:
-/// nothing runs yet, so this need not wait for the node's dependencies.
+/// Removes the node's outdated replicas and creates (without starting) the missing ones,
+/// as its plan says: nothing runs yet, so this need not wait for the node's dependencies.
 async fn create_node(
     inst: &Instance,
     node: &Node,
     prep: &Prepared,
-    current: &[NodeInfo],
 ) -> Result<Vec<(String, String)>, UpError> {
-    let wanted = node.replica_names();
-    // A running replica of the same definition stays, unless provisioning ran now
-    // (`--no-cache`): then it runs from an image that is no longer the node's.
-    let kept =
-        |c: &NodeInfo| c.running && c.label(labels::HASH) == Some(&prep.hash) && !prep.provisioned;
     try_join_all(
-        current
+        prep.plan
+            .replace
             .iter()
-            .filter(|c| {
-                !(kept(c)
-                    && c.label(labels::REPLICA)
-                        .is_some_and(|r| wanted.iter().any(|w| w == r)))
-            })
-            .map(|c| inst.backend.remove_node(&c.id)),
+            .map(|(id, _)| inst.backend.remove_node(id)),
     )
     .await?;
     // Replicas are created side by side.
-    let fresh = try_join_all(
-        wanted
-            .iter()
-            .filter(|replica| {
-                !current
-                    .iter()
-                    .any(|c| kept(c) && c.label(labels::REPLICA) == Some(replica.as_str()))
-            })
-            .map(|replica| async move {
-                let spec = replica_spec(inst, node, prep, replica);
-                let id = inst.backend.create_node(&spec).await?;
-                Ok::<_, UpError>((replica.clone(), id))
-            }),
-    )
+    let fresh = try_join_all(prep.plan.create.iter().map(|replica| async move {
+        let spec = replica_spec(inst, node, prep, replica);
+        let id = inst.backend.create_node(&spec).await?;
+        Ok::<_, UpError>((replica.clone(), id))
+    }))
     .await?;
     Ok(fresh)
 }

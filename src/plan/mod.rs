@@ -4,3 +4,4 @@
 pub mod cache_key;
 pub mod hash;
 pub mod order;
+pub mod reconcile;

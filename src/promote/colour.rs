@@ -49,18 +49,11 @@ pub async fn start_release(
     for c in containers(inst, &node.name).await? {
         inst.backend.remove_node(&c.id).await?;
     }
-    let prepared = up::prepare(
-        inst,
-        &image_node,
-        base,
-        vec![],
-        observer,
-        &UpOptions::default(),
-    )
-    .await?
-    .ok_or_else(|| PromoteError::Other(format!("node `{}`: nothing to start", node.name)))?;
+    let prepared = up::prepare(inst, &image_node, base, observer, &UpOptions::default())
+        .await?
+        .ok_or_else(|| PromoteError::Other(format!("node `{}`: nothing to start", node.name)))?;
     let client = crate::check::http::client();
-    up::start_node(inst, &run_node, Some(&prepared), vec![], observer, &client).await?;
+    up::start_node(inst, &run_node, Some(&prepared), observer, &client).await?;
     let image = prepared.image.clone();
     let c = running(inst, &node.name).await?;
     Ok((c, image))

@@ -54,13 +54,13 @@ pub struct Options {
     pub recreate_previous: bool,
 }
 
-/// Exit codes of an outcome, as documented for the CLI.
-pub const PROMOTED: u8 = 0;
-pub const REFUSED: u8 = 1;
-/// Only symlink releases end so: a rollback with no release to go back to.
-pub const INVALID: u8 = 2;
-pub const FAULT: u8 = 3;
-pub const INTERRUPTED: u8 = 130;
+/// Exit codes of an outcome: the CLI's own ([`crate::exit_code`]) under promotion's
+/// names. `INVALID`: only symlink releases end so (a rollback with no release to go
+/// back to).
+pub use crate::exit_code::{
+    ENVIRONMENT as FAULT, INTERRUPTED, INVALID_INPUT as INVALID, SPECS_FAILED as REFUSED,
+    SUCCESS as PROMOTED,
+};
 
 struct Run<'a> {
     handle: &'a Handle,

@@ -114,6 +114,42 @@ pub fn snapshot_command(paths: &[String]) -> Vec<String> {
     cmd
 }
 
+/// Paths that change on a machine whenever envctl reaches it, whatever its steps do:
+/// Ansible's and sudo's own state for the SSH user, DHCP leases.
+pub const MACHINE_IGNORE: &[&str] = &[
+    "/home/vagrant/.ansible",
+    "/home/vagrant/.cache",
+    "/var/lib/sudo",
+    "/var/lib/dhcp",
+];
+
+/// The command that prints the state of the whole root filesystem, in
+/// [`snapshot_command`]'s format, for engines that cannot tell which paths a run wrote
+/// (VMs): every path on `/`'s filesystem except the ignored trees (not even descended
+/// into), with a content hash per regular file.
+pub fn tree_snapshot_command(extra_ignore: &[String]) -> Vec<String> {
+    let prune: Vec<String> = DEFAULT_IGNORE
+        .iter()
+        .chain(MACHINE_IGNORE)
+        .map(|p| (*p).to_string())
+        .chain(
+            extra_ignore
+                .iter()
+                .map(|p| p.trim_end_matches('/').to_string()),
+        )
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("-path {}", crate::backend::vagrant::config::quote(&p)))
+        .collect();
+    let prune = prune.join(" -o ");
+    let script = format!(
+        "find / -xdev \\( {prune} \\) -prune -o -printf '%y\\t%m\\t%u:%g\\t%l\\t%p\\n' 2>/dev/null; \
+         echo '--- content'; \
+         find / -xdev \\( {prune} \\) -prune -o -type f -print0 2>/dev/null | xargs -0 -r md5sum 2>/dev/null; \
+         true"
+    );
+    vec!["sh".into(), "-c".into(), script]
+}
+
 /// Parses [`snapshot_command`]'s output into `path -> description`.
 pub fn parse_snapshot(text: &str) -> BTreeMap<String, Entry> {
     let mut entries: BTreeMap<String, Entry> = BTreeMap::new();

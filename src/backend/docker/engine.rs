@@ -32,6 +32,21 @@ impl Backend for Docker {
         image::ensure(self, root, source, note).await
     }
 
+    async fn find_image(
+        &self,
+        root: &Path,
+        source: &ImageSource,
+    ) -> Result<Result<ImageDetails, String>, EngineError> {
+        image::find(self, root, source).await
+    }
+
+    async fn find_systemd_image(
+        &self,
+        base: &ImageDetails,
+    ) -> Result<Option<ImageDetails>, EngineError> {
+        Docker::image(self, &systemd::derived_tag(&base.id)).await
+    }
+
     async fn prepare_systemd_image(
         &self,
         base: &ImageDetails,

@@ -25,6 +25,37 @@ pub async fn ensure(
     }
 }
 
+/// What [`ensure`] would return, without pulling, bootstrapping or building: the image
+/// when present, else how it would be made.
+///
+/// # Errors
+/// Engine failures; a build context that cannot be read.
+pub async fn find(
+    docker: &Docker,
+    root: &Path,
+    source: &ImageSource,
+) -> Result<Result<ImageDetails, String>, EngineError> {
+    match source {
+        ImageSource::Image(reference) => Ok(match docker.image(reference).await? {
+            Some(image) => Ok(image),
+            None if bootstrap::suite_for(reference).is_some() => Err(format!(
+                "absent: pulled, else bootstrapped with debootstrap (`envctl image bootstrap {reference}`)"
+            )),
+            None => Err("absent: pulled".to_string()),
+        }),
+        ImageSource::Build(dir) => {
+            let tag = build_tag(&root.join(dir)).map_err(|e| EngineError::Build {
+                context: dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(docker
+                .image(&tag)
+                .await?
+                .ok_or_else(|| format!("built from {} (as {tag})", dir.display())))
+        }
+    }
+}
+
 /// Makes sure an image reference is present: inspect, else pull, else bootstrap.
 ///
 /// # Errors

@@ -5,6 +5,7 @@
 //! steps, mapped as for the Vagrantfile ([`vagrant::config::provisioners`]), over SSH;
 //! checks reach the VMs through [`vagrant::SshAccess`].
 
+use crate::backend::node::{MachineRun, StepRun};
 use crate::backend::ssh::SshAccess;
 use crate::backend::vagrant::config::{self, Machine, Provisioner};
 use crate::backend::NodeAccess;
@@ -15,9 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-/// What QEMU VMs serve beyond up, verify, exec, logs, status and down (none yet:
-/// docs/vms.md has the table).
-pub const FEATURES: &[crate::backend::Feature] = &[];
+/// What the machines serve beyond up, verify, exec, logs, status and down (docs/vms.md
+/// has the table): the idempotence check of `envctl test` and the kept logs of
+/// provisioning and of that check.
+pub const FEATURES: &[crate::backend::Feature] = &[
+    crate::backend::Feature::Idempotence,
+    crate::backend::Feature::ProvisionLogs,
+];
 
 /// How long a VM has to boot and answer on SSH (software emulation is slow).
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -99,16 +104,17 @@ impl Qemu {
     }
 
     /// Boots every machine of `env`, provisions it over SSH and starts its command.
+    /// Returns what each machine's steps printed (nothing when it was up already).
     ///
     /// # Errors
     /// [`QemuError`]; the caller destroys what was made.
-    pub async fn up(&self, env: &Environment) -> Result<(), QemuError> {
+    pub async fn up(&self, env: &Environment) -> Result<BTreeMap<String, Vec<StepRun>>, QemuError> {
         self.check_image()?;
         if self.exists() {
             // Already up: VMs are not changed in place (`down` first to re-create them).
             let status = self.status();
             if !status.is_empty() && status.values().all(|s| s == "running") {
-                return Ok(());
+                return Ok(BTreeMap::new());
             }
             return Err(QemuError::Command {
                 command: "up".into(),
@@ -140,11 +146,12 @@ impl Qemu {
         )
         .map_err(io(&ports_path))?;
         let access = self.access(env)?;
+        let mut runs = BTreeMap::new();
         for m in &cfg.machines {
             self.wait_for_ssh(&access, &m.name).await?;
-            self.provision(&access, m).await?;
+            runs.insert(m.name.clone(), self.provision(&access, m).await?);
         }
-        Ok(())
+        Ok(runs)
     }
 
     /// Starts one VM; returns its SSH port and guest -> host port forwards.
@@ -238,13 +245,7 @@ impl Qemu {
     }
 
     /// Runs the machine's provisioners over SSH, then starts its command.
-    async fn provision(&self, access: &SshAccess, m: &Machine) -> Result<(), QemuError> {
-        let exports: String = m
-            .env
-            .iter()
-            .map(|(k, v)| format!("export {k}={}; ", config::quote(v)))
-            .collect();
-        let ssh_config = self.state.join("ssh_config");
+    async fn provision(&self, access: &SshAccess, m: &Machine) -> Result<Vec<StepRun>, QemuError> {
         // The base disk does not know the machine's name; sudo wants to resolve it.
         let hosts = format!(
             "grep -q ' {0}$' /etc/hosts || echo '127.0.1.1 {0}' >> /etc/hosts",
@@ -257,14 +258,38 @@ impl Qemu {
                 step: "hostname".into(),
                 output,
             })?;
-        let mut steps = config_steps(m);
-        for (name, step) in steps.drain(..) {
+        let runs = self.run_steps(access, m).await?;
+        if let Some(command) = &m.command {
+            let log = format!("/var/log/envctl-{}.log", m.name);
+            let start = format!(
+                "{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &",
+                exports(m),
+                name = m.name
+            );
+            self.shell(access, m, &start)
+                .await
+                .map_err(|output| QemuError::Step {
+                    machine: m.name.clone(),
+                    step: "command".into(),
+                    output,
+                })?;
+        }
+        Ok(runs)
+    }
+
+    /// Runs the machine's steps in order; returns what each printed.
+    async fn run_steps(&self, access: &SshAccess, m: &Machine) -> Result<Vec<StepRun>, QemuError> {
+        let exports = exports(m);
+        let ssh_config = self.state.join("ssh_config");
+        let mut runs = Vec::new();
+        for step in &m.provision {
+            let name = step.name().to_string();
             let fail = |output: String| QemuError::Step {
                 machine: m.name.clone(),
                 step: name.clone(),
                 output,
             };
-            let script = match &step {
+            let script = match step {
                 Provisioner::File {
                     source,
                     destination,
@@ -281,7 +306,7 @@ impl Qemu {
                     .await
                     .map_err(fail)?;
                     let target = format!("{}:{destination}", m.name);
-                    run(
+                    let output = run(
                         "scp",
                         &[
                             "-q".as_ref(),
@@ -294,6 +319,11 @@ impl Qemu {
                     )
                     .await
                     .map_err(|e| fail(e.to_string()))?;
+                    runs.push(StepRun {
+                        label: name.clone(),
+                        tool: step.tool(),
+                        output,
+                    });
                     continue;
                 }
                 Provisioner::Shell {
@@ -329,26 +359,48 @@ impl Qemu {
                     ));
                 }
             };
-            self.shell(access, m, &script).await.map_err(fail)?;
+            let output = self.shell(access, m, &script).await.map_err(fail)?;
+            runs.push(StepRun {
+                label: name.clone(),
+                tool: step.tool(),
+                output,
+            });
         }
-        if let Some(command) = &m.command {
-            let log = format!("/var/log/envctl-{}.log", m.name);
-            let start = format!(
-                "{exports}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &",
-                name = m.name
-            );
-            self.shell(access, m, &start)
-                .await
-                .map_err(|output| QemuError::Step {
-                    machine: m.name.clone(),
-                    step: "command".into(),
-                    output,
-                })?;
-        }
-        Ok(())
+        Ok(runs)
     }
 
-    async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<(), String> {
+    /// Runs every machine's steps a second time for the idempotence check, leaving out
+    /// those marked `idempotent = false`; the machines' commands keep running.
+    ///
+    /// # Errors
+    /// [`QemuError::Step`] naming the machine and the step that failed.
+    pub async fn second_run(
+        &self,
+        env: &Environment,
+        access: &SshAccess,
+    ) -> Result<Vec<MachineRun>, QemuError> {
+        let cfg = config::build(env, &self.root, &self.instance, None);
+        let mut out = Vec::new();
+        for mut m in cfg.machines {
+            let Some(node) = env.nodes.get(&m.node) else {
+                continue;
+            };
+            if node.provision.is_empty() {
+                continue;
+            }
+            let skipped = m.for_second_run(node);
+            let steps = self.run_steps(access, &m).await?;
+            out.push(MachineRun {
+                machine: m.name.clone(),
+                node: m.node.clone(),
+                steps,
+                skipped,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<String, String> {
         let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
         match access
             .exec(
@@ -358,7 +410,7 @@ impl Qemu {
             )
             .await
         {
-            Ok(out) if out.exit_code == 0 => Ok(()),
+            Ok(out) if out.exit_code == 0 => Ok(format!("{}{}", out.stdout, out.stderr)),
             Ok(out) => Err(format!(
                 "exit {}\n{}{}",
                 out.exit_code, out.stdout, out.stderr
@@ -459,10 +511,11 @@ fn pid(dir: &Path) -> Option<u32> {
         .ok()
 }
 
-fn config_steps(m: &Machine) -> Vec<(String, Provisioner)> {
-    m.provision
+/// The machine's environment, as `export` lines for its shell steps.
+fn exports(m: &Machine) -> String {
+    m.env
         .iter()
-        .map(|p| (p.name().to_string(), p.clone()))
+        .map(|(k, v)| format!("export {k}={}; ", config::quote(v)))
         .collect()
 }
 

@@ -21,6 +21,10 @@ use std::path::Path;
 /// Version of the JSON shape; the Vagrantfile refuses shapes it does not know.
 pub const FORMAT: u32 = 1;
 
+/// Set (to `1`) while the idempotence check runs the steps again: `envctl
+/// vagrant-config` then describes each machine as [`Machine::for_second_run`] does.
+pub const SECOND_RUN_VAR: &str = "ENVCTL_SECOND_RUN";
+
 /// Where copied files wait inside the machine before moving to their destination.
 const STAGING: &str = "/tmp/envctl-provision";
 
@@ -34,7 +38,7 @@ pub struct VagrantConfig {
 }
 
 /// One Vagrant machine: a replica of a node.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     /// Vagrant's machine name: the replica name (`web`, `web-2`).
     pub name: String,
@@ -58,7 +62,7 @@ pub struct Machine {
 }
 
 /// A forwarded port on 127.0.0.1; `host` is `None` for "any free port".
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Port {
     pub guest: u16,
     pub host: Option<u16>,
@@ -98,7 +102,49 @@ pub enum Provisioner {
     },
 }
 
+impl Machine {
+    /// The machine as the idempotence check runs it again: without the provisioners of
+    /// the steps `node` marks `idempotent = false` and without its command, which runs
+    /// already. Returns the labels of the steps left out.
+    pub fn for_second_run(&mut self, node: &Node) -> Vec<String> {
+        let skipped: Vec<usize> = node
+            .provision
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| !step.idempotent)
+            .map(|(i, _)| i)
+            .collect();
+        self.provision
+            .retain(|p| step_index(p.name()).is_none_or(|i| !skipped.contains(&i)));
+        self.command = None;
+        skipped
+            .iter()
+            .map(|&i| format!("{:02} {}", i + 1, node.provision[i].label()))
+            .collect()
+    }
+}
+
+/// The step (counted from 0) a provisioner was made from: its name starts with the
+/// step's number.
+fn step_index(name: &str) -> Option<usize> {
+    name.split(' ')
+        .next()?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
+}
+
 impl Provisioner {
+    /// The tool that runs it, for reading its report of what it changed.
+    pub fn tool(&self) -> crate::backend::node::StepTool {
+        use crate::backend::node::StepTool;
+        match self {
+            Provisioner::Ansible { .. } => StepTool::Ansible,
+            Provisioner::Puppet { .. } => StepTool::Puppet,
+            Provisioner::Shell { .. } | Provisioner::File { .. } => StepTool::Other,
+        }
+    }
+
     /// The step's name (number and label).
     pub fn name(&self) -> &str {
         match self {
@@ -541,5 +587,48 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("a b"), "'a b'");
+    }
+
+    #[test]
+    fn the_second_run_leaves_out_non_idempotent_steps_and_the_command() {
+        let mut n = node(vec![
+            StepKind::Copy {
+                from: PathBuf::from("files/site.conf"),
+                to: "/etc/site.conf".into(),
+                mode: None,
+            },
+            StepKind::Shell {
+                command: "echo run >> /var/counter".into(),
+            },
+            StepKind::Shell {
+                command: "echo hi".into(),
+            },
+        ]);
+        n.provision[1].idempotent = false;
+        n.command = Some(crate::model::scalar::CommandLine(vec![
+            "sleep".into(),
+            "infinity".into(),
+        ]));
+        let mut env = env();
+        env.nodes.insert("web".into(), n.clone());
+        let mut m = build(&env, Path::new("/proj"), "default", None)
+            .machines
+            .remove(0);
+        assert!(m.command.is_some());
+        let skipped = m.for_second_run(&n);
+        assert_eq!(
+            skipped,
+            vec!["02 shell `echo run >> /var/counter`".to_string()]
+        );
+        let names: Vec<&str> = m.provision.iter().map(Provisioner::name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "01 copy files/site.conf -> /etc/site.conf (upload)",
+                "01 copy files/site.conf -> /etc/site.conf",
+                "03 shell `echo hi`"
+            ]
+        );
+        assert!(m.command.is_none());
     }
 }

@@ -9,6 +9,10 @@ pub mod machines;
 
 pub use machines::Vagrant;
 
-/// What Vagrant machines serve beyond up, verify, exec, logs, status and down (none
-/// yet: docs/vms.md has the table).
-pub const FEATURES: &[crate::backend::Feature] = &[];
+/// What the machines serve beyond up, verify, exec, logs, status and down (docs/vms.md
+/// has the table): the idempotence check of `envctl test` and the kept logs of
+/// provisioning and of that check.
+pub const FEATURES: &[crate::backend::Feature] = &[
+    crate::backend::Feature::Idempotence,
+    crate::backend::Feature::ProvisionLogs,
+];

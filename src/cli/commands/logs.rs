@@ -30,31 +30,39 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
     }
     if args.provision || args.idempotence {
         ctx.require(&env, &[Feature::ProvisionLogs])?;
-    }
-    if super::vm::on_machines(ctx, &env) {
-        return super::vm::logs(ctx, &project, &env, &node);
-    }
-    let inst = ctx.instance(&project, env)?;
-    if args.provision || args.idempotence {
+        // Containers of a node share its provisioned image and its logs; machines are
+        // provisioned one by one and keep one log each.
         let base = node
             .rsplit_once('-')
-            .filter(|(b, _)| inst.env.nodes.contains_key(*b))
+            .filter(|(b, _)| env.nodes.contains_key(*b))
             .map_or(node.as_str(), |(b, _)| b);
         let kind = if args.idempotence {
             "idempotence"
         } else {
             "provision"
         };
-        let path = inst.log_dir().join(format!("{base}.{kind}.log"));
-        let text = std::fs::read_to_string(&path).map_err(|_| {
+        let dir = crate::instance::log_dir(&project.root, &env.name, &ctx.instance);
+        let candidates = [
+            dir.join(format!("{node}.{kind}.log")),
+            dir.join(format!("{base}.{kind}.log")),
+        ];
+        let path = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .unwrap_or(&candidates[1]);
+        let text = std::fs::read_to_string(path).map_err(|_| {
             Failure::Environment(format!(
-                "no {kind} log for `{node}` ({}); provisioning runs when `up` builds the node's image, the idempotence check in `envctl test` and `envctl provision --check-idempotence`",
+                "no {kind} log for `{node}` ({}); provisioning runs when `up` builds the node's image (or its machine), the idempotence check in `envctl test` and `envctl provision --check-idempotence`",
                 path.display()
             ))
         })?;
         out!("{}", crate::model::secrets::redact(&text));
         return Ok(SUCCESS);
     }
+    if super::vm::on_machines(ctx, &env) {
+        return super::vm::logs(ctx, &project, &env, &node);
+    }
+    let inst = ctx.instance(&project, env)?;
     let view = ctx.runtime.block_on(inst.view())?;
     let targets: Vec<(String, String)> = view
         .replicas()

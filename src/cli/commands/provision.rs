@@ -9,6 +9,7 @@ use crate::backend::Feature;
 use crate::instance::idempotence;
 use crate::instance::up::{self, UpOptions};
 use crate::instance::Instance;
+use crate::provision::idempotence::NodeReport;
 
 pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(args.env.as_deref())?;
@@ -72,6 +73,20 @@ pub fn check_idempotence(ctx: &Context, inst: &Instance, reuse: bool) -> Result<
         None => return Err(Failure::Interrupted),
         Some(result) => result?,
     };
+    judge(ctx, &reports, &inst.env.name, &inst.id.instance)
+}
+
+/// Prints the nodes that passed the idempotence check (unless quiet) and fails with
+/// those that did not, pointing at their logs.
+///
+/// # Errors
+/// [`Failure::NotIdempotent`] naming each node the second run changed, and what.
+pub fn judge(
+    ctx: &Context,
+    reports: &[NodeReport],
+    env: &str,
+    instance: &str,
+) -> Result<(), Failure> {
     let failing: Vec<String> = reports
         .iter()
         .filter(|r| !r.is_idempotent())
@@ -89,10 +104,8 @@ pub fn check_idempotence(ctx: &Context, inst: &Instance, reuse: bool) -> Result<
         Ok(())
     } else {
         Err(Failure::NotIdempotent(format!(
-            "{}\n(details: .envctl/logs/{}/{}/NODE.idempotence.log)",
-            failing.join("\n").trim_end(),
-            inst.env.name,
-            inst.id.instance
+            "{}\n(details: .envctl/logs/{env}/{instance}/NODE.idempotence.log)",
+            failing.join("\n").trim_end()
         )))
     }
 }

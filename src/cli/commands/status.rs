@@ -15,7 +15,53 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     }
     let inst = ctx.instance(&project, env)?;
     print(ctx, &inst)?;
+    for line in others(ctx, &inst)? {
+        outln!("{line}");
+    }
     Ok(SUCCESS)
+}
+
+/// Instances of the same environment and instance names that other projects (other
+/// checkouts) run on this engine: this project's verbs never select them, and saying so
+/// ends the guessing when a name looks taken.
+///
+/// # Errors
+/// Engine failures.
+fn others(ctx: &Context, inst: &Instance) -> Result<Vec<String>, Failure> {
+    let selector = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{}={}", labels::ENVIRONMENT, inst.id.environment),
+            format!("{}={}", labels::INSTANCE, inst.id.instance),
+            format!("{}={}", labels::ROLE, labels::ROLE_NODE),
+        ],
+    )]);
+    let nodes = ctx.runtime.block_on(inst.backend.list_nodes(&selector))?;
+    let mut by_project: std::collections::BTreeMap<String, usize> = Default::default();
+    for n in nodes
+        .iter()
+        .filter(|n| n.label(labels::PROJECT) != Some(inst.id.project.as_str()))
+    {
+        let dir = n
+            .label(labels::PROJECT_DIR)
+            .filter(|d| !d.is_empty())
+            .map_or_else(
+                || format!("project {}", n.label(labels::PROJECT).unwrap_or("?")),
+                str::to_string,
+            );
+        *by_project.entry(dir).or_default() += 1;
+    }
+    Ok(by_project
+        .into_iter()
+        .map(|(dir, count)| {
+            format!(
+                "note: {}/{} of another project ({dir}) also runs on this engine ({count} node{}); commands in this project never touch it",
+                inst.id.environment,
+                inst.id.instance,
+                if count == 1 { "" } else { "s" }
+            )
+        })
+        .collect())
 }
 
 /// Prints the instance's nodes as a table.

@@ -64,6 +64,12 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
     }
+    if args.dry_run {
+        ctx.require(&env, &[Feature::Plan])?;
+        let backend = ctx.backend(&env)?;
+        let inst = crate::instance::Instance::new(backend, &project.root, env, &instance);
+        return dry_run(ctx, &inst, &selected, &args).map(|()| 0);
+    }
     let _lock = crate::instance::lock::acquire(
         &project.root,
         &env.name,
@@ -203,6 +209,52 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         );
     }
     result
+}
+
+/// Prints what `test` would do: the plan of its `up`, the idempotence check, the specs
+/// it runs and the teardown (`--dry-run`); creates nothing.
+fn dry_run(
+    ctx: &Context,
+    inst: &crate::instance::Instance,
+    selected: &[crate::model::Assertion],
+    args: &TestArgs,
+) -> Result<(), Failure> {
+    super::up::print_plan(ctx, inst, args.no_cache)?;
+    let provisioned: Vec<&str> = inst
+        .env
+        .nodes
+        .values()
+        .filter(|n| n.replicas > 0 && !n.provision.is_empty())
+        .map(|n| n.name.as_str())
+        .collect();
+    if !provisioned.is_empty() {
+        println!(
+            "then the idempotence check: the steps of {} run again from the provisioned image{}",
+            provisioned.join(", "),
+            if args.no_cache {
+                ""
+            } else {
+                " (a verdict recorded for the same image stands)"
+            }
+        );
+    }
+    let files: std::collections::BTreeSet<String> = selected
+        .iter()
+        .map(|a| a.file.display().to_string())
+        .collect();
+    println!(
+        "then verify: {} assertion{} from {} file{}",
+        selected.len(),
+        if selected.len() == 1 { "" } else { "s" },
+        files.len(),
+        if files.len() == 1 { "" } else { "s" }
+    );
+    if args.keep {
+        println!("then the instance is kept (--keep)");
+    } else {
+        println!("then everything is removed");
+    }
+    Ok(())
 }
 
 /// While specs run (the main thread is busy with them): when a node stops or the engine

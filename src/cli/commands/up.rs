@@ -14,6 +14,12 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
     }
+    if args.dry_run {
+        ctx.require(&env, &[Feature::Plan])?;
+        let inst = ctx.instance(&project, env)?;
+        print_plan(ctx, &inst, args.no_cache)?;
+        return Ok(SUCCESS);
+    }
     let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
     let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
     if super::vm::on_machines(ctx, &env) {
@@ -47,6 +53,24 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
         super::artifacts::finish_after_up(ctx, &inst, bundle, up, false);
     }
     result
+}
+
+/// Prints what `up` would do to `inst`, found by looking only (`--dry-run`).
+///
+/// # Errors
+/// [`Failure::Environment`] when the engine cannot be asked.
+pub fn print_plan(ctx: &Context, inst: &Instance, no_cache: bool) -> Result<(), Failure> {
+    let options = UpOptions {
+        no_cache,
+        artifacts: None,
+    };
+    let plan = ctx.runtime.block_on(up::plan(inst, &options))?;
+    println!(
+        "{}/{}: the plan (--dry-run: nothing is created)",
+        inst.env.name, inst.id.instance
+    );
+    print!("{plan}");
+    Ok(())
 }
 
 /// `up` succeeds only when every replica still runs at its end (a node can exit right

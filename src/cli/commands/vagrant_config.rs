@@ -15,7 +15,15 @@ pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
     let (project, env) = ctx.environment(name.as_deref())?;
     let root = std::fs::canonicalize(&project.root).unwrap_or(project.root.clone());
     let box_override = std::env::var("ENVCTL_BOX").ok();
-    let cfg = config::build(&env, &root, &ctx.instance, box_override.as_deref());
+    let mut cfg = config::build(&env, &root, &ctx.instance, box_override.as_deref());
+    // The idempotence check's second run (`vagrant provision` from `envctl test`).
+    if std::env::var(config::SECOND_RUN_VAR).is_ok_and(|v| v == "1") {
+        for m in &mut cfg.machines {
+            if let Some(node) = env.nodes.get(&m.node) {
+                m.for_second_run(node);
+            }
+        }
+    }
     let text = serde_json::to_string_pretty(&cfg)
         .map_err(|e| Failure::Environment(format!("cannot render the configuration: {e}")))?;
     // Only the Vagrantfile, reading a pipe, asks for the values; a person or a CI log

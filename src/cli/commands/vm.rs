@@ -5,12 +5,14 @@
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
+use crate::backend::node::{MachineRun, StepRun};
 use crate::backend::qemu::Qemu;
 use crate::backend::ssh::SshAccess;
-use crate::backend::vagrant::{config, Vagrant};
+use crate::backend::vagrant::config::VagrantConfig;
+use crate::backend::vagrant::{config, machines, Vagrant};
 use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
-use crate::instance::ready;
+use crate::instance::{machine_idempotence, ready};
 use crate::model::assertion::Assertion;
 use crate::model::{EngineKind, Environment, Project};
 use crate::report::RunSummary;
@@ -33,10 +35,54 @@ impl Machines {
         }
     }
 
-    async fn up(&self, env: &Environment) -> Result<(), String> {
+    /// Brings the machines up; returns what each machine's steps printed.
+    async fn up(
+        &self,
+        env: &Environment,
+        cfg: &VagrantConfig,
+    ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
         match self {
-            Machines::Vagrant(v) => v.up().await.map(drop).map_err(|e| e.to_string()),
+            Machines::Vagrant(v) => {
+                let out = v.up().await.map_err(|e| e.to_string())?;
+                Ok(cfg
+                    .machines
+                    .iter()
+                    .map(|m| (m.name.clone(), machines::step_outputs(&out, m)))
+                    .collect())
+            }
             Machines::Qemu(q) => q.up(env).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Runs the steps of every provisioned machine a second time, leaving out those
+    /// marked `idempotent = false`.
+    async fn second_run(
+        &self,
+        env: &Environment,
+        cfg: &VagrantConfig,
+        access: &SshAccess,
+    ) -> Result<Vec<MachineRun>, String> {
+        match self {
+            Machines::Vagrant(v) => {
+                let mut runs = Vec::new();
+                for m in &cfg.machines {
+                    let Some(node) = env.nodes.get(&m.node).filter(|n| !n.provision.is_empty())
+                    else {
+                        continue;
+                    };
+                    let mut again = m.clone();
+                    let skipped = again.for_second_run(node);
+                    let steps = v.provision_again(&again).await.map_err(|e| e.to_string())?;
+                    runs.push(MachineRun {
+                        machine: m.name.clone(),
+                        node: m.node.clone(),
+                        steps,
+                        skipped,
+                    });
+                }
+                Ok(runs)
+            }
+            Machines::Qemu(q) => q.second_run(env, access).await.map_err(|e| e.to_string()),
         }
     }
 
@@ -158,12 +204,14 @@ pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Fai
             if env.nodes.len() == 1 { "" } else { "s" }
         );
     }
+    let cfg = config::build(env, &project.root, &ctx.instance, None);
     let result = ctx
         .runtime
-        .block_on(interrupt::unless_interrupted(vagrant.up(env)))
+        .block_on(interrupt::unless_interrupted(vagrant.up(env, &cfg)))
         .ok_or(Failure::Interrupted)
         .and_then(|r| r.map_err(fault))
-        .and_then(|_| {
+        .and_then(|runs| {
+            write_provision_logs(&log_dir(ctx, project, env), &runs);
             let access = access(ctx, project, env)?;
             ctx.runtime
                 .block_on(ready::wait_healthy(env, &access))
@@ -184,6 +232,95 @@ pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Fai
         );
     }
     Ok(SUCCESS)
+}
+
+/// Where the instance's provisioning and idempotence logs go, as on containers.
+fn log_dir(ctx: &Context, project: &Project, env: &Environment) -> std::path::PathBuf {
+    crate::instance::log_dir(&project.root, &env.name, &ctx.instance)
+}
+
+/// Keeps what each machine's steps printed, for `envctl logs NODE --provision`. A
+/// machine that was up already (nothing ran) keeps its earlier log.
+fn write_provision_logs(dir: &std::path::Path, runs: &BTreeMap<String, Vec<StepRun>>) {
+    for (machine, steps) in runs {
+        let mut text = String::new();
+        for (i, s) in steps.iter().enumerate() {
+            text.push_str(&format!("=== step {} ({})\n{}\n", i + 1, s.label, s.output));
+        }
+        machine_idempotence::write_private(dir, &format!("{machine}.provision.log"), &text);
+    }
+}
+
+/// The idempotence check on the running machines: each provisioned machine's files are
+/// read, its steps run a second time, its files read again; any difference, or a change
+/// its tools report, fails with exit 4 (see [`machine_idempotence`]).
+///
+/// # Errors
+/// [`Failure::NotIdempotent`] naming what changed; [`Failure::Environment`] when a
+/// machine cannot be reached or a step fails on its second run.
+pub fn check_idempotence(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+) -> Result<(), Failure> {
+    let cfg = config::build(env, &project.root, &ctx.instance, None);
+    let targets: Vec<(String, Vec<String>)> = cfg
+        .machines
+        .iter()
+        .filter_map(|m| {
+            let node = env.nodes.get(&m.node).filter(|n| !n.provision.is_empty())?;
+            Some((m.name.clone(), node.idempotence_ignore.clone()))
+        })
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let access = access(ctx, project, env)?;
+    let engine = machines(ctx, project, env);
+    if !ctx.quiet {
+        eprintln!(
+            "{}/{}: idempotence check: running the steps of {} again",
+            env.name,
+            ctx.instance,
+            targets
+                .iter()
+                .map(|(m, _)| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let snapshots = || {
+        futures_util::future::try_join_all(
+            targets
+                .iter()
+                .map(|(m, ignore)| machine_idempotence::snapshot(&access, m, ignore)),
+        )
+    };
+    let outcome = ctx.runtime.block_on(interrupt::unless_interrupted(async {
+        let before = snapshots().await?;
+        let runs = engine.second_run(env, &cfg, &access).await?;
+        let after = snapshots().await?;
+        Ok::<_, String>((before, runs, after))
+    }));
+    let (before, runs, after) = outcome
+        .ok_or(Failure::Interrupted)?
+        .map_err(|e| Failure::Environment(format!("the idempotence check: {e}")))?;
+    let dir = log_dir(ctx, project, env);
+    let mut reports = Vec::new();
+    for (i, (machine, ignore)) in targets.iter().enumerate() {
+        let run = runs
+            .iter()
+            .find(|r| &r.machine == machine)
+            .cloned()
+            .unwrap_or_else(|| MachineRun {
+                machine: machine.clone(),
+                ..MachineRun::default()
+            });
+        let report = machine_idempotence::report(&before[i], &after[i], &run, ignore);
+        machine_idempotence::write_log(&dir, &report, &run);
+        reports.push(report);
+    }
+    super::provision::judge(ctx, &reports, &env.name, &ctx.instance)
 }
 
 /// `vagrant destroy --force` and the instance's Vagrant state.
@@ -354,7 +491,7 @@ pub fn verify(
     })
 }
 
-/// Up, verify, down (down always runs unless `keep`).
+/// Up, the idempotence check, verify, down (down always runs unless `keep`).
 ///
 /// # Errors
 /// As [`up`] and [`verify`]; a failed cleanup is an environment error.
@@ -366,7 +503,9 @@ pub fn test(
     report: &ReportArgs,
     keep: bool,
 ) -> Result<u8, Failure> {
-    let result = up(ctx, project, env).and_then(|_| verify(ctx, project, env, selected, report));
+    let result = up(ctx, project, env)
+        .and_then(|_| check_idempotence(ctx, project, env))
+        .and_then(|()| verify(ctx, project, env, selected, report));
     if !keep {
         down(ctx, project, env)?;
     }

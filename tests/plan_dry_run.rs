@@ -123,6 +123,10 @@ fn up_dry_run_prints_the_plan_and_creates_nothing() {
     assert!(client.contains("unchanged"), "{changed}");
     assert_eq!(own_containers(&p), before, "the dry run changed containers");
     p.run(&["down"]).expect(0);
+    // The image only this test made goes too.
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &format!("envctl-cache:{tag}")])
+        .output();
 }
 
 #[test]

@@ -76,13 +76,7 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     assert!(verify.stdout.contains("5 passed"), "{}", verify.output());
     // A step that appends on every run: the check on the running VM (already up, so not
     // provisioned again) runs it a second time and names the file, exit 4.
-    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
-        .unwrap()
-        .replace(
-            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },",
-            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },\n  { name = \"count runs\", shell = \"date +%N >> /srv/www/runs.txt\" },",
-        );
-    p.file("environments/vm.toml", env);
+    p.vm_counting_step("");
     let test = p.run_env(&["test", "vm", "--keep"], &vars).expect(4);
     assert!(
         test.stderr.contains("file added:    /srv/www/runs.txt"),

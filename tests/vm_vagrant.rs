@@ -197,26 +197,12 @@ fn vagrant_up_through_the_vagrantfile_passes_the_same_specs() {
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
-/// The `vm` example with one more step, appending to a file on every run.
-fn with_counting_step(p: &Project, marks: &str) {
-    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
-        .unwrap()
-        .replace(
-            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },",
-            &format!(
-                "{{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" }},\n  {{ name = \"count runs\", shell = \"date +%N >> /srv/www/runs.txt\"{marks} }},"
-            ),
-        );
-    assert!(env.contains("count runs"), "{env}");
-    p.file("environments/vm.toml", env);
-}
-
 #[test]
 fn envctl_test_runs_the_vm_example_on_vagrant_and_leaves_nothing() {
     let _one = one_at_a_time();
     let p = vm_project(false);
     // A step marked as not idempotent is not run again by the check.
-    with_counting_step(&p, ", idempotent = false");
+    p.vm_counting_step(", idempotent = false");
     let evidence = p.path().join("evidence.json");
     let run = p
         .run_env(
@@ -251,7 +237,7 @@ fn envctl_test_runs_the_vm_example_on_vagrant_and_leaves_nothing() {
 fn a_step_that_is_not_idempotent_fails_test_on_vagrant_naming_the_file() {
     let _one = one_at_a_time();
     let p = vm_project(false);
-    with_counting_step(&p, "");
+    p.vm_counting_step("");
     let vars = [("ENVCTL_VAGRANT_PROVIDER", "docker")];
     let run = p.run_env(&["test", "vm", "--keep"], &vars).expect(4);
     assert!(

@@ -258,10 +258,6 @@ async fn snapshot(
 }
 
 fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
-    let dir = inst.log_dir();
-    if crate::model::secrets::create_private_dir(&dir).is_err() {
-        return;
-    }
     let mut text = format!("{report}\n");
     for (i, s) in logs.iter().enumerate() {
         text.push_str(&format!(
@@ -272,8 +268,9 @@ fn write_log(inst: &Instance, report: &NodeReport, logs: &[StepLog]) {
             s.output
         ));
     }
-    let _ = crate::model::secrets::write_private(
-        &dir.join(format!("{}.idempotence.log", report.node)),
+    super::keep_log(
+        &inst.log_dir(),
+        &format!("{}.idempotence.log", report.node),
         &text,
     );
 }

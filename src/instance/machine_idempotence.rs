@@ -92,15 +92,7 @@ pub fn write_log(dir: &Path, report: &NodeReport, run: &MachineRun) {
             s.output
         ));
     }
-    write_private(dir, &format!("{}.idempotence.log", report.node), &text);
-}
-
-/// Writes `text` to `dir/name`, private, creating `dir`; a log that cannot be written
-/// is left out (the run itself is what matters).
-pub fn write_private(dir: &Path, name: &str, text: &str) {
-    if crate::model::secrets::create_private_dir(dir).is_ok() {
-        let _ = crate::model::secrets::write_private(&dir.join(name), text);
-    }
+    super::keep_log(dir, &format!("{}.idempotence.log", report.node), &text);
 }
 
 #[cfg(test)]

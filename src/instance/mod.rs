@@ -118,3 +118,11 @@ pub fn run_id() -> String {
 pub fn log_dir(root: &Path, env: &str, instance: &str) -> PathBuf {
     root.join(".envctl").join("logs").join(env).join(instance)
 }
+
+/// Writes a log `name` into `dir` (a [`log_dir`]), private, creating `dir`. A log that
+/// cannot be written is left out: the run itself is what matters.
+pub fn keep_log(dir: &Path, name: &str, text: &str) {
+    if crate::model::secrets::create_private_dir(dir).is_ok() {
+        let _ = crate::model::secrets::write_private(&dir.join(name), text);
+    }
+}

@@ -258,7 +258,12 @@ async fn known_state(
     node: &Node,
     start: &ImageDetails,
 ) -> Result<ImageState, UpError> {
-    let key = provision_key(inst, node, start)?;
+    cached_state(inst, node, provision_key(inst, node, start)?).await
+}
+
+/// Whether the provisioned image of `key` is in the cache (a node without steps has
+/// none to look for).
+async fn cached_state(inst: &Instance, node: &Node, key: String) -> Result<ImageState, UpError> {
     let cached =
         !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
     Ok(ImageState::Known { key, cached })
@@ -304,9 +309,7 @@ async fn bring_up(
             .expect("every node's image was resolved");
         async {
             let (start, key) = node_key(inst, node, base, &note).await?;
-            let cached =
-                !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
-            Ok::<_, UpError>((start, ImageState::Known { key, cached }))
+            Ok::<_, UpError>((start, cached_state(inst, node, key).await?))
         }
     }))
     .await?;
@@ -513,15 +516,8 @@ pub(crate) async fn prepare(
 ) -> Result<Option<Prepared>, UpError> {
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     let (start, key) = node_key(inst, node, base, &note).await?;
-    let cached =
-        !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
-    let node_plan = reconcile::plan_node(
-        node,
-        1,
-        &[],
-        &ImageState::Known { key, cached },
-        options.no_cache,
-    );
+    let state = cached_state(inst, node, key).await?;
+    let node_plan = reconcile::plan_node(node, 1, &[], &state, options.no_cache);
     carry_out(inst, node, start, node_plan, observer).await
 }
 
@@ -734,10 +730,6 @@ fn write_provision_log(
     tag: &str,
     logs: &Result<Vec<provision::StepLog>, ProvisionError>,
 ) {
-    let dir = inst.log_dir();
-    if crate::model::secrets::create_private_dir(&dir).is_err() {
-        return;
-    }
     let mut text = String::new();
     match logs {
         Ok(steps) => {
@@ -763,31 +755,27 @@ fn write_provision_log(
     }
     if logs.is_ok() {
         let kept = cached_log_path(inst, tag);
-        if kept
-            .parent()
-            .is_some_and(|p| crate::model::secrets::create_private_dir(p).is_ok())
-        {
-            let _ = crate::model::secrets::write_private(&kept, &text);
+        if let (Some(dir), Some(name)) = (kept.parent(), kept.file_name()) {
+            super::keep_log(dir, &name.to_string_lossy(), &text);
         }
     }
-    let _ = crate::model::secrets::write_private(
-        &dir.join(format!("{}.provision.log", node.name)),
+    super::keep_log(
+        &inst.log_dir(),
+        &format!("{}.provision.log", node.name),
         &text,
     );
 }
 
 /// Records in the instance's provisioning log that the image came from the cache.
 fn note_cached_log(inst: &Instance, node: &Node, tag: &str) {
-    let dir = inst.log_dir();
-    if crate::model::secrets::create_private_dir(&dir).is_ok() {
-        let earlier = std::fs::read_to_string(cached_log_path(inst, tag))
-            .map(|t| format!("--- output of the provisioning that made it:\n{t}"))
-            .unwrap_or_default();
-        let _ = crate::model::secrets::write_private(
-            &dir.join(format!("{}.provision.log", node.name)),
-            &format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
-        );
-    }
+    let earlier = std::fs::read_to_string(cached_log_path(inst, tag))
+        .map(|t| format!("--- output of the provisioning that made it:\n{t}"))
+        .unwrap_or_default();
+    super::keep_log(
+        &inst.log_dir(),
+        &format!("{}.provision.log", node.name),
+        &format!("=== provisioned image {tag} reused from the cache; no step ran in this up (use `envctl up --no-cache` to provision again)\n{earlier}"),
+    );
 }
 
 fn env_list(node: &Node) -> Vec<String> {

@@ -93,6 +93,24 @@ impl Project {
         p
     }
 
+    /// Adds a fourth step to the `vm` example's node (step 04 `count runs`), which
+    /// appends to `/srv/www/runs.txt` on every run; `marks` goes into its table
+    /// (`", idempotent = false"`).
+    pub fn vm_counting_step(&self, marks: &str) {
+        let kernel =
+            "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },";
+        let env = std::fs::read_to_string(self.path().join("environments/vm.toml"))
+            .unwrap()
+            .replace(
+                kernel,
+                &format!(
+                    "{kernel}\n  {{ name = \"count runs\", shell = \"date +%N >> /srv/www/runs.txt\"{marks} }},"
+                ),
+            );
+        assert!(env.contains("count runs"), "{env}");
+        self.file("environments/vm.toml", env);
+    }
+
     /// A copy of these files and directories of the repository (modes kept): the
     /// repository as a fresh clone would have them.
     pub fn from_repo(paths: &[&str]) -> Project {

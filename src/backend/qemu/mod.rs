@@ -5,7 +5,7 @@
 //! steps, mapped as for the Vagrantfile ([`vagrant::config::provisioners`]), over SSH;
 //! checks reach the VMs through [`vagrant::SshAccess`].
 
-use crate::backend::node::{MachineRun, StepRun};
+use crate::backend::node::StepRun;
 use crate::backend::ssh::SshAccess;
 use crate::backend::vagrant::config::{self, Machine, Provisioner};
 use crate::backend::NodeAccess;
@@ -277,8 +277,16 @@ impl Qemu {
         Ok(runs)
     }
 
-    /// Runs the machine's steps in order; returns what each printed.
-    async fn run_steps(&self, access: &SshAccess, m: &Machine) -> Result<Vec<StepRun>, QemuError> {
+    /// Runs the machine's steps in order over SSH; returns what each printed. The
+    /// idempotence check runs them again through it ([`Machine::for_second_run`]).
+    ///
+    /// # Errors
+    /// [`QemuError::Step`] naming the machine and the step that failed.
+    pub async fn run_steps(
+        &self,
+        access: &SshAccess,
+        m: &Machine,
+    ) -> Result<Vec<StepRun>, QemuError> {
         let exports = exports(m);
         let ssh_config = self.state.join("ssh_config");
         let mut runs = Vec::new();
@@ -367,37 +375,6 @@ impl Qemu {
             });
         }
         Ok(runs)
-    }
-
-    /// Runs every machine's steps a second time for the idempotence check, leaving out
-    /// those marked `idempotent = false`; the machines' commands keep running.
-    ///
-    /// # Errors
-    /// [`QemuError::Step`] naming the machine and the step that failed.
-    pub async fn second_run(
-        &self,
-        env: &Environment,
-        access: &SshAccess,
-    ) -> Result<Vec<MachineRun>, QemuError> {
-        let cfg = config::build(env, &self.root, &self.instance, None);
-        let mut out = Vec::new();
-        for mut m in cfg.machines {
-            let Some(node) = env.nodes.get(&m.node) else {
-                continue;
-            };
-            if node.provision.is_empty() {
-                continue;
-            }
-            let skipped = m.for_second_run(node);
-            let steps = self.run_steps(access, &m).await?;
-            out.push(MachineRun {
-                machine: m.name.clone(),
-                node: m.node.clone(),
-                steps,
-                skipped,
-            });
-        }
-        Ok(out)
     }
 
     async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<String, String> {

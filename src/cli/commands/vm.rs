@@ -62,28 +62,25 @@ impl Machines {
         cfg: &VagrantConfig,
         access: &SshAccess,
     ) -> Result<Vec<MachineRun>, String> {
-        match self {
-            Machines::Vagrant(v) => {
-                let mut runs = Vec::new();
-                for m in &cfg.machines {
-                    let Some(node) = env.nodes.get(&m.node).filter(|n| !n.provision.is_empty())
-                    else {
-                        continue;
-                    };
-                    let mut again = m.clone();
-                    let skipped = again.for_second_run(node);
-                    let steps = v.provision_again(&again).await.map_err(|e| e.to_string())?;
-                    runs.push(MachineRun {
-                        machine: m.name.clone(),
-                        node: m.node.clone(),
-                        steps,
-                        skipped,
-                    });
-                }
-                Ok(runs)
-            }
-            Machines::Qemu(q) => q.second_run(env, access).await.map_err(|e| e.to_string()),
+        let mut runs = Vec::new();
+        for m in &cfg.machines {
+            let Some(node) = env.nodes.get(&m.node).filter(|n| !n.provision.is_empty()) else {
+                continue;
+            };
+            let mut again = m.clone();
+            let skipped = again.for_second_run(node);
+            let steps = match self {
+                Machines::Vagrant(v) => v.provision_again(&again).await.map_err(|e| e.to_string()),
+                Machines::Qemu(q) => q.run_steps(access, &again).await.map_err(|e| e.to_string()),
+            }?;
+            runs.push(MachineRun {
+                machine: m.name.clone(),
+                node: m.node.clone(),
+                steps,
+                skipped,
+            });
         }
+        Ok(runs)
     }
 
     async fn destroy(&self) -> Result<(), String> {
@@ -247,7 +244,7 @@ fn write_provision_logs(dir: &std::path::Path, runs: &BTreeMap<String, Vec<StepR
         for (i, s) in steps.iter().enumerate() {
             text.push_str(&format!("=== step {} ({})\n{}\n", i + 1, s.label, s.output));
         }
-        machine_idempotence::write_private(dir, &format!("{machine}.provision.log"), &text);
+        crate::instance::keep_log(dir, &format!("{machine}.provision.log"), &text);
     }
 }
 

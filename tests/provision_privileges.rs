@@ -4,26 +4,7 @@
 //! `privileged` / `capabilities` values are invalid input.
 
 mod common;
-use common::Project;
-
-/// Each probe prints `NAME=RESULT`; RESULT is `ok` when the operation succeeded,
-/// otherwise the error the kernel gave.
-const PROBES: &str = r#"
-try() { name="$1"; shift; if out=$("$@" 2>&1); then echo "$name=ok"; else echo "$name=$(echo "$out" | tr '\n' ' ')"; fi; }
-# The clock, set to its current value: harmless if it ever succeeded.
-try clock date -s "@$(date +%s)"
-try mknod mknod /tmp/envctl-probe-dev b 8 0
-# finit_module(2) on stdin: EPERM without CAP_SYS_MODULE, another error with it.
-echo "modprobe=$(perl -e 'my $p = ""; syscall(313, 0, $p, 0) == 0 ? print "ok" : print "$!"' </dev/null)"
-try mount_proc mount -t proc proc /mnt
-try remount_proc_sys mount -o remount,rw /proc/sys
-try mount_tmpfs mount -t tmpfs none /mnt
-try new_hierarchy mount -t cgroup -o none,name=envctlprobe cgroup /mnt
-try cgroup_mkdir mkdir /sys/fs/cgroup/pids/$PROBE
-try release_agent sh -c 'echo /tmp/x > /sys/fs/cgroup/systemd/release_agent'
-echo "devices=$(ls /dev | tr '\n' ' ')"
-echo "systemd=$(systemctl is-system-running)"
-"#;
+use common::{Project, PRIVILEGE_PROBES};
 
 fn probe(p: &Project, node: &str, name: &str) -> std::collections::BTreeMap<String, String> {
     let run = p
@@ -37,7 +18,7 @@ fn probe(p: &Project, node: &str, name: &str) -> std::collections::BTreeMap<Stri
                 &format!("PROBE={name}"),
                 "sh",
                 "-c",
-                PROBES,
+                PRIVILEGE_PROBES,
             ],
             &[],
         )

@@ -5,6 +5,9 @@
 # host's Debian kernel and initrd (copied beside the disk).
 #   images/qemu-node/build.sh OUT_DIR [ROOTFS]
 # (ROOTFS: an already debootstrap'd tree with the packages below, used in place.)
+# ENVCTL_VM_PACKAGES adds packages (space-separated) and ENVCTL_VM_DISK_SIZE sets the
+# disk's size (3G): the cgroup v2 suite's docker host (tests/vm_cgroup_v2.rs) is this
+# disk with the Docker Engine and Ansible in it.
 # OUT_DIR gets disk.qcow2, vmlinuz, initrd.img and key (the private key). Needs root,
 # debootstrap, e2fsprogs, qemu-utils, vagrant (for the key) and a Debian kernel in /boot.
 set -euo pipefail
@@ -21,7 +24,19 @@ if [ -z "${2:-}" ]; then
         --include=openssh-server,sudo,perl,iproute2,systemd-sysv,udev,kmod,procps \
         bookworm "$root" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1
 fi
+if [ -n "${ENVCTL_VM_PACKAGES:-}" ]; then
+    # apt resolves what debootstrap's --include cannot (virtual packages); services
+    # are not started in the chroot.
+    printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+    chmod 0755 "$root/usr/sbin/policy-rc.d"
+    cp /etc/resolv.conf "$root/etc/resolv.conf"
+    # shellcheck disable=SC2086 # a list of packages
+    chroot "$root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $ENVCTL_VM_PACKAGES" >>"$out/debootstrap.log" 2>&1
+    rm -f "$root/usr/sbin/policy-rc.d"
+    rm -rf "$root/var/lib/apt/lists/"*
+fi
 echo envctl-vm > "$root/etc/hostname"
+grep -qs ' envctl-vm$' "$root/etc/hosts" || echo '127.0.1.1 envctl-vm' >> "$root/etc/hosts"
 cat > "$root/etc/systemd/network/10-dhcp.network" <<'NET'
 [Match]
 Name=e*
@@ -39,7 +54,7 @@ echo '/dev/vda / ext4 rw 0 1' > "$root/etc/fstab"
 mkdir -p "$root/lib/modules"
 cp -a "/lib/modules/$release" "$root/lib/modules/"
 rm -rf "$root/var/cache/apt/archives/"*.deb
-mkfs.ext4 -q -F -d "$root" -L envctl-root "$work/disk.raw" 3G
+mkfs.ext4 -q -F -d "$root" -L envctl-root "$work/disk.raw" "${ENVCTL_VM_DISK_SIZE:-3G}"
 qemu-img convert -O qcow2 "$work/disk.raw" "$out/disk.qcow2"
 cp "$kernel" "$out/vmlinuz"
 cp "/boot/initrd.img-$release" "$out/initrd.img"

@@ -190,6 +190,27 @@ impl Drop for Project {
     }
 }
 
+/// What a systemd node tries that would change its host (tests/provision_privileges.rs
+/// on this cgroup v1 host, tests/vm_cgroup_v2.rs on a v2 one). Each probe prints `NAME=RESULT`; RESULT is `ok` when the operation succeeded,
+/// otherwise the error the kernel gave.
+pub const PRIVILEGE_PROBES: &str = r#"
+try() { name="$1"; shift; if out=$("$@" 2>&1); then echo "$name=ok"; else echo "$name=$(echo "$out" | tr '\n' ' ')"; fi; }
+# The clock, set to its current value: harmless if it ever succeeded.
+try clock date -s "@$(date +%s)"
+try mknod mknod /tmp/envctl-probe-dev b 8 0
+# finit_module(2) on stdin: EPERM without CAP_SYS_MODULE, another error with it.
+echo "modprobe=$(perl -e 'my $p = ""; syscall(313, 0, $p, 0) == 0 ? print "ok" : print "$!"' </dev/null)"
+try mount_proc mount -t proc proc /mnt
+try remount_proc_sys mount -o remount,rw /proc/sys
+try mount_tmpfs mount -t tmpfs none /mnt
+try new_hierarchy mount -t cgroup -o none,name=envctlprobe cgroup /mnt
+try cgroup_mkdir mkdir /sys/fs/cgroup/pids/$PROBE
+try cgroup_root_mkdir mkdir /sys/fs/cgroup/$PROBE
+try release_agent sh -c 'echo /tmp/x > /sys/fs/cgroup/systemd/release_agent'
+echo "devices=$(ls /dev | tr '\n' ' ')"
+echo "systemd=$(systemctl is-system-running)"
+"#;
+
 /// The repository's fixture directory.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

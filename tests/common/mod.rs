@@ -211,6 +211,32 @@ echo "devices=$(ls /dev | tr '\n' ' ')"
 echo "systemd=$(systemctl is-system-running)"
 "#;
 
+/// The results of [`PRIVILEGE_PROBES`], by probe name.
+pub fn probe_results(stdout: &str) -> std::collections::BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// Asserts what every systemd node without extra capabilities is refused, on any
+/// cgroup version: a running systemd, and no clock, device, module or mount.
+pub fn assert_cannot_change_its_host(r: &std::collections::BTreeMap<String, String>) {
+    assert_eq!(r["systemd"], "running", "{r:?}");
+    assert!(r["clock"].contains("Operation not permitted"), "{r:?}");
+    assert!(r["mknod"].contains("Operation not permitted"), "{r:?}");
+    assert_eq!(r["modprobe"], "Operation not permitted", "{r:?}");
+    for mount in [
+        "mount_proc",
+        "remount_proc_sys",
+        "mount_tmpfs",
+        "new_hierarchy",
+    ] {
+        assert!(r[mount].contains("permission denied"), "{mount}: {r:?}");
+    }
+}
+
 /// The repository's fixture directory.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

@@ -54,6 +54,15 @@ capabilities = ["mknod"]
     let r = probe(&p, "plain", &probe_dir);
     assert_cannot_change_its_host(&r);
     assert!(r["cgroup_mkdir"].contains("Read-only file system"), "{r:?}");
+    // The node's /sys/fs/cgroup is its own: a directory made at its root (which
+    // works) is not in the host's.
+    assert_eq!(r["cgroup_root_mkdir"], "ok", "{r:?}");
+    assert!(
+        !std::path::Path::new("/sys/fs/cgroup")
+            .join(&probe_dir)
+            .exists(),
+        "the node created a directory in the host's /sys/fs/cgroup"
+    );
     // A private cgroup namespace: the hierarchy's root (and its release_agent) is not
     // even visible.
     assert!(r["release_agent"].contains("Permission denied"), "{r:?}");

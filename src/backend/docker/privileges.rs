@@ -219,6 +219,13 @@ pub fn helper(host: &Host, node: &str) -> Result<(Vec<String>, HostConfig), Engi
         network_mode: Some("none".into()),
         cap_add: Some(vec!["SYS_ADMIN".into()]),
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        // The node runs unconfined on AppArmor engines (see `apply`), and AppArmor lets
+        // a process under docker-default open the namespaces only of processes under
+        // the same profile: the helper is unconfined too, like it is on engines
+        // without AppArmor.
+        security_opt: host
+            .apparmor
+            .then(|| vec!["apparmor=unconfined".to_string()]),
         ..Default::default()
     };
     Ok((cmd, config))
@@ -281,6 +288,19 @@ mod tests {
         assert_eq!(cmd[3..], ["308", "165", "/sys/fs/cgroup"]);
         assert_eq!(hc.pid_mode.as_deref(), Some("container:abc"));
         assert_eq!(hc.cap_add, Some(vec!["SYS_ADMIN".to_string()]));
+        assert_eq!(hc.security_opt, None);
+    }
+
+    #[test]
+    fn on_apparmor_engines_the_helper_is_as_unconfined_as_the_node_it_enters() {
+        let mut h = host(Cgroup::V2);
+        h.apparmor = true;
+        let mut node = HostConfig::default();
+        apply(&mut node, Some(&h), &Privileges::default());
+        let (_, helper) = helper(&h, "abc").unwrap();
+        let unconfined = Some(vec!["apparmor=unconfined".to_string()]);
+        assert_eq!(node.security_opt, unconfined);
+        assert_eq!(helper.security_opt, unconfined);
     }
 
     #[test]

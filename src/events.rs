@@ -26,6 +26,9 @@ pub enum Phase {
     },
     /// The provisioned image was found in the cache; no provisioning ran.
     Cached,
+    /// Provisioning starts from the snapshot after step `after`, at the step labelled
+    /// `next`: steps 1..=after are not run again.
+    Resumed { after: usize, next: String },
     /// Creating and starting containers.
     Starting,
     /// Waiting for the health check.

@@ -125,12 +125,13 @@ fn down_of_a_vagrant_instance_with_a_broken_definition_refuses_and_keeps_it() {
     std::fs::create_dir_all(state.join("machines")).unwrap();
     break_definition(&p);
     let run = p.run(&["down", "vm"]).expect(2);
-    assert!(
-        run.output()
-            .contains("fix it, then run `envctl down vm` again"),
-        "{}",
-        run.output()
+    // The printed command names this run's --root and --instance: it works as printed.
+    let down = format!(
+        "fix it, then run `envctl --root {} --instance {} down vm` again",
+        p.path().display(),
+        p.instance
     );
+    assert!(run.output().contains(&down), "{}", run.output());
     assert!(
         run.output().contains("environments/vm.toml"),
         "names the file to fix: {}",

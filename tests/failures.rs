@@ -179,7 +179,7 @@ fn a_node_that_exits_fails_fast_with_its_output() {
 }
 
 #[test]
-fn a_failing_provisioning_step_names_node_and_step_and_cleans_up() {
+fn a_failing_provisioning_step_names_node_and_step_and_keeps_only_that_node() {
     let p = Project::empty();
     p.file(
         "environments/prov.toml",
@@ -198,7 +198,7 @@ fn a_failing_provisioning_step_names_node_and_step_and_cleans_up() {
         "{}",
         out.stderr
     );
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    p.assert_only_the_failed_node_is_kept(&out, "prov", "box");
     let log = p.run(&["logs", "prov", "box", "--provision"]).expect(0);
     assert!(log.stdout.contains("going wrong"), "{}", log.stdout);
 }
@@ -216,7 +216,7 @@ fn a_step_that_hangs_is_stopped_at_its_timeout() {
         "{}",
         out.stderr
     );
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    p.assert_only_the_failed_node_is_kept(&out, "hang", "box");
 }
 
 #[test]

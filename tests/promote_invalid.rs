@@ -98,10 +98,12 @@ fn promoting_an_instance_that_is_not_running_is_a_fault() {
         .run(&["promote", "shop", "app", "--release", "V=2"])
         .expect(3)
         .stderr;
-    assert!(
-        err.contains("is not running; start it with `envctl up shop`"),
-        "{err}"
+    let up = format!(
+        "is not running; start it with `envctl --root {} --instance {} up shop`",
+        p.path().display(),
+        p.instance
     );
+    assert!(err.contains(&up), "{err}");
     let history = p.run(&["history", "shop"]).expect(0).stdout;
     assert!(history.contains("failed"), "{history}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());

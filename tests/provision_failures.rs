@@ -24,7 +24,7 @@ provision = [
         "- hosts: box\n  gather_facts: false\n  tasks:\n    - name: refuse\n      ansible.builtin.fail:\n        msg: the deliberate failure\n",
     );
     let run = p.run(&["up", "play"]).expect(3);
-    let err = run.stderr;
+    let err = run.stderr.clone();
     assert!(
         err.contains("provisioning node `box` failed at step 2 (site playbook)"),
         "{err}"
@@ -32,7 +32,7 @@ provision = [
     assert!(err.contains("the deliberate failure"), "{err}");
     let log = p.run(&["logs", "play", "box", "--provision"]).expect(0);
     assert!(log.stdout.contains("TASK [refuse]"), "{}", log.stdout);
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    p.assert_only_the_failed_node_is_kept(&run, "play", "box");
 }
 
 #[test]
@@ -103,5 +103,5 @@ fn ansible_on_a_node_without_python3_or_apt_is_a_clear_error() {
     let run = p.run(&["up", "bare"]).expect(3);
     assert!(run.stderr.contains("node `box`"), "{}", run.stderr);
     assert!(run.stderr.contains("has no python3"), "{}", run.stderr);
-    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    p.assert_only_the_failed_node_is_kept(&run, "bare", "box");
 }

@@ -291,6 +291,19 @@ pub trait Backend: Send + Sync {
     /// Engine failures.
     async fn remove_node(&self, id: &str) -> Result<(), EngineError>;
 
+    /// Runs `command` in a node attached to envctl's standard input and output (a TTY
+    /// when stdin is a terminal) until it exits; its exit code. `envctl shell`.
+    ///
+    /// # Errors
+    /// Engine failures.
+    async fn interactive(&self, id: &str, command: &[String]) -> Result<i64, EngineError>;
+
+    /// Gives a node a new name (a failed step's node kept for a look inside).
+    ///
+    /// # Errors
+    /// Engine failures, a name already taken among them.
+    async fn rename_node(&self, id: &str, name: &str) -> Result<(), EngineError>;
+
     /// The nodes (and provisioning nodes) matching `selector`, running or not.
     ///
     /// # Errors

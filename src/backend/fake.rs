@@ -523,6 +523,28 @@ impl Backend for Fake {
         })
     }
 
+    async fn interactive(&self, id: &str, command: &[String]) -> Result<i64, EngineError> {
+        self.with(|s| {
+            s.calls.push(format!("shell {id} {}", command.join(" ")));
+            Ok(0)
+        })
+    }
+
+    async fn rename_node(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.with(|s| {
+            if s.nodes.values().any(|n| n.spec.name == name) {
+                return Err(EngineError::Other(format!("the name {name} is taken")));
+            }
+            let node = s
+                .nodes
+                .get_mut(id)
+                .ok_or_else(|| EngineError::Other(format!("no node {id}")))?;
+            s.calls.push(format!("rename {} {name}", node.spec.name));
+            node.spec.name = name.to_string();
+            Ok(())
+        })
+    }
+
     async fn list_nodes(&self, selector: &Selector) -> Result<Vec<NodeInfo>, EngineError> {
         self.with(|s| {
             failure(s, "list", "")?;

@@ -17,6 +17,8 @@ pub const HASH: &str = "io.envctl.hash";
 pub const ROLE: &str = "io.envctl.role";
 pub const OWNER: &str = "io.envctl.owner";
 pub const CACHE_KEY: &str = "io.envctl.cache-key";
+/// On a step snapshot of the provisioning cache: the step it was taken after.
+pub const STEP: &str = "io.envctl.step";
 /// Start time of the owner process (clock ticks since boot, from `/proc/PID/stat`), so a
 /// reused pid is not mistaken for a live owner.
 pub const OWNER_START: &str = "io.envctl.owner-start";

@@ -37,8 +37,43 @@ impl SshAccess {
             .map(|(replica, _)| replica.as_str())
             .ok_or_else(|| EngineError::NodeMissing {
                 node: node.to_string(),
-                hint: "; no running Vagrant machine has that name (run `envctl up` first)".into(),
+                hint: format!(
+                    "; no running machine has that name (run `{}` first)",
+                    crate::hint::command("up")
+                ),
             })
+    }
+}
+
+impl SshAccess {
+    /// Runs `command` on a machine attached to envctl's standard input and output, in a
+    /// TTY when stdin is a terminal (`envctl shell`); its exit code.
+    ///
+    /// # Errors
+    /// The machine is unknown or ssh cannot reach it.
+    pub async fn interactive(&self, node: &str, command: &[String]) -> Result<i64, EngineError> {
+        let machine = self.machine(node)?;
+        let status = tokio::process::Command::new("ssh")
+            .arg("-F")
+            .arg(&self.ssh_config)
+            .args(["-o", "LogLevel=ERROR"])
+            .arg(if crate::terminal::stdin_is_tty() {
+                "-t"
+            } else {
+                "-T"
+            })
+            .arg(machine)
+            .arg("--")
+            .arg(remote_command(command))
+            .status()
+            .await
+            .map_err(|e| EngineError::Other(format!("cannot run ssh: {e}")))?;
+        match status.code() {
+            Some(255) => Err(EngineError::Other(format!(
+                "ssh to machine `{machine}` failed (see above)"
+            ))),
+            code => Ok(i64::from(code.unwrap_or(-1))),
+        }
     }
 }
 

@@ -81,7 +81,7 @@ impl InstanceView {
             })
             .ok_or_else(|| EngineError::NodeMissing {
                 node: node.to_string(),
-                hint: "; run `envctl up` first".into(),
+                hint: format!("; run `{}` first", crate::hint::command("up")),
             })
     }
 

@@ -51,6 +51,9 @@ pub enum Command {
     Logs(LogsArgs),
     /// Run a command in a node: `envctl exec [ENV] NODE -- CMD...`.
     Exec(ExecArgs),
+    /// Open an interactive shell in a node, or in a failed step's node `up` kept:
+    /// `envctl shell [ENV] NODE [-- CMD...]`.
+    Shell(ShellArgs),
     /// Parse and check definitions and specs without touching an engine.
     Validate(ValidateArgs),
     /// Provision the nodes' images without starting them; --check-idempotence runs the
@@ -286,6 +289,16 @@ pub struct ExecArgs {
     pub target: Vec<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// `[ENV] NODE`.
+    #[arg(num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// What to run instead of the node's shell (bash, else sh), after `--`.
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 

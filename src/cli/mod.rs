@@ -52,6 +52,7 @@ pub fn main() -> ExitCode {
             return Failure::Environment(format!("cannot start the async runtime: {e}")).report()
         }
     };
+    crate::hint::given(&cli.root, &cli.instance, cli.engine.as_deref());
     let ctx = Context {
         runtime,
         root: cli.root,
@@ -67,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Logs(a) => commands::logs::run(&ctx, a),
         Command::Exec(a) => commands::exec::run(&ctx, a),
+        Command::Shell(a) => commands::exec::shell(&ctx, a),
         Command::Validate(a) => commands::validate::run(&ctx, a),
         Command::Image(a) => commands::image::run(&ctx, a),
         Command::Cache(a) => commands::cache::run(&ctx, a),

@@ -150,7 +150,16 @@ pub async fn find_matching(
     let mut found = Vec::new();
     let mut kept_instances = BTreeSet::new();
     for c in backend.list_nodes(filters).await? {
-        match verdict(&c.labels, now, lease, &alive) {
+        // A failed step's node kept running is one of its instance's nodes, no longer a
+        // provisioning container of the run that made it.
+        let judged = if super::up::is_kept(&c) {
+            let mut as_node = c.labels.clone();
+            as_node.remove(ROLE);
+            verdict(&as_node, now, lease, &alive)
+        } else {
+            verdict(&c.labels, now, lease, &alive)
+        };
+        match judged {
             Some(reason) => found.push(Garbage {
                 kind: "container",
                 id: c.id.clone(),

@@ -79,8 +79,10 @@ async fn check_node(
     let tag = up::cache_tag(&key);
     let Some(image) = inst.backend.image(&tag).await? else {
         return Err(UpError::Engine(EngineError::Other(format!(
-            "node `{}` has no provisioned image ({tag}); run `envctl up` or `envctl provision` first",
-            node.name
+            "node `{}` has no provisioned image ({tag}); run `{}` or `{}` first",
+            node.name,
+            crate::hint::command(&format!("up {}", inst.env.name)),
+            crate::hint::command(&format!("provision {}", inst.env.name))
         ))));
     };
     let record = up::cache_record(inst, &tag, "idempotent");

@@ -82,8 +82,9 @@ pub async fn needed(inst: &Instance) -> Result<Vec<SavedImage>, ImageFileError> 
     };
     let missing = |node: &Node, what: &str| {
         EngineError::Other(format!(
-            "node `{}`: {what} is not on the engine; run `envctl provision {}` first",
-            node.name, inst.env.name
+            "node `{}`: {what} is not on the engine; run `{}` first",
+            node.name,
+            crate::hint::command(&format!("provision {}", inst.env.name))
         ))
     };
     for node in inst.env.nodes.values().filter(|n| n.replicas > 0) {

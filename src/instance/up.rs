@@ -10,7 +10,9 @@ use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
 use crate::model::{ImageSource, Init, Node};
-use crate::plan::reconcile::{self, Existing, ImageAction, ImageState, NodePlan, Plan, RemovalWhy};
+use crate::plan::reconcile::{
+    self, Existing, ImageAction, ImageState, NodePlan, Plan, RemovalWhy, Resume,
+};
 use crate::plan::{hash, order};
 use crate::provision::{self, ProvisionError};
 use futures_util::future::try_join_all;
@@ -24,6 +26,9 @@ pub struct UpOptions {
     pub no_cache: bool,
     /// Where a failed `up` leaves what its nodes said before they are removed.
     pub artifacts: Option<super::artifacts::Bundle>,
+    /// When a provisioning step fails, leave its container running as the step left
+    /// it, for a look inside (`envctl shell`), instead of removing it.
+    pub keep_failed: bool,
 }
 
 /// What `up` did to each node.
@@ -42,6 +47,19 @@ pub enum UpError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Provision(#[from] ProvisionError),
+    /// A step failed and its container (`container`, an engine id, renamed as
+    /// [`kept_name`] says) was kept running as the step left it.
+    #[error("{error}")]
+    Kept {
+        error: Box<ProvisionError>,
+        container: String,
+    },
+    /// A step failed and its container was to be kept, but could not be (`why`).
+    #[error("{error}\n  its node could not be kept: {why}")]
+    NotKept {
+        error: Box<ProvisionError>,
+        why: String,
+    },
     #[error(transparent)]
     Health(#[from] HealthError),
 }
@@ -80,7 +98,7 @@ pub async fn up(
     options: &UpOptions,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
     let result = bring_up(inst, observer, options).await;
-    if result.is_err() {
+    if let Err(e) = &result {
         if let Some(bundle) = &options.artifacts {
             if let Err(e) = super::artifacts::collect(inst, bundle).await {
                 observer.event(&Event::Note(format!(
@@ -88,7 +106,11 @@ pub async fn up(
                 )));
             }
         }
-        remove_run(inst).await;
+        let kept = match e {
+            UpError::Kept { container, .. } => Some(container.as_str()),
+            _ => None,
+        };
+        remove_run_except(inst, kept).await;
     }
     result
 }
@@ -128,9 +150,30 @@ pub async fn provision_only(
     result
 }
 
+/// What ends the name of a failed step's provisioning container that was kept running
+/// (`up`, `test --keep`): `gc` treats it as one of the instance's nodes, `down` and the
+/// next `up` remove it.
+pub const KEPT_SUFFIX: &str = "-failed";
+
+/// The name of node `node`'s kept provisioning container.
+pub fn kept_name(inst: &Instance, node: &str) -> String {
+    format!("{}.{node}{KEPT_SUFFIX}", inst.id.prefix())
+}
+
+/// Whether a container is a failed step's node kept running.
+pub fn is_kept(c: &NodeInfo) -> bool {
+    c.label(labels::ROLE) == Some(ROLE_PROVISION)
+        && c.name.trim_start_matches('/').ends_with(KEPT_SUFFIX)
+}
+
 /// Removes what this run created: provisioning containers and node containers (the
 /// instance keeps what earlier runs made), and the network when nothing uses it.
 pub async fn remove_run(inst: &Instance) {
+    remove_run_except(inst, None).await;
+}
+
+/// [`remove_run`], leaving the container `kept` (a failed step's) and the network it is on.
+async fn remove_run_except(inst: &Instance, kept: Option<&str>) {
     inst.backend.settled().await;
     // A second pass catches what a removal refused the first time (a container still
     // starting when the run was dropped).
@@ -141,9 +184,10 @@ pub async fn remove_run(inst: &Instance) {
         let mine: Vec<&NodeInfo> = containers
             .iter()
             .filter(|c| {
-                c.label(labels::RUN) == Some(&inst.id.run)
-                    || c.label(labels::ROLE) == Some(ROLE_PROVISION)
-                        && c.label(labels::OWNER) == Some(&labels::owner())
+                Some(c.id.as_str()) != kept
+                    && (c.label(labels::RUN) == Some(&inst.id.run)
+                        || c.label(labels::ROLE) == Some(ROLE_PROVISION)
+                            && c.label(labels::OWNER) == Some(&labels::owner()))
             })
             .collect();
         let _ =
@@ -251,22 +295,38 @@ fn short_id(id: &str) -> String {
     format!("image {}", &hex[..12.min(hex.len())])
 }
 
-/// A node's key from the image its provisioning starts from, and whether the cache
-/// holds its provisioned image.
+/// A node's key from the image its provisioning starts from, whether the cache holds
+/// its provisioned image (a node without steps has none to look for), and else the
+/// latest step snapshot its provisioning can resume from.
 async fn known_state(
     inst: &Instance,
     node: &Node,
     start: &ImageDetails,
 ) -> Result<ImageState, UpError> {
-    cached_state(inst, node, provision_key(inst, node, start)?).await
-}
-
-/// Whether the provisioned image of `key` is in the cache (a node without steps has
-/// none to look for).
-async fn cached_state(inst: &Instance, node: &Node, key: String) -> Result<ImageState, UpError> {
-    let cached =
-        !node.provision.is_empty() && inst.backend.image(&cache_tag(&key)).await?.is_some();
-    Ok(ImageState::Known { key, cached })
+    if node.provision.is_empty() {
+        return Ok(ImageState::Known {
+            key: start.id.clone(),
+            cached: false,
+            resume: None,
+        });
+    }
+    let keys = step_keys(inst, node, start)?;
+    let key = keys.last().cloned().expect("a node with steps has a chain");
+    let cached = inst.backend.image(&cache_tag(&key)).await?.is_some();
+    let mut present = std::collections::BTreeSet::new();
+    if !cached {
+        for k in &keys[..keys.len() - 1] {
+            let tag = reconcile::snapshot_tag(k);
+            if inst.backend.image(&tag).await?.is_some() {
+                present.insert(tag);
+            }
+        }
+    }
+    Ok(ImageState::Known {
+        key,
+        cached,
+        resume: reconcile::resume_point(node, &keys, |t| present.contains(t)),
+    })
 }
 
 async fn bring_up(
@@ -308,8 +368,9 @@ async fn bring_up(
             .map(|(_, b)| b.clone())
             .expect("every node's image was resolved");
         async {
-            let (start, key) = node_key(inst, node, base, &note).await?;
-            Ok::<_, UpError>((start, cached_state(inst, node, key).await?))
+            let start = start_image(inst, node, base, &note).await?;
+            let state = known_state(inst, node, &start).await?;
+            Ok::<_, UpError>((start, state))
         }
     }))
     .await?;
@@ -327,7 +388,7 @@ async fn bring_up(
                 .node(&node.name)
                 .cloned()
                 .expect("every started node is planned");
-            carry_out(inst, node, start, node_plan, observer)
+            carry_out(inst, node, start, node_plan, observer, options)
         }))
         .await?;
     let prepared: BTreeMap<&str, Option<Prepared>> = nodes
@@ -451,7 +512,23 @@ pub async fn node_key(
     base: ImageDetails,
     note: &(dyn Fn(&str) + Sync),
 ) -> Result<(ImageDetails, String), UpError> {
-    let base = if node.init == Init::Systemd {
+    let start = start_image(inst, node, base, note).await?;
+    let key = provision_key(inst, node, &start)?;
+    Ok((start, key))
+}
+
+/// The image a node's provisioning starts from: its base, with systemd added for
+/// `init = "systemd"`.
+///
+/// # Errors
+/// Engine failures deriving the systemd image.
+async fn start_image(
+    inst: &Instance,
+    node: &Node,
+    base: ImageDetails,
+    note: &(dyn Fn(&str) + Sync),
+) -> Result<ImageDetails, UpError> {
+    Ok(if node.init == Init::Systemd {
         let mut labels = inst.id.labels();
         labels.insert(labels::ROLE.into(), ROLE_PROVISION.into());
         labels.insert(labels::NODE.into(), node.name.clone());
@@ -466,19 +543,22 @@ pub async fn node_key(
             })?
     } else {
         base
-    };
-    let key = provision_key(inst, node, &base)?;
-    Ok((base, key))
+    })
 }
 
 /// A node's provisioning key from the image its provisioning starts from (that image's
 /// id when it has no steps).
 fn provision_key(inst: &Instance, node: &Node, start: &ImageDetails) -> Result<String, UpError> {
-    if node.provision.is_empty() {
-        return Ok(start.id.clone());
-    }
+    Ok(step_keys(inst, node, start)?
+        .pop()
+        .unwrap_or_else(|| start.id.clone()))
+}
+
+/// The keys of a node's filesystem after each of its steps (`hash::step_keys`), from
+/// the image its provisioning starts from.
+fn step_keys(inst: &Instance, node: &Node, start: &ImageDetails) -> Result<Vec<String>, UpError> {
     Ok(
-        hash::provision_key(&inst.root, &start.id, node, &inst.env.vars).map_err(|e| {
+        hash::step_keys(&inst.root, &start.id, node, &inst.env.vars).map_err(|e| {
             EngineError::Other(format!(
                 "reading provisioning files of node `{}`: {e}",
                 node.name
@@ -515,10 +595,10 @@ pub(crate) async fn prepare(
     options: &UpOptions,
 ) -> Result<Option<Prepared>, UpError> {
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
-    let (start, key) = node_key(inst, node, base, &note).await?;
-    let state = cached_state(inst, node, key).await?;
+    let start = start_image(inst, node, base, &note).await?;
+    let state = known_state(inst, node, &start).await?;
     let node_plan = reconcile::plan_node(node, 1, &[], &state, options.no_cache);
-    carry_out(inst, node, start, node_plan, observer).await
+    carry_out(inst, node, start, node_plan, observer, options).await
 }
 
 /// Makes the node's image as its plan says (nothing, its base, the cached image, or
@@ -529,6 +609,7 @@ async fn carry_out(
     start: ImageDetails,
     plan: NodePlan,
     observer: &dyn Observer,
+    options: &UpOptions,
 ) -> Result<Option<Prepared>, UpError> {
     let emit = |phase: Phase| {
         observer.event(&Event::Node {
@@ -548,10 +629,17 @@ async fn carry_out(
             note_cached_log(inst, node, tag);
             (tag.clone(), false)
         }
-        ImageAction::Provision { tag, .. } => {
+        ImageAction::Provision { tag, resume, .. } => {
             let tag = tag.clone().expect("the key of a prepared image is known");
-            let key = provision_key(inst, node, &start)?;
-            provision_image(inst, node, &start, &key, &tag, observer).await?;
+            let keys = step_keys(inst, node, &start)?;
+            let from = Provisioning {
+                base: &start,
+                keys: &keys,
+                tag: &tag,
+                resume: resume.as_ref(),
+                keep_failed: options.keep_failed,
+            };
+            provision_image(inst, node, &from, observer).await?;
             (tag, true)
         }
     };
@@ -564,21 +652,48 @@ async fn carry_out(
     }))
 }
 
-/// Runs the node's steps in a short-lived container and commits the result as `tag`.
+/// What one provisioning of a node starts from and keeps.
+struct Provisioning<'a> {
+    /// The image the steps start from when no snapshot is reused.
+    base: &'a ImageDetails,
+    /// The node's chain (`hash::step_keys`): the snapshot after step k is kept under
+    /// link k, the provisioned image under the last.
+    keys: &'a [String],
+    /// The provisioned image's tag.
+    tag: &'a str,
+    /// The snapshot to start from instead of the base, skipping the steps it holds.
+    resume: Option<&'a Resume>,
+    /// A failed step's container stays running ([`UpOptions::keep_failed`]).
+    keep_failed: bool,
+}
+
+/// Runs the node's steps in a short-lived container, keeping a snapshot after each
+/// step but the last, and commits the result as the provisioned image.
 async fn provision_image(
     inst: &Instance,
     node: &Node,
-    base: &ImageDetails,
-    key: &str,
-    tag: &str,
+    from: &Provisioning<'_>,
     observer: &dyn Observer,
 ) -> Result<(), UpError> {
-    let spec = provision_spec(inst, node, &base.id, "provision");
+    let image = from
+        .resume
+        .map_or(from.base.id.as_str(), |r| r.tag.as_str());
+    let spec = provision_spec(inst, node, image, "provision");
     let id = inst
         .backend
         .create_node(&spec)
         .await
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
+    let emit = |phase: Phase| {
+        observer.event(&Event::Node {
+            node: node.name.clone(),
+            phase,
+        })
+    };
+    let (cmd, entrypoint) = match node.init {
+        Init::Systemd => (Some(vec![SYSTEMD_INIT.to_string()]), None),
+        Init::None => (from.base.cmd.clone(), from.base.entrypoint.clone()),
+    };
     let result = async {
         inst.backend.start_node(&id, &spec.name).await?;
         if node.init == Init::Systemd {
@@ -594,48 +709,100 @@ async fn provision_image(
             hosts: host_names(inst),
             second_run: false,
         };
-        let logs = provision::run(&target, &|index, step| {
-            observer.event(&Event::Node {
-                node: node.name.clone(),
-                phase: Phase::Provisioning {
-                    index,
-                    total,
-                    label: step.label(),
-                },
-            })
-        })
-        .await;
-        write_provision_log(inst, node, tag, &logs);
-        logs?;
-        let image_labels = HashMap::from([
-            (labels::MANAGED.to_string(), "true".to_string()),
-            (labels::CACHE_KEY.to_string(), key.to_string()),
-            (labels::NODE.to_string(), node.name.clone()),
-            (labels::ENVIRONMENT.to_string(), inst.env.name.clone()),
-            (labels::PROJECT.to_string(), inst.id.project.clone()),
-        ]);
-        let (cmd, entrypoint) = match node.init {
-            Init::Systemd => (Some(vec![SYSTEMD_INIT.to_string()]), None),
-            Init::None => (base.cmd.clone(), base.entrypoint.clone()),
-        };
-        // The image this one replaces under `tag` (`--no-cache`, or another run that
-        // provisioned the same key at the same time) goes unless a container uses it;
-        // `envctl gc` removes it once none does.
-        let previous = inst.backend.image(tag).await?.map(|i| i.id);
-        let committed = inst
-            .backend
-            .snapshot(&id, tag, image_labels, cmd, entrypoint)
-            .await?;
-        if let Some(previous) = previous.filter(|p| *p != committed) {
-            let _ = inst.backend.remove_image_unless_used(&previous).await;
+        let done = from.resume.map_or(0, |r| r.after);
+        if let Some(r) = from.resume {
+            emit(Phase::Resumed {
+                after: r.after,
+                next: r.next.clone(),
+            });
         }
-        Ok::<(), UpError>(())
+        let mut logs = Vec::new();
+        for (i, step) in node.provision.iter().enumerate().skip(done) {
+            let index = i + 1;
+            emit(Phase::Provisioning {
+                index,
+                total,
+                label: step.label(),
+            });
+            match provision::run_step(&target, index, step).await {
+                Ok(log) => logs.push(log),
+                Err(e) => {
+                    write_provision_log(inst, node, from, &logs, Some(&e));
+                    return Err(UpError::Provision(e));
+                }
+            }
+            if index < total {
+                let snapshot = reconcile::snapshot_tag(&from.keys[i]);
+                let mut step_labels = image_labels(inst, node, &from.keys[i]);
+                step_labels.insert(labels::STEP.into(), index.to_string());
+                keep_image(inst, &id, &snapshot, step_labels, &cmd, &entrypoint).await?;
+            }
+        }
+        write_provision_log(inst, node, from, &logs, None);
+        provision::finish(&target).await;
+        let key = from.keys.last().expect("a provisioned node has steps");
+        let final_labels = image_labels(inst, node, key);
+        keep_image(inst, &id, from.tag, final_labels, &cmd, &entrypoint).await
     }
     .await;
+    if from.keep_failed {
+        if let Err(UpError::Provision(error)) = result {
+            // Renamed, the container tells `gc` and the next `up` that it was kept.
+            let name = kept_name(inst, &node.name);
+            return Err(match inst.backend.rename_node(&id, &name).await {
+                Ok(()) => UpError::Kept {
+                    error: Box::new(error),
+                    container: id,
+                },
+                Err(why) => {
+                    let _ = inst.backend.remove_node(&id).await;
+                    UpError::NotKept {
+                        error: Box::new(error),
+                        why: why.to_string(),
+                    }
+                }
+            });
+        }
+    }
     // The step's own failure comes first; a failed removal must not hide it.
     let removed = inst.backend.remove_node(&id).await;
     result.map_err(|e| e.on_node(&node.name))?;
     removed.map_err(|e| UpError::from(e).on_node(&node.name))
+}
+
+/// The labels of a provisioned image or step snapshot of `key`: the cache's, which
+/// `image list`, `image prune` and `gc` select by.
+fn image_labels(inst: &Instance, node: &Node, key: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::CACHE_KEY.to_string(), key.to_string()),
+        (labels::NODE.to_string(), node.name.clone()),
+        (labels::ENVIRONMENT.to_string(), inst.env.name.clone()),
+        (labels::PROJECT.to_string(), inst.id.project.clone()),
+    ])
+}
+
+/// Commits the provisioning container `id` as `tag`. The image this one replaces under
+/// `tag` (`--no-cache`, or another run that provisioned the same key at the same time)
+/// goes unless a container or a later image uses it; `envctl gc` removes it once none
+/// does.
+async fn keep_image(
+    inst: &Instance,
+    id: &str,
+    tag: &str,
+    image_labels: HashMap<String, String>,
+    cmd: &Option<Vec<String>>,
+    entrypoint: &Option<Vec<String>>,
+) -> Result<(), UpError> {
+    let previous = inst.backend.image(tag).await?.map(|i| i.id);
+    let committed = inst
+        .backend
+        .snapshot(id, tag, image_labels, cmd.clone(), entrypoint.clone())
+        .await?;
+    if let Some(previous) = previous.filter(|p| *p != committed) {
+        let _ = inst.backend.remove_image_unless_used(&previous).await;
+    }
+    Ok(())
 }
 
 /// The container of one replica of a node, from its prepared image.
@@ -724,39 +891,43 @@ pub fn cache_record(inst: &Instance, tag: &str, suffix: &str) -> std::path::Path
         .join(format!("{key}.{suffix}"))
 }
 
+/// Writes the instance's provisioning log of the steps that ran (`steps`, after those a
+/// reused snapshot held) and the one that `failed`; a provisioning that succeeded is
+/// kept beside its cached image too.
 fn write_provision_log(
     inst: &Instance,
     node: &Node,
-    tag: &str,
-    logs: &Result<Vec<provision::StepLog>, ProvisionError>,
+    from: &Provisioning<'_>,
+    steps: &[provision::StepLog],
+    failed: Option<&ProvisionError>,
 ) {
     let mut text = String::new();
-    match logs {
-        Ok(steps) => {
-            for (i, s) in steps.iter().enumerate() {
-                text.push_str(&format!(
-                    "=== step {} ({}) ok in {}\n{}\n",
-                    i + 1,
-                    s.label,
-                    crate::wait::human(s.duration),
-                    s.output
-                ));
-                for c in &s.changed {
-                    text.push_str(&format!("changed: {c}\n"));
-                }
-            }
-        }
-        Err(e) => {
-            text.push_str(&format!(
-                "=== step {} ({}) failed: {}\n{}\n",
-                e.index, e.label, e.reason, e.output
-            ));
+    let done = from.resume.map_or(0, |r| r.after);
+    if let Some(r) = from.resume {
+        text.push_str(&format!("=== {r} (snapshot {})\n", r.tag));
+    }
+    for (i, s) in steps.iter().enumerate() {
+        text.push_str(&format!(
+            "=== step {} ({}) ok in {}\n{}\n",
+            done + i + 1,
+            s.label,
+            crate::wait::human(s.duration),
+            s.output
+        ));
+        for c in &s.changed {
+            text.push_str(&format!("changed: {c}\n"));
         }
     }
-    if logs.is_ok() {
-        let kept = cached_log_path(inst, tag);
-        if let (Some(dir), Some(name)) = (kept.parent(), kept.file_name()) {
-            super::keep_log(dir, &name.to_string_lossy(), &text);
+    match failed {
+        Some(e) => text.push_str(&format!(
+            "=== step {} ({}) failed: {}\n{}\n",
+            e.index, e.label, e.reason, e.output
+        )),
+        None => {
+            let kept = cached_log_path(inst, from.tag);
+            if let (Some(dir), Some(name)) = (kept.parent(), kept.file_name()) {
+                super::keep_log(dir, &name.to_string_lossy(), &text);
+            }
         }
     }
     super::keep_log(

@@ -1,8 +1,9 @@
 //! Content hashes. A node's provisioning key covers every input of its provisioning (base
 //! image id, init, steps, the bytes of scripts, copied files and templates, whole playbook,
 //! manifest and module directories, environment variables, and `vars` for the step kinds
-//! that read them); its definition hash adds what only the running container sees
-//! (command, ports, health).
+//! that read them), as a chain with one link per step (the keys of the snapshots that
+//! provisioning resumes from); its definition hash adds what only the running container
+//! sees (command, ports, health).
 
 use crate::model::environment::TOP_LEVEL_INPUTS;
 use crate::model::{Node, StepKind};
@@ -99,7 +100,8 @@ fn env_fields(h: &mut Hasher, node: &Node) {
     }
 }
 
-/// The key of a node's provisioned image: same key, same filesystem.
+/// The key of a node's provisioned image: same key, same filesystem. It is the last
+/// link of [`step_keys`] (a node without steps: the key of its starting point).
 ///
 /// # Errors
 /// I/O errors reading scripts and copied files.
@@ -109,56 +111,96 @@ pub fn provision_key(
     node: &Node,
     vars: &BTreeMap<String, String>,
 ) -> std::io::Result<String> {
-    let mut h = Hasher::default();
-    h.field("envctl-provision-v4").field(base_image_id);
-    h.field(serde_json::to_vec(&node.init).unwrap_or_default());
-    env_fields(&mut h, node);
-    let mut reads_vars = false;
+    let keys = step_keys(root, base_image_id, node, vars)?;
+    Ok(match keys.last() {
+        Some(last) => last.clone(),
+        None => start_key(base_image_id, node),
+    })
+}
+
+/// The key of the filesystem after each step, as a chain, like an image build cache:
+/// entry `k - 1` is the key once steps 1..=k ran. The chain starts from the base image
+/// id and the node settings provisioning sees (`init`, `env`); each link adds one step
+/// as written and its inputs (the bytes of scripts, copied files and templates, whole
+/// playbook, manifest and module directories, and, for the kinds that read them, the
+/// environment's `vars`, the node's host variables and groups). So an edit to step k's
+/// input changes link k and every later one, and none before it. The last link is the
+/// provisioned image's key.
+///
+/// # Errors
+/// I/O errors reading scripts and copied files.
+pub fn step_keys(
+    root: &Path,
+    base_image_id: &str,
+    node: &Node,
+    vars: &BTreeMap<String, String>,
+) -> std::io::Result<Vec<String>> {
+    let mut keys = Vec::with_capacity(node.provision.len());
+    let mut previous = start_key(base_image_id, node);
     for step in &node.provision {
+        let mut h = Hasher::default();
+        h.field(PROVISION_KEY).field(&previous);
         h.field(serde_json::to_vec(step).unwrap_or_default());
-        match &step.kind {
-            StepKind::Shell { .. } => {}
+        let reads_vars = match &step.kind {
+            StepKind::Shell { .. } => false,
             StepKind::Script { path, .. } => {
                 h.tree(&root.join(path))?;
+                false
             }
             StepKind::Copy { from, .. } => {
                 h.tree(&root.join(from))?;
+                false
             }
             StepKind::Template { from, .. } => {
-                reads_vars = true;
                 h.tree(&root.join(from))?;
+                true
             }
             StepKind::Ansible { playbook } => {
                 // Roles, group_vars, ansible.cfg and included files live beside the playbook.
-                reads_vars = true;
                 beside(&mut h, root, playbook)?;
+                true
             }
             StepKind::Puppet { manifest, modules } => {
-                reads_vars = true;
                 beside(&mut h, root, manifest)?;
                 if let Some(m) = modules {
                     h.tree(&root.join(m))?;
                 }
+                true
             }
             StepKind::Salt { states, pillar, .. } => {
                 h.tree(&root.join(states))?;
                 if let Some(p) = pillar {
                     h.tree(&root.join(p))?;
                 }
+                false
+            }
+        };
+        if reads_vars {
+            // Templates and playbooks see the node's groups, host variables and the vars.
+            h.field("vars");
+            for (k, v) in vars.iter().chain(&node.host_vars) {
+                h.field(k).field(v);
+            }
+            for g in node.ansible_groups() {
+                h.field(g);
             }
         }
+        previous = h.hex();
+        keys.push(previous.clone());
     }
-    if reads_vars {
-        // Templates and playbooks see the node's groups, host variables and the vars.
-        h.field("vars");
-        for (k, v) in vars.iter().chain(&node.host_vars) {
-            h.field(k).field(v);
-        }
-        for g in node.ansible_groups() {
-            h.field(g);
-        }
-    }
-    Ok(h.hex())
+    Ok(keys)
+}
+
+/// First field of every link of the provisioning chain; a new layout gives new keys.
+const PROVISION_KEY: &str = "envctl-provision-v5";
+
+/// Where the chain starts: the base image and the node settings every step sees.
+fn start_key(base_image_id: &str, node: &Node) -> String {
+    let mut h = Hasher::default();
+    h.field(PROVISION_KEY).field(base_image_id);
+    h.field(serde_json::to_vec(&node.init).unwrap_or_default());
+    env_fields(&mut h, node);
+    h.hex()
 }
 
 /// Hashes the directory holding a playbook or manifest. For a file at the top of the
@@ -230,6 +272,93 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         provision_key(dir.path(), "sha256:base", node, &vars).unwrap()
+    }
+
+    fn chain(
+        dir: &tempfile::TempDir,
+        node: &Node,
+        base: &str,
+        vars: &[(&str, &str)],
+    ) -> Vec<String> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        step_keys(dir.path(), base, node, &vars).unwrap()
+    }
+
+    const FIVE: &str = "{ shell = \"echo 1\" }, { copy = \"f.txt\", to = \"/f.txt\" }, { template = \"t.j2\", to = \"/t\" }, { shell = \"echo 4\" }, { shell = \"echo 5\" }";
+
+    fn five() -> (tempfile::TempDir, Node) {
+        node(FIVE, &[("f.txt", "one"), ("t.j2", "{{ greeting }}")])
+    }
+
+    #[test]
+    fn the_chain_has_one_link_per_step_and_ends_at_the_provisioning_key() {
+        let (dir, n) = five();
+        let keys = chain(&dir, &n, "sha256:base", &[]);
+        assert_eq!(keys.len(), 5);
+        let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), 5, "every link differs");
+        assert_eq!(keys.last().unwrap(), &key(&dir, &n, &[]));
+        assert_eq!(
+            keys,
+            chain(&dir, &n, "sha256:base", &[]),
+            "same inputs, same chain"
+        );
+    }
+
+    #[test]
+    fn a_link_depends_only_on_the_steps_up_to_it() {
+        let (dir, n) = five();
+        let keys = chain(&dir, &n, "sha256:base", &[]);
+        // Fixing the fifth step keeps the first four links: their snapshots are reused.
+        let mut fixed = n.clone();
+        fixed.provision[4] = n.provision[3].clone();
+        let after = chain(&dir, &fixed, "sha256:base", &[]);
+        assert_eq!(after[..4], keys[..4]);
+        assert_ne!(after[4], keys[4]);
+        // A node with only the first three steps has the same first three links.
+        let mut shorter = n.clone();
+        shorter.provision.truncate(3);
+        assert_eq!(chain(&dir, &shorter, "sha256:base", &[])[..], keys[..3]);
+    }
+
+    #[test]
+    fn an_edit_to_a_steps_file_changes_its_link_and_every_later_one() {
+        let (dir, n) = five();
+        let keys = chain(&dir, &n, "sha256:base", &[]);
+        std::fs::write(dir.path().join("f.txt"), "two").unwrap();
+        let after = chain(&dir, &n, "sha256:base", &[]);
+        assert_eq!(after[0], keys[0], "step 1 comes before the edited file");
+        for k in 1..5 {
+            assert_ne!(after[k], keys[k], "link {} follows the edit", k + 1);
+        }
+    }
+
+    #[test]
+    fn vars_change_the_links_from_the_first_step_that_reads_them() {
+        let (dir, n) = five();
+        let one = chain(&dir, &n, "sha256:base", &[("a", "1")]);
+        let two = chain(&dir, &n, "sha256:base", &[("a", "2")]);
+        assert_eq!(one[..2], two[..2], "a shell and a copy step read no vars");
+        for k in 2..5 {
+            assert_ne!(one[k], two[k], "link {}", k + 1);
+        }
+    }
+
+    #[test]
+    fn the_base_image_and_the_environment_change_every_link() {
+        let (dir, n) = five();
+        let keys = chain(&dir, &n, "sha256:base", &[]);
+        let other_base = chain(&dir, &n, "sha256:other", &[]);
+        let mut with_env = n.clone();
+        with_env.env.insert("A".into(), "1".into());
+        let other_env = chain(&dir, &with_env, "sha256:base", &[]);
+        for k in 0..5 {
+            assert_ne!(keys[k], other_base[k]);
+            assert_ne!(keys[k], other_env[k]);
+        }
     }
 
     #[test]

@@ -12,6 +12,62 @@ pub fn cache_tag(key: &str) -> String {
     format!("envctl-cache:{}", &key[..24.min(key.len())])
 }
 
+/// The snapshot of a node's filesystem after one provisioning step, whose key is that
+/// step's link of the chain (`hash::step_keys`): a later run resumes from it.
+pub fn snapshot_tag(key: &str) -> String {
+    format!("envctl-step:{}", &key[..24.min(key.len())])
+}
+
+/// Where a provisioning resumes: the snapshot after the first `after` steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// Steps the snapshot holds (1..=after are not run again).
+    pub after: usize,
+    /// The snapshot's tag ([`snapshot_tag`]).
+    pub tag: String,
+    /// The label of the step it resumes at (step `after + 1`).
+    pub next: String,
+}
+
+impl fmt::Display for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&resumed(self.after, &self.next))
+    }
+}
+
+/// What progress says of a provisioning that resumes after step `after` at the step
+/// labelled `next`: `steps 1-4 reused from the cache, resuming at step 5 (NAME)`.
+pub fn resumed(after: usize, next: &str) -> String {
+    let reused = if after == 1 {
+        "step 1".to_string()
+    } else {
+        format!("steps 1-{after}")
+    };
+    format!(
+        "{reused} reused from the cache, resuming at step {} ({next})",
+        after + 1
+    )
+}
+
+/// The latest step of `node` whose snapshot exists (`has` tells, by tag), among every
+/// step but the last (the last one's is the provisioned image itself): where its
+/// provisioning resumes. `step_keys` is the node's chain (`hash::step_keys`).
+pub fn resume_point(
+    node: &Node,
+    step_keys: &[String],
+    has: impl Fn(&str) -> bool,
+) -> Option<Resume> {
+    let before_last = step_keys.len().min(node.provision.len()).saturating_sub(1);
+    (1..=before_last).rev().find_map(|after| {
+        let tag = snapshot_tag(&step_keys[after - 1]);
+        has(&tag).then(|| Resume {
+            after,
+            tag,
+            next: node.provision[after].label(),
+        })
+    })
+}
+
 /// One node (or provisioning node) the engine holds for the instance, as labels say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Existing {
@@ -31,9 +87,14 @@ pub struct Existing {
 /// What is known about a node's image before deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageState {
-    /// The image provisioning starts from is present: the node's provisioning key, and
-    /// whether the provisioned image of that key is in the cache.
-    Known { key: String, cached: bool },
+    /// The image provisioning starts from is present: the node's provisioning key,
+    /// whether the provisioned image of that key is in the cache, and else the latest
+    /// step snapshot provisioning can resume from.
+    Known {
+        key: String,
+        cached: bool,
+        resume: Option<Resume>,
+    },
     /// The image must be made first (pulled, bootstrapped, built, systemd added):
     /// `action` says how. Only a dry run sees this: `up` prepares images before deciding.
     Pending { action: String },
@@ -49,11 +110,12 @@ pub enum ImageAction {
     /// The provisioned image `tag` is reused from the cache.
     Cached { tag: String },
     /// The steps run now and are kept as `tag` (`None` while the base is pending, so
-    /// the key is not known yet).
+    /// the key is not known yet), from the snapshot `resume` when there is one.
     Provision {
         steps: usize,
         tag: Option<String>,
         why: ProvisionWhy,
+        resume: Option<Resume>,
     },
 }
 
@@ -206,11 +268,16 @@ pub fn plan_node(
                     steps,
                     tag: None,
                     why: ProvisionWhy::BasePending,
+                    resume: None,
                 }
             },
             None,
         ),
-        ImageState::Known { key, cached } => {
+        ImageState::Known {
+            key,
+            cached,
+            resume,
+        } => {
             let def_hash = hash::definition_hash(key, node);
             let unchanged = current.len() == wanted.len()
                 && wanted.iter().all(|replica| {
@@ -237,6 +304,8 @@ pub fn plan_node(
                     } else {
                         ProvisionWhy::NotCached
                     },
+                    // `--no-cache` starts from nothing.
+                    resume: resume.clone().filter(|_| !no_cache),
                 }
             };
             (image, Some(def_hash))
@@ -310,12 +379,19 @@ impl fmt::Display for Plan {
                 }
                 ImageAction::Base => "from its base image (no provisioning)".to_string(),
                 ImageAction::Cached { tag } => format!("reuse provisioned image {tag}"),
-                ImageAction::Provision { steps, tag, why } => format!(
+                ImageAction::Provision {
+                    steps,
+                    tag,
+                    why,
+                    resume,
+                } => format!(
                     "provision ({steps} step{}; {})",
                     if *steps == 1 { "" } else { "s" },
-                    match (why, tag) {
-                        (ProvisionWhy::NoCache, _) => "--no-cache".to_string(),
-                        (ProvisionWhy::NotCached, Some(t)) =>
+                    match (why, tag, resume) {
+                        (ProvisionWhy::NoCache, _, _) => "--no-cache".to_string(),
+                        (ProvisionWhy::NotCached, Some(t), Some(r)) =>
+                            format!("not in the cache, {r}, kept as {t}"),
+                        (ProvisionWhy::NotCached, Some(t), None) =>
                             format!("not in the cache, kept as {t}"),
                         _ => "its base image is made first".to_string(),
                     }
@@ -406,6 +482,7 @@ depends_on = ["db"]
                     ImageState::Known {
                         key: format!("{n}-key-0123456789abcdef01234567"),
                         cached,
+                        resume: None,
                     },
                 )
             })
@@ -449,7 +526,8 @@ depends_on = ["db"]
             ImageAction::Provision {
                 steps: 2,
                 tag: Some(_),
-                why: ProvisionWhy::NotCached
+                why: ProvisionWhy::NotCached,
+                resume: None,
             }
         ));
         assert_eq!(db.create, ["db"]);
@@ -459,6 +537,46 @@ depends_on = ["db"]
         assert_eq!(web.after, ["db"]);
         assert!(plan.remove.is_empty());
         assert!(!plan.is_noop());
+    }
+
+    #[test]
+    fn provisioning_resumes_from_the_latest_snapshot_unless_no_cache() {
+        let (_d, env) = env(STACK);
+        let db = &env.nodes["db"];
+        let keys = vec!["a".repeat(64), "b".repeat(64)];
+        // The last step's snapshot is the provisioned image: never a resume point.
+        assert_eq!(resume_point(db, &keys, |_| true).map(|r| r.after), Some(1));
+        assert_eq!(resume_point(db, &keys, |_| false), None);
+        let resume = resume_point(db, &keys, |t| t == snapshot_tag(&keys[0])).unwrap();
+        assert_eq!(resume.tag, format!("envctl-step:{}", "a".repeat(24)));
+        assert_eq!(
+            resume.to_string(),
+            "step 1 reused from the cache, resuming at step 2 (shell `true`)"
+        );
+        let mut images = known(&env, false);
+        images.insert(
+            "db".into(),
+            ImageState::Known {
+                key: keys[1].clone(),
+                cached: false,
+                resume: Some(resume.clone()),
+            },
+        );
+        let plan = reconcile(&env, &[], &images, vec![], false);
+        assert!(
+            matches!(&plan.node("db").unwrap().image, ImageAction::Provision { resume: Some(r), .. } if *r == resume)
+        );
+        let text = plan.to_string();
+        assert!(text.contains("resuming at step 2"), "{text}");
+        let plan = reconcile(&env, &[], &images, vec![], true);
+        assert!(matches!(
+            plan.node("db").unwrap().image,
+            ImageAction::Provision {
+                why: ProvisionWhy::NoCache,
+                resume: None,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -142,8 +142,9 @@ impl Run<'_> {
                     FAULT,
                     "failed",
                     Some(format!(
-                        "instance `{}` of environment `{env}` is not running; start it with `envctl up {env}`",
-                        self.inst.id.instance
+                        "instance `{}` of environment `{env}` is not running; start it with `{}`",
+                        self.inst.id.instance,
+                        crate::hint::command(&format!("up {env}"))
                     )),
                 );
             }

@@ -286,8 +286,9 @@ impl Run<'_> {
             return Err((
                 FAULT,
                 format!(
-                    "instance `{}` of environment `{env}` is not running; start it with `envctl up {env}`",
-                    self.inst.id.instance
+                    "instance `{}` of environment `{env}` is not running; start it with `{}`",
+                    self.inst.id.instance,
+                    crate::hint::command(&format!("up {env}"))
                 ),
             ));
         }
@@ -303,8 +304,8 @@ impl Run<'_> {
                 return Err((
                     FAULT,
                     format!(
-                        "node `{node}` is not running; start it with `envctl up {}`",
-                        self.inst.env.name
+                        "node `{node}` is not running; start it with `{}`",
+                        crate::hint::command(&format!("up {}", self.inst.env.name))
                     ),
                 ));
             }

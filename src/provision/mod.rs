@@ -83,11 +83,8 @@ pub async fn run(
     target: &Target<'_>,
     on_step: &(dyn Fn(usize, &Step) + Sync),
 ) -> Result<Vec<StepLog>, ProvisionError> {
-    let (backend, root, container, node) =
-        (target.backend, target.root, target.container, target.node);
-    let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mut logs = Vec::new();
-    for (i, step) in node.provision.iter().enumerate() {
+    for (i, step) in target.node.provision.iter().enumerate() {
         let index = i + 1;
         if target.second_run && !step.idempotent {
             logs.push(StepLog {
@@ -100,6 +97,25 @@ pub async fn run(
             continue;
         }
         on_step(index, step);
+        logs.push(run_step(target, index, step).await?);
+    }
+    finish(target).await;
+    Ok(logs)
+}
+
+/// Runs step `index` (from 1) of the node, `step`, in the target's container.
+///
+/// # Errors
+/// [`ProvisionError`] naming the node and step, with the tail of its output.
+pub async fn run_step(
+    target: &Target<'_>,
+    index: usize,
+    step: &Step,
+) -> Result<StepLog, ProvisionError> {
+    let (backend, root, container, node) =
+        (target.backend, target.root, target.container, target.node);
+    let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    {
         let started = Instant::now();
         let fail = |reason: String, output: String| ProvisionError {
             node: node.name.clone(),
@@ -198,26 +214,31 @@ pub async fn run(
                 result.output
             }
         };
-        logs.push(StepLog {
+        Ok(StepLog {
             label: step.label(),
             output,
             duration: started.elapsed(),
             changed,
             skipped: false,
-        });
+        })
     }
-    if node.provision.iter().any(|s| {
+}
+
+/// Removes what the steps staged in the container (scripts, manifests, state trees),
+/// once the last step ran.
+pub async fn finish(target: &Target<'_>) {
+    if target.node.provision.iter().any(|s| {
         matches!(
             s.kind,
             StepKind::Script { .. } | StepKind::Puppet { .. } | StepKind::Salt { .. }
         )
     }) {
         let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
-        let _ = backend
-            .exec(container, &cleanup, &[], Duration::from_secs(30))
+        let _ = target
+            .backend
+            .exec(target.container, &cleanup, &[], Duration::from_secs(30))
             .await;
     }
-    Ok(logs)
 }
 
 pub(crate) async fn exec_step(

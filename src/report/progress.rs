@@ -29,6 +29,7 @@ fn describe(phase: &Phase) -> String {
             label,
         } => format!("provisioning {index}/{total}: {label}"),
         Phase::Cached => "provisioned image found in cache".into(),
+        Phase::Resumed { after, next } => crate::plan::reconcile::resumed(*after, next),
         Phase::Starting => "starting".into(),
         Phase::WaitingHealthy => "waiting until healthy".into(),
         Phase::Ready { elapsed } => format!("ready ({})", human(*elapsed)),

@@ -27,7 +27,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 fn phase_name(phase: &Phase) -> Option<&'static str> {
     match phase {
         Phase::Image => Some("image"),
-        Phase::Provisioning { .. } | Phase::Cached => Some("provision"),
+        Phase::Provisioning { .. } | Phase::Cached | Phase::Resumed { .. } => Some("provision"),
         Phase::Starting | Phase::WaitingHealthy => Some("start"),
         _ => None,
     }

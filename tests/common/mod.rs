@@ -173,6 +173,30 @@ impl Project {
     pub fn leftovers(&self) -> Vec<String> {
         leftovers(&self.instance)
     }
+
+    /// After `up ENV` failed in a provisioning step of `node`: only that node's kept
+    /// container and the instance network are left, the failure said how to enter it,
+    /// and `down` removes them.
+    #[allow(dead_code)]
+    pub fn assert_only_the_failed_node_is_kept(&self, up: &Run, env: &str, node: &str) {
+        assert!(
+            up.stderr.contains(&format!(
+                "kept node `{node}` running as its failed step left it"
+            )),
+            "{}",
+            up.stderr
+        );
+        let left = self.leftovers();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left.iter()
+                .any(|o| o.starts_with("container") && o.contains(&format!(".{node}-failed"))),
+            "{left:?}"
+        );
+        assert!(left.iter().any(|o| o.starts_with("network")), "{left:?}");
+        self.run(&["down", env]).expect(0);
+        assert!(self.leftovers().is_empty(), "{:?}", self.leftovers());
+    }
 }
 
 impl Drop for Project {

@@ -681,6 +681,20 @@ impl Docker {
         }
     }
 
+    /// Renames a container.
+    ///
+    /// # Errors
+    /// Engine failures, a name another container has among them.
+    pub async fn rename_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::new()
+            .name(name)
+            .build();
+        self.api
+            .rename_container(id, options)
+            .await
+            .map_err(api(format!("renaming container {id} to {name}")))
+    }
+
     /// Containers (running or not) matching label filters.
     ///
     /// # Errors
@@ -810,6 +824,116 @@ impl Docker {
     ) -> Result<ExecOutput, EngineError> {
         self.exec_streaming(container, command, env, timeout, &|_| {})
             .await
+    }
+
+    /// Runs `command` in a container attached to envctl's own standard input and output
+    /// (`envctl shell`): in a TTY, with the terminal in raw mode, when stdin is one.
+    /// Returns the command's exit code once it ends.
+    ///
+    /// # Errors
+    /// Engine failures.
+    pub async fn interactive(
+        &self,
+        container: &str,
+        command: &[String],
+    ) -> Result<i64, EngineError> {
+        use tokio::io::AsyncWriteExt;
+        let tty = crate::terminal::stdin_is_tty();
+        let term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+        let failed = || api(format!("opening a shell in {container}"));
+        let exec = self
+            .api
+            .create_exec(
+                container,
+                CreateExecOptions {
+                    cmd: Some(command.to_vec()),
+                    env: Some(vec![format!("TERM={term}")]),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(tty),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed())?;
+        let start = bollard::exec::StartExecOptions {
+            detach: false,
+            tty,
+            output_capacity: None,
+        };
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = self
+            .api
+            .start_exec(&exec.id, Some(start))
+            .await
+            .map_err(failed())?
+        else {
+            return Err(EngineError::Other(format!(
+                "the engine ran the shell in {container} detached"
+            )));
+        };
+        if let Some((height, width)) = crate::terminal::size().filter(|_| tty) {
+            let size = bollard::query_parameters::ResizeExecOptionsBuilder::new()
+                .h(i32::from(height))
+                .w(i32::from(width))
+                .build();
+            let _ = self.api.resize_exec(&exec.id, size).await;
+        }
+        // Keys reach the node from a thread of their own: a read of stdin blocks, and
+        // must not hold up the end of envctl once the shell exits.
+        let (keys, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || keys.blocking_send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let forward = tokio::spawn(async move {
+            while let Some(bytes) = typed.recv().await {
+                if input.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                let _ = input.flush().await;
+            }
+            // End of stdin (a pipe): the shell reads end of file.
+            let _ = input.shutdown().await;
+        });
+        let raw = if tty {
+            crate::terminal::RawMode::enter()
+        } else {
+            None
+        };
+        while let Some(chunk) = output.next().await {
+            use std::io::Write;
+            match chunk {
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = stderr.write_all(&message);
+                    let _ = stderr.flush();
+                }
+                Ok(out) => {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(&out.into_bytes());
+                    let _ = stdout.flush();
+                }
+                Err(_) => break,
+            }
+        }
+        drop(raw);
+        forward.abort();
+        let inspect = self
+            .api
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(api(format!("reading the shell's exit code in {container}")))?;
+        Ok(inspect.exit_code.unwrap_or(-1))
     }
 
     /// Like [`Docker::exec`], also handing each piece of stdout to `sink` as it arrives.

@@ -131,6 +131,14 @@ impl Backend for Docker {
         self.remove_container(id).await
     }
 
+    async fn interactive(&self, id: &str, command: &[String]) -> Result<i64, EngineError> {
+        Docker::interactive(self, id, command).await
+    }
+
+    async fn rename_node(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        self.rename_container(id, name).await
+    }
+
     async fn list_nodes(&self, selector: &Selector) -> Result<Vec<NodeInfo>, EngineError> {
         self.list_containers(selector).await
     }

@@ -29,8 +29,9 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
                 .unwrap_or_default();
             if engine == EngineKind::Vagrant {
                 return Err(Failure::Invalid(format!(
-                    "cannot load environment `{name}`, and Vagrant reads it to destroy the machines of instance `{}`: fix it, then run `envctl down {name}` again (nothing was removed)\n{}",
+                    "cannot load environment `{name}`, and Vagrant reads it to destroy the machines of instance `{}`: fix it, then run `{}` again (nothing was removed)\n{}",
                     ctx.instance,
+                    crate::hint::command(&format!("down {name}")),
                     crate::model::secrets::redact(&why)
                 )));
             }

@@ -127,6 +127,8 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let options = UpOptions {
         no_cache: args.no_cache,
         artifacts: bundle.clone(),
+        // With --keep, a failed step's node stays as the step left it.
+        keep_failed: keep,
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
@@ -197,15 +199,20 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                 return result.and(Err(Failure::Environment(e.to_string())));
             }
         }
+    } else if up_failed {
+        // A failed `up` removed what it made but a failed step's node.
+        if super::up::kept_note(ctx, &inst).is_none() {
+            eprintln!(
+                "nothing was kept: `up` failed other than in a provisioning step (only a failed step's node stays), and removed what it made"
+            );
+        }
+        return super::up::with_kept(ctx, &inst, result);
     } else if !ctx.quiet {
-        let instance = if inst.id.instance == "default" {
-            String::new()
-        } else {
-            format!(" --instance {}", inst.id.instance)
-        };
         eprintln!(
-            "kept {}/{}; remove it with `envctl down {}{instance}`",
-            inst.env.name, inst.id.instance, inst.env.name
+            "kept {}/{}; remove it with `{}`",
+            inst.env.name,
+            inst.id.instance,
+            crate::hint::command(&format!("down {}", inst.env.name))
         );
     }
     result

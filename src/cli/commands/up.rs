@@ -36,11 +36,14 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let options = UpOptions {
         no_cache: args.no_cache,
         artifacts: bundle.clone(),
+        // A failed step's node stays as the step left it, to be looked at; `down`
+        // or the next `up` removes it.
+        keep_failed: true,
     };
     let origin = Instant::now();
     let (events, up) = bring_up_recorded(ctx, &inst, &options);
     let up_failed = up.is_err();
-    let result = up
+    let result = with_kept(ctx, &inst, up)
         .and_then(|()| {
             if !ctx.quiet {
                 super::status::print(ctx, &inst)?;
@@ -55,6 +58,48 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     result
 }
 
+/// A failed `up`'s failure, followed by the failed steps' nodes it kept running
+/// ([`UpOptions::keep_failed`]) and the commands that enter and remove them.
+pub fn with_kept<T>(
+    ctx: &Context,
+    inst: &Instance,
+    result: Result<T, Failure>,
+) -> Result<T, Failure> {
+    match result {
+        Err(Failure::Environment(message)) => match kept_note(ctx, inst) {
+            Some(note) => Err(Failure::Environment(format!("{message}\n{note}"))),
+            None => Err(Failure::Environment(message)),
+        },
+        other => other,
+    }
+}
+
+/// What a failed `up` kept: one line per failed step's node left running, then how to
+/// remove them; `None` when it kept nothing.
+pub fn kept_note(ctx: &Context, inst: &Instance) -> Option<String> {
+    let containers = ctx.runtime.block_on(inst.containers()).ok()?;
+    let env = &inst.env.name;
+    let mut lines: Vec<String> = containers
+        .iter()
+        .filter(|c| up::is_kept(c))
+        .filter_map(|c| c.label(crate::backend::labels::NODE))
+        .map(|node| {
+            format!(
+                "  kept node `{node}` running as its failed step left it: look inside with `{}`",
+                crate::hint::command(&format!("shell {env} {node}"))
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    lines.push(format!(
+        "  remove it with `{}`",
+        crate::hint::command(&format!("down {env}"))
+    ));
+    Some(lines.join("\n"))
+}
+
 /// Prints what `up` would do to `inst`, found by looking only (`--dry-run`).
 ///
 /// # Errors
@@ -62,7 +107,7 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
 pub fn print_plan(ctx: &Context, inst: &Instance, no_cache: bool) -> Result<(), Failure> {
     let options = UpOptions {
         no_cache,
-        artifacts: None,
+        ..UpOptions::default()
     };
     let plan = ctx.runtime.block_on(up::plan(inst, &options))?;
     println!(
@@ -90,9 +135,9 @@ fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
         return Ok(());
     }
     Err(Failure::Environment(format!(
-        "not running at the end of `up`: {}; see `envctl logs {} NODE`",
+        "not running at the end of `up`: {}; see `{}`",
         stopped.join(", "),
-        inst.env.name
+        crate::hint::command(&format!("logs {} NODE", inst.env.name))
     )))
 }
 

@@ -111,8 +111,10 @@ pub fn verify_after(
         .block_on(crate::promote::alias_live(&inst.env, &mut view));
     if view.is_empty() {
         return Err(Failure::Environment(format!(
-            "instance `{}` of environment `{}` is not running; start it with `envctl up {}`",
-            inst.id.instance, inst.env.name, inst.env.name
+            "instance `{}` of environment `{}` is not running; start it with `{}`",
+            inst.id.instance,
+            inst.env.name,
+            crate::hint::command(&format!("up {}", inst.env.name))
         )));
     }
     if selected.is_empty() {

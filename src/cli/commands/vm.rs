@@ -141,8 +141,10 @@ fn fault(e: impl std::fmt::Display) -> Failure {
 pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<SshAccess, Failure> {
     let not_running = || {
         Failure::Environment(format!(
-            "instance `{}` of environment `{}` has no running machine; start it with `envctl up {}`",
-            ctx.instance, env.name, env.name
+            "instance `{}` of environment `{}` has no running machine; start it with `{}`",
+            ctx.instance,
+            env.name,
+            crate::hint::command(&format!("up {}", env.name))
         ))
     };
     let vagrant = match machines(ctx, project, env) {
@@ -351,10 +353,10 @@ pub fn status(ctx: &Context, project: &Project, env: &Environment) -> Result<u8,
     let vagrant = machines(ctx, project, env);
     if !vagrant.exists() {
         outln!(
-            "{}/{}: not running (start it with `envctl up {}`)",
+            "{}/{}: not running (start it with `{}`)",
             env.name,
             ctx.instance,
-            env.name
+            crate::hint::command(&format!("up {}", env.name))
         );
         return Ok(SUCCESS);
     }
@@ -386,6 +388,22 @@ pub fn exec(
     let _ = std::io::stdout().write_all(redact(&out.stdout).as_bytes());
     let _ = std::io::stderr().write_all(redact(&out.stderr).as_bytes());
     Ok(u8::try_from(out.exit_code).unwrap_or(1))
+}
+
+/// `envctl shell` on a machine: ssh with a TTY, as root.
+///
+/// # Errors
+/// [`Failure::Environment`] when the machine cannot be reached.
+pub fn shell(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    node: &str,
+    command: &[String],
+) -> Result<u8, Failure> {
+    let access = access(ctx, project, env)?;
+    let code = ctx.runtime.block_on(access.interactive(node, command))?;
+    Ok(u8::try_from(code).unwrap_or(1))
 }
 
 /// The output of the node's command (the Vagrantfile starts it with a log file).

@@ -17,6 +17,8 @@ pub struct InstanceView {
     replicas: BTreeMap<String, NodeInfo>,
     /// Names that stand for another node (a promotable service for one of its colours).
     aliases: BTreeMap<String, String>,
+    /// The environment's name, for the command that starts a missing node.
+    env: String,
 }
 
 impl InstanceView {
@@ -34,6 +36,7 @@ impl InstanceView {
 
     pub fn new(
         backend: Arc<dyn Backend>,
+        env: &str,
         network: String,
         containers: Vec<NodeInfo>,
     ) -> InstanceView {
@@ -46,6 +49,7 @@ impl InstanceView {
             network,
             replicas,
             aliases: BTreeMap::new(),
+            env: env.to_string(),
         }
     }
 
@@ -81,7 +85,10 @@ impl InstanceView {
             })
             .ok_or_else(|| EngineError::NodeMissing {
                 node: node.to_string(),
-                hint: format!("; run `{}` first", crate::hint::command("up")),
+                hint: format!(
+                    "; run `{}` first",
+                    crate::hint::command(&format!("up {}", self.env))
+                ),
             })
     }
 

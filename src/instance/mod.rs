@@ -77,6 +77,7 @@ impl Instance {
         let containers = self.containers().await?;
         Ok(InstanceView::new(
             self.backend.clone(),
+            &self.env.name,
             self.id.network(),
             containers
                 .into_iter()

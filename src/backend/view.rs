@@ -23,7 +23,7 @@ pub struct InstanceView {
 
 impl InstanceView {
     /// The container of a replica, which must be running to run commands in.
-    fn running(&self, node: &str) -> Result<&NodeInfo, EngineError> {
+    pub fn running(&self, node: &str) -> Result<&NodeInfo, EngineError> {
         let c = self.container(node)?;
         if !c.running {
             return Err(EngineError::NodeMissing {

@@ -25,12 +25,8 @@ fn target(words: &[String]) -> (Option<&str>, &str) {
 /// The node's own error (not running, unknown) when neither is there.
 fn container(ctx: &Context, inst: &Instance, node: &str) -> Result<String, Failure> {
     let view = ctx.runtime.block_on(inst.view())?;
-    let missing = match view.container(node) {
-        Ok(c) if c.running => return Ok(c.id.clone()),
-        Ok(c) => crate::backend::EngineError::NodeMissing {
-            node: node.to_string(),
-            hint: format!(" (its container is {}: {})", c.state, c.status),
-        },
+    let missing = match view.running(node) {
+        Ok(c) => return Ok(c.id.clone()),
         Err(e) => e,
     };
     let containers = ctx.runtime.block_on(inst.containers())?;

@@ -201,12 +201,13 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         }
     } else if up_failed {
         // A failed `up` removed what it made but a failed step's node.
-        if super::up::kept_note(ctx, &inst).is_none() {
+        let note = super::up::kept_note(ctx, &inst);
+        if note.is_none() {
             eprintln!(
                 "nothing was kept: `up` failed other than in a provisioning step (only a failed step's node stays), and removed what it made"
             );
         }
-        return super::up::with_kept(ctx, &inst, result);
+        return super::up::with_note(result, note);
     } else if !ctx.quiet {
         eprintln!(
             "kept {}/{}; remove it with `{}`",

@@ -65,12 +65,17 @@ pub fn with_kept<T>(
     inst: &Instance,
     result: Result<T, Failure>,
 ) -> Result<T, Failure> {
-    match result {
-        Err(Failure::Environment(message)) => match kept_note(ctx, inst) {
-            Some(note) => Err(Failure::Environment(format!("{message}\n{note}"))),
-            None => Err(Failure::Environment(message)),
-        },
-        other => other,
+    let note = result.is_err().then(|| kept_note(ctx, inst)).flatten();
+    with_note(result, note)
+}
+
+/// `result`'s environment failure followed by `note` (what a failed `up` kept).
+pub fn with_note<T>(result: Result<T, Failure>, note: Option<String>) -> Result<T, Failure> {
+    match (result, note) {
+        (Err(Failure::Environment(message)), Some(note)) => {
+            Err(Failure::Environment(format!("{message}\n{note}")))
+        }
+        (other, _) => other,
     }
 }
 

@@ -259,6 +259,33 @@ pub trait Backend: Send + Sync {
     /// Engine failures (still in use...).
     async fn remove_network(&self, id: &str) -> Result<(), EngineError>;
 
+    // --- volumes ---
+
+    /// Creates the named volume unless it exists.
+    ///
+    /// # Errors
+    /// Engine failures.
+    async fn ensure_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError>;
+
+    /// Volumes matching `selector`: (name, labels).
+    ///
+    /// # Errors
+    /// Engine failures.
+    async fn list_volumes(
+        &self,
+        selector: &Selector,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError>;
+
+    /// Removes a volume and its data; absent is not an error.
+    ///
+    /// # Errors
+    /// Engine failures (still in use...).
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
+
     // --- nodes ---
 
     /// Creates (without starting) one node replica; returns its id.

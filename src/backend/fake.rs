@@ -46,6 +46,7 @@ pub struct ExecRule {
 struct State {
     images: BTreeMap<String, FakeImage>,
     networks: BTreeMap<String, (String, HashMap<String, String>)>,
+    volumes: BTreeMap<String, HashMap<String, String>>,
     nodes: BTreeMap<String, FakeNode>,
     next: usize,
     calls: Vec<String>,
@@ -101,6 +102,11 @@ impl Fake {
         self.with(|s| s.networks.values().map(|(n, _)| n.clone()).collect())
     }
 
+    /// The names of its volumes.
+    pub fn volumes(&self) -> Vec<String> {
+        self.with(|s| s.volumes.keys().cloned().collect())
+    }
+
     /// Whether an image with this reference (tag or id) exists.
     pub fn has_image(&self, reference: &str) -> bool {
         self.with(|s| find_image(s, reference).is_some())
@@ -147,6 +153,11 @@ impl Fake {
                 n.spec.labels.insert(key.into(), value.into());
             }
             for (name, labels) in s.networks.values_mut() {
+                if name.contains(fragment) {
+                    labels.insert(key.into(), value.into());
+                }
+            }
+            for (name, labels) in s.volumes.iter_mut() {
                 if name.contains(fragment) {
                     labels.insert(key.into(), value.into());
                 }
@@ -448,6 +459,51 @@ impl Backend for Fake {
             }
             s.calls.push(format!("network- {name}"));
             s.networks.remove(id);
+            Ok(())
+        })
+    }
+
+    async fn ensure_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.with(|s| {
+            failure(s, "volume", name)?;
+            if !s.volumes.contains_key(name) {
+                s.calls.push(format!("volume {name}"));
+                s.volumes.insert(name.to_string(), labels);
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_volumes(
+        &self,
+        selector: &Selector,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
+        Ok(self.with(|s| {
+            s.volumes
+                .iter()
+                .filter(|(name, labels)| selected(selector, name, name, labels, None))
+                .map(|(name, labels)| (name.clone(), labels.clone()))
+                .collect()
+        }))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        self.with(|s| {
+            let used = s.nodes.values().any(|n| {
+                n.spec.mounts.iter().any(
+                    |m| matches!(m, crate::model::mounts::Mount::Volume { name: v, .. } if v == name),
+                )
+            });
+            if used {
+                return Err(EngineError::Other(format!("volume {name} is in use")));
+            }
+            if s.volumes.remove(name).is_some() {
+                s.calls.push(format!("volume- {name}"));
+            }
             Ok(())
         })
     }

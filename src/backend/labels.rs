@@ -62,6 +62,12 @@ impl InstanceId {
         self.prefix()
     }
 
+    /// Engine name of the instance's named volume `name`
+    /// (`envctl-demo.default.1f2e3d4c.data`).
+    pub fn volume(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix())
+    }
+
     /// Container name of a replica (`envctl-demo.default.1f2e3d4c.web-2`).
     pub fn container(&self, replica: &str) -> String {
         format!("{}.{replica}", self.prefix())

@@ -25,6 +25,11 @@ pub struct NodeSpec {
     pub boot_image: Option<String>,
     /// What the node asked for beyond the defaults.
     pub privileges: crate::model::Privileges,
+    /// What the container mounts, as the engine sees it: a volume by its full name
+    /// (the instance's), a project path by its absolute location.
+    pub mounts: Vec<crate::model::mounts::Mount>,
+    /// Limits of the container.
+    pub resources: crate::model::resources::Resources,
 }
 
 /// A node replica as the engine lists it (a container, a machine).
@@ -49,6 +54,16 @@ pub struct NodeInfo {
 impl NodeInfo {
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
+    }
+
+    /// The exit code of a container that has exited, from the engine's status text
+    /// (`Exited (0) 3 seconds ago`).
+    pub fn exit_code(&self) -> Option<i64> {
+        if self.running {
+            return None;
+        }
+        let rest = self.status.strip_prefix("Exited (")?;
+        rest.split_once(')')?.0.parse().ok()
     }
 }
 

@@ -44,7 +44,7 @@ pub enum Command {
     /// Up, verify, then down (down always runs, unless --keep): the CI verb.
     Test(TestArgs),
     /// Remove everything the instance created.
-    Down(EnvArg),
+    Down(DownArgs),
     /// Show nodes, state, health and published ports.
     Status(EnvArg),
     /// Show a node's output (or its provisioning log with --provision).
@@ -115,6 +115,15 @@ pub struct EnvArg {
 }
 
 #[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Environment name (optional when the project has exactly one).
+    pub env: Option<String>,
+    /// Keep the instance's named volumes (and their data) for its next `up`.
+    #[arg(long)]
+    pub keep_volumes: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct VagrantConfigArgs {
     /// Environment name (optional when the project has exactly one).
     pub env: Option<String>,
@@ -126,7 +135,9 @@ pub struct VagrantConfigArgs {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    pub env: Option<String>,
+    /// Environment name (optional when the project has exactly one), then optional nodes:
+    /// start only those and what they depend on.
+    pub args: Vec<String>,
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,

@@ -136,7 +136,40 @@ impl Context {
         let project = self.project()?;
         let name = project.pick(name)?;
         let env = project.environment(&name)?;
+        self.refuse_container_keys(&env)?;
         Ok((project, env))
+    }
+
+    /// Refuses, at the line that asks, what only containers serve (`volumes`, `tmpfs`,
+    /// `cpus`, `memory`, `pids`, `run = "once"`) when `env` runs on machines.
+    ///
+    /// # Errors
+    /// [`Failure::Invalid`] with one diagnostic per key.
+    fn refuse_container_keys(&self, env: &Environment) -> Result<(), Failure> {
+        let kind = self.engine_kind(env);
+        if kind == EngineKind::Docker {
+            return Ok(());
+        }
+        let refused: Vec<crate::model::Diagnostic> = env
+            .nodes
+            .values()
+            .flat_map(|node| {
+                node.container_keys.iter().map(move |(key, at)| {
+                    at.diagnostic(
+                        Some(&format!("nodes.{}.{key}", node.name)),
+                        format!(
+                            "the {kind} engine does not support `{key}` (node `{}`); it is served by the docker engine (`--engine docker`); leave it out for machines",
+                            node.name
+                        ),
+                    )
+                })
+            })
+            .collect();
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::model::ModelError::Diagnostics(refused).into())
+        }
     }
 
     /// The engine `env` runs on: `--engine`, else the environment's `engine`. The one

@@ -1,5 +1,6 @@
-//! `down`: removes every container and network carrying the instance's labels. It trusts
-//! nothing but the labels, so it works after crashes and is safe to repeat.
+//! `down`: removes every container, network and (unless kept) volume carrying the
+//! instance's labels. It trusts nothing but the labels, so it works after crashes and is
+//! safe to repeat.
 
 use super::Instance;
 use crate::backend::{Backend, EngineError};
@@ -10,13 +11,23 @@ use futures_util::future::join_all;
 pub struct Removed {
     pub containers: usize,
     pub networks: usize,
+    pub volumes: usize,
 }
 
-/// Removes the instance.
+/// What `down` does with the instance's named volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Volumes {
+    /// Removed with their data (the default).
+    Remove,
+    /// Kept for the next `up` of the instance (`down --keep-volumes`).
+    Keep,
+}
+
+/// Removes the instance, and its volumes unless told to keep them.
 ///
 /// # Errors
 /// Engine failures; removal continues past individual failures and reports the first.
-pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
+pub async fn down(inst: &Instance, volumes: Volumes) -> Result<Removed, EngineError> {
     let containers = inst.containers().await?;
     let results = join_all(containers.iter().map(|c| inst.backend.remove_node(&c.id))).await;
     let mut first_error = None;
@@ -35,6 +46,14 @@ pub async fn down(inst: &Instance) -> Result<Removed, EngineError> {
             first_error.get_or_insert(e);
         }
     }
+    if volumes == Volumes::Remove {
+        match remove_volumes(inst).await {
+            Ok(n) => removed.volumes = n,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(removed),
@@ -51,14 +70,27 @@ pub async fn down_until_gone(inst: &Instance) -> Result<Removed, EngineError> {
     inst.backend.settled().await;
     let mut total = Removed::default();
     for _ in 0..5 {
-        let removed = down(inst).await?;
+        let removed = down(inst, Volumes::Remove).await?;
         total.containers += removed.containers;
         total.networks += removed.networks;
+        total.volumes += removed.volumes;
         if removed == Removed::default() {
             break;
         }
     }
     Ok(total)
+}
+
+/// Removes the instance's named volumes and their data.
+///
+/// # Errors
+/// Engine failures (a volume still in use).
+pub async fn remove_volumes(inst: &Instance) -> Result<usize, EngineError> {
+    let volumes = inst.backend.list_volumes(&inst.id.filters()).await?;
+    for (name, _) in &volumes {
+        inst.backend.remove_volume(name).await?;
+    }
+    Ok(volumes.len())
 }
 
 /// Removes the instance's networks.

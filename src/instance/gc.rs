@@ -64,7 +64,7 @@ pub fn verdict(
 /// One object `gc` removes (or would remove).
 #[derive(Debug, Clone)]
 pub struct Garbage {
-    /// `container`, `network` or `image`.
+    /// `container`, `network`, `volume` or `image`.
     pub kind: &'static str,
     pub id: String,
     pub name: String,
@@ -186,6 +186,20 @@ pub async fn find_matching(
             });
         }
     }
+    for (name, vol_labels) in backend.list_volumes(filters).await? {
+        if kept_instances.contains(&owner_key(&vol_labels)) {
+            continue;
+        }
+        if let Some(reason) = verdict(&vol_labels, now, lease, &alive) {
+            found.push(Garbage {
+                kind: "volume",
+                id: name.clone(),
+                name,
+                instance: instance_key(&vol_labels),
+                reason,
+            });
+        }
+    }
     Ok(found)
 }
 
@@ -193,7 +207,7 @@ pub async fn find_matching(
 /// still runs.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(24 * 3600);
 
-/// Removes what [`find`] returned: containers first, then networks, then images.
+/// Removes what [`find`] returned: containers first, then networks, volumes, images.
 ///
 /// # Errors
 /// The first engine failure; removal goes on past it.
@@ -206,6 +220,11 @@ pub async fn remove(backend: &dyn Backend, garbage: &[Garbage]) -> Result<(), En
     }
     for g in garbage.iter().filter(|g| g.kind == "network") {
         if let Err(e) = super::down::remove_network_when_free(backend, &g.id).await {
+            first.get_or_insert(e);
+        }
+    }
+    for g in garbage.iter().filter(|g| g.kind == "volume") {
+        if let Err(e) = backend.remove_volume(&g.id).await {
             first.get_or_insert(e);
         }
     }

@@ -32,6 +32,48 @@ fn logs(tail: &str) -> String {
     }
 }
 
+/// Why a job (a node with `run = "once"`) did not complete.
+#[derive(Debug, thiserror::Error)]
+#[error("job `{replica}` failed: {reason}{}", logs(.log_tail))]
+pub struct JobError {
+    pub replica: String,
+    pub reason: String,
+    pub log_tail: String,
+}
+
+/// Longest a job may run.
+pub const JOB_TIMEOUT: Duration = crate::model::environment::DEFAULT_STEP_TIMEOUT;
+
+/// Waits until the job's `container` has run to completion, successfully.
+///
+/// # Errors
+/// [`JobError`] when it exits with another code than 0 or runs past `timeout`, with the
+/// tail of its output.
+pub async fn wait_completed(
+    backend: &dyn Backend,
+    replica: &str,
+    container: &NodeInfo,
+    timeout: Duration,
+) -> Result<(), JobError> {
+    let result = wait::until(timeout, Duration::from_millis(250), || async {
+        match backend.node_state(&container.id).await {
+            Ok((true, _)) => Poll::Pending("still running".into()),
+            Ok((false, Some(0))) => Poll::Ready(()),
+            Ok((false, code)) => Poll::Failed(format!("exit code {}", code.unwrap_or(-1))),
+            Err(e) => Poll::Failed(e.to_string()),
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => Err(JobError {
+            replica: replica.to_string(),
+            reason: e.to_string(),
+            log_tail: backend.log_tail(&container.id, 15).await,
+        }),
+    }
+}
+
 /// Waits for `container` to be running and, when `health` is set, healthy.
 ///
 /// # Errors

@@ -11,6 +11,7 @@ pub mod image_file;
 pub mod lock;
 pub mod machine_idempotence;
 pub mod ready;
+pub mod subset;
 pub mod up;
 
 pub mod watch;

@@ -151,7 +151,7 @@ fn the_dry_run_plan_creates_nothing_and_names_what_up_will_do() {
         "{text}"
     );
     up(&inst).unwrap();
-    block(down::down(&inst)).unwrap();
+    block(down::down(&inst, down::Volumes::Remove)).unwrap();
     let text = block(up::plan(&inst, &UpOptions::default()))
         .unwrap()
         .to_string();
@@ -204,7 +204,7 @@ fn a_cached_image_is_reused_after_down_and_no_cache_provisions_again() {
     let fake = Arc::new(Fake::new());
     let inst = project.instance(&fake);
     up(&inst).unwrap();
-    block(down::down(&inst)).unwrap();
+    block(down::down(&inst, down::Volumes::Remove)).unwrap();
     fake.clear_calls();
     let outcomes = up(&inst).unwrap();
     assert_eq!(outcomes["db"], NodeOutcome::Started { provisioned: false });
@@ -297,10 +297,10 @@ fn down_removes_every_node_and_network_and_repeats_safely() {
     let fake = Arc::new(Fake::new());
     let inst = project.instance(&fake);
     up(&inst).unwrap();
-    let removed = block(down::down(&inst)).unwrap();
+    let removed = block(down::down(&inst, down::Volumes::Remove)).unwrap();
     assert_eq!((removed.containers, removed.networks), (3, 1));
     assert!(names(&fake).is_empty() && fake.networks().is_empty());
-    let again = block(down::down(&inst)).unwrap();
+    let again = block(down::down(&inst, down::Volumes::Remove)).unwrap();
     assert_eq!((again.containers, again.networks), (0, 0));
     // The provisioned image is the cache: down keeps it.
     assert!(fake.calls().iter().all(|c| !c.starts_with("remove image")));
@@ -316,7 +316,7 @@ fn two_projects_with_the_same_names_never_touch_each_other() {
     up(&ib).unwrap();
     assert_eq!(names(&fake).len(), 6);
     // b's up found nothing of a's to adopt or remove, and its down removes only its own.
-    block(down::down(&ib)).unwrap();
+    block(down::down(&ib, down::Volumes::Remove)).unwrap();
     let left = names(&fake);
     assert_eq!(left.len(), 3);
     assert!(

@@ -9,6 +9,8 @@ use crate::backend::labels::{self, ROLE_NODE, ROLE_PROVISION};
 use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
+use crate::model::environment::Run;
+use crate::model::mounts::Mount;
 use crate::model::{ImageSource, Init, Node};
 use crate::plan::reconcile::{
     self, Existing, ImageAction, ImageState, NodePlan, Plan, RemovalWhy, Resume,
@@ -29,6 +31,9 @@ pub struct UpOptions {
     /// When a provisioning step fails, leave its container running as the step left
     /// it, for a look inside (`envctl shell`), instead of removing it.
     pub keep_failed: bool,
+    /// Start these nodes only (`up ENV NODE...`, with their dependencies); the
+    /// instance's other nodes are left as they are. `None`: every node.
+    pub only: Option<std::collections::BTreeSet<String>>,
 }
 
 /// What `up` did to each node.
@@ -62,6 +67,8 @@ pub enum UpError {
     },
     #[error(transparent)]
     Health(#[from] HealthError),
+    #[error(transparent)]
+    Job(#[from] super::health::JobError),
 }
 
 impl UpError {
@@ -196,6 +203,14 @@ async fn remove_run_except(inst: &Instance, kept: Option<&str>) {
         if containers.len() == mine.len() {
             let _ = super::down::remove_networks(inst).await;
         }
+        // Volumes this run created hold only what this run wrote.
+        if let Ok(volumes) = inst.backend.list_volumes(&inst.id.filters()).await {
+            for (name, labels) in volumes {
+                if labels.get(labels::RUN) == Some(&inst.id.run) {
+                    let _ = inst.backend.remove_volume(&name).await;
+                }
+            }
+        }
         if mine.is_empty() {
             break;
         }
@@ -213,6 +228,7 @@ pub fn observed(containers: &[NodeInfo]) -> Vec<Existing> {
             replica: c.label(labels::REPLICA).map(str::to_string),
             hash: c.label(labels::HASH).map(str::to_string),
             running: c.running,
+            completed: c.exit_code() == Some(0),
             provisioning: c.label(labels::ROLE) == Some(ROLE_PROVISION),
         })
         .collect()
@@ -220,8 +236,16 @@ pub fn observed(containers: &[NodeInfo]) -> Vec<Existing> {
 
 /// The nodes `up` starts (defined, not scaled to zero) and the distinct base images
 /// they use, each once however many nodes share it.
-fn started_nodes(inst: &Instance) -> (Vec<&Node>, Vec<&ImageSource>) {
-    let nodes: Vec<&Node> = inst.env.nodes.values().filter(|n| n.replicas > 0).collect();
+fn started_nodes<'i>(
+    inst: &'i Instance,
+    options: &UpOptions,
+) -> (Vec<&'i Node>, Vec<&'i ImageSource>) {
+    let nodes: Vec<&Node> = inst
+        .env
+        .nodes
+        .values()
+        .filter(|n| n.replicas > 0 && options.only.as_ref().is_none_or(|o| o.contains(&n.name)))
+        .collect();
     let mut sources: Vec<&ImageSource> = nodes.iter().map(|n| &n.image).collect();
     sources.sort_by_key(|s| format!("{s:?}"));
     sources.dedup();
@@ -235,7 +259,7 @@ fn started_nodes(inst: &Instance) -> (Vec<&Node>, Vec<&ImageSource>) {
 /// Engine failures; provisioning files that cannot be read.
 pub async fn plan(inst: &Instance, options: &UpOptions) -> Result<Plan, UpError> {
     let existing = observed(&inst.containers().await?);
-    let (nodes, sources) = started_nodes(inst);
+    let (nodes, sources) = started_nodes(inst, options);
     let mut pending = Vec::new();
     let mut bases = Vec::new();
     for source in sources {
@@ -274,12 +298,13 @@ pub async fn plan(inst: &Instance, options: &UpOptions) -> Result<Plan, UpError>
         };
         images.insert(node.name.clone(), state);
     }
-    Ok(reconcile::reconcile(
+    Ok(reconcile::reconcile_part(
         &inst.env,
         &existing,
         &images,
         pending,
         options.no_cache,
+        options.only.as_ref(),
     ))
 }
 
@@ -343,7 +368,8 @@ async fn bring_up(
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
 
-    let (nodes, sources) = started_nodes(inst);
+    let (nodes, sources) = started_nodes(inst, options);
+    ensure_volumes(inst, &nodes).await?;
     let note = |msg: &str| observer.event(&Event::Note(msg.to_string()));
     for node in &nodes {
         if let Some(warning) = node.privileges.warning(&node.name) {
@@ -380,7 +406,22 @@ async fn bring_up(
         .map(|(n, (_, state))| (n.name.clone(), state.clone()))
         .collect();
     let existing: Vec<Existing> = existing.into_iter().filter(|e| !e.provisioning).collect();
-    let plan = reconcile::reconcile(&inst.env, &existing, &images, vec![], options.no_cache);
+    let plan = reconcile::reconcile_part(
+        &inst.env,
+        &existing,
+        &images,
+        vec![],
+        options.no_cache,
+        options.only.as_ref(),
+    );
+    for node in nodes.iter().filter(|n| n.run == Run::Once) {
+        if plan.node(&node.name).is_some_and(NodePlan::unchanged) {
+            note(&format!(
+                "job `{}` completed earlier with the same image, command and environment; not run again",
+                node.name
+            ));
+        }
+    }
 
     let prepared: Vec<Option<Prepared>> =
         try_join_all(nodes.iter().zip(starts).map(|(node, (start, _))| {
@@ -806,7 +847,13 @@ async fn keep_image(
 }
 
 /// The container of one replica of a node, from its prepared image.
-fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) -> NodeSpec {
+fn replica_spec(
+    inst: &Instance,
+    node: &Node,
+    prep: &Prepared,
+    replica: &str,
+    mounts: &[Mount],
+) -> NodeSpec {
     let mut labels = inst.id.labels();
     labels.insert(labels::ROLE.into(), ROLE_NODE.into());
     labels.insert(labels::NODE.into(), node.name.clone());
@@ -830,7 +877,69 @@ fn replica_spec(inst: &Instance, node: &Node, prep: &Prepared, replica: &str) ->
         systemd: node.init == Init::Systemd,
         boot_image: Some(prep.boot_image.clone()),
         privileges: node.privileges.clone(),
+        mounts: mounts.to_vec(),
+        resources: node.resources,
     }
+}
+
+/// A node's mounts as the engine takes them: each named volume by the instance's name
+/// for it, each project path by where it is now (still inside the project).
+///
+/// # Errors
+/// A project path that no longer resolves inside the project.
+fn engine_mounts(inst: &Instance, node: &Node) -> Result<Vec<Mount>, UpError> {
+    let root = crate::model::confine::Root::new(&inst.root);
+    node.mounts
+        .iter()
+        .map(|m| {
+            Ok(match m {
+                Mount::Volume {
+                    name,
+                    target,
+                    read_only,
+                } => Mount::Volume {
+                    name: inst.id.volume(name),
+                    target: target.clone(),
+                    read_only: *read_only,
+                },
+                Mount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => Mount::Bind {
+                    source: root.resolve(&source.display().to_string()).map_err(|why| {
+                        UpError::Engine(EngineError::Other(format!(
+                            "node `{}` binds {}: {why}",
+                            node.name,
+                            source.display()
+                        )))
+                    })?,
+                    target: target.clone(),
+                    read_only: *read_only,
+                },
+                tmpfs @ Mount::Tmpfs { .. } => tmpfs.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Creates the named volumes of the nodes `up` starts, unless they exist (an earlier
+/// `up`, or one kept by `down --keep-volumes`).
+async fn ensure_volumes(inst: &Instance, nodes: &[&Node]) -> Result<(), UpError> {
+    let names: std::collections::BTreeSet<&str> = nodes
+        .iter()
+        .flat_map(|n| &n.mounts)
+        .filter_map(|m| match m {
+            Mount::Volume { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    for name in names {
+        inst.backend
+            .ensure_volume(&inst.id.volume(name), inst.id.labels())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Longest a systemd node may take to boot.
@@ -871,6 +980,10 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
         systemd,
         boot_image: None,
         privileges: node.privileges.clone(),
+        // Steps see the image alone, so a provisioned image never holds a volume's
+        // contents; limits are the running node's, not its provisioning's.
+        mounts: vec![],
+        resources: Default::default(),
     }
 }
 
@@ -984,8 +1097,10 @@ async fn create_node(
     )
     .await?;
     // Replicas are created side by side.
+    let mounts = engine_mounts(inst, node)?;
+    let mounts = &mounts;
     let fresh = try_join_all(prep.plan.create.iter().map(|replica| async move {
-        let spec = replica_spec(inst, node, prep, replica);
+        let spec = replica_spec(inst, node, prep, replica, mounts);
         let id = inst.backend.create_node(&spec).await?;
         Ok::<_, UpError>((replica.clone(), id))
     }))
@@ -1034,6 +1149,17 @@ async fn run_node(
                     hint: " (its container disappeared right after it started)".into(),
                 })
             })?;
+            // A job is done once it has run to completion.
+            if node.run == Run::Once {
+                return health::wait_completed(
+                    inst.backend.as_ref(),
+                    replica,
+                    &info,
+                    health::JOB_TIMEOUT,
+                )
+                .await
+                .map_err(UpError::from);
+            }
             // A systemd node is ready once booted (its units started), then healthy.
             if node.init == Init::Systemd {
                 inst.backend.wait_booted(id, BOOT_TIMEOUT).await?;

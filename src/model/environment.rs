@@ -47,6 +47,37 @@ pub struct Environment {
     pub engine: super::EngineKind,
 }
 
+impl Environment {
+    /// `names` and every node they depend on, directly or not: what `up ENV NODE...`
+    /// starts.
+    ///
+    /// # Errors
+    /// A message naming a node the environment does not define (or scales to zero).
+    pub fn with_dependencies(&self, names: &[String]) -> Result<BTreeSet<String>, String> {
+        let mut wanted = BTreeSet::new();
+        let mut todo: Vec<String> = names.to_vec();
+        while let Some(name) = todo.pop() {
+            let Some(node) = self.nodes.get(&name).filter(|n| n.replicas > 0) else {
+                let started: Vec<&str> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.replicas > 0)
+                    .map(|n| n.name.as_str())
+                    .collect();
+                return Err(format!(
+                    "environment `{}` starts no node `{name}` (nodes: {})",
+                    self.name,
+                    started.join(", ")
+                ));
+            };
+            if wanted.insert(name.clone()) {
+                todo.extend(node.depends_on.iter().cloned());
+            }
+        }
+        Ok(wanted)
+    }
+}
+
 /// Where a node's image comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,6 +110,26 @@ pub struct Node {
     pub idempotence_ignore: Vec<String>,
     /// What its containers may do beyond the least-privilege defaults.
     pub privileges: super::Privileges,
+    /// Volumes, project paths and tmpfs mounted in its containers (not while provisioning).
+    pub mounts: Vec<super::mounts::Mount>,
+    /// Limits of each of its containers.
+    pub resources: super::resources::Resources,
+    /// A service that keeps running, or a job that runs to completion.
+    pub run: Run,
+    /// Keys written for this node that only a container engine serves (`volumes`,
+    /// `memory`...), with where: a VM engine refuses them there.
+    pub container_keys: Vec<(&'static str, Location)>,
+}
+
+/// Whether a node keeps running or runs once to completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Run {
+    /// A service: ready when it runs (and is healthy); exiting is a failure.
+    #[default]
+    Always,
+    /// A job (a migration, a seed): done when its command exits 0.
+    Once,
 }
 
 /// What a node's containers run as PID 1.
@@ -395,6 +446,12 @@ struct PartialNode {
     idempotence_ignore: Option<Vec<String>>,
     privileged: Option<bool>,
     capabilities: Option<Vec<String>>,
+    volumes: Option<Located<Vec<super::mounts::Mount>>>,
+    tmpfs: Option<Located<Vec<super::mounts::Mount>>>,
+    cpus: Option<Located<i64>>,
+    memory: Option<Located<i64>>,
+    pids: Option<Located<i64>>,
+    run: Option<Run>,
 }
 
 fn resolve(
@@ -752,6 +809,24 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     if layer.capabilities.is_some() {
         base.capabilities = layer.capabilities;
     }
+    if layer.volumes.is_some() {
+        base.volumes = layer.volumes;
+    }
+    if layer.tmpfs.is_some() {
+        base.tmpfs = layer.tmpfs;
+    }
+    if layer.cpus.is_some() {
+        base.cpus = layer.cpus;
+    }
+    if layer.memory.is_some() {
+        base.memory = layer.memory;
+    }
+    if layer.pids.is_some() {
+        base.pids = layer.pids;
+    }
+    if layer.run.is_some() {
+        base.run = layer.run;
+    }
 }
 
 fn located<T>(src: &Arc<SourceFile>, s: Spanned<T>) -> Located<T> {
@@ -835,7 +910,6 @@ fn partial_node(
             .filter_map(|s| step(root, src, s, errors))
             .collect()
     });
-    let _ = node_span;
     let init = raw.init.and_then(|i| match i.get_ref().as_str() {
         "systemd" => Some(Init::Systemd),
         "none" => Some(Init::None),
@@ -858,6 +932,71 @@ fn partial_node(
                 }
             })
             .collect()
+    });
+    let confined = Root::new(root);
+    let mounts = |list: Option<Vec<Spanned<String>>>,
+                  parse: &dyn Fn(&str) -> Result<super::mounts::Mount, String>,
+                  errors: &mut Vec<Diagnostic>| {
+        let list = list?;
+        let at = list.first().map_or(node_span.clone(), Spanned::span);
+        let parsed = list
+            .into_iter()
+            .filter_map(|m| match parse(m.get_ref()) {
+                Ok(mount) => Some(mount),
+                Err(message) => {
+                    errors.push(src.diagnostic(Some(m.span()), message));
+                    None
+                }
+            })
+            .collect();
+        Some(Located {
+            value: parsed,
+            at: Location {
+                src: src.clone(),
+                span: at,
+            },
+        })
+    };
+    let volumes = mounts(
+        raw.volumes,
+        &|m| super::mounts::volume(&confined, m),
+        errors,
+    );
+    let tmpfs = mounts(raw.tmpfs, &super::mounts::tmpfs, errors);
+    let limit = |span: std::ops::Range<usize>,
+                 parsed: Result<i64, String>,
+                 errors: &mut Vec<Diagnostic>| match parsed {
+        Ok(value) => Some(Located {
+            value,
+            at: Location {
+                src: src.clone(),
+                span,
+            },
+        }),
+        Err(message) => {
+            errors.push(src.diagnostic(Some(span), message));
+            None
+        }
+    };
+    let cpus = raw
+        .cpus
+        .and_then(|c| limit(c.span(), super::resources::cpus(*c.get_ref()), errors));
+    let memory = raw
+        .memory
+        .and_then(|m| limit(m.span(), super::resources::memory(m.get_ref()), errors));
+    let pids = raw
+        .pids
+        .and_then(|p| limit(p.span(), super::resources::pids(*p.get_ref()), errors));
+    let run = raw.run.and_then(|r| match r.get_ref().as_str() {
+        "once" => Some(Run::Once),
+        "always" => Some(Run::Always),
+        other => {
+            errors.push(src.diagnostic(
+                Some(r.span()),
+                format!("unknown run `{other}`; use \"once\" for a job that runs to completion or \"always\" for a service"),
+            ));
+            None
+        }
     });
     let groups = raw.groups.map(|groups| {
         groups
@@ -897,6 +1036,12 @@ fn partial_node(
         idempotence_ignore: raw.idempotence_ignore,
         privileged: raw.privileged,
         capabilities,
+        volumes,
+        tmpfs,
+        cpus,
+        memory,
+        pids,
+        run,
     }
 }
 
@@ -1322,6 +1467,57 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
             format!("node `{name}` has privileged = true, which already grants every capability; drop `capabilities`, or drop `privileged` to add only those"),
         ));
     }
+    let run = p.run.unwrap_or_default();
+    if run == Run::Once {
+        if init == Init::Systemd {
+            errors.push(header.diagnostic(
+                Some("run"),
+                format!("node `{name}` is a job (run = \"once\") with init = \"systemd\", which never completes; a job runs its `command` to completion"),
+            ));
+        }
+        if p.health.is_some() {
+            errors.push(header.diagnostic(
+                Some("health"),
+                format!("node `{name}` is a job (run = \"once\"): it is done when its command exits 0, so it takes no `health`"),
+            ));
+        }
+    }
+    let mut container_keys: Vec<(&'static str, Location)> = Vec::new();
+    let mut mounts = Vec::new();
+    for (key, list) in [("volumes", &p.volumes), ("tmpfs", &p.tmpfs)] {
+        if let Some(list) = list {
+            container_keys.push((key, list.at.clone()));
+            for m in &list.value {
+                if let Some(earlier) = mounts
+                    .iter()
+                    .find(|e: &&super::mounts::Mount| e.target() == m.target())
+                {
+                    errors.push(list.at.diagnostic(
+                        Some(key),
+                        format!(
+                            "node `{name}` mounts two things at {} ({earlier:?} and {m:?})",
+                            m.target()
+                        ),
+                    ));
+                } else {
+                    mounts.push(m.clone());
+                }
+            }
+        }
+    }
+    for (key, limit) in [("cpus", &p.cpus), ("memory", &p.memory), ("pids", &p.pids)] {
+        if let Some(l) = limit {
+            container_keys.push((key, l.at.clone()));
+        }
+    }
+    let resources = super::resources::Resources {
+        nano_cpus: p.cpus.as_ref().map(|l| l.value),
+        memory: p.memory.as_ref().map(|l| l.value),
+        pids: p.pids.as_ref().map(|l| l.value),
+    };
+    if run == Run::Once {
+        container_keys.push(("run", header.clone()));
+    }
     if replicas > 1 {
         if let Some(fixed) = ports.iter().find(|p| p.value.host.is_some()) {
             errors.push(fixed.at.diagnostic(
@@ -1358,6 +1554,10 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
             privileged,
             capabilities,
         },
+        mounts,
+        resources,
+        run,
+        container_keys,
     })
 }
 

@@ -71,6 +71,18 @@ pub struct RawNode {
     pub privileged: Option<bool>,
     /// Linux capabilities added to the node's containers (`["NET_ADMIN"]`).
     pub capabilities: Option<Vec<Spanned<String>>>,
+    /// Named volumes and project paths mounted in the node (see `model::mounts`).
+    pub volumes: Option<Vec<Spanned<String>>>,
+    /// Memory-backed directories (`"/run/cache:size=64m"`).
+    pub tmpfs: Option<Vec<Spanned<String>>>,
+    /// CPUs the node's containers may use (`0.5`).
+    pub cpus: Option<Spanned<f64>>,
+    /// Memory limit (`"64m"`); a process that exceeds it is killed.
+    pub memory: Option<Spanned<String>>,
+    /// Most processes at once.
+    pub pids: Option<Spanned<u32>>,
+    /// `"once"`: a job that runs to completion; `"always"` (default): a service.
+    pub run: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -232,6 +232,19 @@ pub fn definition_hash(image_key: &str, node: &Node) -> String {
     env_fields(&mut h, node);
     h.field(serde_json::to_vec(&node.ports).unwrap_or_default());
     h.field(serde_json::to_vec(&node.health).unwrap_or_default());
+    // Added only when set, so nodes that set none keep the hash they had.
+    if !node.mounts.is_empty() {
+        h.field("mounts")
+            .field(serde_json::to_vec(&node.mounts).unwrap_or_default());
+    }
+    if node.resources.any() {
+        h.field("resources")
+            .field(serde_json::to_vec(&node.resources).unwrap_or_default());
+    }
+    if node.run != crate::model::environment::Run::Always {
+        h.field("run")
+            .field(serde_json::to_vec(&node.run).unwrap_or_default());
+    }
     h.hex()
 }
 

@@ -64,6 +64,10 @@ mod tests {
                 host_vars: BTreeMap::new(),
                 idempotence_ignore: vec![],
                 privileges: Default::default(),
+                mounts: Vec::new(),
+                resources: Default::default(),
+                run: Default::default(),
+                container_keys: Vec::new(),
             },
         )
     }

@@ -80,6 +80,8 @@ pub struct Existing {
     /// The definition hash it was created with.
     pub hash: Option<String>,
     pub running: bool,
+    /// Exited with code 0: a job (`run = "once"`) that completed.
+    pub completed: bool,
     /// A provisioning node (`provision`, `idempotence`...) rather than a node.
     pub provisioning: bool,
 }
@@ -205,6 +207,19 @@ pub fn reconcile(
     pending_images: Vec<(String, String)>,
     no_cache: bool,
 ) -> Plan {
+    reconcile_part(env, existing, images, pending_images, no_cache, None)
+}
+
+/// [`reconcile`] for the nodes in `only` (`up ENV NODE...`; `None` is every node): the
+/// others are neither started nor removed, whatever runs of them.
+pub fn reconcile_part(
+    env: &Environment,
+    existing: &[Existing],
+    images: &BTreeMap<String, ImageState>,
+    pending_images: Vec<(String, String)>,
+    no_cache: bool,
+    only: Option<&BTreeSet<String>>,
+) -> Plan {
     let mut remove: Vec<Removal> = existing
         .iter()
         .filter(|e| e.provisioning)
@@ -217,7 +232,11 @@ pub fn reconcile(
     let mut nodes = Vec::new();
     for (wave, names) in order::waves(&env.nodes).into_iter().enumerate() {
         for name in names {
-            let Some(node) = env.nodes.get(&name).filter(|n| n.replicas > 0) else {
+            let Some(node) = env
+                .nodes
+                .get(&name)
+                .filter(|n| n.replicas > 0 && only.is_none_or(|o| o.contains(&n.name)))
+            else {
                 continue;
             };
             let current: Vec<&Existing> = existing
@@ -230,7 +249,12 @@ pub fn reconcile(
             nodes.push(plan_node(node, wave + 1, &current, &state, no_cache));
         }
     }
-    let defined: BTreeSet<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+    let defined: BTreeSet<&str> = env
+        .nodes
+        .values()
+        .filter(|n| n.replicas > 0)
+        .map(|n| n.name.as_str())
+        .collect();
     remove.extend(
         existing
             .iter()
@@ -245,6 +269,15 @@ pub fn reconcile(
         images: pending_images,
         nodes,
         remove,
+    }
+}
+
+/// Whether a container is what its node wants it to be: a service's runs, a job's has
+/// completed successfully (and is not run again while its definition is the same).
+fn done(node: &Node, c: &Existing) -> bool {
+    match node.run {
+        crate::model::environment::Run::Always => c.running,
+        crate::model::environment::Run::Once => c.completed,
     }
 }
 
@@ -284,7 +317,7 @@ pub fn plan_node(
                     current.iter().any(|c| {
                         c.replica.as_deref() == Some(replica)
                             && c.hash.as_deref() == Some(&def_hash)
-                            && c.running
+                            && done(node, c)
                     })
                 });
             let image = if unchanged && !no_cache {
@@ -315,7 +348,7 @@ pub fn plan_node(
     // then it runs from an image that is no longer the node's.
     let provisioned = matches!(image, ImageAction::Provision { .. });
     let kept = |c: &Existing| {
-        c.running
+        done(node, c)
             && hash.is_some()
             && c.hash == hash
             && !provisioned
@@ -504,6 +537,7 @@ depends_on = ["db"]
                     replica: Some(r),
                     hash: Some(h.clone()),
                     running: true,
+                    completed: false,
                     provisioning: false,
                 })
             })
@@ -665,6 +699,7 @@ depends_on = ["db"]
             replica: Some("old".into()),
             hash: Some("h".into()),
             running: true,
+            completed: false,
             provisioning: false,
         });
         existing.push(Existing {
@@ -674,6 +709,7 @@ depends_on = ["db"]
             replica: None,
             hash: None,
             running: true,
+            completed: false,
             provisioning: true,
         });
         let (_d1, one) = env(&STACK.replace("replicas = 2", "replicas = 1"));

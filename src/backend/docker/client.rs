@@ -89,7 +89,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-fn is_not_found(e: &bollard::errors::Error) -> bool {
+pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {
@@ -166,7 +166,7 @@ impl Docker {
     /// Runs an engine request that creates an object so that dropping the caller does not
     /// abandon it half-way: the request finishes in the background while
     /// [`Docker::settled`] waits for it.
-    async fn creation<T, F>(&self, request: F) -> Result<T, bollard::errors::Error>
+    pub(super) async fn creation<T, F>(&self, request: F) -> Result<T, bollard::errors::Error>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, bollard::errors::Error>> + Send + 'static,
@@ -505,6 +505,7 @@ impl Docker {
             None
         };
         privileges::apply(&mut host_config, host.as_ref(), &spec.privileges);
+        super::volume::apply(&mut host_config, &spec.mounts, &spec.resources);
         let networking = NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),

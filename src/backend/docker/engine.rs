@@ -111,6 +111,25 @@ impl Backend for Docker {
         Docker::remove_network(self, id).await
     }
 
+    async fn ensure_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        Docker::ensure_volume(self, name, labels).await
+    }
+
+    async fn list_volumes(
+        &self,
+        selector: &Selector,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
+        Docker::list_volumes(self, selector).await
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        Docker::remove_volume(self, name).await
+    }
+
     async fn create_node(&self, spec: &NodeSpec) -> Result<String, EngineError> {
         self.create_container(spec).await
     }

@@ -2,7 +2,7 @@
 //! build, bootstrap without a registry: `image.rs`, `bootstrap.rs`), systemd-derived
 //! images and their boot wait (`systemd.rs`), what containers may do (`privileges.rs`:
 //! least privilege for systemd, the boot helper, `privileged`), what the engine says about
-//! itself (`engine_info.rs`), and the [`Backend`](crate::backend::Backend) every verb
+//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), and the [`Backend`](crate::backend::Backend) every verb
 //! reaches it through (`engine.rs`).
 
 pub mod bootstrap;
@@ -13,6 +13,7 @@ pub mod image;
 pub mod privileges;
 pub mod systemd;
 pub mod transfer;
+pub mod volume;
 
 pub use client::*;
 

@@ -442,6 +442,10 @@ mod tests {
             host_vars: BTreeMap::new(),
             idempotence_ignore: Vec::new(),
             privileges: Default::default(),
+            mounts: Vec::new(),
+            resources: Default::default(),
+            run: Default::default(),
+            container_keys: Vec::new(),
             provision: steps
                 .into_iter()
                 .map(|kind| Step {

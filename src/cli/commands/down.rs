@@ -1,12 +1,12 @@
 //! `envctl down [ENV]`.
 
-use super::super::args::EnvArg;
+use super::super::args::DownArgs;
 use super::super::exit::{Failure, INVALID_INPUT, SUCCESS};
 use super::super::Context;
 use crate::instance::down;
 use crate::model::{EngineKind, Environment};
 
-pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
+pub fn run(ctx: &Context, args: DownArgs) -> Result<u8, Failure> {
     let (project, env) = match ctx.environment(args.env.as_deref()) {
         Ok(found) => found,
         // Labels are the truth: a definition that is broken, gone, or needs a secret that
@@ -50,13 +50,34 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     };
     let _lock = ctx.lock(&project, &env, &format!("down {}", env.name))?;
     if super::vm::on_machines(ctx, &env) {
+        if args.keep_volumes {
+            return Err(Failure::Invalid(format!(
+                "the {} engine has no volumes; `--keep-volumes` is for the docker engine",
+                ctx.engine_kind(&env)
+            )));
+        }
         return super::vm::down(ctx, &project, &env);
     }
     let inst = ctx.instance(&project, env)?;
-    let removed = ctx.runtime.block_on(down::down(&inst))?;
+    let volumes = if args.keep_volumes {
+        down::Volumes::Keep
+    } else {
+        down::Volumes::Remove
+    };
+    let removed = ctx.runtime.block_on(down::down(&inst, volumes))?;
+    crate::instance::subset::clear(&inst);
     if !ctx.quiet {
+        let kept = if args.keep_volumes {
+            let n = ctx
+                .runtime
+                .block_on(inst.backend.list_volumes(&inst.id.filters()))
+                .map_or(0, |v| v.len());
+            format!("; kept {n} volume{}", plural(n))
+        } else {
+            format!(", {} volume{}", removed.volumes, plural(removed.volumes))
+        };
         eprintln!(
-            "{}/{}: removed {} container{}, {} network{}",
+            "{}/{}: removed {} container{}, {} network{}{kept}",
             inst.env.name,
             inst.id.instance,
             removed.containers,

@@ -129,6 +129,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         artifacts: bundle.clone(),
         // With --keep, a failed step's node stays as the step left it.
         keep_failed: keep,
+        only: None,
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
@@ -139,7 +140,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let result = if interrupted.load(SeqCst) {
         Err(Failure::Interrupted)
     } else {
-        up.and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
+        // As for `up`: a node that exited after it was seen ready fails the run.
+        up.and_then(|()| super::up::every_replica_runs(ctx, &inst))
+            .and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
             .and_then(|()| {
                 let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
                 verified = true;
@@ -227,7 +230,11 @@ fn dry_run(
     selected: &[crate::model::Assertion],
     args: &TestArgs,
 ) -> Result<(), Failure> {
-    super::up::print_plan(ctx, inst, args.no_cache)?;
+    let options = UpOptions {
+        no_cache: args.no_cache,
+        ..UpOptions::default()
+    };
+    super::up::print_plan(ctx, inst, &options)?;
     let provisioned: Vec<&str> = inst
         .env
         .nodes

@@ -1,4 +1,4 @@
-//! `envctl up [ENV]`.
+//! `envctl up [ENV] [NODE...]`.
 
 use super::super::args::UpArgs;
 use super::super::exit::{Failure, SUCCESS};
@@ -10,14 +10,31 @@ use crate::instance::Instance;
 use std::time::Instant;
 
 pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
-    let (project, env) = ctx.environment(args.env.as_deref())?;
+    let (env_name, nodes) = ctx.split_env(&args.args)?;
+    let (project, env) = ctx.environment(env_name.as_deref())?;
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
+    }
+    let only = if nodes.is_empty() {
+        None
+    } else {
+        Some(env.with_dependencies(&nodes).map_err(Failure::Invalid)?)
+    };
+    if only.is_some() && super::vm::on_machines(ctx, &env) {
+        return Err(Failure::Invalid(format!(
+            "the {} engine starts every machine of an environment; `up ENV NODE...` is for the docker engine",
+            ctx.engine_kind(&env)
+        )));
     }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
         let inst = ctx.instance(&project, env)?;
-        print_plan(ctx, &inst, args.no_cache)?;
+        let options = UpOptions {
+            no_cache: args.no_cache,
+            only,
+            ..UpOptions::default()
+        };
+        print_plan(ctx, &inst, &options)?;
         return Ok(SUCCESS);
     }
     let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
@@ -39,9 +56,29 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
         // A failed step's node stays as the step left it, to be looked at; `down`
         // or the next `up` removes it.
         keep_failed: true,
+        only: only.clone(),
     };
+    if let Some(only) = &only {
+        let others: Vec<&str> = inst
+            .env
+            .nodes
+            .values()
+            .filter(|n| n.replicas > 0 && !only.contains(&n.name))
+            .map(|n| n.name.as_str())
+            .collect();
+        if !ctx.quiet && !others.is_empty() {
+            eprintln!(
+                "starting {} and what they depend on; not starting {}",
+                only.iter().cloned().collect::<Vec<_>>().join(", "),
+                others.join(", ")
+            );
+        }
+    }
     let origin = Instant::now();
     let (events, up) = bring_up_recorded(ctx, &inst, &options);
+    if up.is_ok() {
+        record_subset(ctx, &inst, only.is_some());
+    }
     let up_failed = up.is_err();
     let result = with_kept(ctx, &inst, up)
         .and_then(|()| {
@@ -109,12 +146,8 @@ pub fn kept_note(ctx: &Context, inst: &Instance) -> Option<String> {
 ///
 /// # Errors
 /// [`Failure::Environment`] when the engine cannot be asked.
-pub fn print_plan(ctx: &Context, inst: &Instance, no_cache: bool) -> Result<(), Failure> {
-    let options = UpOptions {
-        no_cache,
-        ..UpOptions::default()
-    };
-    let plan = ctx.runtime.block_on(up::plan(inst, &options))?;
+pub fn print_plan(ctx: &Context, inst: &Instance, options: &UpOptions) -> Result<(), Failure> {
+    let plan = ctx.runtime.block_on(up::plan(inst, options))?;
     println!(
         "{}/{}: the plan (--dry-run: nothing is created)",
         inst.env.name, inst.id.instance
@@ -123,17 +156,44 @@ pub fn print_plan(ctx: &Context, inst: &Instance, no_cache: bool) -> Result<(), 
     Ok(())
 }
 
+/// Remembers which nodes the instance runs after `up ENV NODE...` (those of earlier
+/// partial `up`s too), for `verify`; a full `up`, or a partial one that leaves every node
+/// running, forgets it.
+fn record_subset(ctx: &Context, inst: &Instance, partial: bool) {
+    use crate::instance::subset;
+    let running: std::collections::BTreeSet<String> = match ctx.runtime.block_on(inst.view()) {
+        Ok(view) if partial => view
+            .replicas()
+            .values()
+            .filter_map(|c| c.label(crate::backend::labels::NODE))
+            .map(str::to_string)
+            .collect(),
+        _ => return subset::clear(inst),
+    };
+    let every = inst.env.nodes.values().filter(|n| n.replicas > 0).count();
+    if running.len() >= every {
+        subset::clear(inst);
+    } else {
+        subset::record(inst, &running);
+    }
+}
+
 /// `up` succeeds only when every replica still runs at its end (a node can exit right
-/// after it was seen healthy, or have no health check).
+/// after it was seen healthy, or have no health check); a job's has completed.
 ///
 /// # Errors
 /// [`Failure::Environment`] naming each replica that does not run, with its state.
-fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
+pub(super) fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
     let view = ctx.runtime.block_on(inst.view())?;
+    let job = |c: &crate::backend::node::NodeInfo| {
+        c.label(crate::backend::labels::NODE)
+            .and_then(|n| inst.env.nodes.get(n))
+            .is_some_and(|n| n.run == crate::model::environment::Run::Once)
+    };
     let stopped: Vec<String> = view
         .replicas()
         .iter()
-        .filter(|(_, c)| !c.running)
+        .filter(|(_, c)| !c.running && !(job(c) && c.exit_code() == Some(0)))
         .map(|(replica, c)| format!("`{replica}` ({})", c.status))
         .collect();
     if stopped.is_empty() {

@@ -25,6 +25,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         return super::vm::verify(ctx, &project, &env, selected, &args.report);
     }
     let inst = ctx.instance(&project, env)?;
+    let selected = part_of_subset(ctx, &inst, selected);
     // verify creates nothing; on a signal the run stops (its reports say so) and exits
     // with the documented code, or this task ends it when the run cannot stop in time.
     ctx.runtime.spawn(async {
@@ -47,6 +48,40 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         super::artifacts::collect(ctx, &inst, bundle);
     }
     result
+}
+
+/// On an instance started in part (`up ENV NODE...`), the assertions that concern a node
+/// it did not start are skipped (reported as such, never run), and verify says so.
+fn part_of_subset(ctx: &Context, inst: &Instance, mut selected: Vec<Assertion>) -> Vec<Assertion> {
+    let Some(started) = crate::instance::subset::read(inst) else {
+        return selected;
+    };
+    let node_of = |name: &str| -> String {
+        if inst.env.nodes.contains_key(name) {
+            return name.to_string();
+        }
+        // A replica (`web-2`) stands for its node.
+        name.rsplit_once('-')
+            .filter(|(node, n)| inst.env.nodes.contains_key(*node) && n.parse::<u32>().is_ok())
+            .map_or_else(|| name.to_string(), |(node, _)| node.to_string())
+    };
+    let mut skipped = 0;
+    for a in selected.iter_mut().filter(|a| !a.skipped) {
+        if a.nodes().iter().any(|n| !started.contains(&node_of(n))) {
+            a.skipped = true;
+            skipped += 1;
+        }
+    }
+    if skipped > 0 && !ctx.quiet {
+        eprintln!(
+            "the instance runs only {} (started with `up {} NODE...`): {skipped} assertion{} about other nodes skipped; `{}` starts every node",
+            started.iter().cloned().collect::<Vec<_>>().join(", "),
+            inst.env.name,
+            if skipped == 1 { "" } else { "s" },
+            crate::hint::command(&format!("up {}", inst.env.name))
+        );
+    }
+    selected
 }
 
 /// What ran before the specs (an `up`): its events from `origin`, for the timeline.

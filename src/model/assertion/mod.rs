@@ -76,6 +76,19 @@ impl Assertion {
         }
     }
 
+    /// Every node the assertion runs in or reaches (an `http` check from `client` to
+    /// `web` names both).
+    pub fn nodes(&self) -> Vec<&str> {
+        let mut nodes: Vec<&str> = self.node().into_iter().collect();
+        match &self.check {
+            Check::Http(h) => nodes.push(&h.target.node),
+            Check::Tcp(t) => nodes.push(&t.target.node),
+            _ => {}
+        }
+        nodes.dedup();
+        nodes
+    }
+
     /// The assertion kind, as written in spec files.
     pub fn kind(&self) -> &'static str {
         match &self.check {

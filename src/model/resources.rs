@@ -55,7 +55,7 @@ pub fn memory(written: &str) -> Result<i64, String> {
 /// # Errors
 /// Zero, negative, not finite, or more than 1024.
 pub fn cpus(value: f64) -> Result<i64, String> {
-    if !(value.is_finite() && value >= 0.01 && value <= 1024.0) {
+    if !(0.01..=1024.0).contains(&value) {
         return Err(format!(
             "cpus = {value} is out of range; give a number of CPUs from 0.01 up, such as 0.5 or 2"
         ));

@@ -193,7 +193,7 @@ pub(super) fn every_replica_runs(ctx: &Context, inst: &Instance) -> Result<(), F
     let stopped: Vec<String> = view
         .replicas()
         .iter()
-        .filter(|(_, c)| !c.running && !(job(c) && c.exit_code() == Some(0)))
+        .filter(|(_, c)| !(c.running || job(c) && c.exit_code() == Some(0)))
         .map(|(replica, c)| format!("`{replica}` ({})", c.status))
         .collect();
     if stopped.is_empty() {

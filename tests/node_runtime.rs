@@ -221,6 +221,13 @@ fn a_job_completes_before_its_dependent_starts_and_is_not_run_again() {
     assert_eq!(schema(), "create table rows\n", "the job ran twice");
     // `verify` and `test` take a completed job as done, not as a stopped node.
     p.run(&["verify", "app"]).expect(0);
+    let status = p.run(&["status", "app"]).expect(0);
+    let migrate = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("migrate "))
+        .unwrap_or_else(|| panic!("{}", status.stdout));
+    assert!(migrate.contains("completed"), "{migrate}");
 
     // A changed job runs again.
     p.file(
@@ -425,5 +432,41 @@ run = "true"
         unknown.stderr
     );
     p.run(&["down", "app"]).expect(0);
+    assert_eq!(p.leftovers(), Vec::<String>::new());
+}
+
+/// `slow` becomes healthy only once `web` has started: waiting for its health first
+/// (what `depends_on = ["slow"]` means) can never finish, waiting for its start can.
+const STARTED: &str = r#"
+[nodes.slow]
+image = "debian:bookworm"
+command = "exec sleep infinity"
+volumes = ["shared:/shared"]
+health = { command = "test -f /shared/web-started", timeout = "4s" }
+
+[nodes.web]
+image = "debian:bookworm"
+depends_on = [DEP]
+volumes = ["shared:/shared"]
+command = "touch /shared/web-started && exec sleep infinity"
+"#;
+
+#[test]
+fn a_dependency_written_as_started_is_waited_for_until_it_starts_only() {
+    let p = Project::empty();
+    p.file(
+        "environments/s.toml",
+        STARTED.replace("DEP", "\"slow:started\""),
+    );
+    p.run(&["up", "s"]).expect(0);
+    p.run(&["down", "s"]).expect(0);
+    p.file("environments/s.toml", STARTED.replace("DEP", "\"slow\""));
+    let up = p.run(&["up", "s"]).expect(3);
+    assert!(
+        up.stderr.contains("`slow` did not become healthy"),
+        "{}",
+        up.stderr
+    );
+    p.run(&["down", "s"]).expect(0);
     assert_eq!(p.leftovers(), Vec::<String>::new());
 }

@@ -1,6 +1,6 @@
 //! `up`: makes the engine match the definition. Base images and provisioned images are
 //! prepared for all nodes at once; each node's containers then start as soon as the nodes
-//! it depends on are ready (healthy). Unchanged nodes are left alone, changed
+//! it depends on are ready (healthy, or completed for a job; started when so written). Unchanged nodes are left alone, changed
 //! ones (definition hash) recreated, nodes no longer defined removed.
 
 use super::health::{self, HealthError};
@@ -9,7 +9,7 @@ use crate::backend::labels::{self, ROLE_NODE, ROLE_PROVISION};
 use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
 use crate::events::{Event, Observer, Phase};
-use crate::model::environment::Run;
+use crate::model::environment::{Condition, Run};
 use crate::model::mounts::Mount;
 use crate::model::{ImageSource, Init, Node};
 use crate::plan::reconcile::{
@@ -460,9 +460,10 @@ async fn bring_up(
     Ok(outcomes)
 }
 
-/// Starts every node as soon as the nodes it depends on are ready: each node waits for
-/// its own dependencies only, not for a whole wave, and its containers are created
-/// while it waits. The first failure stops the rest.
+/// Starts every node as soon as the nodes it depends on are ready (or only started, for
+/// a dependency written `NODE:started`): each node waits for its own dependencies only,
+/// not for a whole wave, and its containers are created while it waits. The first
+/// failure stops the rest.
 async fn start_in_order(
     inst: &Instance,
     prepared: &BTreeMap<&str, Option<Prepared>>,
@@ -475,19 +476,34 @@ async fn start_in_order(
     let failures: Mutex<Vec<UpError>> = Mutex::new(Vec::new());
     let outcomes: Mutex<BTreeMap<String, NodeOutcome>> = Mutex::new(BTreeMap::new());
     let mut ready: BTreeMap<&str, Shared<LocalBoxFuture<'_, Result<(), ()>>>> = BTreeMap::new();
+    let mut started: BTreeMap<&str, Shared<LocalBoxFuture<'_, Result<(), ()>>>> = BTreeMap::new();
     // Waves list every node after its dependencies, so theirs already exist here.
     for name in order::waves(&inst.env.nodes).into_iter().flatten() {
         let (Some(node), Some(prep)) = (inst.env.nodes.get(&name), prepared.get(name.as_str()))
         else {
             continue;
         };
+        // A dependency waited for as `started` counts once its containers run; the
+        // others once they are ready (healthy, booted, completed).
         let deps: Vec<_> = node
             .depends_on
             .iter()
-            .filter_map(|d| ready.get(d.as_str()).cloned())
+            .filter_map(|d| {
+                let dep = inst.env.nodes.get(d)?;
+                match node.condition_on(dep) {
+                    Condition::Started => started.get(d.as_str()),
+                    Condition::Healthy | Condition::Completed => ready.get(d.as_str()),
+                }
+                .cloned()
+            })
             .collect();
+        let (tell_started, on_start) = tokio::sync::oneshot::channel::<()>();
+        started.insert(
+            node.name.as_str(),
+            on_start.map(|r| r.map_err(drop)).boxed_local().shared(),
+        );
         let (failures, outcomes) = (&failures, &outcomes);
-        let started = async move {
+        let node_up = async move {
             // Containers are created while the dependencies start; `None` is a
             // dependency's failure, told by that dependency.
             let create = async {
@@ -502,9 +518,21 @@ async fn start_in_order(
             )
             .await
             {
-                Ok((_, None)) => Ok((node.name.clone(), NodeOutcome::Unchanged)),
+                Ok((_, None)) => {
+                    let _ = tell_started.send(());
+                    Ok((node.name.clone(), NodeOutcome::Unchanged))
+                }
                 Ok((_, Some((prep, created)))) => {
-                    run_node(inst, node, prep, created, observer, client).await
+                    run_node(
+                        inst,
+                        node,
+                        prep,
+                        created,
+                        Some(tell_started),
+                        observer,
+                        client,
+                    )
+                    .await
                 }
                 Err(None) => return Err(()),
                 Err(Some(e)) => Err(e),
@@ -525,9 +553,10 @@ async fn start_in_order(
         }
         .boxed_local()
         .shared();
-        ready.insert(node.name.as_str(), started);
+        ready.insert(node.name.as_str(), node_up);
     }
     let all = try_join_all(ready.into_values()).await;
+    drop(started);
     if let Some(first) = failures
         .into_inner()
         .expect("not poisoned")
@@ -1079,7 +1108,7 @@ pub(crate) async fn start_node(
         return Ok((node.name.clone(), NodeOutcome::Unchanged));
     };
     let created = create_node(inst, node, prep).await?;
-    run_node(inst, node, prep, created, observer, client).await
+    run_node(inst, node, prep, created, None, observer, client).await
 }
 
 /// Removes the node's outdated replicas and creates (without starting) the missing ones,
@@ -1115,6 +1144,7 @@ async fn run_node(
     node: &Node,
     prep: &Prepared,
     fresh: Vec<(String, String)>,
+    tell_started: Option<tokio::sync::oneshot::Sender<()>>,
     observer: &dyn Observer,
     client: &reqwest::Client,
 ) -> Result<(String, NodeOutcome), UpError> {
@@ -1132,6 +1162,9 @@ async fn run_node(
             .await
     }))
     .await?;
+    if let Some(tell) = tell_started {
+        let _ = tell.send(());
+    }
     emit(Phase::WaitingHealthy);
     let ids: Vec<String> = fresh.iter().map(|(_, id)| id.clone()).collect();
     let listed = inst

@@ -116,9 +116,48 @@ pub struct Node {
     pub resources: super::resources::Resources,
     /// A service that keeps running, or a job that runs to completion.
     pub run: Run,
+    /// Conditions written on `depends_on` entries (`"db:healthy"`), by dependency; a
+    /// dependency without one is waited for as [`Node::condition_on`] says.
+    pub conditions: BTreeMap<String, Condition>,
     /// Keys written for this node that only a container engine serves (`volumes`,
     /// `memory`...), with where: a VM engine refuses them there.
     pub container_keys: Vec<(&'static str, Location)>,
+}
+
+/// What a node waits for of a node it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// Its containers have started.
+    Started,
+    /// It passes its health check.
+    Healthy,
+    /// It is a job and has completed successfully.
+    Completed,
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Condition::Started => "started",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+        })
+    }
+}
+
+impl std::str::FromStr for Condition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "started" => Ok(Condition::Started),
+            "healthy" => Ok(Condition::Healthy),
+            "completed" => Ok(Condition::Completed),
+            other => Err(format!(
+                "unknown condition `{other}`; use started, healthy or completed"
+            )),
+        }
+    }
 }
 
 /// Whether a node keeps running or runs once to completion.
@@ -153,6 +192,20 @@ impl Node {
             }
         }
         groups
+    }
+
+    /// What this node waits for of `dep`, one of its `depends_on`: the condition written,
+    /// else a job's completion, a node's health when it has a check, its start otherwise
+    /// (a systemd node's boot included).
+    pub fn condition_on(&self, dep: &Node) -> Condition {
+        self.conditions
+            .get(&dep.name)
+            .copied()
+            .unwrap_or(match (dep.run, &dep.health) {
+                (Run::Once, _) => Condition::Completed,
+                (Run::Always, Some(_)) => Condition::Healthy,
+                (Run::Always, None) => Condition::Started,
+            })
     }
 
     /// Names of this node's replicas: `web` for one, `web-1`, `web-2`... for several.
@@ -437,6 +490,8 @@ struct PartialNode {
     env: BTreeMap<String, String>,
     ports: Option<Vec<Located<PortMapping>>>,
     depends_on: Option<Vec<Located<String>>>,
+    /// Conditions written with `depends_on` (replaced with it).
+    conditions: BTreeMap<String, Located<Condition>>,
     replicas: Option<u32>,
     health: Option<Health>,
     provision: Option<Vec<Step>>,
@@ -537,6 +592,7 @@ fn resolve(
     for (node_name, partial) in nodes {
         let refs = NodeRefs {
             depends_on: partial.depends_on.clone().unwrap_or_default(),
+            conditions: partial.conditions.clone(),
             ports: partial.ports.clone().unwrap_or_default(),
         };
         if let Some(node) = finish_node(&node_name, partial, &mut errors) {
@@ -783,6 +839,7 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     }
     if layer.depends_on.is_some() {
         base.depends_on = layer.depends_on;
+        base.conditions = layer.conditions;
     }
     if layer.replicas.is_some() {
         base.replicas = layer.replicas;
@@ -987,6 +1044,47 @@ fn partial_node(
     let pids = raw
         .pids
         .and_then(|p| limit(p.span(), super::resources::pids(*p.get_ref()), errors));
+    // `"db"` or `"db:healthy"`: the name, then what to wait for.
+    let depends_on: Option<Vec<(Located<String>, Option<Condition>)>> =
+        raw.depends_on.map(|deps| {
+            deps.into_iter()
+                .map(|d| {
+                    let d = located(src, d);
+                    match d.value.split_once(':') {
+                        None => (d, None),
+                        Some((name, condition)) => {
+                            let condition = match condition.parse() {
+                                Ok(c) => Some(c),
+                                Err(message) => {
+                                    errors.push(d.at.diagnostic(None, message));
+                                    None
+                                }
+                            };
+                            let name = Located {
+                                value: name.to_string(),
+                                at: d.at,
+                            };
+                            (name, condition)
+                        }
+                    }
+                })
+                .collect()
+        });
+    let conditions: BTreeMap<String, Located<Condition>> = depends_on
+        .iter()
+        .flatten()
+        .filter_map(|(d, c)| {
+            c.map(|c| {
+                (
+                    d.value.clone(),
+                    Located {
+                        value: c,
+                        at: d.at.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
     let run = raw.run.and_then(|r| match r.get_ref().as_str() {
         "once" => Some(Run::Once),
         "always" => Some(Run::Always),
@@ -1024,9 +1122,8 @@ fn partial_node(
         ports: raw
             .ports
             .map(|ports| ports.into_iter().map(|p| located(src, p)).collect()),
-        depends_on: raw
-            .depends_on
-            .map(|deps| deps.into_iter().map(|d| located(src, d)).collect()),
+        depends_on: depends_on.map(|deps| deps.into_iter().map(|(d, _)| d).collect()),
+        conditions,
         replicas: raw.replicas.map(Spanned::into_inner),
         health,
         provision,
@@ -1557,6 +1654,11 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
         mounts,
         resources,
         run,
+        conditions: p
+            .conditions
+            .into_iter()
+            .map(|(dep, c)| (dep, c.value))
+            .collect(),
         container_keys,
     })
 }
@@ -1564,6 +1666,7 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
 /// Where a node's references were written, for checks that span nodes.
 struct NodeRefs {
     depends_on: Vec<Located<String>>,
+    conditions: BTreeMap<String, Located<Condition>>,
     ports: Vec<Located<PortMapping>>,
 }
 
@@ -1608,6 +1711,31 @@ fn check_references(
                 errors.push(dep.at.diagnostic(
                     Some("depends_on"),
                     format!("`{}` is listed twice", dep.value),
+                ));
+            }
+        }
+    }
+    for (name, refs) in written {
+        for (dep, condition) in &refs.conditions {
+            let Some(target) = nodes.get(dep) else {
+                continue;
+            };
+            let wrong = match condition.value {
+                Condition::Healthy if target.health.is_none() => {
+                    Some(format!("`{dep}` has no `health` check to pass"))
+                }
+                Condition::Completed if target.run != Run::Once => Some(format!(
+                    "`{dep}` is a service, which never completes; `completed` is for a job (run = \"once\")"
+                )),
+                _ => None,
+            };
+            if let Some(why) = wrong {
+                errors.push(condition.at.diagnostic(
+                    Some("depends_on"),
+                    format!(
+                        "node `{name}` waits for `{dep}` to be {}, but {why}",
+                        condition.value
+                    ),
                 ));
             }
         }
@@ -1683,6 +1811,61 @@ mod tests {
 
     fn errors(dir: &tempfile::TempDir) -> String {
         load(dir.path(), "e").unwrap_err().to_string()
+    }
+
+    const CONDITIONS: &str = "[nodes.db]\nimage = \"x\"\nhealth = { tcp = 5432 }\n[nodes.cache]\nimage = \"x\"\n[nodes.migrate]\nimage = \"x\"\nrun = \"once\"\ndepends_on = [\"db\"]\n[nodes.web]\nimage = \"x\"\ndepends_on = DEPS\n";
+
+    fn with_deps(deps: &str) -> tempfile::TempDir {
+        project(&CONDITIONS.replace("DEPS", deps), &[])
+    }
+
+    #[test]
+    fn a_dependency_is_waited_for_as_what_it_is_unless_a_condition_says() {
+        let dir = with_deps("[\"db\", \"cache\", \"migrate\"]");
+        let env = load(dir.path(), "e").unwrap();
+        let (web, n) = (&env.nodes["web"], &env.nodes);
+        assert_eq!(web.condition_on(&n["db"]), Condition::Healthy);
+        assert_eq!(web.condition_on(&n["cache"]), Condition::Started);
+        assert_eq!(web.condition_on(&n["migrate"]), Condition::Completed);
+        let dir = with_deps("[\"db:started\", \"migrate:started\"]");
+        let env = load(dir.path(), "e").unwrap();
+        let (web, n) = (&env.nodes["web"], &env.nodes);
+        assert_eq!(web.depends_on, ["db", "migrate"]);
+        assert_eq!(web.condition_on(&n["db"]), Condition::Started);
+        assert_eq!(web.condition_on(&n["migrate"]), Condition::Started);
+    }
+
+    #[test]
+    fn a_condition_the_dependency_cannot_meet_is_invalid_at_its_line() {
+        for (deps, says) in [
+            ("[\"cache:healthy\"]", "`cache` has no `health` check"),
+            (
+                "[\"db:completed\"]",
+                "`db` is a service, which never completes",
+            ),
+            ("[\"db:ready\"]", "unknown condition `ready`"),
+            ("[\"nope:started\"]", "`nope`, which is not a node"),
+        ] {
+            let message = errors(&with_deps(deps));
+            assert!(
+                message.contains("environments/e.toml:12:") && message.contains(says),
+                "{deps}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_job_may_not_have_health_or_systemd() {
+        let dir = project(
+            "[nodes.j]\nimage = \"x\"\nrun = \"once\"\nhealth = { tcp = 1 }\n",
+            &[],
+        );
+        assert!(errors(&dir).contains("takes no `health`"));
+        let dir = project(
+            "[nodes.j]\nimage = \"x\"\nrun = \"once\"\ninit = \"systemd\"\n",
+            &[],
+        );
+        assert!(errors(&dir).contains("never completes"));
     }
 
     #[test]

@@ -65,6 +65,7 @@ mod tests {
                 idempotence_ignore: vec![],
                 privileges: Default::default(),
                 mounts: Vec::new(),
+                conditions: BTreeMap::new(),
                 resources: Default::default(),
                 run: Default::default(),
                 container_keys: Vec::new(),

@@ -443,6 +443,7 @@ mod tests {
             idempotence_ignore: Vec::new(),
             privileges: Default::default(),
             mounts: Vec::new(),
+            conditions: BTreeMap::new(),
             resources: Default::default(),
             run: Default::default(),
             container_keys: Vec::new(),

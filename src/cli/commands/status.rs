@@ -88,6 +88,10 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
             let client = &client;
             let network = &network;
             async move {
+                let job = node.is_some_and(|n| n.run == crate::model::environment::Run::Once);
+                if job && c.exit_code() == Some(0) {
+                    return "completed".to_string();
+                }
                 if !c.running {
                     return "-".to_string();
                 }

@@ -30,6 +30,8 @@ pub struct NodeSpec {
     pub mounts: Vec<crate::model::mounts::Mount>,
     /// Limits of the container.
     pub resources: crate::model::resources::Resources,
+    /// When the engine restarts the container after it exits.
+    pub restart: crate::model::environment::Restart,
 }
 
 /// A node replica as the engine lists it (a container, a machine).

@@ -896,7 +896,10 @@ fn replica_spec(
         name: inst.id.container(replica),
         image: prep.image.clone(),
         cmd: node_command(node),
-        entrypoint: None,
+        entrypoint: match node.init {
+            Init::None => node.entrypoint.as_ref().map(|e| e.0.clone()),
+            Init::Systemd => None,
+        },
         env: env_list(node),
         labels,
         network: inst.id.network(),
@@ -908,6 +911,7 @@ fn replica_spec(
         privileges: node.privileges.clone(),
         mounts: mounts.to_vec(),
         resources: node.resources,
+        restart: node.restart,
     }
 }
 
@@ -1013,6 +1017,7 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
         // contents; limits are the running node's, not its provisioning's.
         mounts: vec![],
         resources: Default::default(),
+        restart: Default::default(),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::confine::{Refused, Root};
 use super::duration::NonZeroDuration;
-use super::environment_file::{RawEnvironment, RawHealth, RawInventory, RawNode, RawStep};
+use super::environment_file::{
+    RawCompose, RawEnvironment, RawHealth, RawInventory, RawNode, RawStep,
+};
 use super::inventory;
 use super::port::PortMapping;
 use super::scalar::CommandLine;
@@ -94,6 +96,8 @@ pub struct Node {
     pub name: String,
     pub image: ImageSource,
     pub command: Option<CommandLine>,
+    /// Replaces the image's entrypoint; `command` (or nothing) is its arguments.
+    pub entrypoint: Option<CommandLine>,
     pub env: BTreeMap<String, String>,
     pub ports: Vec<PortMapping>,
     pub depends_on: Vec<String>,
@@ -116,6 +120,8 @@ pub struct Node {
     pub resources: super::resources::Resources,
     /// A service that keeps running, or a job that runs to completion.
     pub run: Run,
+    /// When the engine restarts an exited container.
+    pub restart: Restart,
     /// Conditions written on `depends_on` entries (`"db:healthy"`), by dependency; a
     /// dependency without one is waited for as [`Node::condition_on`] says.
     pub conditions: BTreeMap<String, Condition>,
@@ -169,6 +175,39 @@ pub enum Run {
     Always,
     /// A job (a migration, a seed): done when its command exits 0.
     Once,
+}
+
+/// When the engine restarts a node's container that exited (compose's `restart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Never: a service that exits fails `up` and `test`.
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// When it exits non-zero, at most this many times (no bound when `None`).
+    OnFailure(Option<u32>),
+}
+
+impl std::str::FromStr for Restart {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "no" => Restart::No,
+            "always" => Restart::Always,
+            "unless-stopped" => Restart::UnlessStopped,
+            "on-failure" => Restart::OnFailure(None),
+            other => match other.strip_prefix("on-failure:").map(str::parse) {
+                Some(Ok(n)) => Restart::OnFailure(Some(n)),
+                _ => {
+                    return Err(format!(
+                        "unknown restart `{other}`; use \"no\", \"always\", \"unless-stopped\", \"on-failure\" or \"on-failure:N\""
+                    ))
+                }
+            },
+        })
+    }
 }
 
 /// What a node's containers run as PID 1.
@@ -487,6 +526,7 @@ struct PartialNode {
     header: Option<Location>,
     image: Option<Located<ImageSource>>,
     command: Option<CommandLine>,
+    entrypoint: Option<CommandLine>,
     env: BTreeMap<String, String>,
     ports: Option<Vec<Located<PortMapping>>>,
     depends_on: Option<Vec<Located<String>>>,
@@ -507,6 +547,9 @@ struct PartialNode {
     memory: Option<Located<i64>>,
     pids: Option<Located<i64>>,
     run: Option<Run>,
+    restart: Option<Located<Restart>>,
+    /// The environment's `compose` key, for a node that is a compose service.
+    compose: Option<Location>,
 }
 
 fn resolve(
@@ -531,6 +574,31 @@ fn resolve(
             merged
                 .get_or_insert_with(MergedInventory::default)
                 .add(src, inv);
+        }
+    }
+    // So are a compose file's services (the last `compose` of the chain).
+    let mut compose = None;
+    for (_, src, raw) in chain.iter_mut().rev() {
+        if let Some(c) = raw.compose.take() {
+            compose = Some((src.clone(), c));
+        }
+    }
+    if let Some((src, c)) = compose {
+        if merged.is_some() {
+            errors.push(src.diagnostic_for(
+                c.span(),
+                "compose",
+                "an environment takes nodes from an inventory or from a compose file, not both",
+            ));
+        }
+        // `${VAR}` in the compose file reads the environment's vars (child wins).
+        let vars: BTreeMap<String, String> = chain
+            .iter()
+            .rev()
+            .flat_map(|(_, _, raw)| raw.vars.iter().map(|(k, v)| (k.clone(), v.0.clone())))
+            .collect();
+        for (node_name, partial) in compose_nodes(root, &src, c, &vars, &mut errors) {
+            nodes.insert(node_name, partial);
         }
     }
     if let Some(inv) = merged {
@@ -693,6 +761,47 @@ impl MergedInventory {
     }
 }
 
+/// One node per service of the compose file (those of inactive profiles left out).
+fn compose_nodes(
+    root: &Path,
+    src: &Arc<SourceFile>,
+    c: Spanned<RawCompose>,
+    vars: &BTreeMap<String, String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<(String, PartialNode)> {
+    let at = Location {
+        src: src.clone(),
+        span: c.span(),
+    };
+    let c = c.into_inner();
+    let compose = match super::compose::read(root, &c.file, &c.profiles, vars, errors) {
+        Ok(Some(compose)) => compose,
+        Ok(None) => return Vec::new(),
+        Err(why) => {
+            errors.push(at.diagnostic(Some("compose"), why));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for service in compose.services {
+        let header = Location {
+            src: compose.src.clone(),
+            span: service.span,
+        };
+        check_name(
+            &header,
+            &service.name,
+            "node (from a compose service)",
+            errors,
+        );
+        let mut partial = partial_node(root, &compose.src, service.node, errors);
+        partial.header = Some(header);
+        partial.compose = Some(at.clone());
+        out.push((service.name, partial));
+    }
+    out
+}
+
 /// One node per inventory host kept after scaling.
 fn inventory_nodes(
     root: &Path,
@@ -832,6 +941,15 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     }
     if layer.command.is_some() {
         base.command = layer.command;
+    }
+    if layer.entrypoint.is_some() {
+        base.entrypoint = layer.entrypoint;
+    }
+    if layer.restart.is_some() {
+        base.restart = layer.restart;
+    }
+    if layer.compose.is_some() {
+        base.compose = layer.compose;
     }
     base.env.extend(layer.env);
     if layer.ports.is_some() {
@@ -1096,6 +1214,19 @@ fn partial_node(
             None
         }
     });
+    let restart = raw.restart.and_then(|r| match r.get_ref().parse() {
+        Ok(policy) => Some(Located {
+            value: policy,
+            at: Location {
+                src: src.clone(),
+                span: r.span(),
+            },
+        }),
+        Err(message) => {
+            errors.push(src.diagnostic(Some(r.span()), message));
+            None
+        }
+    });
     let groups = raw.groups.map(|groups| {
         groups
             .into_iter()
@@ -1113,6 +1244,7 @@ fn partial_node(
         header: None,
         image,
         command: raw.command,
+        entrypoint: raw.entrypoint,
         env: raw
             .env
             .unwrap_or_default()
@@ -1139,6 +1271,8 @@ fn partial_node(
         memory,
         pids,
         run,
+        restart,
+        compose: None,
     }
 }
 
@@ -1615,6 +1749,12 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
     if run == Run::Once {
         container_keys.push(("run", header.clone()));
     }
+    if let Some(r) = &p.restart {
+        container_keys.push(("restart", r.at.clone()));
+    }
+    if let Some(at) = &p.compose {
+        container_keys.push(("compose", at.clone()));
+    }
     if replicas > 1 {
         if let Some(fixed) = ports.iter().find(|p| p.value.host.is_some()) {
             errors.push(fixed.at.diagnostic(
@@ -1631,6 +1771,7 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
         name: name.to_string(),
         image: image.value,
         command: p.command,
+        entrypoint: p.entrypoint,
         env: p.env,
         ports: ports.into_iter().map(|p| p.value).collect(),
         depends_on: p
@@ -1654,6 +1795,7 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
         mounts,
         resources,
         run,
+        restart: p.restart.map(|r| r.value).unwrap_or_default(),
         conditions: p
             .conditions
             .into_iter()
@@ -1955,6 +2097,75 @@ mod tests {
             err.message().contains("unknown field `imgae`"),
             "{}",
             err.message()
+        );
+    }
+
+    const COMPOSE: &str = "services:\n  web:\n    build: ./app\n    command: nginx -g 'daemon off;'\n    environment:\n      - MODE=${MODE:-small}\n    ports:\n      - \"127.0.0.1:8080:80\"\n      - target: 443\n    depends_on:\n      db:\n        condition: service_healthy\n      seed:\n        condition: service_completed_successfully\n    restart: on-failure:3\n  db:\n    image: postgres\n    healthcheck:\n      test: pg_isready\n      interval: 2s\n      timeout: 1s\n      retries: 4\n      start_period: 3s\n  seed:\n    image: postgres\n    entrypoint: [\"psql\", \"-f\", \"/seed.sql\"]\n";
+
+    #[test]
+    fn compose_services_become_the_nodes_they_mean() {
+        let dir = project(
+            "compose = \"compose.yaml\"\n[vars]\nMODE = \"tiny\"\n[nodes.web]\nreplicas = 1\ncpus = 0.5\n",
+            &[("compose.yaml", COMPOSE), ("app/Dockerfile", "FROM x\n")],
+        );
+        let env = load(dir.path(), "e").unwrap();
+        let web = &env.nodes["web"];
+        assert!(matches!(&web.image, ImageSource::Build(p) if p == Path::new("./app")));
+        assert_eq!(
+            web.command.as_ref().unwrap().0,
+            ["nginx", "-g", "daemon off;"]
+        );
+        assert_eq!(web.env["MODE"], "tiny");
+        assert_eq!(web.ports[0].host, Some(8080));
+        assert_eq!((web.ports[1].host, web.ports[1].container), (None, 443));
+        assert_eq!(web.conditions["db"], Condition::Healthy);
+        assert_eq!(web.conditions["seed"], Condition::Completed);
+        assert_eq!(web.restart, Restart::OnFailure(Some(3)));
+        assert!(web.resources.nano_cpus.is_some());
+        assert!(web.container_keys.iter().any(|(k, _)| *k == "compose"));
+        let db = env.nodes["db"].health.as_ref().unwrap();
+        // Unhealthy for compose after start_period + retries x (interval + timeout).
+        assert_eq!(db.timeout, Duration::from_secs(15));
+        assert_eq!(db.interval, Duration::from_millis(200));
+        let seed = &env.nodes["seed"];
+        assert_eq!(seed.run, Run::Once);
+        assert_eq!(
+            seed.entrypoint.as_ref().unwrap().0,
+            ["psql", "-f", "/seed.sql"]
+        );
+    }
+
+    #[test]
+    fn compose_keys_envctl_cannot_serve_are_errors_at_their_lines() {
+        let cases = [
+            ("services:\n  a:\n    image: x\n    environment:\n      - HOME\n", "compose.yaml:5:9: `services.a.environment`: `HOME` has no value"),
+            ("services:\n  a:\n    image: x\n    volumes:\n      - data:/d\n", "compose.yaml:5:9: `services.a.volumes`: volume `data` is not declared"),
+            ("services:\n  a:\n    image: ${IMAGE}\n", "compose.yaml:3:12: `services.a.image`: `${IMAGE}` is not set"),
+            ("services:\n  a:\n    image: x\n    ports: [\"0.0.0.0:80:80\"]\n", "publishes ports on 127.0.0.1 only"),
+            ("services:\n  a:\n    image: x\n    volumes: [/var/lib/data]\n", "would be an anonymous volume"),
+            ("services:\n  a:\n    image: x\n    volumes: [\"/etc:/host-etc\"]\n", "is a path outside the project"),
+            ("services:\n  a:\n    image: x\nnetworks:\n  front: {}\n", "compose.yaml:4:1: `networks`: envctl does not read this compose key"),
+            ("services:\n  a:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          memory: 1g\n", "compose.yaml:6:9: `services.a.deploy.resources.reservations`"),
+            ("services:\n  a:\n    image: x\n    depends_on:\n      b:\n        condition: service_healthy\n  b:\n    image: x\n", "healthy"),
+        ];
+        for (compose, expected) in cases {
+            let dir = project("compose = \"compose.yaml\"\n", &[("compose.yaml", compose)]);
+            let got = errors(&dir);
+            assert!(
+                got.contains(expected),
+                "{compose}\nwanted {expected:?} in:\n{got}"
+            );
+        }
+        let dir = project(
+            "compose = \"compose.yaml\"\n[inventory]\nfile = \"inv.ini\"\n",
+            &[("compose.yaml", "services: {}\n"), ("inv.ini", "a\n")],
+        );
+        assert!(errors(&dir).contains("not both"));
+        let dir = project("compose = \"missing.yaml\"\n", &[]);
+        assert!(
+            errors(&dir).contains("e.toml:1:11: `compose`"),
+            "{}",
+            errors(&dir)
         );
     }
 }

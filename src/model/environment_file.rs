@@ -28,9 +28,57 @@ pub struct RawEnvironment {
     pub releases: BTreeMap<Spanned<String>, super::symlink_release::RawSymlinkRelease>,
     /// Nodes taken from an Ansible inventory, one per host.
     pub inventory: Option<Spanned<RawInventory>>,
+    /// Nodes taken from a compose file, one per service (see `model::compose`).
+    pub compose: Option<Spanned<RawCompose>>,
     /// Values never shown in output (see `model::secrets`).
     #[serde(default)]
     pub secrets: BTreeMap<Spanned<String>, Spanned<super::secrets::RawSecret>>,
+}
+
+/// `compose = "docker-compose.yml"`, or a table with the file and the profiles to run.
+#[derive(Debug, Clone)]
+pub struct RawCompose {
+    pub file: String,
+    /// Services with `profiles` run only when one of theirs is listed here.
+    pub profiles: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for RawCompose {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            file: String,
+            #[serde(default)]
+            profiles: Vec<String>,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawCompose;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a compose file (\"docker-compose.yml\") or a table with `file` and `profiles`",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawCompose, E> {
+                Ok(RawCompose {
+                    file: v.to_string(),
+                    profiles: Vec::new(),
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawCompose, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawCompose {
+                    file: t.file,
+                    profiles: t.profiles,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[inventory]`: production's topology from an Ansible inventory file.
@@ -55,6 +103,8 @@ pub struct RawNode {
     pub image: Option<Spanned<String>>,
     pub build: Option<Spanned<String>>,
     pub command: Option<CommandLine>,
+    /// Replaces the image's entrypoint (`command` becomes its arguments).
+    pub entrypoint: Option<CommandLine>,
     pub env: Option<BTreeMap<EnvName, Scalar>>,
     pub ports: Option<Vec<Spanned<PortMapping>>>,
     pub depends_on: Option<Vec<Spanned<String>>>,
@@ -83,6 +133,9 @@ pub struct RawNode {
     pub pids: Option<Spanned<u32>>,
     /// `"once"`: a job that runs to completion; `"always"` (default): a service.
     pub run: Option<Spanned<String>>,
+    /// The engine restarts the node's containers when they exit: `"no"` (default),
+    /// `"always"`, `"unless-stopped"`, `"on-failure"` or `"on-failure:N"`.
+    pub restart: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -2,6 +2,7 @@
 //! No I/O beyond reading files; nothing here knows about Docker.
 
 pub mod assertion;
+pub mod compose;
 pub mod confine;
 pub mod cycle;
 pub mod defaults;

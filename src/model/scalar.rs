@@ -56,9 +56,18 @@ pub struct EnvName(pub String);
 
 impl<'de> Deserialize<'de> for EnvName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
+        EnvName::new(String::deserialize(deserializer)?).map_err(de::Error::custom)
+    }
+}
+
+impl EnvName {
+    /// Checks a variable's name.
+    ///
+    /// # Errors
+    /// A message saying why the text cannot name a variable.
+    pub fn new(name: String) -> Result<EnvName, String> {
         if name.is_empty() {
-            return Err(de::Error::custom("an environment variable needs a name"));
+            return Err("an environment variable needs a name".into());
         }
         let portable = name.len() <= 256
             && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -66,10 +75,10 @@ impl<'de> Deserialize<'de> for EnvName {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !portable {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "`{}` cannot name an environment variable: use letters, digits, `_`, `.` and `-`, starting with a letter or `_` (at most 256)",
                 name.escape_debug()
-            )));
+            ));
         }
         Ok(EnvName(name))
     }

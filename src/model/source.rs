@@ -164,6 +164,12 @@ impl SourceFile {
     /// as far as it goes. Between fields, it is the key written before `offset` on its
     /// line, or else the table whose header is above it.
     pub fn field_at(&self, offset: usize) -> String {
+        if matches!(
+            self.display.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            return super::compose::field_at(&self.text, offset);
+        }
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.text[offset..]

@@ -241,6 +241,14 @@ pub fn definition_hash(image_key: &str, node: &Node) -> String {
         h.field("resources")
             .field(serde_json::to_vec(&node.resources).unwrap_or_default());
     }
+    if let Some(entrypoint) = &node.entrypoint {
+        h.field("entrypoint")
+            .field(serde_json::to_vec(entrypoint).unwrap_or_default());
+    }
+    if node.restart != crate::model::environment::Restart::No {
+        h.field("restart")
+            .field(serde_json::to_vec(&node.restart).unwrap_or_default());
+    }
     if node.run != crate::model::environment::Run::Always {
         h.field("run")
             .field(serde_json::to_vec(&node.run).unwrap_or_default());

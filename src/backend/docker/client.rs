@@ -506,6 +506,7 @@ impl Docker {
         };
         privileges::apply(&mut host_config, host.as_ref(), &spec.privileges);
         super::volume::apply(&mut host_config, &spec.mounts, &spec.resources);
+        host_config.restart_policy = super::volume::restart_policy(spec.restart);
         let networking = NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),

@@ -6,7 +6,10 @@ use super::Docker;
 use crate::backend::{EngineError, Selector};
 use crate::model::mounts::Mount;
 use crate::model::resources::Resources;
-use bollard::models::{HostConfig, MountTmpfsOptions, MountType, VolumeCreateRequest};
+use bollard::models::{
+    HostConfig, MountTmpfsOptions, MountType, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
+};
 use bollard::query_parameters::{ListVolumesOptions, RemoveVolumeOptions};
 use std::collections::HashMap;
 
@@ -80,6 +83,21 @@ impl Docker {
 
 /// Puts a container's mounts (as [`crate::backend::node::NodeSpec`] holds them: full
 /// volume names, absolute bind sources) and limits into its host configuration.
+/// The engine's restart policy for a node's `restart` (none for `"no"`).
+pub fn restart_policy(restart: crate::model::environment::Restart) -> Option<RestartPolicy> {
+    use crate::model::environment::Restart;
+    let (name, retries) = match restart {
+        Restart::No => return None,
+        Restart::Always => (RestartPolicyNameEnum::ALWAYS, None),
+        Restart::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+        Restart::OnFailure(n) => (RestartPolicyNameEnum::ON_FAILURE, n.map(i64::from)),
+    };
+    Some(RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: retries,
+    })
+}
+
 pub fn apply(host_config: &mut HostConfig, mounts: &[Mount], resources: &Resources) {
     let mounts: Vec<bollard::models::Mount> = mounts
         .iter()

@@ -432,6 +432,7 @@ mod tests {
             name: "web".into(),
             image: ImageSource::Image("debian:bookworm".into()),
             command: None,
+            entrypoint: None,
             env: BTreeMap::new(),
             ports: Vec::new(),
             depends_on: Vec::new(),
@@ -445,6 +446,7 @@ mod tests {
             mounts: Vec::new(),
             conditions: BTreeMap::new(),
             resources: Default::default(),
+            restart: Default::default(),
             run: Default::default(),
             container_keys: Vec::new(),
             provision: steps

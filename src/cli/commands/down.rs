@@ -89,7 +89,7 @@ pub fn run(ctx: &Context, args: DownArgs) -> Result<u8, Failure> {
     Ok(SUCCESS)
 }
 
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

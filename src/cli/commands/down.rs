@@ -73,8 +73,10 @@ pub fn run(ctx: &Context, args: DownArgs) -> Result<u8, Failure> {
                 .block_on(inst.backend.list_volumes(&inst.id.filters()))
                 .map_or(0, |v| v.len());
             format!("; kept {n} volume{}", plural(n))
-        } else {
+        } else if removed.volumes > 0 {
             format!(", {} volume{}", removed.volumes, plural(removed.volumes))
+        } else {
+            String::new()
         };
         eprintln!(
             "{}/{}: removed {} container{}, {} network{}{kept}",

@@ -73,25 +73,36 @@ pub fn run(ctx: &Context, args: DownArgs) -> Result<u8, Failure> {
                 .block_on(inst.backend.list_volumes(&inst.id.filters()))
                 .map_or(0, |v| v.len());
             format!("; kept {n} volume{}", plural(n))
-        } else if removed.volumes > 0 {
-            format!(", {} volume{}", removed.volumes, plural(removed.volumes))
         } else {
             String::new()
         };
         eprintln!(
-            "{}/{}: removed {} container{}, {} network{}{kept}",
+            "{}/{}: {}{kept}",
             inst.env.name,
             inst.id.instance,
-            removed.containers,
-            plural(removed.containers),
-            removed.networks,
-            plural(removed.networks)
+            removed_line(&removed)
         );
     }
     Ok(SUCCESS)
 }
 
-pub(super) fn plural(n: usize) -> &'static str {
+/// "removed 2 containers, 1 network, 3 volumes" (volumes only when there were some).
+pub(super) fn removed_line(removed: &down::Removed) -> String {
+    let volumes = if removed.volumes > 0 {
+        format!(", {} volume{}", removed.volumes, plural(removed.volumes))
+    } else {
+        String::new()
+    };
+    format!(
+        "removed {} container{}, {} network{}{volumes}",
+        removed.containers,
+        plural(removed.containers),
+        removed.networks,
+        plural(removed.networks)
+    )
+}
+
+fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {

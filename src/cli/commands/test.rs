@@ -191,20 +191,11 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         match gone {
             Ok(removed) => {
                 if !ctx.quiet {
-                    let plural = super::down::plural;
-                    let volumes = if removed.volumes > 0 {
-                        format!(", {} volume{}", removed.volumes, plural(removed.volumes))
-                    } else {
-                        String::new()
-                    };
                     eprintln!(
-                        "{}/{}: down, removed {} container{}, {} network{}{volumes}",
+                        "{}/{}: down, {}",
                         inst.env.name,
                         inst.id.instance,
-                        removed.containers,
-                        plural(removed.containers),
-                        removed.networks,
-                        plural(removed.networks)
+                        super::down::removed_line(&removed)
                     );
                 }
             }

@@ -141,6 +141,9 @@ pub struct UpArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    /// Provision without the package cache: apt and pip download everything again.
+    #[arg(long)]
+    pub no_package_cache: bool,
     /// Print what `up` would do (images to make, nodes to provision, reuse, recreate,
     /// start in which order, remove) and create nothing.
     #[arg(long, conflicts_with = "artifacts")]
@@ -253,6 +256,9 @@ pub struct TestArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    /// Provision without the package cache: apt and pip download everything again.
+    #[arg(long)]
+    pub no_package_cache: bool,
     /// Test on this base image instead of the Debian base the nodes name; repeat it to
     /// test on several side by side (`--platform debian:bookworm --platform
     /// debian:trixie`), each on its own instance, with reports per platform.
@@ -269,6 +275,9 @@ pub struct ProvisionArgs {
     /// Provision again even when a cached provisioned image matches.
     #[arg(long)]
     pub no_cache: bool,
+    /// Provision without the package cache: apt and pip download everything again.
+    #[arg(long)]
+    pub no_package_cache: bool,
     /// Run every node's steps a second time; exit 4 naming what changed.
     #[arg(long)]
     pub check_idempotence: bool,
@@ -329,14 +338,19 @@ pub enum ImageCommand {
         /// e.g. debian:bookworm
         reference: String,
     },
-    /// List provisioned images kept in the cache.
+    /// List provisioned images kept in the cache, and the package cache's volumes.
     List,
     /// Remove provisioned images from the cache.
     Prune {
-        /// Every envctl cache image on the engine (all projects), and the derived
-        /// systemd images; by default only this project's provisioned images.
+        /// Every envctl cache image on the engine (all projects), the derived systemd
+        /// images and the package cache; by default only this project's provisioned
+        /// images.
         #[arg(long)]
         all: bool,
+        /// Only the package cache (apt's and pip's downloads that provisioning runs
+        /// share).
+        #[arg(long, conflicts_with = "all")]
+        packages: bool,
     },
     /// Save exactly the images an environment needs (each node's base or built image,
     /// its systemd image, its provisioned image) and their idempotence records to FILE:

@@ -97,6 +97,8 @@ async fn check_node(
     }
     let mut spec = up::provision_spec(inst, node, &tag, "idempotence");
     spec.boot_image = Some(base.id);
+    // The second run downloads through the package cache as the first did.
+    let packages = up::package_lease(inst, node, &mut spec).await?;
     let id = inst
         .backend
         .create_node(&spec)
@@ -104,6 +106,7 @@ async fn check_node(
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = second_run(inst, node, &id, &tag, observer).await;
     let removed = inst.backend.remove_node(&id).await;
+    drop(packages);
     let (report, logs) = result.map_err(|e| e.on_node(&node.name))?;
     removed.map_err(|e| UpError::from(e).on_node(&node.name))?;
     write_log(inst, &report, &logs);

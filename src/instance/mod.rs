@@ -10,6 +10,7 @@ pub mod idempotence;
 pub mod image_file;
 pub mod lock;
 pub mod machine_idempotence;
+pub mod package_cache;
 pub mod ready;
 pub mod subset;
 pub mod up;
@@ -36,6 +37,9 @@ pub struct Instance {
     pub root: PathBuf,
     pub env: Environment,
     pub id: InstanceId,
+    /// Provisioning runs share apt's and pip's downloads ([`package_cache`]); on unless
+    /// `--no-package-cache`.
+    pub package_cache: bool,
 }
 
 impl Instance {
@@ -59,6 +63,7 @@ impl Instance {
             root: root.to_path_buf(),
             env,
             id,
+            package_cache: true,
         }
     }
 

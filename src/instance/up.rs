@@ -4,7 +4,7 @@
 //! ones (definition hash) recreated, nodes no longer defined removed.
 
 use super::health::{self, HealthError};
-use super::Instance;
+use super::{package_cache, Instance};
 use crate::backend::labels::{self, ROLE_NODE, ROLE_PROVISION};
 use crate::backend::node::{ImageDetails, NodeInfo, NodeSpec, SYSTEMD_INIT};
 use crate::backend::EngineError;
@@ -748,12 +748,14 @@ async fn provision_image(
     let image = from
         .resume
         .map_or(from.base.id.as_str(), |r| r.tag.as_str());
-    let spec = provision_spec(inst, node, image, "provision");
+    let mut spec = provision_spec(inst, node, image, "provision");
+    let packages = package_lease(inst, node, &mut spec).await?;
     let id = inst
         .backend
         .create_node(&spec)
         .await
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
+    let cache_slot = packages.as_ref().map(|l| l.slot.as_str());
     let emit = |phase: Phase| {
         observer.event(&Event::Node {
             node: node.name.clone(),
@@ -797,7 +799,7 @@ async fn provision_image(
             match provision::run_step(&target, index, step).await {
                 Ok(log) => logs.push(log),
                 Err(e) => {
-                    write_provision_log(inst, node, from, &logs, Some(&e));
+                    write_provision_log(inst, node, from, cache_slot, &logs, Some(&e));
                     return Err(UpError::Provision(e));
                 }
             }
@@ -808,7 +810,7 @@ async fn provision_image(
                 keep_image(inst, &id, &snapshot, step_labels, &cmd, &entrypoint).await?;
             }
         }
-        write_provision_log(inst, node, from, &logs, None);
+        write_provision_log(inst, node, from, cache_slot, &logs, None);
         provision::finish(&target).await;
         let key = from.keys.last().expect("a provisioned node has steps");
         let final_labels = image_labels(inst, node, key);
@@ -1021,6 +1023,32 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
     }
 }
 
+/// Mounts a slot of the package cache into the provisioning container `spec`, unless
+/// the instance runs without it; the slot is held until the lease is dropped.
+///
+/// # Errors
+/// Engine failures creating the cache's volumes.
+pub async fn package_lease(
+    inst: &Instance,
+    node: &Node,
+    spec: &mut NodeSpec,
+) -> Result<Option<package_cache::Lease>, UpError> {
+    if !inst.package_cache {
+        return Ok(None);
+    }
+    let base = match &node.image {
+        ImageSource::Image(reference) => reference.as_str(),
+        ImageSource::Build(_) => "built",
+    };
+    let lease = package_cache::lease(inst.backend.as_ref(), base, &node.name)
+        .await
+        .map_err(|e| UpError::from(e).on_node(&node.name))?;
+    if let Some(l) = &lease {
+        spec.mounts.extend(l.mounts.iter().cloned());
+    }
+    Ok(lease)
+}
+
 /// Where the output of the provisioning that made a cached image is kept, so that a
 /// node started from the cache can still show it.
 fn cached_log_path(inst: &Instance, tag: &str) -> std::path::PathBuf {
@@ -1045,10 +1073,15 @@ fn write_provision_log(
     inst: &Instance,
     node: &Node,
     from: &Provisioning<'_>,
+    cache_slot: Option<&str>,
     steps: &[provision::StepLog],
     failed: Option<&ProvisionError>,
 ) {
     let mut text = String::new();
+    text.push_str(&match cache_slot {
+        Some(slot) => format!("=== package cache: {slot} (apt archives, pip)\n"),
+        None => "=== package cache: not used\n".to_string(),
+    });
     let done = from.resume.map_or(0, |r| r.after);
     if let Some(r) = from.resume {
         text.push_str(&format!("=== {r} (snapshot {})\n", r.tag));

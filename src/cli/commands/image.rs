@@ -5,6 +5,7 @@ use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
 use crate::backend::docker::{bootstrap, systemd};
 use crate::backend::{labels, Feature};
+use crate::instance::package_cache;
 use std::io::Write;
 
 pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
@@ -63,8 +64,33 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                     break;
                 }
             }
+            let mut volumes: Vec<String> = ctx
+                .runtime
+                .block_on(docker.list_volumes(&package_cache::selector()))?
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
+            volumes.sort();
+            if !volumes.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\npackage cache (apt's and pip's downloads, shared by provisioning runs; `envctl image prune --packages` empties it):"
+                );
+                for v in volumes {
+                    if writeln!(out, "  {v}").is_err() {
+                        break;
+                    }
+                }
+            }
         }
-        ImageCommand::Prune { all } => {
+        ImageCommand::Prune { packages: true, .. } => {
+            let (removed, busy) = ctx.runtime.block_on(prune_packages(&docker))?;
+            outln!("removed {removed} package cache volume(s)");
+            if busy > 0 {
+                eprintln!("{busy} volume(s) of the package cache are in use by a provisioning run and were kept");
+            }
+        }
+        ImageCommand::Prune { all, .. } => {
             // Without --all, only the images this project's nodes were provisioned into.
             let mut filter = vec![labels::CACHE_KEY.to_string()];
             if !all {
@@ -91,8 +117,32 @@ pub fn run(ctx: &Context, command: ImageCommand) -> Result<u8, Failure> {
                 Ok::<usize, crate::backend::EngineError>(images.len())
             })?;
             outln!("removed {removed} cached image(s)");
+            if all {
+                let (removed, busy) = ctx.runtime.block_on(prune_packages(&docker))?;
+                outln!("removed {removed} package cache volume(s)");
+                if busy > 0 {
+                    eprintln!("{busy} volume(s) of the package cache are in use by a provisioning run and were kept");
+                }
+            }
         }
         ImageCommand::Save { .. } | ImageCommand::Load { .. } => unreachable!("handled above"),
     }
     Ok(SUCCESS)
+}
+
+/// Removes the package cache's volumes: (removed, kept because a run uses them).
+///
+/// # Errors
+/// Engine failures listing them.
+async fn prune_packages(
+    docker: &crate::backend::docker::Docker,
+) -> Result<(usize, usize), crate::backend::EngineError> {
+    let (mut removed, mut busy) = (0, 0);
+    for (name, _) in docker.list_volumes(&package_cache::selector()).await? {
+        match docker.remove_volume(&name).await {
+            Ok(()) => removed += 1,
+            Err(_) => busy += 1,
+        }
+    }
+    Ok((removed, busy))
 }

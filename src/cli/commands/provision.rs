@@ -18,7 +18,8 @@ pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
         ctx.require(&env, &[Feature::Idempotence])?;
     }
     let _lock = ctx.lock(&project, &env, &format!("provision {}", env.name))?;
-    let inst = ctx.instance(&project, env)?;
+    let mut inst = ctx.instance(&project, env)?;
+    inst.package_cache = !args.no_package_cache;
     let options = UpOptions {
         no_cache: args.no_cache,
         ..UpOptions::default()

@@ -82,6 +82,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     }
     let backend = ctx.backend(&env)?;
     let mut inst = crate::instance::Instance::new(backend, &project.root, env, &instance);
+    inst.package_cache = !args.no_package_cache;
     let keep = args.keep;
     // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
     // left behind.

@@ -42,7 +42,8 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if super::vm::on_machines(ctx, &env) {
         return super::vm::up(ctx, &project, &env);
     }
-    let inst = ctx.instance(&project, env)?;
+    let mut inst = ctx.instance(&project, env)?;
+    inst.package_cache = !args.no_package_cache;
     // A killed `test` of this instance may have left containers that `up` would adopt as
     // they are; `gc` would later remove them from under the user. Remove them first.
     ctx.runtime.block_on(async {

@@ -30,6 +30,9 @@ use std::sync::Arc;
 
 pub use crate::backend::view::InstanceView;
 
+/// A container being removed in the background.
+type Removal = tokio::task::JoinHandle<Result<(), EngineError>>;
+
 /// One instance of one environment, and the engine it lives on.
 #[derive(Clone)]
 pub struct Instance {
@@ -40,6 +43,8 @@ pub struct Instance {
     /// Provisioning runs share apt's and pip's downloads ([`package_cache`]); on unless
     /// `--no-package-cache`.
     pub package_cache: bool,
+    /// Removals started by [`Instance::remove_later`], awaited by [`Instance::settle`].
+    removals: Arc<std::sync::Mutex<Vec<Removal>>>,
 }
 
 impl Instance {
@@ -64,7 +69,45 @@ impl Instance {
             env,
             id,
             package_cache: true,
+            removals: Arc::default(),
         }
+    }
+
+    /// Starts removing container `id` and goes on: a provisioning container is removed
+    /// while the nodes start from what it made. [`Instance::settle`] waits for it.
+    pub fn remove_later(&self, id: String) {
+        let backend = self.backend.clone();
+        let handle = tokio::spawn(async move { backend.remove_node(&id).await });
+        self.removals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(handle);
+    }
+
+    /// Waits for every removal [`Instance::remove_later`] started.
+    ///
+    /// # Errors
+    /// The first removal that failed.
+    pub async fn settle(&self) -> Result<(), EngineError> {
+        let handles = std::mem::take(
+            &mut *self
+                .removals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let mut first = None;
+        for handle in handles {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first.get_or_insert(e);
+                }
+                Err(e) => {
+                    first.get_or_insert(EngineError::Other(format!("removing a container: {e}")));
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// Every node of this instance (nodes and provisioning nodes).

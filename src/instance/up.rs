@@ -105,6 +105,8 @@ pub async fn up(
     options: &UpOptions,
 ) -> Result<BTreeMap<String, NodeOutcome>, UpError> {
     let result = bring_up(inst, observer, options).await;
+    let settled = inst.settle().await;
+    let result = result.and_then(|outcomes| settled.map(|()| outcomes).map_err(UpError::from));
     if let Err(e) = &result {
         if let Some(bundle) = &options.artifacts {
             if let Err(e) = super::artifacts::collect(inst, bundle).await {
@@ -153,8 +155,9 @@ pub async fn provision_only(
         Ok(())
     }
     .await;
+    let settled = inst.settle().await;
     remove_run(inst).await;
-    result
+    result.and_then(|()| settled.map_err(UpError::from))
 }
 
 /// What ends the name of a failed step's provisioning container that was kept running
@@ -836,10 +839,19 @@ async fn provision_image(
             });
         }
     }
-    // The step's own failure comes first; a failed removal must not hide it.
-    let removed = inst.backend.remove_node(&id).await;
-    result.map_err(|e| e.on_node(&node.name))?;
-    removed.map_err(|e| UpError::from(e).on_node(&node.name))
+    // The step's own failure comes first; a failed removal must not hide it. Once the
+    // image is kept, the nodes need not wait for the container to go.
+    drop(packages);
+    match result {
+        Ok(()) => {
+            inst.remove_later(id);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = inst.backend.remove_node(&id).await;
+            Err(e.on_node(&node.name))
+        }
+    }
 }
 
 /// The labels of a provisioned image or step snapshot of `key`: the cache's, which

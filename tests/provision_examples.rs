@@ -56,6 +56,7 @@ fn puppet_example_runs_configured_redis_under_systemd() {
             "redis::the_configured_memory_limit_is_live",
             "redis::redis_server_is_enabled_and_active_under_systemd",
             "redis::configuration_comes_from_the_module_s_template",
+            "redis::the_vendored_sysctl_module_sets_overcommit_for_redis",
         ],
     );
 }

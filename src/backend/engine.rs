@@ -43,11 +43,13 @@ pub enum Feature {
     Artifacts,
     /// `up --dry-run`, `test --dry-run`: the plan, found by looking at the engine.
     Plan,
+    /// `up --watch`, `test --watch`: re-provisioning changed nodes, `sync` rules.
+    Watch,
 }
 
 impl Feature {
     /// Every feature, for tables and tests.
-    pub const ALL: [Feature; 10] = [
+    pub const ALL: [Feature; 11] = [
         Feature::ProvisionCache,
         Feature::ProvisionOnly,
         Feature::Idempotence,
@@ -58,6 +60,7 @@ impl Feature {
         Feature::ProvisionLogs,
         Feature::Artifacts,
         Feature::Plan,
+        Feature::Watch,
     ];
 }
 
@@ -74,6 +77,7 @@ impl fmt::Display for Feature {
             Feature::ProvisionLogs => "`logs --provision` / `--idempotence`",
             Feature::Artifacts => "the failure bundle (`--artifacts`)",
             Feature::Plan => "the plan (`--dry-run`)",
+            Feature::Watch => "watching (`--watch`)",
         })
     }
 }

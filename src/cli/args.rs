@@ -148,6 +148,11 @@ pub struct UpArgs {
     /// start in which order, remove) and create nothing.
     #[arg(long, conflicts_with = "artifacts")]
     pub dry_run: bool,
+    /// After `up`, watch the project: at each change, provision again and restart only
+    /// the nodes whose inputs changed, copy changed `sync` files into their nodes, and
+    /// run the specs about them; Ctrl-C stops watching (the environment stays up).
+    #[arg(long, conflicts_with_all = ["dry_run", "artifacts"])]
+    pub watch: bool,
     #[command(flatten)]
     pub artifacts: ArtifactArgs,
 }
@@ -267,6 +272,11 @@ pub struct TestArgs {
     /// Print what the run would do (its plan, then the checks) and create nothing.
     #[arg(long, conflicts_with_all = ["platform", "artifacts"])]
     pub dry_run: bool,
+    /// After the run, keep the instance and watch the project: at each change, provision
+    /// again only the nodes whose inputs changed, sync `sync` files, and run the
+    /// idempotence check and the specs about them again; Ctrl-C removes the instance.
+    #[arg(long, conflicts_with_all = ["platform", "dry_run", "artifacts"])]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -128,6 +128,19 @@ pub struct Node {
     /// Keys written for this node that only a container engine serves (`volumes`,
     /// `memory`...), with where: a VM engine refuses them there.
     pub container_keys: Vec<(&'static str, Location)>,
+    /// What `up --watch` copies into its running containers when it changes.
+    pub sync: Vec<SyncRule>,
+}
+
+/// A `sync` rule: project files copied into a running node by `up --watch` when they
+/// change, without provisioning again, then `then` run in it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SyncRule {
+    /// A file or directory of the project (project path).
+    pub from: PathBuf,
+    /// Where it goes in the node.
+    pub to: String,
+    pub then: Option<String>,
 }
 
 /// What a node waits for of a node it depends on.
@@ -317,12 +330,24 @@ pub enum StepKind {
         mode: Option<u32>,
         owner: Option<String>,
     },
-    /// An Ansible playbook run against the node with an inventory envctl generates.
-    Ansible { playbook: PathBuf },
-    /// A Puppet manifest applied inside the node, with an optional module path.
+    /// An Ansible playbook run against the node with an inventory envctl generates,
+    /// after its roles and collections from the project are installed.
+    Ansible {
+        playbook: PathBuf,
+        /// The requirements file the step names (else those beside the playbook).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requirements: Option<PathBuf>,
+        /// What the requirements files declare (hashed from the files themselves).
+        #[serde(skip)]
+        dependencies: super::ansible_requirements::Requirements,
+    },
+    /// A Puppet manifest applied inside the node, with an optional module path and
+    /// vendored modules.
     Puppet {
         manifest: PathBuf,
         modules: Option<PathBuf>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        vendor: Option<PathBuf>,
     },
     /// A Salt state tree applied masterless inside the node, with an optional pillar tree
     /// and the states to apply (the top file's highstate when `None`).
@@ -358,7 +383,7 @@ impl Step {
             StepKind::Template { from, to, .. } => {
                 format!("template {} -> {to}", from.display())
             }
-            StepKind::Ansible { playbook } => format!("ansible {}", playbook.display()),
+            StepKind::Ansible { playbook, .. } => format!("ansible {}", playbook.display()),
             StepKind::Puppet { manifest, .. } => format!("puppet {}", manifest.display()),
             StepKind::Salt { states, state, .. } => match state {
                 Some(state) => format!("salt {} ({state})", states.display()),
@@ -550,6 +575,7 @@ struct PartialNode {
     restart: Option<Located<Restart>>,
     /// The environment's `compose` key, for a node that is a compose service.
     compose: Option<Location>,
+    sync: Option<Located<Vec<SyncRule>>>,
 }
 
 fn resolve(
@@ -968,6 +994,9 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     if layer.provision.is_some() {
         base.provision = layer.provision;
     }
+    if layer.sync.is_some() {
+        base.sync = layer.sync;
+    }
     if layer.init.is_some() {
         base.init = layer.init;
     }
@@ -1109,6 +1138,52 @@ fn partial_node(
             .collect()
     });
     let confined = Root::new(root);
+    let sync = raw.sync.map(|rules| {
+        let at = rules.first().map_or(node_span.clone(), Spanned::span);
+        let rules = rules
+            .into_iter()
+            .filter_map(|rule| {
+                let rule = rule.into_inner();
+                let from = match confined.resolve(rule.from.get_ref()) {
+                    Ok(real) if real.is_dir() => confined
+                        .tree(&real, rule.from.get_ref())
+                        .map(|()| PathBuf::from(rule.from.get_ref())),
+                    Ok(_) => Ok(PathBuf::from(rule.from.get_ref())),
+                    Err(why) => Err(why),
+                };
+                let from = match from {
+                    Ok(from) => from,
+                    Err(why) => {
+                        errors.push(src.diagnostic_for(rule.from.span(), "sync", why.to_string()));
+                        return None;
+                    }
+                };
+                if !rule.to.get_ref().starts_with('/') {
+                    errors.push(src.diagnostic_for(
+                        rule.to.span(),
+                        "sync",
+                        format!(
+                            "`to = \"{}\"` is a path in the node and must be absolute",
+                            rule.to.get_ref()
+                        ),
+                    ));
+                    return None;
+                }
+                Some(SyncRule {
+                    from,
+                    to: rule.to.into_inner(),
+                    then: rule.then,
+                })
+            })
+            .collect();
+        Located {
+            value: rules,
+            at: Location {
+                src: src.clone(),
+                span: at,
+            },
+        }
+    });
     let mounts = |list: Option<Vec<Spanned<String>>>,
                   parse: &dyn Fn(&str) -> Result<super::mounts::Mount, String>,
                   errors: &mut Vec<Diagnostic>| {
@@ -1273,6 +1348,7 @@ fn partial_node(
         run,
         restart,
         compose: None,
+        sync,
     }
 }
 
@@ -1376,6 +1452,16 @@ fn step(
     }
     if raw.modules.is_some() && raw.puppet.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "modules", "`modules` goes with `puppet`"));
+    }
+    if raw.vendor.is_some() && raw.puppet.is_none() {
+        errors.push(src.diagnostic_for(span.clone(), "vendor", "`vendor` goes with `puppet`"));
+    }
+    if raw.requirements.is_some() && raw.ansible.is_none() {
+        errors.push(src.diagnostic_for(
+            span.clone(),
+            "requirements",
+            "`requirements` goes with `ansible`",
+        ));
     }
     if raw.pillar.is_some() && raw.salt.is_none() {
         errors.push(src.diagnostic_for(span.clone(), "pillar", "`pillar` goes with `salt`"));
@@ -1541,7 +1627,21 @@ fn step(
             errors.push(src.diagnostic_for(span.clone(), "ansible", why.to_string()));
             return None;
         }
-        StepKind::Ansible { playbook }
+        let requirements = match &raw.requirements {
+            Some(r) => Some(existing(r, true, errors)?),
+            None => None,
+        };
+        match super::ansible_requirements::load(&confined, &playbook, requirements.as_deref()) {
+            Ok(dependencies) => StepKind::Ansible {
+                playbook,
+                requirements,
+                dependencies,
+            },
+            Err(found) => {
+                errors.extend(found);
+                return None;
+            }
+        }
     } else if let Some(written) = &raw.salt {
         let states = tree(written, "state tree", errors);
         let pillar = match &raw.pillar {
@@ -1575,38 +1675,52 @@ fn step(
                 return None;
             }
         }
-        let modules = match &raw.modules {
-            Some(m) => {
-                let checked = confined.resolve(m.get_ref()).and_then(|real| {
-                    if real.is_dir() {
-                        confined.tree(&real, m.get_ref())
-                    } else {
-                        Err(Refused::Missing(m.get_ref().clone()))
-                    }
-                });
-                match checked {
-                    Ok(()) => Some(PathBuf::from(m.get_ref())),
-                    Err(Refused::Missing(_)) => {
-                        errors.push(src.diagnostic(
-                            Some(m.span()),
-                            format!(
-                                "module path `{}` is not a directory of the project",
-                                m.get_ref()
-                            ),
-                        ));
-                        return None;
-                    }
-                    Err(why) => {
-                        errors.push(src.diagnostic(Some(m.span()), why.to_string()));
-                        return None;
-                    }
+        let module_dir = |m: &Spanned<String>, errors: &mut Vec<Diagnostic>| {
+            let checked = confined.resolve(m.get_ref()).and_then(|real| {
+                if real.is_dir() {
+                    confined.tree(&real, m.get_ref())
+                } else {
+                    Err(Refused::Missing(m.get_ref().clone()))
+                }
+            });
+            match checked {
+                Ok(()) => Some(PathBuf::from(m.get_ref())),
+                Err(Refused::Missing(_)) => {
+                    errors.push(src.diagnostic(
+                        Some(m.span()),
+                        format!(
+                            "module path `{}` is not a directory of the project",
+                            m.get_ref()
+                        ),
+                    ));
+                    None
+                }
+                Err(why) => {
+                    errors.push(src.diagnostic(Some(m.span()), why.to_string()));
+                    None
                 }
             }
+        };
+        let modules = match &raw.modules {
+            Some(m) => Some(module_dir(m, errors)?),
             None => None,
         };
+        let vendor = match &raw.vendor {
+            Some(v) => Some(module_dir(v, errors)?),
+            None => None,
+        };
+        let dirs: Vec<(&'static str, &Path)> = [("modules", &modules), ("vendor", &vendor)]
+            .into_iter()
+            .filter_map(|(k, d)| d.as_deref().map(|d| (k, d)))
+            .collect();
+        if let Err(found) = super::puppet_modules::check(&confined, &dirs) {
+            errors.extend(found);
+            return None;
+        }
         StepKind::Puppet {
             manifest: manifest?,
             modules,
+            vendor,
         }
     };
     Some(Step {
@@ -1755,6 +1869,22 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
     if let Some(at) = &p.compose {
         container_keys.push(("compose", at.clone()));
     }
+    if let Some(sync) = &p.sync {
+        container_keys.push(("sync", sync.at.clone()));
+    }
+    // Dependencies are installed by envctl's own step runner, which machines do not use.
+    for step in p.provision.iter().flatten() {
+        let key = match &step.kind {
+            StepKind::Ansible { dependencies, .. } if !dependencies.is_empty() => "requirements",
+            StepKind::Puppet {
+                vendor: Some(_), ..
+            } => "vendor",
+            _ => continue,
+        };
+        if let Some(at) = &step.at {
+            container_keys.push((key, at.clone()));
+        }
+    }
     if replicas > 1 {
         if let Some(fixed) = ports.iter().find(|p| p.value.host.is_some()) {
             errors.push(fixed.at.diagnostic(
@@ -1802,6 +1932,7 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
             .map(|(dep, c)| (dep, c.value))
             .collect(),
         container_keys,
+        sync: p.sync.map(|s| s.value).unwrap_or_default(),
     })
 }
 

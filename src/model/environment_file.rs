@@ -136,6 +136,21 @@ pub struct RawNode {
     /// The engine restarts the node's containers when they exit: `"no"` (default),
     /// `"always"`, `"unless-stopped"`, `"on-failure"` or `"on-failure:N"`.
     pub restart: Option<Spanned<String>>,
+    /// Files `up --watch` copies into the running node when they change, instead of
+    /// provisioning again (application source).
+    pub sync: Option<Vec<Spanned<RawSync>>>,
+}
+
+/// `sync = [{ from = "app", to = "/srv/app", then = "systemctl restart app" }]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    /// A file or directory of the project.
+    pub from: Spanned<String>,
+    /// Where it goes in the node (an absolute path).
+    pub to: Spanned<String>,
+    /// A command run in the node after each copy (`sh -c`).
+    pub then: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -169,6 +184,12 @@ pub struct RawStep {
     pub puppet: Option<Spanned<String>>,
     /// Puppet module path for `puppet` (a project directory).
     pub modules: Option<Spanned<String>>,
+    /// Vendored third-party Puppet modules for `puppet` (a project directory), second on
+    /// the module path.
+    pub vendor: Option<Spanned<String>>,
+    /// The requirements file of an `ansible` step's roles and collections (a project
+    /// path); by default those beside the playbook.
+    pub requirements: Option<Spanned<String>>,
     /// A Salt state tree (a project directory) applied inside the node.
     pub salt: Option<Spanned<String>>,
     /// Salt pillar tree for `salt` (a project directory).

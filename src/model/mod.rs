@@ -1,6 +1,7 @@
 //! The model: definition and spec files parsed, overlaid (`extends`) and validated.
 //! No I/O beyond reading files; nothing here knows about Docker.
 
+pub mod ansible_requirements;
 pub mod assertion;
 pub mod compose;
 pub mod confine;
@@ -18,6 +19,7 @@ pub mod port;
 pub mod privileges;
 pub mod project;
 pub mod promotion;
+pub mod puppet_modules;
 pub mod redact;
 pub mod resources;
 pub mod scalar;

@@ -155,15 +155,31 @@ pub fn step_keys(
                 h.tree(&root.join(from))?;
                 true
             }
-            StepKind::Ansible { playbook } => {
+            StepKind::Ansible {
+                playbook,
+                dependencies,
+                ..
+            } => {
                 // Roles, group_vars, ansible.cfg and included files live beside the playbook.
                 beside(&mut h, root, playbook)?;
+                // Added only when there are any, so steps without keep their keys.
+                if !dependencies.files.is_empty() {
+                    h.field("requirements")
+                        .field(dependencies_key(root, dependencies)?);
+                }
                 true
             }
-            StepKind::Puppet { manifest, modules } => {
+            StepKind::Puppet {
+                manifest,
+                modules,
+                vendor,
+            } => {
                 beside(&mut h, root, manifest)?;
                 if let Some(m) = modules {
                     h.tree(&root.join(m))?;
+                }
+                if let Some(v) = vendor {
+                    h.field("vendor").tree(&root.join(v))?;
                 }
                 true
             }
@@ -189,6 +205,33 @@ pub fn step_keys(
         keys.push(previous.clone());
     }
     Ok(keys)
+}
+
+/// The key of an `ansible` step's installed dependencies: its requirements files and
+/// the bytes of every source they name (a git source's whole repository).
+///
+/// # Errors
+/// I/O errors reading them.
+pub fn dependencies_key(
+    root: &Path,
+    dependencies: &crate::model::ansible_requirements::Requirements,
+) -> std::io::Result<String> {
+    let mut h = Hasher::default();
+    h.field("envctl-dependencies-v1");
+    for file in &dependencies.files {
+        h.field(file.to_string_lossy().as_bytes())
+            .tree(&root.join(file))?;
+    }
+    for role in &dependencies.roles {
+        h.field(&role.name)
+            .field(serde_json::to_vec(&role.source).unwrap_or_default());
+        h.tree(&root.join(role.source.path()))?;
+    }
+    for source in &dependencies.collections {
+        h.field(serde_json::to_vec(source).unwrap_or_default());
+        h.tree(&root.join(source.path()))?;
+    }
+    Ok(h.hex())
 }
 
 /// First field of every link of the provisioning chain; a new layout gives new keys.

@@ -71,6 +71,7 @@ mod tests {
                 restart: Default::default(),
                 run: Default::default(),
                 container_keys: Vec::new(),
+                sync: Vec::new(),
             },
         )
     }

@@ -6,6 +6,7 @@
 //! engine is the one envctl uses (`DOCKER_HOST`, else the local socket).
 
 use super::Target;
+use crate::model::ansible_requirements::Requirements;
 use crate::model::Environment;
 use serde_json::Value;
 
@@ -33,10 +34,35 @@ pub const CONNECTION: &str = "community.docker.docker_api";
 pub async fn run(
     target: &Target<'_>,
     playbook: &Path,
+    dependencies: &Requirements,
     timeout: Duration,
 ) -> Result<Played, (String, String)> {
     let program = find_program()?;
-    let bootstrap = ensure_python(target).await?;
+    let playbook_abs = target.root.join(playbook);
+    // Run where the playbook lives, so the ansible.cfg beside it applies, as in production.
+    let cwd = playbook_abs
+        .parent()
+        .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
+    let installed = if dependencies.is_empty() {
+        None
+    } else {
+        let galaxy = super::dependencies::galaxy_program(&program).ok_or_else(|| {
+            (
+                format!("ansible-galaxy, which installs the roles and collections of {}, is not installed on this host (it comes with ansible-playbook)", playbook.display()),
+                String::new(),
+            )
+        })?;
+        Some(super::dependencies::install(target.root, dependencies, &galaxy, &cwd, timeout).await?)
+    };
+    let mut output = installed
+        .as_ref()
+        .map(|i| i.output.clone())
+        .unwrap_or_default();
+    output.push_str(
+        &ensure_python(target)
+            .await
+            .map_err(|(r, o)| (r, format!("{output}{o}")))?,
+    );
     let host = target
         .node
         .replica_names()
@@ -47,12 +73,6 @@ pub async fn run(
     let inventory_path = dir.path().join("inventory.yml");
     let text = inventory(target.env, &target.hosts, &host, target.container);
     std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
-    let playbook_abs = target.root.join(playbook);
-    // Run where the playbook lives, so the ansible.cfg beside it applies, as in production.
-    let cwd = playbook_abs
-        .parent()
-        .map_or_else(|| target.root.to_path_buf(), Path::to_path_buf);
-    let mut output = bootstrap;
     let mut changed = Vec::new();
     let pipelining = !pipelining_configured(&cwd);
     let mut attempt = 0;
@@ -62,6 +82,28 @@ pub async fn run(
         if pipelining {
             // One exec per task instead of several (temp dir, upload, run, clean up).
             cmd.env("ANSIBLE_PIPELINING", "True");
+        }
+        if let Some(i) = &installed {
+            let cfg = applicable_cfg(&cwd);
+            let configured = |key: &str| cfg.as_deref().and_then(|t| cfg_value(t, key));
+            cmd.env(
+                "ANSIBLE_ROLES_PATH",
+                super::dependencies::search_path(
+                    &i.roles,
+                    "ANSIBLE_ROLES_PATH",
+                    configured("roles_path"),
+                    "~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles",
+                ),
+            );
+            cmd.env(
+                "ANSIBLE_COLLECTIONS_PATH",
+                super::dependencies::search_path(
+                    &i.collections,
+                    "ANSIBLE_COLLECTIONS_PATH",
+                    configured("collections_path").or_else(|| configured("collections_paths")),
+                    "~/.ansible/collections:/usr/share/ansible/collections",
+                ),
+            );
         }
         cmd.arg("-i")
             .arg(&inventory_path)
@@ -167,6 +209,11 @@ fn pipelining_configured(cwd: &Path) -> bool {
     if std::env::var_os("ANSIBLE_PIPELINING").is_some() {
         return true;
     }
+    applicable_cfg(cwd).is_some_and(|text| mentions_pipelining(&text))
+}
+
+/// The text of the ansible.cfg that applies to a run from `cwd`.
+fn applicable_cfg(cwd: &Path) -> Option<String> {
     let candidates = [
         std::env::var_os("ANSIBLE_CONFIG").map(PathBuf::from),
         Some(cwd.join("ansible.cfg")),
@@ -178,7 +225,16 @@ fn pipelining_configured(cwd: &Path) -> bool {
         .flatten()
         .find(|p| p.is_file())
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .is_some_and(|text| mentions_pipelining(&text))
+}
+
+/// The value an ansible.cfg gives `key` (in any section; `roles_path` and
+/// `collections_path` live in `[defaults]`).
+fn cfg_value(cfg: &str, key: &str) -> Option<String> {
+    cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim().eq_ignore_ascii_case(key) && !l.trim_start().starts_with(['#', ';']))
+            .then(|| v.trim().to_string())
+    })
 }
 
 /// Whether an ansible.cfg sets `pipelining`.
@@ -352,6 +408,18 @@ mod tests {
         assert!(!mentions_pipelining(
             "[defaults]\nroles_path = roles\n# pipelining\n"
         ));
+    }
+
+    #[test]
+    fn search_paths_configured_in_ansible_cfg_are_read() {
+        let cfg =
+            "[defaults]\n# roles_path = old\nroles_path = roles:/srv/roles\ncollections_path=./c\n";
+        assert_eq!(
+            cfg_value(cfg, "roles_path").as_deref(),
+            Some("roles:/srv/roles")
+        );
+        assert_eq!(cfg_value(cfg, "collections_path").as_deref(), Some("./c"));
+        assert_eq!(cfg_value(cfg, "library"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! more than an exec (`template`, `ansible`, `puppet`, `salt`); `idempotence` compares two runs.
 
 pub mod ansible;
+pub mod dependencies;
 pub mod idempotence;
 pub mod puppet;
 pub mod salt;
@@ -179,18 +180,29 @@ pub async fn run_step(
                 }
                 placed.output
             }
-            StepKind::Ansible { playbook } => {
-                let result = ansible::run(target, playbook, timeout)
+            StepKind::Ansible {
+                playbook,
+                dependencies,
+                ..
+            } => {
+                let result = ansible::run(target, playbook, dependencies, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?;
                 changed = result.changed;
                 result.output
             }
-            StepKind::Puppet { manifest, modules } => {
-                let result =
-                    puppet::run(target, index, manifest, modules.as_deref(), &env, timeout)
-                        .await
-                        .map_err(|(reason, out)| fail(reason, out))?;
+            StepKind::Puppet {
+                manifest,
+                modules,
+                vendor,
+            } => {
+                let paths = puppet::ModulePath {
+                    modules: modules.as_deref(),
+                    vendor: vendor.as_deref(),
+                };
+                let result = puppet::run(target, index, manifest, paths, &env, timeout)
+                    .await
+                    .map_err(|(reason, out)| fail(reason, out))?;
                 changed = result.changed;
                 result.output
             }

@@ -15,6 +15,13 @@ pub struct Applied {
     pub changed: Vec<String>,
 }
 
+/// The module directories of a `puppet` step (project paths), in module path order.
+#[derive(Clone, Copy)]
+pub struct ModulePath<'a> {
+    pub modules: Option<&'a Path>,
+    pub vendor: Option<&'a Path>,
+}
+
 /// Stages and applies `manifest` in the target container.
 ///
 /// # Errors
@@ -24,7 +31,7 @@ pub async fn run(
     target: &Target<'_>,
     index: usize,
     manifest: &Path,
-    modules: Option<&Path>,
+    paths: ModulePath<'_>,
     env: &[String],
     timeout: Duration,
 ) -> Result<Applied, (String, String)> {
@@ -64,17 +71,23 @@ pub async fn run(
         "--detailed-exitcodes".to_string(),
         "--color=false".to_string(),
     ];
-    if let Some(m) = modules {
+    let mut modulepath = Vec::new();
+    for (dir, staged_as) in [(paths.modules, "modules"), (paths.vendor, "vendor")] {
+        let Some(dir) = dir else { continue };
+        let into = format!("{staged}/{staged_as}");
         super::copy(
             target.backend,
             target.container,
-            &target.root.join(m),
-            &format!("{staged}/modules"),
+            &target.root.join(dir),
+            &into,
             None,
         )
         .await
         .map_err(stage_err)?;
-        cmd.push(format!("--modulepath={staged}/modules"));
+        modulepath.push(into);
+    }
+    if !modulepath.is_empty() {
+        cmd.push(format!("--modulepath={}", modulepath.join(":")));
     }
     cmd.push(format!("{staged}/manifests/{name}"));
     let mut env = env.to_vec();

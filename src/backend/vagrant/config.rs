@@ -301,13 +301,15 @@ pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisio
                     args: Vec::new(),
                 });
             }
-            StepKind::Ansible { playbook } => out.push(Provisioner::Ansible {
+            StepKind::Ansible { playbook, .. } => out.push(Provisioner::Ansible {
                 name,
                 playbook: root.join(playbook).display().to_string(),
                 groups: node.ansible_groups(),
                 extra_vars: env.vars.clone(),
             }),
-            StepKind::Puppet { manifest, modules } => {
+            StepKind::Puppet {
+                manifest, modules, ..
+            } => {
                 let manifest = root.join(manifest);
                 out.push(Provisioner::Puppet {
                     name,
@@ -449,6 +451,7 @@ mod tests {
             restart: Default::default(),
             run: Default::default(),
             container_keys: Vec::new(),
+            sync: Vec::new(),
             provision: steps
                 .into_iter()
                 .map(|kind| Step {
@@ -518,10 +521,13 @@ mod tests {
         let n = node(vec![
             StepKind::Ansible {
                 playbook: PathBuf::from("ansible/site.yml"),
+                requirements: None,
+                dependencies: Default::default(),
             },
             StepKind::Puppet {
                 manifest: PathBuf::from("puppet/manifests/site.pp"),
                 modules: Some(PathBuf::from("puppet/modules")),
+                vendor: None,
             },
         ]);
         let p = provisioners(&env(), &n, Path::new("/proj"));

@@ -22,3 +22,4 @@ pub mod vagrant_config;
 pub mod validate;
 pub mod verify;
 pub mod vm;
+pub mod watch;

@@ -64,6 +64,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     if args.no_cache {
         ctx.require(&env, &[Feature::ProvisionCache])?;
     }
+    if args.watch {
+        ctx.require(&env, &[Feature::Watch])?;
+    }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
         let backend = ctx.backend(&env)?;
@@ -167,6 +170,24 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         result.and(Err(Failure::Interrupted))
     } else {
         result
+    };
+    // --watch: the first run's result stands until a round gives another; an `up` that
+    // failed has nothing to watch over.
+    let result = match result {
+        Ok(_) | Err(Failure::Specs) if args.watch && !up_failed => {
+            let rounds = super::watch::Rounds {
+                report: &args.report,
+                idempotence: Some(!args.no_cache),
+                filters: &filters,
+            };
+            let last = super::watch::run(ctx, &project, inst.clone(), &options, &rounds)?;
+            if last == 0 {
+                Ok(0)
+            } else {
+                Err(Failure::Specs)
+            }
+        }
+        other => other,
     };
     if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
         let up = (events.as_slice(), origin, up_failed);

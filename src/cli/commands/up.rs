@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
             ctx.engine_kind(&env)
         )));
     }
+    if args.watch {
+        ctx.require(&env, &[Feature::Watch])?;
+    }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
         let inst = ctx.instance(&project, env)?;
@@ -92,6 +95,21 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
         let up = (events.as_slice(), origin, up_failed);
         super::artifacts::finish_after_up(ctx, &inst, bundle, up, false);
+    }
+    if args.watch && result.is_ok() {
+        let report = super::super::args::ReportArgs::default();
+        let env_name = inst.env.name.clone();
+        let rounds = super::watch::Rounds {
+            report: &report,
+            idempotence: None,
+            filters: &[],
+        };
+        super::watch::run(ctx, &project, inst, &options, &rounds)?;
+        eprintln!(
+            "stopped watching; the environment stays up (`{}` removes it)",
+            crate::hint::command(&format!("down {env_name}"))
+        );
+        return Ok(SUCCESS);
     }
     result
 }

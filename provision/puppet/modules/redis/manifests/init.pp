@@ -22,6 +22,11 @@ class redis (
     notify  => Service['redis-server'],
   }
 
+  # Redis asks for overcommit so background saves do not fail under memory pressure.
+  sysctl::conf { 'vm.overcommit_memory':
+    value => '1',
+  }
+
   service { 'redis-server':
     ensure => running,
     enable => true,

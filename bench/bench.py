@@ -8,8 +8,10 @@ Scenarios (each repeated --runs times; medians reported, with envctl/alternative
   scale     `envctl up`/`down` of 1, 10, 25, 50 nodes vs starting/removing as many containers
             with `docker run -d` one after the other and eight at a time / `docker rm -f` (the
             raw floor); envctl's peak RSS at 50
-  molecule  `envctl test` vs `molecule test` for one Ansible role on one node, cold and with
-            envctl's provisioning cache warm (needs ansible support in envctl and molecule)
+  molecule  `envctl test` vs `molecule test` for one Ansible role on one node: cold with every
+            cache empty, cold with only the package cache kept, warm, and the edit loop (one
+            template changed, then test); each tool's own overhead (its time minus its runs
+            of the user's playbook, timed by a wrapper around ansible-playbook)
 
 Writes the figures as Markdown to stdout and JSON to --json. Run through `bench/run`, which
 installs what is missing and builds envctl in release mode.
@@ -79,7 +81,8 @@ def cleanup():
     sh("docker ps -aq --filter label=io.envctl.instance=bench | xargs -r docker rm -f", check=False)
     sh("docker network ls -q --filter label=io.envctl.instance=bench | xargs -r docker network rm", check=False)
     sh("docker ps -aq --filter name=envctl-bench-raw- | xargs -r docker rm -f", check=False)
-    sh(["docker-compose", "-p", "envctlbench", "down", "-t", "0"], check=False)
+    if shutil.which("docker-compose"):
+        sh(["docker-compose", "-p", "envctlbench", "down", "-t", "0"], check=False)
 
 
 def build_image():
@@ -232,20 +235,83 @@ def scale(work, runs, sizes=(1, 10, 25, 50)):
 
 # --- molecule: envctl test vs molecule test ---------------------------------------------------
 
+# Times every ansible-playbook run either tool makes, so each tool's own overhead (its time
+# minus the runs of the user's playbook) can be told apart from the playbook's.
+PLAYBOOK_SHIM = """#!/bin/sh
+start=$(date +%s.%N)
+"$ENVCTL_BENCH_REAL_PLAYBOOK" "$@"
+code=$?
+end=$(date +%s.%N)
+last=""
+for a in "$@"; do last="$a"; done
+echo "$start $end $(basename "$last" | tr -d ' \n')" >> "$ENVCTL_BENCH_PLAYBOOK_LOG"
+exit $code
+"""
+
+
+def playbook_seconds(log, names):
+    """Seconds the logged ansible-playbook runs of the playbooks `names` took."""
+    total = 0.0
+    if log.exists():
+        for line in log.read_text().splitlines():
+            fields = line.split(" ")
+            if len(fields) == 3 and fields[2] in names:
+                start, end = fields[0], fields[1]
+                total += float(end) - float(start)
+    return total
+
+
 def molecule(work, runs):
     """Same role, one node. Skipped (with the reason) when a side is unavailable."""
     project = ROOT / "bench" / "molecule"
     if shutil.which("molecule") is None:
         return {"skipped": "molecule is not installed"}
-    # Only this benchmark's provisioned images are dropped for the cold runs.
-    drop_cache = ("docker images -q --filter label=io.envctl.cache-key "
-                  "--filter label=io.envctl.node=instance | xargs -r docker rmi -f")
-    results = {"envctl_test_cold": [], "envctl_test_warm": [], "molecule_test": []}
-    for _ in range(runs):
-        sh(drop_cache, check=False)
-        results["envctl_test_cold"].append(timed(envctl(project, "test", "role")))
-        results["envctl_test_warm"].append(timed(envctl(project, "test", "role")))
-        results["molecule_test"].append(timed(["molecule", "test"], cwd=project / "roles" / "webpage"))
+    real = shutil.which("ansible-playbook")
+    shim_dir = work / "shim"
+    shim_dir.mkdir(exist_ok=True)
+    (shim_dir / "ansible-playbook").write_text(PLAYBOOK_SHIM)
+    (shim_dir / "ansible-playbook").chmod(0o755)
+    log = work / "playbook-runs.log"
+    env = dict(os.environ, PATH=f"{shim_dir}:{os.environ['PATH']}",
+               ENVCTL_BENCH_REAL_PLAYBOOK=real, ENVCTL_BENCH_PLAYBOOK_LOG=str(log))
+    # The benchmark's provisioned images and step snapshots (the cache of its node), and
+    # the package cache's volumes for its base image.
+    drop_images = ("docker images -q --filter label=io.envctl.cache-key "
+                   "--filter label=io.envctl.node=instance | xargs -r docker rmi -f")
+    drop_packages = ("docker volume ls -q --filter label=io.envctl.package-cache "
+                     "| grep '^envctl-packages-envctl-bench-python-1-' | xargs -r docker volume rm")
+    template = project / "roles" / "webpage" / "templates" / "index.html.j2"
+    original = template.read_text()
+    results = {k: [] for k in (
+        "envctl_cold_empty", "envctl_cold_packages", "envctl_warm", "envctl_edit",
+        "molecule_cold", "molecule_edit",
+        "envctl_cold_empty_playbooks", "envctl_cold_packages_playbooks", "envctl_edit_playbooks",
+        "molecule_cold_playbooks", "molecule_edit_playbooks")}
+
+    def run(key, cmd, playbook, cwd=None):
+        log.unlink(missing_ok=True)
+        results[key].append(timed(cmd, cwd=cwd, env=env))
+        results[f"{key}_playbooks"].append(playbook_seconds(log, {playbook}))
+
+    try:
+        for i in range(runs):
+            sh(drop_images, check=False)
+            sh(drop_packages, check=False)
+            run("envctl_cold_empty", envctl(project, "test", "role"), "playbook.yml")
+            sh(drop_images, check=False)
+            run("envctl_cold_packages", envctl(project, "test", "role"), "playbook.yml")
+            log.unlink(missing_ok=True)
+            results["envctl_warm"].append(timed(envctl(project, "test", "role"), env=env))
+            # The edit loop: one template changed, then test.
+            template.write_text(original + f"<!-- edit {i} -->\n")
+            run("envctl_edit", envctl(project, "test", "role"), "playbook.yml")
+            template.write_text(original)
+            run("molecule_cold", ["molecule", "test"], "converge.yml", cwd=project / "roles" / "webpage")
+            template.write_text(original + f"<!-- edit {i} molecule -->\n")
+            run("molecule_edit", ["molecule", "test"], "converge.yml", cwd=project / "roles" / "webpage")
+            template.write_text(original)
+    finally:
+        template.write_text(original)
     return results
 
 
@@ -298,10 +364,25 @@ def report(all_results, runs):
         if "skipped" in m:
             lines += ["### envctl test vs molecule test", "", f"Skipped: {m['skipped']}.", ""]
         else:
+            def overhead(key):
+                return [t - p for t, p in zip(m[key], m[f"{key}_playbooks"])]
+            rows = [
+                ("cold, every cache empty", "envctl_cold_empty", "molecule_cold"),
+                ("cold, package cache kept", "envctl_cold_packages", "molecule_cold"),
+                ("warm (nothing changed)", "envctl_warm", "molecule_cold"),
+                ("edit loop (one template changed, then test)", "envctl_edit", "molecule_edit"),
+            ]
             lines += ["### One Ansible role on one node (envctl test vs molecule test)", "",
-                      "| run | envctl test | molecule test | ratio |", "|---|---|---|---|",
-                      f"| cold (no provisioning cache) | {fmt(median(m['envctl_test_cold']))} | {fmt(median(m['molecule_test']))} | {ratio(m['envctl_test_cold'], m['molecule_test'])} |",
-                      f"| provisioning cache warm | {fmt(median(m['envctl_test_warm']))} | {fmt(median(m['molecule_test']))} | {ratio(m['envctl_test_warm'], m['molecule_test'])} |", ""]
+                      "| run | envctl test | molecule test | ratio |", "|---|---|---|---|"]
+            for label, e, mo in rows:
+                lines.append(f"| {label} | {fmt(median(m[e]))} | {fmt(median(m[mo]))} | {ratio(m[e], m[mo])} |")
+            lines += ["", "| run | envctl: the two playbook runs | envctl's own overhead | molecule: the two playbook runs | molecule's own overhead |",
+                      "|---|---|---|---|---|"]
+            for label, e, mo in rows:
+                if f"{e}_playbooks" in m:
+                    lines.append(f"| {label} | {fmt(median(m[f'{e}_playbooks']))} | {fmt(median(overhead(e)))} | "
+                                 f"{fmt(median(m[f'{mo}_playbooks']))} | {fmt(median(overhead(mo)))} |")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -5,11 +5,14 @@ define sysctl::conf (
   String $key = $title,
   Integer $priority = 30,
 ) {
+  include sysctl
+
   file { "/etc/sysctl.d/${priority}-${key}.conf":
     ensure  => file,
     owner   => 'root',
     group   => 'root',
     mode    => '0644',
     content => "${key} = ${value}\n",
+    require => File['/etc/sysctl.d'],
   }
 }

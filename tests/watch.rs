@@ -51,15 +51,22 @@ impl Watching {
 
     /// The lines printed from now until one containing `wanted` (included).
     fn until(&mut self, wanted: &str) -> Vec<String> {
+        self.until_all(&[wanted])
+    }
+
+    /// The lines printed from now until, for each of `wanted`, a line containing it was
+    /// seen (in any order: stdout and stderr are two pipes).
+    fn until_all(&mut self, wanted: &[&str]) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(300);
         let mut got = Vec::new();
+        let mut missing: Vec<&str> = wanted.to_vec();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.all.push(line.clone());
-                    let done = line.contains(wanted);
+                    missing.retain(|w| !line.contains(w));
                     got.push(line);
-                    if done {
+                    if missing.is_empty() {
                         return got;
                     }
                 }
@@ -67,7 +74,7 @@ impl Watching {
             }
         }
         panic!(
-            "no line with {wanted:?}; envctl printed:\n{}",
+            "no line with {missing:?}; envctl printed:\n{}",
             self.all.join("\n")
         );
     }
@@ -145,9 +152,18 @@ fn up_watch_reprovisions_exactly_the_edited_node_and_syncs_application_files() {
     assert_eq!(cat(&p, "web", "/srv/restarted-with"), "app v1");
     let (web, api) = (id_of(&p, "web"), id_of(&p, "api"));
 
-    // A template of `web`: web alone is provisioned again, restarted, and verified.
+    // A template of `web`: web alone is provisioned again, restarted, its sync rule
+    // applied to the new container, and verified. (stdout and stderr are two pipes: the
+    // round is read to the end of both.)
     p.file("templates/page.j2", "page v2\n");
-    let round = w.until("still watching");
+    let round = w.until_all(&["test result:", "still watching"]);
+    assert!(
+        round.iter().any(
+            |l| l.starts_with("test web::web_restarted_with_the_synced_app ")
+                && l.ends_with("... ok")
+        ),
+        "the new container has the synced files: {round:#?}"
+    );
     assert!(
         round.iter().any(|l| l == "changed: templates/page.j2"),
         "{round:#?}"
@@ -173,7 +189,7 @@ fn up_watch_reprovisions_exactly_the_edited_node_and_syncs_application_files() {
     // An application file under the sync rule: copied into the running node, `then`
     // run, no provisioning, web's specs again.
     p.file("app/version", "app v2\n");
-    let round = w.until("still watching");
+    let round = w.until_all(&["test result:", "still watching"]);
     assert!(
         round
             .iter()
@@ -220,7 +236,7 @@ fn up_watch_reprovisions_exactly_the_edited_node_and_syncs_application_files() {
 fn test_watch_checks_again_after_an_edit_and_ctrl_c_removes_the_instance() {
     let p = project();
     let mut w = Watching::start(&p, &["test", "--watch", "site"]);
-    let first = w.until("watching");
+    let first = w.until_all(&["test result:", ": watching "]);
     assert!(
         first
             .iter()
@@ -228,7 +244,7 @@ fn test_watch_checks_again_after_an_edit_and_ctrl_c_removes_the_instance() {
         "{first:#?}"
     );
     p.file("templates/api.j2", "no longer\n");
-    let round = w.until("still watching");
+    let round = w.until_all(&["test result:", "still watching"]);
     assert!(
         round
             .iter()

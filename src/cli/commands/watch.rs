@@ -3,7 +3,7 @@
 //! are read again; the plan (the same keys as the provisioning cache) says which nodes'
 //! inputs changed, and `up` re-provisions and restarts exactly those; a changed file
 //! under a node's `sync` rule is copied into its running containers instead (then its
-//! `then` runs); and only the specs about the nodes touched (and the specs in changed
+//! `then` runs; a node provisioned again gets all its rules again); and only the specs about the nodes touched (and the specs in changed
 //! spec files) run again. Ctrl-C stops watching.
 
 use super::super::args::ReportArgs;
@@ -164,6 +164,9 @@ pub fn run(
             .filter(|n| !rebuilt.contains(*n))
             .cloned()
             .collect();
+        // A node provisioned again runs in a new container: every one of its rules
+        // copies its files in again.
+        sync(ctx, &next, &root, &rebuilt, None);
         let synced = sync(ctx, &next, &root, &others, Some(&changed));
         let touched: BTreeSet<String> = rebuilt.union(&synced).cloned().collect();
         let spec_files: BTreeSet<PathBuf> = changed

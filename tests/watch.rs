@@ -90,6 +90,18 @@ impl Watching {
     }
 }
 
+/// Removes the instance when the test ends, passed or not (a failed assertion leaves the
+/// watched environment up otherwise).
+struct DownAtEnd<'a>(&'a Project);
+
+impl Drop for DownAtEnd<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.0.run(&["down", "site"]);
+        }
+    }
+}
+
 fn project() -> Project {
     let p = Project::empty();
     p.file(
@@ -140,6 +152,7 @@ fn id_of(p: &Project, node: &str) -> String {
 #[test]
 fn up_watch_reprovisions_exactly_the_edited_node_and_syncs_application_files() {
     let p = project();
+    let _down = DownAtEnd(&p);
     let mut w = Watching::start(&p, &["up", "--watch", "site"]);
     let first = w.until("watching");
     assert!(
@@ -235,6 +248,7 @@ fn up_watch_reprovisions_exactly_the_edited_node_and_syncs_application_files() {
 #[test]
 fn test_watch_checks_again_after_an_edit_and_ctrl_c_removes_the_instance() {
     let p = project();
+    let _down = DownAtEnd(&p);
     let mut w = Watching::start(&p, &["test", "--watch", "site"]);
     let first = w.until_all(&["test result:", ": watching "]);
     assert!(
@@ -266,4 +280,12 @@ fn test_watch_checks_again_after_an_edit_and_ctrl_c_removes_the_instance() {
     let (code, rest) = w.interrupt();
     assert_eq!(code, 1, "the last round failed: {rest:#?}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        // A failed assertion must not leave envctl watching.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -284,8 +284,9 @@ def molecule(work, runs):
     original = template.read_text()
     results = {k: [] for k in (
         "envctl_cold_empty", "envctl_cold_packages", "envctl_warm", "envctl_edit",
-        "molecule_cold", "molecule_edit",
+        "envctl_edit_incremental", "molecule_cold", "molecule_edit",
         "envctl_cold_empty_playbooks", "envctl_cold_packages_playbooks", "envctl_edit_playbooks",
+        "envctl_edit_incremental_playbooks",
         "molecule_cold_playbooks", "molecule_edit_playbooks")}
 
     def run(key, cmd, playbook, cwd=None):
@@ -305,6 +306,11 @@ def molecule(work, runs):
             # The edit loop: one template changed, then test.
             template.write_text(original + f"<!-- edit {i} -->\n")
             run("envctl_edit", envctl(project, "test", "role"), "playbook.yml")
+            # The same loop with --incremental: the edited role runs on the node's
+            # previous provisioning (the image the run above made).
+            template.write_text(original + f"<!-- edit {i} incremental -->\n")
+            run("envctl_edit_incremental", envctl(project, "test", "role", "--incremental"),
+                "playbook.yml")
             template.write_text(original)
             run("molecule_cold", ["molecule", "test"], "converge.yml", cwd=project / "roles" / "webpage")
             template.write_text(original + f"<!-- edit {i} molecule -->\n")
@@ -371,6 +377,7 @@ def report(all_results, runs):
                 ("cold, package cache kept", "envctl_cold_packages", "molecule_cold"),
                 ("warm (nothing changed)", "envctl_warm", "molecule_cold"),
                 ("edit loop (one template changed, then test)", "envctl_edit", "molecule_edit"),
+                ("edit loop, `envctl test --incremental`", "envctl_edit_incremental", "molecule_edit"),
             ]
             lines += ["### One Ansible role on one node (envctl test vs molecule test)", "",
                       "| run | envctl test | molecule test | ratio |", "|---|---|---|---|"]

@@ -28,7 +28,11 @@ pub enum Phase {
     Cached,
     /// Provisioning starts from the snapshot after step `after`, at the step labelled
     /// `next`: steps 1..=after are not run again.
-    Resumed { after: usize, next: String },
+    Resumed {
+        after: usize,
+        next: String,
+        incremental: bool,
+    },
     /// Creating and starting containers.
     Starting,
     /// Waiting for the health check.

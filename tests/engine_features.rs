@@ -21,6 +21,10 @@ const REFUSED_ON_VMS: &[(&[&str], &str)] = &[
     (&["image", "list"], "`envctl image`"),
     (&["up", "vm", "--dry-run"], "the plan (`--dry-run`)"),
     (&["test", "vm", "--dry-run"], "the plan (`--dry-run`)"),
+    (&["up", "vm", "--watch"], "watching (`--watch`)"),
+    (&["test", "vm", "--watch"], "watching (`--watch`)"),
+    (&["up", "vm", "--incremental"], "incremental provisioning"),
+    (&["test", "vm", "--incremental"], "incremental provisioning"),
 ];
 
 fn assert_refused(engine: &str) {

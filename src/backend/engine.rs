@@ -45,11 +45,13 @@ pub enum Feature {
     Plan,
     /// `up --watch`, `test --watch`: re-provisioning changed nodes, `sync` rules.
     Watch,
+    /// `--incremental`: changed steps run on top of the node's previous provisioning.
+    Incremental,
 }
 
 impl Feature {
     /// Every feature, for tables and tests.
-    pub const ALL: [Feature; 11] = [
+    pub const ALL: [Feature; 12] = [
         Feature::ProvisionCache,
         Feature::ProvisionOnly,
         Feature::Idempotence,
@@ -61,6 +63,7 @@ impl Feature {
         Feature::Artifacts,
         Feature::Plan,
         Feature::Watch,
+        Feature::Incremental,
     ];
 }
 
@@ -78,6 +81,7 @@ impl fmt::Display for Feature {
             Feature::Artifacts => "the failure bundle (`--artifacts`)",
             Feature::Plan => "the plan (`--dry-run`)",
             Feature::Watch => "watching (`--watch`)",
+            Feature::Incremental => "incremental provisioning (`--incremental`)",
         })
     }
 }

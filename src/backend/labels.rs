@@ -19,6 +19,13 @@ pub const OWNER: &str = "io.envctl.owner";
 pub const CACHE_KEY: &str = "io.envctl.cache-key";
 /// On a step snapshot of the provisioning cache: the step it was taken after.
 pub const STEP: &str = "io.envctl.step";
+/// On a provisioned image or step snapshot: the chain it holds, the start key and the
+/// key of each step run (`hash::chain_label`), so `--incremental` can find the node's
+/// previous provisioning.
+pub const CHAIN: &str = "io.envctl.chain";
+/// On an image provisioned with `--incremental`: the id of the image (the node's
+/// previous provisioning) its changed steps ran on.
+pub const INCREMENTAL: &str = "io.envctl.incremental";
 /// Start time of the owner process (clock ticks since boot, from `/proc/PID/stat`), so a
 /// reused pid is not mistaken for a live owner.
 pub const OWNER_START: &str = "io.envctl.owner-start";

@@ -144,6 +144,11 @@ pub struct UpArgs {
     /// Provision without the package cache: apt and pip download everything again.
     #[arg(long)]
     pub no_package_cache: bool,
+    /// The edit loop: run a node's changed steps on top of its previous provisioning
+    /// instead of from their base; the image is kept apart from the normal cache
+    /// (docs/provisioning.md).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub incremental: bool,
     /// Print what `up` would do (images to make, nodes to provision, reuse, recreate,
     /// start in which order, remove) and create nothing.
     #[arg(long, conflicts_with = "artifacts")]
@@ -264,6 +269,11 @@ pub struct TestArgs {
     /// Provision without the package cache: apt and pip download everything again.
     #[arg(long)]
     pub no_package_cache: bool,
+    /// The edit loop: run a node's changed steps on top of its previous provisioning
+    /// instead of from their base; the image is kept apart from the normal cache
+    /// (docs/provisioning.md).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub incremental: bool,
     /// Test on this base image instead of the Debian base the nodes name; repeat it to
     /// test on several side by side (`--platform debian:bookworm --platform
     /// debian:trixie`), each on its own instance, with reports per platform.
@@ -288,6 +298,11 @@ pub struct ProvisionArgs {
     /// Provision without the package cache: apt and pip download everything again.
     #[arg(long)]
     pub no_package_cache: bool,
+    /// The edit loop: run a node's changed steps on top of its previous provisioning
+    /// instead of from their base; the image is kept apart from the normal cache
+    /// (docs/provisioning.md).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub incremental: bool,
     /// Run every node's steps a second time; exit 4 naming what changed.
     #[arg(long)]
     pub check_idempotence: bool,

@@ -37,16 +37,12 @@ pub async fn check(
     observer: &dyn Observer,
     reuse: bool,
 ) -> Result<Vec<NodeReport>, UpError> {
-    let nodes: Vec<&Node> = inst
-        .env
-        .nodes
-        .values()
-        .filter(|n| n.replicas > 0 && !n.provision.is_empty())
-        .collect();
     inst.backend
         .ensure_network(&inst.id.network(), inst.id.labels())
         .await?;
-    let result = try_join_all(nodes.iter().map(|n| check_node(inst, n, observer, reuse))).await;
+    let result = check_nodes(inst, observer, reuse).await;
+    let settled = inst.settle().await;
+    let result = result.and_then(|reports| settled.map(|()| reports).map_err(UpError::from));
     // Check containers are gone by now; the network goes too unless nodes run in it
     // (`envctl provision --check-idempotence` on an instance that is not up).
     if let Ok(remaining) = inst.containers().await {
@@ -64,6 +60,24 @@ pub async fn check(
     result
 }
 
+/// [`check`] on an instance whose network exists: `up` runs it while the nodes start
+/// from the images just provisioned.
+///
+/// # Errors
+/// As [`check`].
+pub(crate) async fn check_nodes(
+    inst: &Instance,
+    observer: &dyn Observer,
+    reuse: bool,
+) -> Result<Vec<NodeReport>, UpError> {
+    let nodes = inst
+        .env
+        .nodes
+        .values()
+        .filter(|n| n.replicas > 0 && !n.provision.is_empty());
+    try_join_all(nodes.map(|n| check_node(inst, n, observer, reuse))).await
+}
+
 async fn check_node(
     inst: &Instance,
     node: &Node,
@@ -76,7 +90,7 @@ async fn check_node(
         .prepare_image(&inst.root, &node.image, &note)
         .await?;
     let (base, key) = up::node_key(inst, node, base, &note).await?;
-    let tag = up::cache_tag(&key);
+    let tag = up::provisioned_tag(inst, &key).await?;
     let Some(image) = inst.backend.image(&tag).await? else {
         return Err(UpError::Engine(EngineError::Other(format!(
             "node `{}` has no provisioned image ({tag}); run `{}` or `{}` first",
@@ -105,10 +119,18 @@ async fn check_node(
         .await
         .map_err(|e| UpError::from(e).on_node(&node.name))?;
     let result = second_run(inst, node, &id, &tag, observer).await;
-    let removed = inst.backend.remove_node(&id).await;
     drop(packages);
-    let (report, logs) = result.map_err(|e| e.on_node(&node.name))?;
-    removed.map_err(|e| UpError::from(e).on_node(&node.name))?;
+    let (report, logs) = match result {
+        Ok(done) => {
+            // Removed while the rest goes on; `up` and `check` wait for it at the end.
+            inst.remove_later(id);
+            done
+        }
+        Err(e) => {
+            let _ = inst.backend.remove_node(&id).await;
+            return Err(e.on_node(&node.name));
+        }
+    };
     write_log(inst, &report, &logs);
     if report.is_idempotent() && report.skipped.is_empty() {
         // Only a full pass is recorded; a failing check runs again next time.
@@ -132,14 +154,48 @@ async fn second_run(
     tag: &str,
     observer: &dyn Observer,
 ) -> Result<(NodeReport, Vec<StepLog>), UpError> {
-    inst.backend.start_node(id, &node.name).await?;
-    if node.init == Init::Systemd {
-        inst.backend.wait_booted(id, up::BOOT_TIMEOUT).await?;
+    // The image's state of what the second run writes is read in a container of its
+    // own, started beside the run so that it is ready when the run ends.
+    let reference = reference_container(inst, node, tag);
+    let (started, reference) = futures_util::future::join(
+        async {
+            inst.backend.start_node(id, &node.name).await?;
+            if node.init == Init::Systemd {
+                inst.backend.wait_booted(id, up::BOOT_TIMEOUT).await?;
+            }
+            Ok::<_, UpError>(())
+        },
+        reference,
+    )
+    .await;
+    let reference = reference?;
+    let result = async {
+        started?;
+        compare(inst, node, id, &reference, observer).await
     }
+    .await;
+    inst.remove_later(reference);
+    result
+}
+
+/// The second run in the started container `id`, its writes compared with their state
+/// before: as the start left them, or as in the image (read in `reference`).
+async fn compare(
+    inst: &Instance,
+    node: &Node,
+    id: &str,
+    reference: &str,
+    observer: &dyn Observer,
+) -> Result<(NodeReport, Vec<StepLog>), UpError> {
     let ignore = &node.idempotence_ignore;
-    // Starting (booting systemd) may already write: those paths are compared with their
-    // state now, every other path with its state in the image.
-    let at_start = changed_paths(inst, id, ignore).await?;
+    // Booting systemd may already write: those paths are compared with their state
+    // now, every other path with its state in the image. A node without an init starts
+    // `sleep`, which writes nothing.
+    let at_start = if node.init == Init::Systemd {
+        changed_paths(inst, id, ignore).await?
+    } else {
+        Vec::new()
+    };
     let before_run = snapshot(inst, node, id, &present(&at_start)).await?;
     let total = node.provision.len();
     let target = provision::Target {
@@ -172,7 +228,7 @@ async fn second_run(
         .collect();
     let mut before = before_run;
     if !from_image.is_empty() {
-        before.extend(image_snapshot(inst, node, tag, &from_image).await?);
+        before.extend(snapshot(inst, node, reference, &from_image).await?);
     }
     let report = NodeReport {
         node: node.name.clone(),
@@ -215,26 +271,20 @@ fn present(changes: &[(String, FsChange)]) -> Vec<String> {
         .collect()
 }
 
-/// The state of `paths` in the provisioned image, read in a short-lived container.
-async fn image_snapshot(
-    inst: &Instance,
-    node: &Node,
-    tag: &str,
-    paths: &[String],
-) -> Result<Snapshot, UpError> {
+/// A short-lived container of the provisioned image `tag`, started, where the image's
+/// state of paths is read; removed by the caller.
+async fn reference_container(inst: &Instance, node: &Node, tag: &str) -> Result<String, UpError> {
     let mut spec = up::provision_spec(inst, node, tag, "reference");
     // Nothing runs in it but the snapshot: no init, whatever the node boots.
     spec.entrypoint = Some(vec!["sleep".into()]);
     spec.cmd = Some(vec!["infinity".into()]);
     spec.systemd = false;
     let id = inst.backend.create_node(&spec).await?;
-    let result = async {
-        inst.backend.start_node(&id, &spec.name).await?;
-        snapshot(inst, node, &id, paths).await
+    if let Err(e) = inst.backend.start_node(&id, &spec.name).await {
+        let _ = inst.backend.remove_node(&id).await;
+        return Err(e.into());
     }
-    .await;
-    inst.backend.remove_node(&id).await?;
-    result
+    Ok(id)
 }
 
 type Snapshot = BTreeMap<String, idempotence::Entry>;

@@ -43,6 +43,10 @@ pub struct Instance {
     /// Provisioning runs share apt's and pip's downloads ([`package_cache`]); on unless
     /// `--no-package-cache`.
     pub package_cache: bool,
+    /// `--incremental`: a node whose steps changed runs the changed ones on top of its
+    /// previous provisioning instead of from their base (the edit loop); the image is
+    /// kept under a key of its own ([`crate::plan::hash::incremental_key`]).
+    pub incremental: bool,
     /// Removals started by [`Instance::remove_later`], awaited by [`Instance::settle`].
     removals: Arc<std::sync::Mutex<Vec<Removal>>>,
 }
@@ -69,6 +73,7 @@ impl Instance {
             env,
             id,
             package_cache: true,
+            incremental: false,
             removals: Arc::default(),
         }
     }

@@ -34,6 +34,18 @@ pub struct UpOptions {
     /// Start these nodes only (`up ENV NODE...`, with their dependencies); the
     /// instance's other nodes are left as they are. `None`: every node.
     pub only: Option<std::collections::BTreeSet<String>>,
+    /// `test`: the idempotence check runs while the nodes start from the images just
+    /// provisioned; its reports are left here.
+    pub idempotence: Option<IdempotenceRun>,
+}
+
+/// The idempotence check `up` runs beside starting the nodes ([`UpOptions::idempotence`]).
+#[derive(Debug, Clone, Default)]
+pub struct IdempotenceRun {
+    /// A verdict recorded for the same provisioned image stands.
+    pub reuse: bool,
+    /// One report per provisioned node, once `up` succeeded.
+    pub reports: std::sync::Arc<std::sync::Mutex<Vec<crate::provision::idempotence::NodeReport>>>,
 }
 
 /// What `up` did to each node.
@@ -350,11 +362,93 @@ async fn known_state(
             }
         }
     }
+    let resume = reconcile::resume_point(node, &keys, |t| present.contains(t));
+    if !cached && inst.incremental {
+        // An image made by an earlier `--incremental` run of these very steps, or
+        // else the node's previous provisioning to run the changed steps on.
+        let incremental = hash::incremental_key(&key);
+        if inst
+            .backend
+            .image(&cache_tag(&incremental))
+            .await?
+            .is_some()
+        {
+            return Ok(ImageState::Known {
+                key: incremental,
+                cached: true,
+                resume: None,
+            });
+        }
+        if let Some(previous) =
+            previous_provisioning(inst, node, start, &keys, resume.as_ref()).await?
+        {
+            return Ok(ImageState::Known {
+                key: incremental,
+                cached: false,
+                resume: Some(previous),
+            });
+        }
+    }
     Ok(ImageState::Known {
         key,
         cached,
-        resume: reconcile::resume_point(node, &keys, |t| present.contains(t)),
+        resume,
     })
+}
+
+/// `--incremental`: the node's latest provisioned image or snapshot (this project,
+/// environment and node) that shares the first steps with `keys` and holds an older
+/// version of the step after them, when it is further along than the snapshot `exact`
+/// resumes from. Its changed steps run on top of it.
+async fn previous_provisioning(
+    inst: &Instance,
+    node: &Node,
+    start: &ImageDetails,
+    keys: &[String],
+    exact: Option<&reconcile::Resume>,
+) -> Result<Option<reconcile::Resume>, UpError> {
+    let ours = hash::chain_label(&hash::start_key(&start.id, node), keys);
+    let images = inst
+        .backend
+        .list_images(vec![
+            format!("{}={}", labels::PROJECT, inst.id.project),
+            format!("{}={}", labels::ENVIRONMENT, inst.env.name),
+            format!("{}={}", labels::NODE, node.name),
+            labels::CHAIN.to_string(),
+        ])
+        .await?;
+    let exact = exact.map_or(0, |r| r.after);
+    let best = images
+        .iter()
+        .filter_map(|image| {
+            let chain = image.labels.get(labels::CHAIN)?;
+            // The start is shared, then `unchanged` steps; the image holds more.
+            let shared = hash::chain_common(&ours, chain);
+            let held = chain.split(' ').count() - 1;
+            let unchanged = shared.checked_sub(1)?;
+            (held > unchanged && unchanged >= exact && unchanged < node.provision.len())
+                .then_some((unchanged, image.created, image))
+        })
+        .max_by_key(|(unchanged, created, _)| (*unchanged, *created));
+    Ok(best.map(|(after, _, image)| reconcile::Resume {
+        after,
+        tag: image.id.clone(),
+        next: node.provision[after].label(),
+        incremental: true,
+    }))
+}
+
+/// The tag of the node's provisioned image for the steps' key `key`: the one a normal
+/// run makes, or with `--incremental` and none of those, the incremental one.
+///
+/// # Errors
+/// Engine failures.
+pub async fn provisioned_tag(inst: &Instance, key: &str) -> Result<String, UpError> {
+    let tag = cache_tag(key);
+    if inst.incremental && inst.backend.image(&tag).await?.is_none() {
+        return Ok(cache_tag(&hash::incremental_key(key)));
+    }
+    Ok(tag)
 }
 
 async fn bring_up(
@@ -442,7 +536,22 @@ async fn bring_up(
         .collect();
 
     let client = crate::check::http::client();
-    let outcomes = start_in_order(inst, &prepared, observer, &client).await?;
+    let outcomes = match &options.idempotence {
+        None => start_in_order(inst, &prepared, observer, &client).await?,
+        Some(run) => {
+            // The second runs start from the provisioned images, as the nodes do.
+            let (outcomes, reports) = futures_util::future::join(
+                start_in_order(inst, &prepared, observer, &client),
+                super::idempotence::check_nodes(inst, observer, run.reuse),
+            )
+            .await;
+            let outcomes = outcomes?;
+            *run.reports
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = reports?;
+            outcomes
+        }
+    };
     let mut gone: BTreeMap<&str, ()> = BTreeMap::new();
     for r in plan
         .remove
@@ -785,12 +894,15 @@ async fn provision_image(
             second_run: false,
         };
         let done = from.resume.map_or(0, |r| r.after);
+        let incremental = from.resume.filter(|r| r.incremental);
         if let Some(r) = from.resume {
             emit(Phase::Resumed {
                 after: r.after,
                 next: r.next.clone(),
+                incremental: r.incremental,
             });
         }
+        let start = hash::start_key(&from.base.id, node);
         let mut logs = Vec::new();
         for (i, step) in node.provision.iter().enumerate().skip(done) {
             let index = i + 1;
@@ -806,17 +918,31 @@ async fn provision_image(
                     return Err(UpError::Provision(e));
                 }
             }
-            if index < total {
+            // Snapshots hold what a build from the base holds: none is kept on top of
+            // a previous provisioning.
+            if index < total && incremental.is_none() {
                 let snapshot = reconcile::snapshot_tag(&from.keys[i]);
                 let mut step_labels = image_labels(inst, node, &from.keys[i]);
                 step_labels.insert(labels::STEP.into(), index.to_string());
+                step_labels.insert(
+                    labels::CHAIN.into(),
+                    hash::chain_label(&start, &from.keys[..index]),
+                );
                 keep_image(inst, &id, &snapshot, step_labels, &cmd, &entrypoint).await?;
             }
         }
         write_provision_log(inst, node, from, cache_slot, &logs, None);
         provision::finish(&target).await;
         let key = from.keys.last().expect("a provisioned node has steps");
-        let final_labels = image_labels(inst, node, key);
+        let mut final_labels = match incremental {
+            Some(previous) => {
+                let mut l = image_labels(inst, node, &hash::incremental_key(key));
+                l.insert(labels::INCREMENTAL.into(), previous.tag.clone());
+                l
+            }
+            None => image_labels(inst, node, key),
+        };
+        final_labels.insert(labels::CHAIN.into(), hash::chain_label(&start, from.keys));
         keep_image(inst, &id, from.tag, final_labels, &cmd, &entrypoint).await
     }
     .await;

@@ -234,11 +234,38 @@ pub fn dependencies_key(
     Ok(h.hex())
 }
 
+/// The key of a node's image provisioned with `--incremental`: its steps' key, told
+/// apart so that neither a normal run nor the definition hash of its containers takes
+/// one for the other.
+pub fn incremental_key(key: &str) -> String {
+    let mut h = Hasher::default();
+    h.field("envctl-incremental-v1").field(key);
+    h.hex()
+}
+
+/// The [`CHAIN`](crate::backend::labels::CHAIN) label of an image holding the steps
+/// whose keys are `keys` (the chain's first links), from the chain's start key.
+pub fn chain_label(start: &str, keys: &[String]) -> String {
+    std::iter::once(start)
+        .chain(keys.iter().map(String::as_str))
+        .map(|k| &k[..24.min(k.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How many leading entries two chain labels share.
+pub fn chain_common(a: &str, b: &str) -> usize {
+    a.split(' ')
+        .zip(b.split(' '))
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
 /// First field of every link of the provisioning chain; a new layout gives new keys.
 const PROVISION_KEY: &str = "envctl-provision-v5";
 
 /// Where the chain starts: the base image and the node settings every step sees.
-fn start_key(base_image_id: &str, node: &Node) -> String {
+pub fn start_key(base_image_id: &str, node: &Node) -> String {
     let mut h = Hasher::default();
     h.field(PROVISION_KEY).field(base_image_id);
     h.field(serde_json::to_vec(&node.init).unwrap_or_default());
@@ -302,6 +329,20 @@ pub fn definition_hash(image_key: &str, node: &Node) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chains_share_their_leading_links_only() {
+        let keys = |ks: &[&str]| ks.iter().map(|k| k.repeat(30)).collect::<Vec<_>>();
+        let ours = chain_label(&"s".repeat(64), &keys(&["a", "b", "c"]));
+        assert_eq!(ours.split(' ').count(), 4);
+        assert!(ours.split(' ').all(|k| k.len() == 24));
+        let old = chain_label(&"s".repeat(64), &keys(&["a", "x", "c"]));
+        assert_eq!(chain_common(&ours, &old), 2, "the start and step 1");
+        let other_base = chain_label(&"t".repeat(64), &keys(&["a", "b", "c"]));
+        assert_eq!(chain_common(&ours, &other_base), 0);
+        assert_eq!(chain_common(&ours, &ours), 4);
+        assert_ne!(incremental_key(&"a".repeat(64)), "a".repeat(64));
+    }
 
     #[test]
     fn fields_are_length_prefixed() {

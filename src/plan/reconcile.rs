@@ -23,21 +23,37 @@ pub fn snapshot_tag(key: &str) -> String {
 pub struct Resume {
     /// Steps the snapshot holds (1..=after are not run again).
     pub after: usize,
-    /// The snapshot's tag ([`snapshot_tag`]).
+    /// The snapshot's tag ([`snapshot_tag`]), or the previous provisioning's image id.
     pub tag: String,
     /// The label of the step it resumes at (step `after + 1`).
     pub next: String,
+    /// `--incremental`: the image is the node's previous provisioning, which holds
+    /// steps 1..=after as they are now and older versions of the steps after them; those
+    /// run again on top of it.
+    pub incremental: bool,
 }
 
 impl fmt::Display for Resume {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&resumed(self.after, &self.next))
+        f.write_str(&resumed(self.after, &self.next, self.incremental))
     }
 }
 
 /// What progress says of a provisioning that resumes after step `after` at the step
-/// labelled `next`: `steps 1-4 reused from the cache, resuming at step 5 (NAME)`.
-pub fn resumed(after: usize, next: &str) -> String {
+/// labelled `next`: `steps 1-4 reused from the cache, resuming at step 5 (NAME)`; with
+/// `incremental`, that the steps from there run on the node's previous provisioning.
+pub fn resumed(after: usize, next: &str, incremental: bool) -> String {
+    let reused = match after {
+        0 => String::new(),
+        1 => "step 1 unchanged, ".to_string(),
+        n => format!("steps 1-{n} unchanged, "),
+    };
+    if incremental {
+        return format!(
+            "{reused}running step {} ({next}) and after on top of the node's previous provisioning (--incremental; not a build from the base)",
+            after + 1
+        );
+    }
     let reused = if after == 1 {
         "step 1".to_string()
     } else {
@@ -64,6 +80,7 @@ pub fn resume_point(
             after,
             tag,
             next: node.provision[after].label(),
+            incremental: false,
         })
     })
 }

@@ -29,7 +29,11 @@ fn describe(phase: &Phase) -> String {
             label,
         } => format!("provisioning {index}/{total}: {label}"),
         Phase::Cached => "provisioned image found in cache".into(),
-        Phase::Resumed { after, next } => crate::plan::reconcile::resumed(*after, next),
+        Phase::Resumed {
+            after,
+            next,
+            incremental,
+        } => crate::plan::reconcile::resumed(*after, next, *incremental),
         Phase::Starting => "starting".into(),
         Phase::WaitingHealthy => "waiting until healthy".into(),
         Phase::Ready { elapsed } => format!("ready ({})", human(*elapsed)),

@@ -17,9 +17,13 @@ pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     if args.check_idempotence {
         ctx.require(&env, &[Feature::Idempotence])?;
     }
+    if args.incremental {
+        ctx.require(&env, &[Feature::Incremental])?;
+    }
     let _lock = ctx.lock(&project, &env, &format!("provision {}", env.name))?;
     let mut inst = ctx.instance(&project, env)?;
     inst.package_cache = !args.no_package_cache;
+    inst.incremental = args.incremental;
     let options = UpOptions {
         no_cache: args.no_cache,
         ..UpOptions::default()

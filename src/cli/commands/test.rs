@@ -67,6 +67,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     if args.watch {
         ctx.require(&env, &[Feature::Watch])?;
     }
+    if args.incremental {
+        ctx.require(&env, &[Feature::Incremental])?;
+    }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
         let backend = ctx.backend(&env)?;
@@ -86,6 +89,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     let backend = ctx.backend(&env)?;
     let mut inst = crate::instance::Instance::new(backend, &project.root, env, &instance);
     inst.package_cache = !args.no_package_cache;
+    inst.incremental = args.incremental;
     let keep = args.keep;
     // Without --keep nothing of this run may outlive it: `gc` removes what a killed run
     // left behind.
@@ -134,6 +138,10 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         // With --keep, a failed step's node stays as the step left it.
         keep_failed: keep,
         only: None,
+        idempotence: Some(crate::instance::up::IdempotenceRun {
+            reuse: !args.no_cache,
+            ..Default::default()
+        }),
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
@@ -146,7 +154,17 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     } else {
         // As for `up`: a node that exited after it was seen ready fails the run.
         up.and_then(|()| super::up::every_replica_runs(ctx, &inst))
-            .and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
+            .and_then(|()| {
+                let reports = options.idempotence.as_ref().map_or_else(Vec::new, |run| {
+                    std::mem::take(
+                        &mut *run
+                            .reports
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    )
+                });
+                super::provision::judge(ctx, &reports, &inst.env.name, &inst.id.instance)
+            })
             .and_then(|()| {
                 let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
                 verified = true;
@@ -179,6 +197,11 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                 report: &args.report,
                 idempotence: Some(!args.no_cache),
                 filters: &filters,
+            };
+            // Each round checks idempotence itself, after its `up`.
+            let options = UpOptions {
+                idempotence: None,
+                ..options.clone()
             };
             let last = super::watch::run(ctx, &project, inst.clone(), &options, &rounds)?;
             if last == 0 {

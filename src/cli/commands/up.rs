@@ -29,6 +29,9 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     if args.watch {
         ctx.require(&env, &[Feature::Watch])?;
     }
+    if args.incremental {
+        ctx.require(&env, &[Feature::Incremental])?;
+    }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
         let inst = ctx.instance(&project, env)?;
@@ -47,6 +50,7 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     }
     let mut inst = ctx.instance(&project, env)?;
     inst.package_cache = !args.no_package_cache;
+    inst.incremental = args.incremental;
     // A killed `test` of this instance may have left containers that `up` would adopt as
     // they are; `gc` would later remove them from under the user. Remove them first.
     ctx.runtime.block_on(async {
@@ -61,6 +65,7 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
         // or the next `up` removes it.
         keep_failed: true,
         only: only.clone(),
+        idempotence: None,
     };
     if let Some(only) = &only {
         let others: Vec<&str> = inst
@@ -247,11 +252,14 @@ pub fn bring_up_recorded(
                 .values()
                 .filter(|o| **o != NodeOutcome::Unchanged)
                 .count();
-            let summary = if changed == 0 {
+            let mut summary = if changed == 0 {
                 "up to date".to_string()
             } else {
                 format!("{changed} of {} nodes started", outcomes.len())
             };
+            if options.idempotence.is_some() {
+                summary.push_str(", idempotence checked,");
+            }
             eprintln!(
                 "{}/{}: {summary} in {}",
                 inst.env.name,

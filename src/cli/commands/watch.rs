@@ -114,6 +114,7 @@ pub fn run(
             }
         };
         next.package_cache = inst.package_cache;
+        next.incremental = inst.incremental;
         next.id.ephemeral = inst.id.ephemeral;
         let plan = match ctx
             .runtime

@@ -243,7 +243,7 @@ pub fn incremental_key(key: &str) -> String {
     h.hex()
 }
 
-/// The [`CHAIN`](crate::backend::labels::CHAIN) label of an image holding the steps
+/// The chain label (`io.envctl.chain`) of an image holding the steps
 /// whose keys are `keys` (the chain's first links), from the chain's start key.
 pub fn chain_label(start: &str, keys: &[String]) -> String {
     std::iter::once(start)

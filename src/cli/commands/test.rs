@@ -138,10 +138,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         // With --keep, a failed step's node stays as the step left it.
         keep_failed: keep,
         only: None,
-        idempotence: Some(crate::instance::up::IdempotenceRun {
-            reuse: !args.no_cache,
-            ..Default::default()
-        }),
+        // The check beside the nodes' start (`IdempotenceRun`) made the demo's proxy
+        // time out in tests/ci_examples.rs; it runs after `up` until that is understood.
+        idempotence: None,
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
@@ -154,17 +153,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     } else {
         // As for `up`: a node that exited after it was seen ready fails the run.
         up.and_then(|()| super::up::every_replica_runs(ctx, &inst))
-            .and_then(|()| {
-                let reports = options.idempotence.as_ref().map_or_else(Vec::new, |run| {
-                    std::mem::take(
-                        &mut *run
-                            .reports
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner),
-                    )
-                });
-                super::provision::judge(ctx, &reports, &inst.env.name, &inst.id.instance)
-            })
+            .and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
             .and_then(|()| {
                 let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
                 verified = true;

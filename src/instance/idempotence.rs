@@ -60,12 +60,11 @@ pub async fn check(
     result
 }
 
-/// [`check`] on an instance whose network exists: `up` runs it while the nodes start
-/// from the images just provisioned.
+/// [`check`] on an instance whose network exists.
 ///
 /// # Errors
 /// As [`check`].
-pub(crate) async fn check_nodes(
+async fn check_nodes(
     inst: &Instance,
     observer: &dyn Observer,
     reuse: bool,

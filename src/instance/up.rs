@@ -34,18 +34,6 @@ pub struct UpOptions {
     /// Start these nodes only (`up ENV NODE...`, with their dependencies); the
     /// instance's other nodes are left as they are. `None`: every node.
     pub only: Option<std::collections::BTreeSet<String>>,
-    /// `test`: the idempotence check runs while the nodes start from the images just
-    /// provisioned; its reports are left here.
-    pub idempotence: Option<IdempotenceRun>,
-}
-
-/// The idempotence check `up` runs beside starting the nodes ([`UpOptions::idempotence`]).
-#[derive(Debug, Clone, Default)]
-pub struct IdempotenceRun {
-    /// A verdict recorded for the same provisioned image stands.
-    pub reuse: bool,
-    /// One report per provisioned node, once `up` succeeded.
-    pub reports: std::sync::Arc<std::sync::Mutex<Vec<crate::provision::idempotence::NodeReport>>>,
 }
 
 /// What `up` did to each node.
@@ -536,22 +524,7 @@ async fn bring_up(
         .collect();
 
     let client = crate::check::http::client();
-    let outcomes = match &options.idempotence {
-        None => start_in_order(inst, &prepared, observer, &client).await?,
-        Some(run) => {
-            // The second runs start from the provisioned images, as the nodes do.
-            let (outcomes, reports) = futures_util::future::join(
-                start_in_order(inst, &prepared, observer, &client),
-                super::idempotence::check_nodes(inst, observer, run.reuse),
-            )
-            .await;
-            let outcomes = outcomes?;
-            *run.reports
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = reports?;
-            outcomes
-        }
-    };
+    let outcomes = start_in_order(inst, &prepared, observer, &client).await?;
     let mut gone: BTreeMap<&str, ()> = BTreeMap::new();
     for r in plan
         .remove

@@ -138,9 +138,6 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         // With --keep, a failed step's node stays as the step left it.
         keep_failed: keep,
         only: None,
-        // The check beside the nodes' start (`IdempotenceRun`) made the demo's proxy
-        // time out in tests/ci_examples.rs; it runs after `up` until that is understood.
-        idempotence: None,
     };
     let origin = std::time::Instant::now();
     let (events, up) = super::up::bring_up_recorded(ctx, &inst, &options);
@@ -186,11 +183,6 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                 report: &args.report,
                 idempotence: Some(!args.no_cache),
                 filters: &filters,
-            };
-            // Each round checks idempotence itself, after its `up`.
-            let options = UpOptions {
-                idempotence: None,
-                ..options.clone()
             };
             let last = super::watch::run(ctx, &project, inst.clone(), &options, &rounds)?;
             if last == 0 {

@@ -65,7 +65,6 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
         // or the next `up` removes it.
         keep_failed: true,
         only: only.clone(),
-        idempotence: None,
     };
     if let Some(only) = &only {
         let others: Vec<&str> = inst
@@ -252,14 +251,11 @@ pub fn bring_up_recorded(
                 .values()
                 .filter(|o| **o != NodeOutcome::Unchanged)
                 .count();
-            let mut summary = if changed == 0 {
+            let summary = if changed == 0 {
                 "up to date".to_string()
             } else {
                 format!("{changed} of {} nodes started", outcomes.len())
             };
-            if options.idempotence.is_some() {
-                summary.push_str(", idempotence checked,");
-            }
             eprintln!(
                 "{}/{}: {summary} in {}",
                 inst.env.name,

@@ -268,7 +268,19 @@ fn info(n: &FakeNode, id: &str, s: &State) -> NodeInfo {
             (false, Some(code)) => format!("Exited ({code})"),
             (false, None) => "Created".into(),
         },
-        ports: vec![],
+        // Fixed host ports are "published" as the spec asks (a test may serve them).
+        ports: n
+            .spec
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let proto = match p.protocol {
+                    crate::model::port::Protocol::Tcp => "tcp",
+                    crate::model::port::Protocol::Udp => "udp",
+                };
+                p.host.map(|host| (p.container, proto.to_string(), host))
+            })
+            .collect(),
         addresses: HashMap::from([(n.spec.network.clone(), "10.0.0.2".to_string())]),
         image_id,
     }

@@ -56,3 +56,5 @@ pub async fn alias_live(
         }
     }
 }
+#[cfg(test)]
+mod tests;

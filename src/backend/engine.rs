@@ -144,6 +144,25 @@ pub trait Backend: Send + Sync {
     /// everything a dropped run made.
     async fn settled(&self);
 
+    /// Whether the engine runs on another machine: its published ports and its networks
+    /// cannot be reached from here, so host-side checks go through [`Backend::reach`].
+    fn remote(&self) -> bool {
+        false
+    }
+
+    /// A local address that leads to `target`, an address on the instance `network`:
+    /// `target` itself where the engine runs on this host.
+    ///
+    /// # Errors
+    /// Engine failures setting up the way there.
+    async fn reach(
+        &self,
+        _network: &str,
+        target: std::net::SocketAddr,
+    ) -> Result<std::net::SocketAddr, EngineError> {
+        Ok(target)
+    }
+
     // --- images ---
 
     /// Makes sure the image a node starts from exists (present, pulled, bootstrapped

@@ -112,6 +112,29 @@ impl InstanceView {
     }
 }
 
+impl InstanceView {
+    /// A host-reachable address for `port` of `c`: [`InstanceView::address_of`] on an
+    /// engine of this host; on a remote engine, the way to the container's address on
+    /// `network` that the engine opens ([`Backend::reach`]). `None` when it has neither.
+    ///
+    /// # Errors
+    /// Engine failures opening the way.
+    pub async fn reachable(
+        backend: &dyn Backend,
+        c: &NodeInfo,
+        network: &str,
+        port: u16,
+    ) -> Result<Option<SocketAddr>, EngineError> {
+        if !backend.remote() {
+            return Ok(Self::address_of(c, network, port));
+        }
+        match Self::network_address(c, network, port) {
+            Some(addr) => backend.reach(network, addr).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 #[async_trait]
 impl NodeAccess for InstanceView {
     async fn exec(
@@ -143,7 +166,9 @@ impl NodeAccess for InstanceView {
 
     async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError> {
         let c = self.container(node)?;
-        InstanceView::address_of(c, &self.network, port).ok_or_else(|| {
+        InstanceView::reachable(self.backend.as_ref(), c, &self.network, port)
+            .await?
+            .ok_or_else(|| {
             EngineError::Other(format!(
                 "node `{node}` has no address for port {port} (not published and not on network {})",
                 self.network

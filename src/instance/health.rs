@@ -140,10 +140,19 @@ pub async fn probe(
         HealthCheck::Tcp { port } => {
             // The node's own address first: a published port is the engine's proxy, which
             // accepts connections before anything listens in the container.
-            let direct = InstanceView::network_address(container, network, *port);
-            let Some(addr) = direct.or_else(|| InstanceView::address_of(container, network, *port))
-            else {
-                return Poll::Failed(format!("port {port} is not reachable from the host"));
+            // On a remote engine every way there is the engine's relay, which accepts
+            // first, as a published port does.
+            let direct = InstanceView::network_address(container, network, *port)
+                .filter(|_| !backend.remote());
+            let addr = match direct {
+                Some(addr) => addr,
+                None => match InstanceView::reachable(backend, container, network, *port).await {
+                    Ok(Some(addr)) => addr,
+                    Ok(None) => {
+                        return Poll::Failed(format!("port {port} is not reachable from the host"))
+                    }
+                    Err(e) => return Poll::Pending(e.to_string()),
+                },
             };
             let outside =
                 match tokio::time::timeout(attempt_timeout, tokio::net::TcpStream::connect(addr))
@@ -185,8 +194,12 @@ pub async fn probe(
             let Some((scheme, port, path)) = split_local_url(url) else {
                 return Poll::Failed(format!("cannot use health URL {url}"));
             };
-            let Some(addr) = InstanceView::address_of(container, network, port) else {
-                return Poll::Failed(format!("port {port} is not reachable from the host"));
+            let addr = match InstanceView::reachable(backend, container, network, port).await {
+                Ok(Some(addr)) => addr,
+                Ok(None) => {
+                    return Poll::Failed(format!("port {port} is not reachable from the host"))
+                }
+                Err(e) => return Poll::Pending(e.to_string()),
             };
             match http_status(client, &scheme, addr, &path, attempt_timeout, *status).await {
                 Poll::Pending(why)

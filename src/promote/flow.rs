@@ -169,7 +169,9 @@ impl Run<'_> {
         self.record.to = target.clone();
         self.record.live = Some(live.clone());
         let probe = self.options.probe.as_ref().map(|url| {
-            let mapped = probe::on_host(url, &view, &self.inst.id.network());
+            let mapped = self
+                .handle
+                .block_on(probe::on_host(url, &view, &self.inst.id.network()));
             // Answers to the `serves` URL say which colour they came from.
             let serves = (
                 self.p.serves_node.as_str(),

@@ -291,11 +291,22 @@ pub fn target(url: &str, address: impl Fn(&str, u16) -> Option<std::net::SocketA
 
 /// [`target`] for the nodes of `view`: their published ports, else their addresses on
 /// the instance `network`.
-pub fn on_host(url: &str, view: &crate::backend::view::InstanceView, network: &str) -> String {
-    target(url, |host, port| {
-        let c = view.container(host).ok()?;
-        crate::backend::view::InstanceView::address_of(c, network, port)
-    })
+pub async fn on_host(
+    url: &str,
+    view: &crate::backend::view::InstanceView,
+    network: &str,
+) -> String {
+    let Some((host, port, _)) = split(url) else {
+        return url.to_string();
+    };
+    let addr = match view.container(host) {
+        Ok(c) => crate::backend::view::InstanceView::reachable(view.backend(), c, network, port)
+            .await
+            .ok()
+            .flatten(),
+        Err(_) => None,
+    };
+    target(url, |_, _| addr)
 }
 
 /// `http://HOST:PORT/PATH` as host, port (80 when left out) and path (`/` at least).

@@ -318,7 +318,9 @@ impl Run<'_> {
         self.record.from = live.clone();
         self.record.live = live.clone();
         let probe = self.options.probe.as_ref().map(|url| {
-            let mapped = probe::on_host(url, &view, &self.inst.id.network());
+            let mapped = self
+                .handle
+                .block_on(probe::on_host(url, &view, &self.inst.id.network()));
             let judge = probe::Judge {
                 colours: Vec::new(),
                 patterns: self.options.probe_body.clone(),

@@ -29,6 +29,10 @@ pub struct Docker {
     creating: Arc<tokio::sync::RwLock<()>>,
     /// The engine's host (cgroup version...), read once when a systemd node needs it.
     host: Arc<tokio::sync::OnceCell<super::privileges::Host>>,
+    /// The engine runs on another machine (`DOCKER_HOST=tcp://...`, `ssh://...`).
+    pub(super) remote: bool,
+    /// How host-side checks reach nodes on a remote engine.
+    pub(super) relay: Arc<super::relay::Relay>,
 }
 
 /// How long the engine may take to answer one request (to send the head of its
@@ -126,6 +130,8 @@ impl Docker {
             api: client,
             creating: Arc::default(),
             host: Arc::default(),
+            remote: super::relay::is_remote(&endpoint),
+            relay: Arc::default(),
         })
     }
 

@@ -23,6 +23,18 @@ impl Backend for Docker {
         Docker::settled(self).await;
     }
 
+    fn remote(&self) -> bool {
+        self.remote
+    }
+
+    async fn reach(
+        &self,
+        network: &str,
+        target: std::net::SocketAddr,
+    ) -> Result<std::net::SocketAddr, EngineError> {
+        Docker::reach(self, network, target).await
+    }
+
     async fn prepare_image(
         &self,
         root: &Path,

@@ -2,7 +2,7 @@
 //! build, bootstrap without a registry: `image.rs`, `bootstrap.rs`), systemd-derived
 //! images and their boot wait (`systemd.rs`), what containers may do (`privileges.rs`:
 //! least privilege for systemd, the boot helper, `privileged`), what the engine says about
-//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), and the [`Backend`](crate::backend::Backend) every verb
+//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), host-side checks on a remote engine through a probe container (`relay.rs`), and the [`Backend`](crate::backend::Backend) every verb
 //! reaches it through (`engine.rs`).
 
 pub mod bootstrap;
@@ -11,6 +11,7 @@ pub mod engine;
 pub mod engine_info;
 pub mod image;
 pub mod privileges;
+pub mod relay;
 pub mod systemd;
 pub mod transfer;
 pub mod volume;

@@ -15,6 +15,12 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     }
     let inst = ctx.instance(&project, env)?;
     print(ctx, &inst)?;
+    if inst.backend.remote() {
+        outln!(
+            "checks: the engine is on another machine ({}); host-side checks (health, http, tcp, the promotion probe) run from its probe container on the instance network",
+            crate::backend::docker::engine_info::endpoint()
+        );
+    }
     for line in others(ctx, &inst)? {
         outln!("{line}");
     }

@@ -18,11 +18,17 @@ struct RemoteEngine {
     dir: PathBuf,
     dockerd: std::process::Child,
     address: String,
+    /// Listening with TLS (2376, client certificates required) instead of plain TCP.
+    tls: bool,
 }
 
+/// One engine per test, each on a subnet and links of its own.
+static ENGINES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 impl RemoteEngine {
-    fn start() -> RemoteEngine {
-        let id = std::process::id();
+    fn start(tls: bool) -> RemoteEngine {
+        let n = ENGINES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = std::process::id() * 4 + n;
         let netns = format!("envrem-{id}");
         let host_link = format!("vrh{}", id % 100_000);
         let peer = format!("vrr{}", id % 100_000);
@@ -60,6 +66,18 @@ impl RemoteEngine {
         ]);
         run(&["ip", "-n", &netns, "link", "set", &peer, "up"]);
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let mut listen = vec![format!("--host=tcp://{address}:2375")];
+        if tls {
+            certificates(&dir, &address);
+            let certs = dir.join("certs");
+            listen = vec![
+                format!("--host=tcp://{address}:2376"),
+                "--tlsverify".into(),
+                format!("--tlscacert={}", certs.join("ca.pem").display()),
+                format!("--tlscert={}", certs.join("server-cert.pem").display()),
+                format!("--tlskey={}", certs.join("server-key.pem").display()),
+            ];
+        }
         // `nsenter --net` only: `ip netns exec` remounts /sys, and dockerd then finds
         // no cgroups.
         let dockerd = Command::new("nsenter")
@@ -67,8 +85,7 @@ impl RemoteEngine {
             .arg("/usr/sbin/dockerd")
             .arg("--host")
             .arg(format!("unix://{}", dir.join("docker.sock").display()))
-            .arg("--host")
-            .arg(format!("tcp://{address}:2375"))
+            .args(&listen)
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
@@ -86,6 +103,7 @@ impl RemoteEngine {
             dir,
             dockerd,
             address,
+            tls,
         };
         engine.wait_until_it_answers();
         // The base image, as `envctl image load` or a pull would bring it there.
@@ -95,11 +113,14 @@ impl RemoteEngine {
             .spawn()
             .unwrap();
         let loaded = Command::new("docker")
-            .args(["-H", &engine.host(), "load", "-q"])
+            .args(["-H", &engine.socket(), "load", "-q"])
             .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
-        assert!(save.wait().unwrap().success(), "docker save debian:bookworm");
+        assert!(
+            save.wait().unwrap().success(),
+            "docker save debian:bookworm"
+        );
         assert!(
             loaded.status.success(),
             "{}",
@@ -108,14 +129,34 @@ impl RemoteEngine {
         engine
     }
 
+    /// `DOCKER_HOST` for envctl on this host.
     fn host(&self) -> String {
-        format!("tcp://{}:2375", self.address)
+        let port = if self.tls { 2376 } else { 2375 };
+        format!("tcp://{}:{port}", self.address)
+    }
+
+    /// What envctl is given: `DOCKER_HOST`, and with TLS the docker CLI's variables.
+    fn vars(&self) -> Vec<(String, String)> {
+        let mut vars = vec![("DOCKER_HOST".to_string(), self.host())];
+        if self.tls {
+            vars.push(("DOCKER_TLS_VERIFY".into(), "1".into()));
+            vars.push((
+                "DOCKER_CERT_PATH".into(),
+                self.dir.join("certs/client").display().to_string(),
+            ));
+        }
+        vars
+    }
+
+    /// The engine's own socket, for the test's docker CLI.
+    fn socket(&self) -> String {
+        format!("unix://{}", self.dir.join("docker.sock").display())
     }
 
     fn wait_until_it_answers(&self) {
         for _ in 0..600 {
             let ok = Command::new("docker")
-                .args(["-H", &self.host(), "version", "-f", "{{.Server.Version}}"])
+                .args(["-H", &self.socket(), "version", "-f", "{{.Server.Version}}"])
                 .output()
                 .is_ok_and(|o| o.status.success());
             if ok {
@@ -139,7 +180,7 @@ impl RemoteEngine {
             &["volume", "ls", "--format", "{{.Name}}"][..],
         ] {
             let out = Command::new("docker")
-                .args(["-H", &self.host()])
+                .args(["-H", &self.socket()])
                 .args(what)
                 .output()
                 .unwrap();
@@ -194,14 +235,85 @@ fn run(command: &[&str]) {
     );
 }
 
-/// A web node served by Perl (the base image has it; the remote has no package mirror),
+/// A CA, a server certificate for `address` and a client certificate, as
+/// `DIR/certs/{ca,server-cert,server-key}.pem` and `DIR/certs/client/{ca,cert,key}.pem`
+/// (the names the docker CLI looks for in `DOCKER_CERT_PATH`).
+fn certificates(dir: &std::path::Path, address: &str) {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(certs.join("client")).unwrap();
+    let at = |name: &str| certs.join(name).display().to_string();
+    let ssl = |args: &[&str]| run(&[&["openssl"][..], args].concat());
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=envctl test CA",
+        "-keyout",
+        &at("ca-key.pem"),
+        "-out",
+        &at("ca.pem"),
+    ]);
+    let sign = |name: &str, subject: &str, ext: &str| {
+        ssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            &at(&format!("{name}-key.pem")),
+            "-out",
+            &at(&format!("{name}.csr")),
+        ]);
+        std::fs::write(certs.join(format!("{name}.ext")), ext).unwrap();
+        ssl(&[
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &at(&format!("{name}.csr")),
+            "-CA",
+            &at("ca.pem"),
+            "-CAkey",
+            &at("ca-key.pem"),
+            "-CAcreateserial",
+            "-extfile",
+            &at(&format!("{name}.ext")),
+            "-out",
+            &at(&format!("{name}-cert.pem")),
+        ]);
+    };
+    sign(
+        "server",
+        "/CN=remote engine",
+        &format!("subjectAltName = IP:{address}\nextendedKeyUsage = serverAuth\n"),
+    );
+    sign("client", "/CN=envctl", "extendedKeyUsage = clientAuth\n");
+    for (from, to) in [
+        ("ca.pem", "client/ca.pem"),
+        ("client-cert.pem", "client/cert.pem"),
+        ("client-key.pem", "client/key.pem"),
+    ] {
+        std::fs::copy(certs.join(from), certs.join(to)).unwrap();
+    }
+}
+
+/// A web node served by Perl (the base image has it; the remote has no package mirror;
+/// a client that hangs up early must not end it),
 /// published on a fixed port, with an http health check; specs of every host-side kind.
 const WEB: &str = r#"
 [nodes.web]
 image = "debian:bookworm"
 ports = ["18431:8000"]
 provision = [{ shell = "echo provisioned > /etc/provisioned" }]
-command = ["perl", "-MIO::Socket::INET", "-e", "$s = IO::Socket::INET->new(LocalPort => 8000, Listen => 16, ReuseAddr => 1) or die $!; while ($c = $s->accept) { while (<$c>) { last if /^\\r?$/ } print $c qq(HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from web\\n); close $c }"]
+command = ["perl", "-MIO::Socket::INET", "-e", "$SIG{PIPE} = q(IGNORE); $s = IO::Socket::INET->new(LocalPort => 8000, Listen => 16, ReuseAddr => 1) or die $!; while ($c = $s->accept) { while (<$c>) { last if /^\\r?$/ } print $c qq(HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from web\\n); close $c }"]
 health = { http = "http://localhost:8000/" }
 "#;
 
@@ -230,7 +342,7 @@ contains = ["provisioned"]
 
 #[test]
 fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_reach() {
-    let remote = RemoteEngine::start();
+    let remote = RemoteEngine::start(false);
     // What the host cannot do: the published port is on the remote's loopback.
     assert!(
         std::net::TcpStream::connect_timeout(
@@ -243,8 +355,11 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
     let p = Project::empty();
     p.file("environments/web.toml", WEB);
     p.file("specs/web/web.toml", SPECS);
-    let host = remote.host();
-    let vars = [("DOCKER_HOST", host.as_str())];
+    let owned = remote.vars();
+    let vars: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let passed = p.run_env(&["test", "web"], &vars);
     assert_eq!(passed.code, 0, "{}", passed.output());
     assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
@@ -274,4 +389,38 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
         "down leaves nothing on the remote: {:?}",
         remote.objects()
     );
+}
+
+#[test]
+fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_certificates() {
+    let remote = RemoteEngine::start(true);
+    let p = Project::empty();
+    p.file("environments/web.toml", WEB);
+    p.file("specs/web/web.toml", SPECS);
+    let owned = remote.vars();
+    let vars: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let passed = p.run_env(&["test", "web"], &vars);
+    assert_eq!(passed.code, 0, "{}", passed.output());
+    assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
+    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    // Without the client certificates nothing runs: a clear fault naming the engine.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let refused = p.run_env(
+        &["test", "web"],
+        &[
+            ("DOCKER_HOST", remote.host().as_str()),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", elsewhere.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(refused.code, 3, "{}", refused.output());
+    assert!(
+        refused.stderr.contains(&remote.host()),
+        "the error names the engine: {}",
+        refused.output()
+    );
+    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
 }

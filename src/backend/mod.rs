@@ -32,10 +32,27 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
+/// What to do when no engine answers at `endpoint` (`DOCKER_HOST`).
+fn unreachable_hint(endpoint: &str) -> String {
+    if endpoint.starts_with("unix://") || endpoint.is_empty() {
+        return "start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine".into();
+    }
+    if endpoint.starts_with("ssh://") {
+        return "envctl reaches engines over unix:// and tcp:// (plain or TLS), not ssh:// yet: have the engine listen on TCP with TLS (docs/engines.md)".into();
+    }
+    if std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
+        return "check that the engine listens there with TLS and that DOCKER_CERT_PATH (else ~/.docker) holds ca.pem, cert.pem and key.pem of a client it trusts (docs/engines.md)".into();
+    }
+    "check that the engine listens there (`dockerd -H tcp://ADDR:PORT`) and that this machine can reach it; a TLS endpoint (2376) also needs DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH (docs/engines.md)".into()
+}
+
 /// Faults talking to an engine. All of them are environment errors (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("cannot reach the Docker Engine at {endpoint}: {reason}\n  start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine")]
+    #[error(
+        "cannot reach the Docker Engine at {endpoint}: {reason}\n  {}",
+        unreachable_hint(endpoint)
+    )]
     Unreachable { endpoint: String, reason: String },
     #[error("image `{image}` is not present and cannot be pulled ({reason})\n  {hint}")]
     ImageMissing {

@@ -424,3 +424,62 @@ fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_cert
     );
     assert!(remote.objects().is_empty(), "{:?}", remote.objects());
 }
+
+/// A copy of the repository's demo (nodes, provisioning, specs, promotion).
+fn demo() -> Project {
+    Project::from_repo(&["environments", "provision/demo", "specs/demo"])
+}
+
+#[test]
+fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there() {
+    let remote = RemoteEngine::start(false);
+    // The remote has no package mirror: the demo's images are provisioned here and
+    // carried over, as `image save` / `image load` carry them between CI jobs.
+    let p = demo();
+    p.run(&["provision", "demo"]).expect(0);
+    let file = p.path().join("demo.images");
+    p.run(&["image", "save", "demo", file.to_str().unwrap()])
+        .expect(0);
+    let owned = remote.vars();
+    let vars: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    p.run_env(&["image", "load", file.to_str().unwrap()], &vars)
+        .expect(0);
+    // Every spec of the demo (http through the proxy, tcp, in-node kinds) and every
+    // health check, unchanged.
+    p.run_env(&["up", "demo"], &vars).expect(0);
+    let verified = p.run_env(&["verify", "demo"], &vars);
+    assert_eq!(verified.code, 0, "{}", verified.output());
+    assert!(
+        !verified.stdout.contains(" 0 passed"),
+        "{}",
+        verified.output()
+    );
+    // A promotion: the gate, the switch and the probe through the router, from the host.
+    let promoted = p.run_env(
+        &[
+            "promote",
+            "demo",
+            "app",
+            "--release",
+            "GREETING=from afar",
+            "--probe",
+            "http://proxy:80/",
+        ],
+        &vars,
+    );
+    assert_eq!(promoted.code, 0, "{}", promoted.output());
+    assert!(
+        promoted.stderr.contains("probe http://proxy:80/"),
+        "{}",
+        promoted.output()
+    );
+    p.run_env(&["down", "demo"], &vars).expect(0);
+    assert!(
+        remote.objects().is_empty(),
+        "down leaves nothing on the remote: {:?}",
+        remote.objects()
+    );
+}

@@ -1,10 +1,13 @@
-//! Host-side checks on an engine of another machine (`DOCKER_HOST=tcp://...`,
-//! `ssh://...`): its published ports are on that machine's loopback and its networks are
-//! not routed here, so envctl reaches a node through a probe container it runs on the
-//! instance network. Each address a check asks for gets a listener on this host's
-//! 127.0.0.1; every connection to it is carried by an exec in the probe container that
-//! connects to the node and copies bytes both ways. Checks keep their own protocol
-//! (HTTP, TLS, plain TCP) end to end; only the path changes.
+//! Host-side checks on an engine of another machine (`DOCKER_HOST=tcp://...`): its
+//! published ports are on that machine's loopback and its networks are not routed here,
+//! so envctl reaches a node through a probe container it runs on the instance network.
+//! Each address a check asks for gets a listener on this host's 127.0.0.1. All
+//! connections of one network travel through one long-running exec in the probe, a small
+//! Perl multiplexer (the base image has Perl): frames of `type, connection id, length,
+//! bytes` in both directions, `O` opening a connection to `IP PORT`, `D` carrying data,
+//! `C` closing, `F` saying a connection could not be made. Checks keep their own protocol
+//! (HTTP, TLS, plain TCP) end to end; only the path changes, and a connection costs no
+//! exec of its own, so load checks measure the node, not the engine.
 //!
 //! A connection to the listener is accepted here before the node is asked, as a published
 //! port's proxy accepts before anything listens: checks that care (tcp, health) already
@@ -19,31 +22,78 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-/// The image the probe runs: the local base, which has `bash` (its `/dev/tcp` makes the
-/// connection) and nothing else the probe needs.
+/// The image the probe runs: the local base, which has Perl.
 pub const PROBE_IMAGE: &str = "debian:bookworm";
 
 /// The probe container's role label.
 pub const ROLE_PROBE: &str = "probe";
 
-/// What the exec in the probe runs: connect to `$0:$1`, copy the socket to stdout and
-/// stdin to the socket, and end as soon as either direction ends.
-/// (A background command's stdin is /dev/null unless redirected: stdin is kept as fd 4.)
-const PIPE: &str = r#"exec 2>/dev/null 4<&0 3<>"/dev/tcp/$0/$1" || exit 1
-cat <&3 & r=$!
-cat <&4 >&3 & w=$!
-wait -n
-kill $r $w"#;
+/// The multiplexer, run as `perl -e MUX` in the probe: reads frames on stdin, writes
+/// frames on stdout, one socket per connection id.
+const MUX: &str = r#"use strict; use IO::Socket::INET; use IO::Select;
+binmode STDIN; binmode STDOUT;
+my $sel = IO::Select->new(\*STDIN); my (%sock, %id); my $in = '';
+sub put { my ($fh, $b) = @_; while (length $b) { my $n = syswrite($fh, $b); return 0 unless defined $n; substr($b, 0, $n) = ''; } 1 }
+sub frame { my ($t, $i, $d) = @_; $d = '' unless defined $d; put(\*STDOUT, pack('aNN', $t, $i, length $d) . $d) or exit 0 }
+sub drop { my $i = shift; my $s = delete $sock{$i} or return; $sel->remove($s); delete $id{fileno $s}; close $s }
+while (1) {
+  for my $fh ($sel->can_read) {
+    my $f = fileno $fh; next unless defined $f;
+    if ($f == 0) {
+      my $n = sysread(STDIN, my $buf, 65536); exit 0 unless $n; $in .= $buf;
+      while (length $in >= 9) {
+        my ($t, $i, $len) = unpack('aNN', $in); last if length $in < 9 + $len;
+        my $d = substr($in, 9, $len); substr($in, 0, 9 + $len) = '';
+        if ($t eq 'O') {
+          my ($h, $p) = split / /, $d;
+          my $s = IO::Socket::INET->new(PeerAddr => $h, PeerPort => $p, Proto => 'tcp', Timeout => 5);
+          if ($s) { binmode $s; $sock{$i} = $s; $id{fileno $s} = $i; $sel->add($s) } else { frame('F', $i, "$!") }
+        } elsif ($t eq 'D') { my $s = $sock{$i} or next; unless (put($s, $d)) { drop($i); frame('C', $i) } }
+        elsif ($t eq 'C') { drop($i) }
+      }
+    } else {
+      my $i = $id{$f}; next unless defined $i; my $n = sysread($fh, my $buf, 65536);
+      if ($n) { frame('D', $i, $buf) } else { drop($i); frame('C', $i) }
+    }
+  }
+}"#;
+
+/// What the multiplexer said about one connection.
+enum Event {
+    Data(Vec<u8>),
+    Closed,
+}
+
+/// One multiplexer exec: frames to it, and where its answers go.
+struct Mux {
+    to: mpsc::UnboundedSender<Vec<u8>>,
+    connections: Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Event>>>>,
+    next: AtomicU32,
+    /// Set when the exec has ended; a new one is started for the next connection.
+    ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn frame(kind: u8, id: u32, data: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(9 + data.len());
+    f.push(kind);
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}
 
 /// The probes and forwards of one connection to the engine.
 #[derive(Default)]
 pub struct Relay {
-    /// Network name -> probe container id.
-    probes: tokio::sync::Mutex<HashMap<String, String>>,
+    /// Network name -> the probe's multiplexer.
+    muxes: tokio::sync::Mutex<HashMap<String, Arc<Mux>>>,
     /// (network, node address) -> the local listener's address.
-    forwards: std::sync::Mutex<HashMap<(String, SocketAddr), SocketAddr>>,
+    forwards: Mutex<HashMap<(String, SocketAddr), SocketAddr>>,
 }
 
 /// Whether `endpoint` (`DOCKER_HOST`) names an engine on another machine.
@@ -69,18 +119,20 @@ impl Docker {
         if let Some(local) = self.relay.forwards.lock().expect("not poisoned").get(&key) {
             return Ok(*local);
         }
-        let probe = self.probe(network).await?;
+        // The probe is started now, so that a failure to start it is this call's error.
+        self.mux(network).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| EngineError::Other(format!("listening on 127.0.0.1 for {target}: {e}")))?;
         let local = listener
             .local_addr()
             .map_err(|e| EngineError::Other(format!("listening on 127.0.0.1 for {target}: {e}")))?;
-        let docker = self.clone();
+        let (docker, network_name) = (self.clone(), network.to_string());
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let (docker, probe) = (docker.clone(), probe.clone());
-                tokio::spawn(async move { docker.carry(&probe, target, socket).await });
+                if let Ok(mux) = docker.mux(&network_name).await {
+                    tokio::spawn(carry(mux, target, socket));
+                }
             }
         });
         self.relay
@@ -91,13 +143,102 @@ impl Docker {
         Ok(local)
     }
 
+    /// The running multiplexer of `network`'s probe, started when there is none.
+    async fn mux(&self, network: &str) -> Result<Arc<Mux>, EngineError> {
+        let mut muxes = self.relay.muxes.lock().await;
+        if let Some(m) = muxes
+            .get(network)
+            .filter(|m| !m.ended.load(Ordering::SeqCst))
+        {
+            return Ok(m.clone());
+        }
+        let probe = self.probe(network).await?;
+        let failed = || api(format!("starting the check relay in {probe}"));
+        let exec = self
+            .api
+            .create_exec(
+                &probe,
+                CreateExecOptions {
+                    cmd: Some(vec!["perl".to_string(), "-e".into(), MUX.into()]),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed())?;
+        let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = self
+            .api
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(failed())?
+        else {
+            return Err(EngineError::Other(format!(
+                "the engine ran the check relay in {probe} detached"
+            )));
+        };
+        let (to, mut frames) = mpsc::unbounded_channel::<Vec<u8>>();
+        let connections: Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Event>>>> = Arc::default();
+        let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(async move {
+            while let Some(f) = frames.recv().await {
+                if input.write_all(&f).await.is_err() || input.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (conns, done) = (connections.clone(), ended.clone());
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            while let Some(Ok(chunk)) = output.next().await {
+                buf.extend_from_slice(&chunk.into_bytes());
+                while buf.len() >= 9 {
+                    let len = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) as usize;
+                    if buf.len() < 9 + len {
+                        break;
+                    }
+                    let kind = buf[0];
+                    let id = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                    let data = buf[9..9 + len].to_vec();
+                    buf.drain(..9 + len);
+                    let mut table = conns.lock().expect("not poisoned");
+                    match kind {
+                        b'D' => {
+                            if let Some(tx) = table.get(&id) {
+                                let _ = tx.send(Event::Data(data));
+                            }
+                        }
+                        _ => {
+                            if let Some(tx) = table.remove(&id) {
+                                let _ = tx.send(Event::Closed);
+                            }
+                        }
+                    }
+                }
+            }
+            // The exec ended (the probe went away): every connection ends with it.
+            done.store(true, Ordering::SeqCst);
+            for (_, tx) in conns.lock().expect("not poisoned").drain() {
+                let _ = tx.send(Event::Closed);
+            }
+        });
+        let mux = Arc::new(Mux {
+            to,
+            connections,
+            next: AtomicU32::new(1),
+            ended,
+        });
+        muxes.insert(network.to_string(), mux.clone());
+        Ok(mux)
+    }
+
     /// The running probe container of `network`, started when there is none. It carries
     /// the network's labels (the instance's), so `down` and `gc` remove it with the rest.
     async fn probe(&self, network: &str) -> Result<String, EngineError> {
-        let mut probes = self.relay.probes.lock().await;
-        if let Some(id) = probes.get(network) {
-            return Ok(id.clone());
-        }
         let name = format!("{network}-probe");
         let labels = self
             .list_networks(&HashMap::from([(
@@ -115,117 +256,91 @@ impl Docker {
                 vec![format!("^/{name}$")],
             )]))
             .await?;
-        let id = match existing.into_iter().next() {
-            Some(c) if c.running => c.id,
+        match existing.into_iter().next() {
+            Some(c) if c.running => return Ok(c.id),
             Some(c) => {
                 self.start(&c.id, &name).await?;
-                c.id
+                return Ok(c.id);
             }
-            None => {
-                let image = super::image::ensure(
-                    self,
-                    std::path::Path::new("."),
-                    &ImageSource::Image(PROBE_IMAGE.into()),
-                    &|_| {},
-                )
-                .await?;
-                let mut labels = labels;
-                labels.insert(labels::ROLE.into(), ROLE_PROBE.into());
-                let spec = NodeSpec {
-                    name: name.clone(),
-                    image: image.id,
-                    entrypoint: Some(vec!["sleep".into()]),
-                    cmd: Some(vec!["infinity".into()]),
-                    env: vec![],
-                    labels,
-                    network: network.to_string(),
-                    aliases: vec![],
-                    hostname: "envctl-probe".into(),
-                    ports: vec![],
-                    systemd: false,
-                    boot_image: None,
-                    privileges: Default::default(),
-                    mounts: vec![],
-                    resources: Default::default(),
-                    restart: Default::default(),
-                };
-                let id = self.create_container(&spec).await?;
-                if let Err(e) = self.start(&id, &name).await {
-                    let _ = self.remove_container(&id).await;
-                    return Err(e);
-                }
-                id
-            }
+            None => {}
+        }
+        let image = super::image::ensure(
+            self,
+            std::path::Path::new("."),
+            &ImageSource::Image(PROBE_IMAGE.into()),
+            &|_| {},
+        )
+        .await?;
+        let mut labels = labels;
+        labels.insert(labels::ROLE.into(), ROLE_PROBE.into());
+        let spec = NodeSpec {
+            name: name.clone(),
+            image: image.id,
+            entrypoint: Some(vec!["sleep".into()]),
+            cmd: Some(vec!["infinity".into()]),
+            env: vec![],
+            labels,
+            network: network.to_string(),
+            aliases: vec![],
+            hostname: "envctl-probe".into(),
+            ports: vec![],
+            systemd: false,
+            boot_image: None,
+            privileges: Default::default(),
+            mounts: vec![],
+            resources: Default::default(),
+            restart: Default::default(),
         };
-        probes.insert(network.to_string(), id.clone());
+        let id = self.create_container(&spec).await?;
+        if let Err(e) = self.start(&id, &name).await {
+            let _ = self.remove_container(&id).await;
+            return Err(e);
+        }
         Ok(id)
     }
+}
 
-    /// Carries one connection to `target` through the probe; ends when either side does.
-    async fn carry(&self, probe: &str, target: SocketAddr, socket: tokio::net::TcpStream) {
-        let command = vec![
-            "bash".to_string(),
-            "-c".into(),
-            PIPE.into(),
-            target.ip().to_string(),
-            target.port().to_string(),
-        ];
-        let exec = match self
-            .api
-            .create_exec(
-                probe,
-                CreateExecOptions {
-                    cmd: Some(command),
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(false),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(api(format!("connecting to {target} through {probe}")))
-        {
-            Ok(exec) => exec,
-            Err(_) => return,
-        };
-        let Ok(StartExecResults::Attached {
-            mut output,
-            mut input,
-        }) = self.api.start_exec(&exec.id, None).await
-        else {
-            return;
-        };
-        let (mut from_check, mut to_check) = socket.into_split();
-        let upstream = async {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match from_check.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if input.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                        let _ = input.flush().await;
+/// Carries one connection to `target` through the multiplexer; ends when either side
+/// closes.
+async fn carry(mux: Arc<Mux>, target: SocketAddr, socket: tokio::net::TcpStream) {
+    let id = mux.next.fetch_add(1, Ordering::SeqCst);
+    let (tx, mut events) = mpsc::unbounded_channel();
+    mux.connections.lock().expect("not poisoned").insert(id, tx);
+    let open = format!("{} {}", target.ip(), target.port());
+    if mux.to.send(frame(b'O', id, open.as_bytes())).is_err() {
+        return;
+    }
+    let (mut from_check, mut to_check) = socket.into_split();
+    let to = mux.to.clone();
+    let upstream = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from_check.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to.send(frame(b'D', id, &buf[..n])).is_err() {
+                        return;
                     }
                 }
             }
-            let _ = input.shutdown().await;
-        };
-        let downstream = async {
-            while let Some(Ok(chunk)) = output.next().await {
-                if to_check.write_all(&chunk.into_bytes()).await.is_err() {
-                    break;
-                }
-            }
-            let _ = to_check.shutdown().await;
-        };
-        // The node closing (or the connect failing) ends the connection; the check
-        // closing ends the exec.
-        tokio::select! {
-            () = downstream => {}
-            () = async { upstream.await; std::future::pending::<()>().await } => {}
         }
+        let _ = to.send(frame(b'C', id, &[]));
+    };
+    let downstream = async move {
+        while let Some(Event::Data(bytes)) = events.recv().await {
+            if to_check.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_check.shutdown().await;
+    };
+    // Either side closing ends the connection (a check does not half-close: it reads
+    // its answer before it hangs up).
+    tokio::select! {
+        () = downstream => {}
+        () = upstream => {}
     }
+    mux.connections.lock().expect("not poisoned").remove(&id);
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! network namespace, reached from this host over TCP (`DOCKER_HOST=tcp://ADDR:2375`)
 //! through a veth pair. Its published ports are on its own loopback and its networks are
 //! not routed here, as with GitLab's `docker:dind` service. envctl runs on this host; its
-//! host-side checks (health, `http`, `tcp`) must still reach the nodes, with the specs
-//! unchanged, and `down` must leave nothing on the remote.
+//! host-side checks (health, `http`, `tcp`, load, the promotion probe) must still reach
+//! the nodes, with the specs unchanged, over plain TCP and over TLS, and `down` must
+//! leave nothing on the remote. The demo runs there too, its images carried over.
 
 mod common;
 use common::Project;

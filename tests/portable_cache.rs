@@ -5,7 +5,7 @@
 
 mod common;
 use common::{repo, Project};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// A copy of the repository's Ansible example, as a fresh clone has it.
@@ -72,8 +72,8 @@ impl PrivateEngine {
             .tempdir_in("/var/tmp")
             .unwrap()
             .keep();
-        run(&["ip", "netns", "add", &netns]);
-        run(&["ip", "-n", &netns, "link", "set", "lo", "up"]);
+        common::must(&["ip", "netns", "add", &netns]);
+        common::must(&["ip", "-n", &netns, "link", "set", "lo", "up"]);
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         // `nsenter --net` only: `ip netns exec` remounts /sys, and dockerd then finds
         // no cgroups.
@@ -186,35 +186,9 @@ impl Drop for PrivateEngine {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .status();
-        unmount_under(&self.dir);
+        common::unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Unmounts whatever dockerd left mounted under `dir` (deepest first).
-fn unmount_under(dir: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mut points: Vec<&str> = mounts
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(1))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect();
-    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    for m in points {
-        let _ = Command::new("umount").arg("-l").arg(m).status();
-    }
-}
-
-fn run(command: &[&str]) {
-    let out = Command::new(command[0])
-        .args(&command[1..])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -40,13 +40,13 @@ impl RemoteEngine {
             .tempdir_in("/var/tmp")
             .unwrap()
             .keep();
-        run(&["ip", "netns", "add", &netns]);
-        run(&["ip", "-n", &netns, "link", "set", "lo", "up"]);
-        run(&[
+        common::must(&["ip", "netns", "add", &netns]);
+        common::must(&["ip", "-n", &netns, "link", "set", "lo", "up"]);
+        common::must(&[
             "ip", "link", "add", &host_link, "type", "veth", "peer", "name", &peer,
         ]);
-        run(&["ip", "link", "set", &peer, "netns", &netns]);
-        run(&[
+        common::must(&["ip", "link", "set", &peer, "netns", &netns]);
+        common::must(&[
             "ip",
             "addr",
             "add",
@@ -54,8 +54,8 @@ impl RemoteEngine {
             "dev",
             &host_link,
         ]);
-        run(&["ip", "link", "set", &host_link, "up"]);
-        run(&[
+        common::must(&["ip", "link", "set", &host_link, "up"]);
+        common::must(&[
             "ip",
             "-n",
             &netns,
@@ -65,7 +65,7 @@ impl RemoteEngine {
             "dev",
             &peer,
         ]);
-        run(&["ip", "-n", &netns, "link", "set", &peer, "up"]);
+        common::must(&["ip", "-n", &netns, "link", "set", &peer, "up"]);
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let mut listen = vec![format!("--host=tcp://{address}:2375")];
         if tls {
@@ -149,6 +149,29 @@ impl RemoteEngine {
         vars
     }
 
+    /// envctl in `p`, pointed at this engine.
+    fn envctl(&self, p: &Project, args: &[&str]) -> common::Run {
+        let owned = self.vars();
+        let vars: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        p.run_env(args, &vars)
+    }
+
+    /// The web node and its specs, `envctl test` passing on this engine and leaving
+    /// nothing on it.
+    fn web_passes(&self) -> Project {
+        let p = Project::empty();
+        p.file("environments/web.toml", WEB);
+        p.file("specs/web/web.toml", SPECS);
+        let passed = self.envctl(&p, &["test", "web"]);
+        assert_eq!(passed.code, 0, "{}", passed.output());
+        assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
+        assert!(self.objects().is_empty(), "{:?}", self.objects());
+        p
+    }
+
     /// The engine's own socket, for the test's docker CLI.
     fn socket(&self) -> String {
         format!("unix://{}", self.dir.join("docker.sock").display())
@@ -210,30 +233,9 @@ impl Drop for RemoteEngine {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .status();
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .filter(|m| std::path::Path::new(m).starts_with(&self.dir))
-            .collect();
-        points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in points {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
-        }
+        common::unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn run(command: &[&str]) {
-    let out = Command::new(command[0])
-        .args(&command[1..])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A CA, a server certificate for `address` and a client certificate, as
@@ -243,7 +245,7 @@ fn certificates(dir: &std::path::Path, address: &str) {
     let certs = dir.join("certs");
     std::fs::create_dir_all(certs.join("client")).unwrap();
     let at = |name: &str| certs.join(name).display().to_string();
-    let ssl = |args: &[&str]| run(&[&["openssl"][..], args].concat());
+    let ssl = |args: &[&str]| common::must(&[&["openssl"][..], args].concat());
     ssl(&[
         "req",
         "-x509",
@@ -353,18 +355,7 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
         .is_err(),
         "the remote's published port must not be reachable from the host"
     );
-    let p = Project::empty();
-    p.file("environments/web.toml", WEB);
-    p.file("specs/web/web.toml", SPECS);
-    let owned = remote.vars();
-    let vars: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let passed = p.run_env(&["test", "web"], &vars);
-    assert_eq!(passed.code, 0, "{}", passed.output());
-    assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
-    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    let p = remote.web_passes();
 
     // The other direction, through the same path: a page that says something else and
     // a port that does answer fail the run.
@@ -374,17 +365,17 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
             .replace("body = [\"hello from web\"]", "body = [\"goodbye\"]")
             .replace("address = \"web:9\"", "address = \"web:8000\""),
     );
-    p.run_env(&["up", "web"], &vars).expect(0);
-    let status = p.run_env(&["status", "web"], &vars).expect(0);
+    remote.envctl(&p, &["up", "web"]).expect(0);
+    let status = remote.envctl(&p, &["status", "web"]).expect(0);
     assert!(
         status.stdout.contains("run from its probe container"),
         "status says where checks run from: {}",
         status.output()
     );
-    let failed = p.run_env(&["verify", "web"], &vars);
+    let failed = remote.envctl(&p, &["verify", "web"]);
     assert_eq!(failed.code, 1, "{}", failed.output());
     assert!(failed.stdout.contains("2 failed"), "{}", failed.output());
-    p.run_env(&["down", "web"], &vars).expect(0);
+    remote.envctl(&p, &["down", "web"]).expect(0);
     assert!(
         remote.objects().is_empty(),
         "down leaves nothing on the remote: {:?}",
@@ -395,18 +386,7 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
 #[test]
 fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_certificates() {
     let remote = RemoteEngine::start(true);
-    let p = Project::empty();
-    p.file("environments/web.toml", WEB);
-    p.file("specs/web/web.toml", SPECS);
-    let owned = remote.vars();
-    let vars: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let passed = p.run_env(&["test", "web"], &vars);
-    assert_eq!(passed.code, 0, "{}", passed.output());
-    assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
-    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    let p = remote.web_passes();
     // Without the client certificates nothing runs: a clear fault naming the engine.
     let elsewhere = tempfile::tempdir().unwrap();
     let refused = p.run_env(
@@ -441,17 +421,13 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
     let file = p.path().join("demo.images");
     p.run(&["image", "save", "demo", file.to_str().unwrap()])
         .expect(0);
-    let owned = remote.vars();
-    let vars: Vec<(&str, &str)> = owned
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    p.run_env(&["image", "load", file.to_str().unwrap()], &vars)
+    remote
+        .envctl(&p, &["image", "load", file.to_str().unwrap()])
         .expect(0);
     // Every spec of the demo (http through the proxy, tcp, in-node kinds) and every
     // health check, unchanged.
-    p.run_env(&["up", "demo"], &vars).expect(0);
-    let verified = p.run_env(&["verify", "demo"], &vars);
+    remote.envctl(&p, &["up", "demo"]).expect(0);
+    let verified = remote.envctl(&p, &["verify", "demo"]);
     assert_eq!(verified.code, 0, "{}", verified.output());
     assert!(
         !verified.stdout.contains(" 0 passed"),
@@ -459,7 +435,8 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
         verified.output()
     );
     // A promotion: the gate, the switch and the probe through the router, from the host.
-    let promoted = p.run_env(
+    let promoted = remote.envctl(
+        &p,
         &[
             "promote",
             "demo",
@@ -469,7 +446,6 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
             "--probe",
             "http://proxy:80/",
         ],
-        &vars,
     );
     assert_eq!(promoted.code, 0, "{}", promoted.output());
     assert!(
@@ -477,7 +453,7 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
         "{}",
         promoted.output()
     );
-    p.run_env(&["down", "demo"], &vars).expect(0);
+    remote.envctl(&p, &["down", "demo"]).expect(0);
     assert!(
         remote.objects().is_empty(),
         "down leaves nothing on the remote: {:?}",

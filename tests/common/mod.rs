@@ -636,3 +636,30 @@ pub fn pixels_near(pixels: &[[u8; 3]], colour: &str) -> usize {
         .filter(|p| p.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 8))
         .count()
 }
+
+/// Unmounts whatever dockerd left mounted under `dir` (deepest first).
+pub fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| Path::new(m).starts_with(dir))
+        .collect();
+    points.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in points {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+}
+
+/// Runs a command (`ip`, `openssl`...) that must succeed.
+pub fn must(command: &[&str]) {
+    let out = Command::new(command[0])
+        .args(&command[1..])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub quiet: bool,
     /// `eventually` for every assertion that has none of its own.
     pub retry_timeout: Option<std::time::Duration>,
+    /// Ends the run early: assertions not yet answered say "interrupted".
+    pub cancel: &'static crate::cancel::Token,
 }
 
 impl Default for RunOptions {
@@ -34,6 +36,7 @@ impl Default for RunOptions {
             jobs: DEFAULT_JOBS,
             quiet: false,
             retry_timeout: None,
+            cancel: crate::cancel::process(),
         }
     }
 }
@@ -76,6 +79,7 @@ pub fn run(
     let batches = super::batch::Batches::start(runtime, &assertions, access.clone(), options.jobs);
     let recorded: Arc<Mutex<Vec<Outcome>>> = Arc::new(Mutex::new(Vec::new()));
     let order: Vec<String> = assertions.iter().map(|a| a.name.clone()).collect();
+    let cancel = options.cancel;
     let trials = assertions
         .into_iter()
         .map(|assertion| {
@@ -108,7 +112,7 @@ pub fn run(
                     tokio::select! {
                         outcome = super::run(&assertion, access.as_ref(), &client, Some(&batches)) => outcome,
                         // Not run to its end: neither passed nor failed.
-                        () = crate::cancel::cancelled() => Outcome {
+                        () = cancel.cancelled() => Outcome {
                             name: assertion.name.clone(),
                             passed: true,
                             skipped: true,

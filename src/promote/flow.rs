@@ -52,6 +52,9 @@ pub struct Options {
     /// The previous colour's container no longer runs that release (a refused or failed
     /// attempt replaced it): a rollback recreates it instead of starting it again.
     pub recreate_previous: bool,
+    /// Cuts the gate's assertions short (the process's token when `None`); a gate cut
+    /// short is not passed.
+    pub cancel: Option<&'static crate::cancel::Token>,
 }
 
 /// Exit codes of an outcome: the CLI's own ([`crate::exit_code`]) under promotion's
@@ -322,12 +325,9 @@ impl Run<'_> {
             "verifying {target} directly ({} assertions)",
             colour_specs.len()
         ));
-        if let Err(failed) = self.verify(colour_specs, &target_node) {
+        if let Err(no) = self.verify(colour_specs, &target_node) {
             self.stop_target(&target_node);
-            return Err((
-                REFUSED,
-                format!("{target} failed its specs ({failed}); the router stays on {live}"),
-            ));
+            return Err(no.stop(target, "", &format!("; the router stays on {live}")));
         }
         if self.interrupted() {
             self.stop_target(&target_node);
@@ -533,9 +533,10 @@ impl Run<'_> {
     }
 
     /// Runs assertions with the service standing for `node`; records the results.
-    /// Returns how many failed, as text, when any did.
-    fn verify(&mut self, assertions: Vec<Assertion>, node: &str) -> Result<(), String> {
-        let view = self.view(Some(node)).map_err(|e| e.to_string())?;
+    fn verify(&mut self, assertions: Vec<Assertion>, node: &str) -> Result<(), GateNo> {
+        let view = self
+            .view(Some(node))
+            .map_err(|e| GateNo::Fault(e.to_string()))?;
         verify(
             self.handle,
             view,
@@ -552,12 +553,8 @@ impl Run<'_> {
             "verifying {target} through the router ({} assertions)",
             router_specs.len()
         ));
-        self.verify(router_specs, target_node).map_err(|failed| {
-            (
-                REFUSED,
-                format!("{target} failed its specs through the router ({failed})"),
-            )
-        })
+        self.verify(router_specs, target_node)
+            .map_err(|no| no.stop(target, " through the router", ""))
     }
 
     /// Switches to `colour` and waits until the router serves it. A switch that cannot
@@ -669,18 +666,48 @@ impl Run<'_> {
     }
 }
 
-/// Runs a gate's assertions against `view`, adds their results to `results`, and says
-/// how many failed, as text, when any did.
+/// Why a gate did not pass.
+pub(super) enum GateNo {
+    /// This many assertions failed.
+    Failed(usize),
+    /// The run was interrupted before every assertion had its answer: not a pass.
+    Interrupted,
+    /// The assertions could not be run at all.
+    Fault(String),
+}
+
+impl GateNo {
+    /// The exit code and message of a promotion that stops here: `what` failed its specs
+    /// `where_`, and what then holds (`then`).
+    pub(super) fn stop(self, what: &str, where_: &str, then: &str) -> (u8, String) {
+        match self {
+            GateNo::Failed(n) => (
+                REFUSED,
+                format!("{what} failed its specs{where_} ({n} failed){then}"),
+            ),
+            GateNo::Interrupted => (
+                INTERRUPTED,
+                format!("interrupted while verifying {what}{then}"),
+            ),
+            GateNo::Fault(e) => (FAULT, format!("cannot verify {what}: {e}{then}")),
+        }
+    }
+}
+
+/// Runs a gate's assertions against `view` and adds their results to `results`. An
+/// assertion cut short by an interrupt has no answer, so the gate is not passed.
 pub(super) fn verify(
     handle: &Handle,
     view: InstanceView,
     assertions: Vec<Assertion>,
     options: &Options,
     results: &mut Vec<SpecResult>,
-) -> Result<(), String> {
+) -> Result<(), GateNo> {
+    let cancel = options.cancel.unwrap_or_else(crate::cancel::process);
     let run_options = RunOptions {
         jobs: options.jobs.max(1),
         quiet: options.quiet,
+        cancel,
         ..Default::default()
     };
     let outcomes = runner::run(handle, assertions, Arc::new(view), &run_options);
@@ -690,10 +717,12 @@ pub(super) fn verify(
         passed: o.passed,
         message: o.message,
     }));
-    if failed == 0 {
-        Ok(())
+    if failed > 0 {
+        Err(GateNo::Failed(failed))
+    } else if cancel.is_cancelled() {
+        Err(GateNo::Interrupted)
     } else {
-        Err(format!("{failed} failed"))
+        Ok(())
     }
 }
 

@@ -581,7 +581,7 @@ impl Run<'_> {
             self.options,
             &mut self.record.specs,
         )
-        .map_err(|failed| (REFUSED, format!("{version} failed its specs ({failed})")))?;
+        .map_err(|no| no.stop(version, "", ""))?;
         self.step(format!("{version} is live and verified"));
         Ok(())
     }

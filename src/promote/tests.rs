@@ -103,12 +103,16 @@ impl Stage {
     }
 
     fn promote(&self) -> Record {
+        self.promote_with(Options::default())
+    }
+
+    fn promote_with(&self, options: Options) -> Record {
         let p = &self.inst.env.promotions["app"];
         let specs = crate::model::spec::load(&self.inst.root, &self.inst.env).unwrap();
         let options = Options {
             quiet: true,
             jobs: 1,
-            ..Options::default()
+            ..options
         };
         flow::run(
             self.rt.handle(),
@@ -212,6 +216,25 @@ fn a_colour_that_fails_its_gate_is_stopped_and_the_router_is_never_written() {
     assert!(record.specs.iter().any(|s| !s.passed));
     assert!(stage.calls_with("etcdctl put").is_empty());
     assert!(stage.calls_with("reload-router").is_empty());
+    assert!(stage.running("app-blue"));
+    assert!(!stage.running("app-green"));
+}
+
+#[test]
+fn a_gate_cut_short_by_an_interrupt_is_not_a_pass() {
+    // The signal has cancelled the assertions, but the run's own interrupt flag has not
+    // turned yet: the gate's unanswered assertions must still keep the router where it is.
+    let stage = Stage::new();
+    stage.fake.answer("app-green", "check-app", 0, "ready\n");
+    let token: &'static crate::cancel::Token = Box::leak(Box::new(crate::cancel::Token::new()));
+    token.cancel();
+    let record = stage.promote_with(Options {
+        cancel: Some(token),
+        ..Options::default()
+    });
+    assert_eq!(record.exit, flow::INTERRUPTED, "{record:#?}");
+    assert_eq!(record.live.as_deref(), Some("blue"));
+    assert!(stage.calls_with("etcdctl put").is_empty());
     assert!(stage.running("app-blue"));
     assert!(!stage.running("app-green"));
 }

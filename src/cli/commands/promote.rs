@@ -284,6 +284,7 @@ fn options(ctx: &Context, args: &SwitchArgs, prepared: &Prepared) -> Options {
         previous_release: None,
         recreate_previous: false,
         interrupt: None,
+        cancel: None,
     }
 }
 

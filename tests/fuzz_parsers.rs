@@ -180,19 +180,20 @@ fn the_fuzzed_fixtures_are_valid_to_begin_with() {
 }
 
 // Growth: each parser of untrusted input is linear in its input. A case runs at size n
-// and 8n; the larger must cost at most 24 times the smaller (linear is about 8, quadratic
+// and 8n; the larger must cost at most 32 times the smaller (linear is about 8, quadratic
 // 64). Times are compared with each other, never with a fixed budget, and each is the
-// fastest of three runs so a busy machine does not decide the outcome.
+// fastest of five runs so a busy machine does not decide the outcome (at 24 times and
+// three runs, a machine busy with two engine suites did once).
 
 fn fastest(run: &dyn Fn()) -> std::time::Duration {
-    (0..3)
+    (0..5)
         .map(|_| {
             let start = std::time::Instant::now();
             run();
             start.elapsed()
         })
         .min()
-        .expect("three runs")
+        .expect("five runs")
 }
 
 fn assert_linear(what: &str, small: usize, run: impl Fn(usize)) {
@@ -202,7 +203,7 @@ fn assert_linear(what: &str, small: usize, run: impl Fn(usize)) {
     let floor = std::time::Duration::from_millis(5);
     let ratio = t8.as_secs_f64() / t1.max(floor).as_secs_f64();
     assert!(
-        ratio < 24.0,
+        ratio < 32.0,
         "{what}: 8x the input took {ratio:.1}x the time ({t1:?} -> {t8:?}); growth is not linear"
     );
 }

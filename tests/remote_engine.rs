@@ -3,7 +3,7 @@
 //! through a veth pair. Its published ports are on its own loopback and its networks are
 //! not routed here, as with GitLab's `docker:dind` service. envctl runs on this host; its
 //! host-side checks (health, `http`, `tcp`, load, the promotion probe) must still reach
-//! the nodes, with the specs unchanged, over plain TCP and over TLS, and `down` must
+//! the nodes, with the specs unchanged, over plain TCP, over TLS and over ssh, and `down` must
 //! leave nothing on the remote. The demo runs there too, its images carried over.
 
 mod common;
@@ -19,15 +19,29 @@ struct RemoteEngine {
     dir: PathBuf,
     dockerd: std::process::Child,
     address: String,
-    /// Listening with TLS (2376, client certificates required) instead of plain TCP.
-    tls: bool,
+    /// How envctl reaches it.
+    transport: Transport,
+    /// The ssh server in front of it, when reached over ssh.
+    sshd: Option<std::process::Child>,
+}
+
+/// How envctl reaches the remote engine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// `tcp://ADDR:2375`.
+    Tcp,
+    /// `tcp://ADDR:2376` with client certificates required.
+    Tls,
+    /// `ssh://root@ADDR`: the engine listens on its own socket only, an sshd of the test
+    /// in the namespace lets envctl in with a key of the test's.
+    Ssh,
 }
 
 /// One engine per test, each on a subnet and links of its own.
 static ENGINES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl RemoteEngine {
-    fn start(tls: bool) -> RemoteEngine {
+    fn start(transport: Transport) -> RemoteEngine {
         let n = ENGINES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = std::process::id() * 4 + n;
         let netns = format!("envrem-{id}");
@@ -68,7 +82,10 @@ impl RemoteEngine {
         common::must(&["ip", "-n", &netns, "link", "set", &peer, "up"]);
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
         let mut listen = vec![format!("--host=tcp://{address}:2375")];
-        if tls {
+        if transport == Transport::Ssh {
+            listen.clear();
+        }
+        if transport == Transport::Tls {
             certificates(&dir, &address);
             let certs = dir.join("certs");
             listen = vec![
@@ -98,48 +115,131 @@ impl RemoteEngine {
             .stderr(log)
             .spawn()
             .expect("nsenter and dockerd are installed");
-        let engine = RemoteEngine {
+        let mut engine = RemoteEngine {
             netns,
             host_link,
             dir,
             dockerd,
             address,
-            tls,
+            transport,
+            sshd: None,
         };
         engine.wait_until_it_answers();
+        if transport == Transport::Ssh {
+            engine.sshd = Some(engine.start_sshd());
+        }
         // The base image, as `envctl image load` or a pull would bring it there.
+        engine.carry("debian:bookworm");
+        engine
+    }
+
+    /// Copies a local image to the remote engine.
+    fn carry(&self, image: &str) {
         let mut save = Command::new("docker")
-            .args(["save", "debian:bookworm"])
+            .args(["save", image])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let loaded = Command::new("docker")
-            .args(["-H", &engine.socket(), "load", "-q"])
+            .args(["-H", &self.socket(), "load", "-q"])
             .stdin(save.stdout.take().unwrap())
             .output()
             .unwrap();
-        assert!(
-            save.wait().unwrap().success(),
-            "docker save debian:bookworm"
-        );
+        assert!(save.wait().unwrap().success(), "docker save {image}");
         assert!(
             loaded.status.success(),
             "{}",
             String::from_utf8_lossy(&loaded.stderr)
         );
-        engine
+    }
+
+    /// An sshd in the namespace, with a host key and a client key of its own: the
+    /// client's key and the host's in `DIR/home/.ssh`, which [`RemoteEngine::envctl`]
+    /// makes envctl's `~` (ssh reads the user's home from the password database, not
+    /// `HOME`). Its sessions get the engine's socket as `DOCKER_HOST`, as a machine
+    /// whose docker CLI talks to its own engine. The sshd has a `/run` of its own (a
+    /// tmpfs in a mount namespace) for its privilege separation directory.
+    fn start_sshd(&self) -> std::process::Child {
+        let ssh = self.dir.join("home/.ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        let keygen = |path: &std::path::Path| {
+            common::must(&[
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                path.to_str().unwrap(),
+            ])
+        };
+        let host_key = self.dir.join("ssh_host_ed25519_key");
+        keygen(&host_key);
+        keygen(&ssh.join("id_ed25519"));
+        std::fs::copy(ssh.join("id_ed25519.pub"), self.dir.join("authorized_keys")).unwrap();
+        let host_pub = std::fs::read_to_string(self.dir.join("ssh_host_ed25519_key.pub")).unwrap();
+        let mut known = host_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        known.insert_str(0, &format!("{} ", self.address));
+        std::fs::write(ssh.join("known_hosts"), known + "\n").unwrap();
+        let config = self.dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress {address}\nHostKey {key}\nAuthorizedKeysFile {dir}/authorized_keys\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nPidFile {dir}/sshd.pid\n\
+                 SetEnv DOCKER_HOST={socket}\n",
+                address = self.address,
+                key = host_key.display(),
+                dir = self.dir.display(),
+                socket = self.socket(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(self.dir.join("sshd.log")).unwrap();
+        let mut sshd = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(["unshare", "--mount", "--propagation", "private", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 755 /run/sshd && exec /usr/sbin/sshd -D -e -f \"$0\"",
+            )
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("sshd is installed (openssh-server)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect((self.address.as_str(), 22)).is_ok() {
+                return sshd;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = sshd.kill();
+        let _ = sshd.wait();
+        panic!(
+            "the remote's sshd did not listen:\n{}",
+            std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+        );
     }
 
     /// `DOCKER_HOST` for envctl on this host.
     fn host(&self) -> String {
-        let port = if self.tls { 2376 } else { 2375 };
-        format!("tcp://{}:{port}", self.address)
+        match self.transport {
+            Transport::Tcp => format!("tcp://{}:2375", self.address),
+            Transport::Tls => format!("tcp://{}:2376", self.address),
+            Transport::Ssh => format!("ssh://root@{}", self.address),
+        }
     }
 
     /// What envctl is given: `DOCKER_HOST`, and with TLS the docker CLI's variables.
     fn vars(&self) -> Vec<(String, String)> {
         let mut vars = vec![("DOCKER_HOST".to_string(), self.host())];
-        if self.tls {
+        if self.transport == Transport::Tls {
             vars.push(("DOCKER_TLS_VERIFY".into(), "1".into()));
             vars.push((
                 "DOCKER_CERT_PATH".into(),
@@ -149,14 +249,31 @@ impl RemoteEngine {
         vars
     }
 
-    /// envctl in `p`, pointed at this engine.
+    /// envctl in `p`, pointed at this engine; over ssh with the test's keys as its
+    /// user's (`DIR/home` bound over the home directory, in a mount namespace of its own).
     fn envctl(&self, p: &Project, args: &[&str]) -> common::Run {
         let owned = self.vars();
         let vars: Vec<(&str, &str)> = owned
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        p.run_env(args, &vars)
+        if self.transport != Transport::Ssh {
+            return p.run_env(args, &vars);
+        }
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(r#"mount --bind "$0" "$1" && shift && exec "$@""#)
+            .arg(self.dir.join("home"))
+            .arg(home)
+            .arg(env!("CARGO_BIN_EXE_envctl"))
+            .arg("--root")
+            .arg(p.path())
+            .arg("--instance")
+            .arg(&p.instance)
+            .args(args)
+            .envs(vars);
+        common::Run::of(cmd.output().expect("unshare runs"))
     }
 
     /// The web node and its specs, `envctl test` passing on this engine and leaving
@@ -168,6 +285,77 @@ impl RemoteEngine {
         let passed = self.envctl(&p, &["test", "web"]);
         assert_eq!(passed.code, 0, "{}", passed.output());
         assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
+        assert!(self.objects().is_empty(), "{:?}", self.objects());
+        p
+    }
+
+    /// A systemd node with a service its provisioning installs and starts: `envctl test`
+    /// passes on this engine (provisioning, idempotence check, specs run there) and
+    /// leaves nothing. The systemd image is derived here (the remote has no package
+    /// mirror) and carried over, as a pull would bring it.
+    fn systemd_passes(&self) {
+        let p = Project::empty();
+        p.file("environments/sysd.toml", SYSTEMD);
+        p.file("specs/sysd/sysd.toml", SYSTEMD_SPECS);
+        // Here, to derive the image: the shared base's systemd image, built once.
+        p.run(&["provision", "sysd"]).expect(0);
+        self.carry(&systemd_image());
+        let passed = self.envctl(&p, &["test", "sysd"]);
+        assert_eq!(passed.code, 0, "{}", passed.output());
+        assert!(passed.stdout.contains("2 passed"), "{}", passed.output());
+        assert!(self.objects().is_empty(), "{:?}", self.objects());
+    }
+
+    /// An Ansible playbook against a node of this engine (Ansible on this host, its
+    /// Docker connection pointed at this engine by envctl): `envctl test` passes with the
+    /// idempotence check, and a spec the node does not meet fails.
+    fn ansible_passes(&self) {
+        self.carry(python_image());
+        let p = Project::empty();
+        p.file(
+            "environments/conf.toml",
+            format!(
+                "[vars]\ngreeting = \"hello from afar\"\n\n[nodes.conf]\nimage = \"{}\"\nprovision = [{{ ansible = \"site.yml\" }}]\n",
+                python_image()
+            ),
+        );
+        p.file("site.yml", PLAYBOOK);
+        p.file(
+            "specs/conf/conf.toml",
+            "[[file]]\nnode = \"conf\"\npath = \"/etc/greeting\"\ncontains = [\"hello from afar\"]\n",
+        );
+        let tested = self.envctl(&p, &["test", "conf"]);
+        assert_eq!(tested.code, 0, "{}", tested.output());
+        assert!(tested.stdout.contains("1 passed"), "{}", tested.output());
+        assert!(
+            tested.output().contains("idempoten"),
+            "the idempotence check ran: {}",
+            tested.output()
+        );
+        p.file(
+            "specs/conf/conf.toml",
+            "[[file]]\nnode = \"conf\"\npath = \"/etc/greeting\"\ncontains = [\"hello from here\"]\n",
+        );
+        let failed = self.envctl(&p, &["test", "conf"]);
+        assert_eq!(failed.code, 1, "{}", failed.output());
+        assert!(self.objects().is_empty(), "{:?}", self.objects());
+    }
+
+    /// The demo on this engine: `envctl test` passes every spec of it (http through the
+    /// proxy, tcp, in-node kinds) and every health check, unchanged, and leaves nothing.
+    /// The remote has no package mirror: the demo's images are provisioned here and
+    /// carried over, as `image save` / `image load` carry them between CI jobs.
+    fn demo_passes(&self) -> Project {
+        let p = demo();
+        p.run(&["provision", "demo"]).expect(0);
+        let file = p.path().join("demo.images");
+        p.run(&["image", "save", "demo", file.to_str().unwrap()])
+            .expect(0);
+        self.envctl(&p, &["image", "load", file.to_str().unwrap()])
+            .expect(0);
+        let tested = self.envctl(&p, &["test", "demo"]);
+        assert_eq!(tested.code, 0, "{}", tested.output());
+        assert!(tested.stdout.contains("10 passed"), "{}", tested.output());
         assert!(self.objects().is_empty(), "{:?}", self.objects());
         p
     }
@@ -227,6 +415,10 @@ impl Drop for RemoteEngine {
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
         let _ = self.dockerd.wait();
+        if let Some(mut sshd) = self.sshd.take() {
+            let _ = sshd.kill();
+            let _ = sshd.wait();
+        }
         let _ = Command::new("ip")
             .args(["link", "del", &self.host_link])
             .status();
@@ -345,7 +537,7 @@ contains = ["provisioned"]
 
 #[test]
 fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_reach() {
-    let remote = RemoteEngine::start(false);
+    let remote = RemoteEngine::start(Transport::Tcp);
     // What the host cannot do: the published port is on the remote's loopback.
     assert!(
         std::net::TcpStream::connect_timeout(
@@ -356,6 +548,8 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
         "the remote's published port must not be reachable from the host"
     );
     let p = remote.web_passes();
+    remote.systemd_passes();
+    remote.ansible_passes();
 
     // The other direction, through the same path: a page that says something else and
     // a port that does answer fail the run.
@@ -385,8 +579,10 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
 
 #[test]
 fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_certificates() {
-    let remote = RemoteEngine::start(true);
+    let remote = RemoteEngine::start(Transport::Tls);
     let p = remote.web_passes();
+    remote.systemd_passes();
+    remote.demo_passes();
     // Without the client certificates nothing runs: a clear fault naming the engine.
     let elsewhere = tempfile::tempdir().unwrap();
     let refused = p.run_env(
@@ -413,27 +609,9 @@ fn demo() -> Project {
 
 #[test]
 fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there() {
-    let remote = RemoteEngine::start(false);
-    // The remote has no package mirror: the demo's images are provisioned here and
-    // carried over, as `image save` / `image load` carry them between CI jobs.
-    let p = demo();
-    p.run(&["provision", "demo"]).expect(0);
-    let file = p.path().join("demo.images");
-    p.run(&["image", "save", "demo", file.to_str().unwrap()])
-        .expect(0);
-    remote
-        .envctl(&p, &["image", "load", file.to_str().unwrap()])
-        .expect(0);
-    // Every spec of the demo (http through the proxy, tcp, in-node kinds) and every
-    // health check, unchanged.
+    let remote = RemoteEngine::start(Transport::Tcp);
+    let p = remote.demo_passes();
     remote.envctl(&p, &["up", "demo"]).expect(0);
-    let verified = remote.envctl(&p, &["verify", "demo"]);
-    assert_eq!(verified.code, 0, "{}", verified.output());
-    assert!(
-        !verified.stdout.contains(" 0 passed"),
-        "{}",
-        verified.output()
-    );
     // A promotion: the gate, the switch and the probe through the router, from the host.
     let promoted = remote.envctl(
         &p,
@@ -459,4 +637,123 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
         "down leaves nothing on the remote: {:?}",
         remote.objects()
     );
+}
+
+/// A systemd node whose provisioning installs and starts a service.
+const SYSTEMD: &str = r#"
+[nodes.svc]
+image = "debian:bookworm"
+init = "systemd"
+provision = [{ shell = """
+printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/greeter.service
+systemctl enable --now greeter.service
+""" }]
+"#;
+
+const SYSTEMD_SPECS: &str = r#"
+[[service]]
+node = "svc"
+name = "greeter"
+enabled = true
+
+[[service]]
+title = "nothing else was started"
+node = "svc"
+name = "nginx"
+running = false
+"#;
+
+/// The local engine's systemd image of the shared base (`envctl-systemd:KEY`, labelled
+/// with the base image it was derived from).
+fn systemd_image() -> String {
+    let base = Command::new("docker")
+        .args(["image", "inspect", "debian:bookworm", "--format", "{{.Id}}"])
+        .output()
+        .unwrap();
+    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
+    let images = Command::new("docker")
+        .args([
+            "images",
+            "envctl-systemd",
+            "--filter",
+            &format!("label=io.envctl.systemd-base={base}"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no systemd image of {base} here"))
+        .to_string()
+}
+
+/// A local image with python3, which Ansible needs in the node (the remote has no
+/// package mirror to install it from). Built once and kept, as base images are.
+fn python_image() -> &'static str {
+    const IMAGE: &str = "envctl-test-python3:bookworm";
+    let present = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        let builder = common::unique_instance("python3-image");
+        common::must(&[
+            "docker",
+            "run",
+            "--name",
+            &builder,
+            "debian:bookworm",
+            "sh",
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null && rm -rf /var/lib/apt/lists/*",
+        ]);
+        common::must(&["docker", "commit", &builder, IMAGE]);
+        common::must(&["docker", "rm", &builder]);
+    }
+    IMAGE
+}
+
+/// A playbook with a template, run by Ansible on this host against a node of the remote.
+const PLAYBOOK: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: the greeting
+      ansible.builtin.copy:
+        dest: /etc/greeting
+        content: "{{ greeting }}\n"
+"#;
+
+#[test]
+fn the_same_over_ssh_with_the_users_keys_and_ansible_through_envctls_socket() {
+    let remote = RemoteEngine::start(Transport::Ssh);
+    // The engine listens on nothing but its own socket: envctl can only come in by ssh.
+    assert!(remote.host().starts_with("ssh://root@"));
+    let p = remote.web_passes();
+    remote.systemd_passes();
+
+    // Ansible's Docker connection reaches the node over the same ssh, through envctl's
+    // socket: the playbook and the idempotence check's second run.
+    remote.ansible_passes();
+    remote.demo_passes();
+
+    // A machine whose key is not the one known: a clear fault naming the engine.
+    std::fs::write(
+        remote.dir.join("home/.ssh/known_hosts"),
+        format!(
+            "{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlZnVzZWQgYnkgdGhlIHRlc3Qgb2YgZW52Y3Rs\n",
+            remote.address
+        ),
+    )
+    .unwrap();
+    let refused = remote.envctl(&p, &["test", "web"]);
+    assert_eq!(refused.code, 3, "{}", refused.output());
+    assert!(
+        refused.stderr.contains(&remote.host()),
+        "the error names the engine: {}",
+        refused.output()
+    );
+    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
 }

@@ -150,6 +150,13 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// The `DOCKER_HOST` that tools envctl runs against the engine (ansible-playbook's
+    /// Docker connection) must use, when it is not the one envctl was given: a local
+    /// socket that leads to an engine reached over ssh.
+    fn tool_endpoint(&self) -> Option<String> {
+        None
+    }
+
     /// A local address that leads to `target`, an address on the instance `network`:
     /// `target` itself where the engine runs on this host.
     ///

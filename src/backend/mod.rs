@@ -38,7 +38,7 @@ fn unreachable_hint(endpoint: &str) -> String {
         return "start it (`sudo systemctl start docker`, or `sudo dockerd &`), or point DOCKER_HOST at a running engine".into();
     }
     if endpoint.starts_with("ssh://") {
-        return "envctl reaches engines over unix:// and tcp:// (plain or TLS), not ssh:// yet: have the engine listen on TCP with TLS (docs/engines.md)".into();
+        return "check that `ssh -o BatchMode=yes [-p PORT] [USER@]HOST docker system dial-stdio` works from here: the machine's key in known_hosts, a key ssh finds without asking (an agent, ~/.ssh), and the docker CLI on that machine (docs/engines.md)".into();
     }
     if std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
         return "check that the engine listens there with TLS and that DOCKER_CERT_PATH (else ~/.docker) holds ca.pem, cert.pem and key.pem of a client it trusts (docs/engines.md)".into();

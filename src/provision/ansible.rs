@@ -3,7 +3,8 @@
 //! (the Docker Engine's exec API; no SSH, no agent). envctl writes the inventory: one host
 //! per replica of every node, grouped by node name and the node's `groups`, with the
 //! environment's `vars` as group `all` vars and imported host variables per host. The
-//! engine is the one envctl uses (`DOCKER_HOST`, else the local socket).
+//! engine is the one envctl uses (`DOCKER_HOST`, else the local socket; for an engine
+//! over ssh, envctl's own socket that leads there).
 
 use super::Target;
 use crate::model::ansible_requirements::Requirements;
@@ -71,7 +72,8 @@ pub async fn run(
         .unwrap_or_else(|| target.node.name.clone());
     let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
     let inventory_path = dir.path().join("inventory.yml");
-    let text = inventory(target.env, &target.hosts, &host, target.container);
+    let engine = engine_vars(target.backend.tool_endpoint());
+    let text = inventory(target.env, &target.hosts, &host, target.container, &engine);
     std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
     let mut changed = Vec::new();
     let pipelining = !pipelining_configured(&cwd);
@@ -104,6 +106,18 @@ pub async fn run(
                     "~/.ansible/collections:/usr/share/ansible/collections",
                 ),
             );
+        }
+        if engine.contains_key("ansible_docker_ca_cert") {
+            // requests lets these variables override the CA the connection is given, so a
+            // machine that sets them (for its own CA bundle) could not reach a TLS engine.
+            cmd.env_remove("REQUESTS_CA_BUNDLE")
+                .env_remove("CURL_CA_BUNDLE");
+        }
+        if let Some(endpoint) = target.backend.tool_endpoint() {
+            // An engine over ssh: the playbook's connection goes through envctl's socket.
+            cmd.env("DOCKER_HOST", endpoint)
+                .env_remove("DOCKER_TLS_VERIFY")
+                .env_remove("DOCKER_CERT_PATH");
         }
         cmd.arg("-i")
             .arg(&inventory_path)
@@ -291,13 +305,52 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
     })
 }
 
+/// How Ansible's Docker connection reaches the engine envctl uses, as host variables.
+/// The connection plugin does not read `DOCKER_HOST` (its own default, the local socket,
+/// wins), so any other engine must be named: `tool_endpoint` (an engine over ssh, through
+/// envctl's socket), else `DOCKER_HOST`, with the docker CLI's TLS variables.
+fn engine_vars(tool_endpoint: Option<String>) -> Mapping {
+    let mut vars = Mapping::new();
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let host = match tool_endpoint {
+        Some(endpoint) => Some(endpoint),
+        None => {
+            let host = var("DOCKER_HOST");
+            // As the docker CLI: DOCKER_TLS_VERIFY set (to anything) means TLS, verified,
+            // with DOCKER_CERT_PATH (else ~/.docker) holding ca.pem, cert.pem, key.pem.
+            if host.is_some() && std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
+                let dir = var("DOCKER_CERT_PATH")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| {
+                        PathBuf::from(var("HOME").unwrap_or_default()).join(".docker")
+                    });
+                vars.insert("ansible_docker_validate_certs".into(), Value::from(true));
+                for (k, file) in [
+                    ("ansible_docker_ca_cert", "ca.pem"),
+                    ("ansible_docker_client_cert", "cert.pem"),
+                    ("ansible_docker_client_key", "key.pem"),
+                ] {
+                    vars.insert(k.into(), Value::from(dir.join(file).display().to_string()));
+                }
+            }
+            host
+        }
+    };
+    if let Some(host) = host {
+        vars.insert("ansible_docker_docker_host".into(), Value::from(host));
+    }
+    vars
+}
+
 /// The generated inventory (YAML, written as JSON). `provisioned` is the host standing for the container
-/// being provisioned; other hosts point at their replicas' container names.
+/// being provisioned; other hosts point at their replicas' container names. `engine`:
+/// the connection's variables naming the engine ([`engine_vars`]).
 fn inventory(
     env: &Environment,
     containers: &BTreeMap<String, String>,
     provisioned: &str,
     provisioning_container: &str,
+    engine: &Mapping,
 ) -> String {
     let mut groups: BTreeMap<String, Mapping> = BTreeMap::new();
     let mut hosts = Mapping::new();
@@ -308,7 +361,7 @@ fn inventory(
             } else {
                 containers.get(&replica).cloned().unwrap_or(replica.clone())
             };
-            let mut vars = Mapping::new();
+            let mut vars = engine.clone();
             let mut set = |k: &str, v: &str| {
                 vars.insert(k.to_string(), Value::from(v));
             };
@@ -457,6 +510,16 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
     }
 
     #[test]
+    fn an_engine_envctl_reaches_through_its_own_socket_is_named_to_the_connection() {
+        let vars = engine_vars(Some("unix:///tmp/envctl-ssh-x/docker.sock".into()));
+        assert_eq!(
+            vars["ansible_docker_docker_host"],
+            Value::from("unix:///tmp/envctl-ssh-x/docker.sock")
+        );
+        assert!(!vars.contains_key("ansible_docker_validate_certs"));
+    }
+
+    #[test]
     fn the_inventory_has_every_replica_grouped_with_vars() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("environments")).unwrap();
@@ -471,7 +534,7 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
             ("web-2".to_string(), "envctl-e-i-web-2".to_string()),
             ("db".to_string(), "envctl-e-i-db".to_string()),
         ]);
-        let text = inventory(&env, &containers, "web-1", "abc123");
+        let text = inventory(&env, &containers, "web-1", "abc123", &Mapping::new());
         let doc: Value = crate::model::yaml::parse(&text).unwrap().to_json();
         let all = &doc["all"];
         assert_eq!(all["vars"]["greeting"], Value::from("hi"));

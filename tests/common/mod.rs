@@ -34,6 +34,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished envctl printed and how it ended.
+    pub fn of(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Asserts the exit code, printing the run's output when it differs.
     pub fn expect(self, code: i32) -> Run {
         assert_eq!(
@@ -161,12 +170,7 @@ impl Project {
         for (k, v) in vars {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("envctl runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::of(cmd.output().expect("envctl runs"))
     }
 
     /// Names of the engine objects (containers, networks) labelled with this instance.

@@ -33,6 +33,10 @@ pub struct Docker {
     pub(super) remote: bool,
     /// How host-side checks reach nodes on a remote engine.
     pub(super) relay: Arc<super::relay::Relay>,
+    /// The way to an engine named by `ssh://`, while this connection lives.
+    pub(super) tunnel: Option<Arc<super::ssh_tunnel::Tunnel>>,
+    /// The engine is Podman's Docker-compatible service (its commit reads `changes`).
+    pub(super) podman: bool,
 }
 
 /// How long the engine may take to answer one request (to send the head of its
@@ -103,6 +107,54 @@ pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// What a commit sets, as the `changes` (Dockerfile instructions, one per line) Podman
+/// reads: its Docker-compatible commit ignores the configuration in the request's body.
+/// (Podman keeps the backslashes of a quoted value; envctl's labels have no quotes.)
+fn podman_changes(
+    labels: &HashMap<String, String>,
+    cmd: Option<&[String]>,
+    entrypoint: Option<&[String]>,
+) -> String {
+    fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+        serde_json::to_string(value).unwrap_or_default()
+    }
+    let mut lines = vec![format!(
+        "ENTRYPOINT {}",
+        json(entrypoint.unwrap_or_default())
+    )];
+    if let Some(cmd) = cmd {
+        lines.push(format!("CMD {}", json(cmd)));
+    }
+    let mut labels: Vec<_> = labels.iter().collect();
+    labels.sort();
+    for (k, v) in labels {
+        lines.push(format!("LABEL {}={}", json(k), json(v)));
+    }
+    lines.join("\n")
+}
+
+/// Podman reports a container in the middle of stopping as `stopping` or `stopped`,
+/// states the Docker API does not have, and bollard cannot read a response that names
+/// one. They pass within moments, so such a read is asked again (for up to 5 s).
+async fn past_transient_states<T, F, Fut>(mut read: F) -> Result<T, bollard::errors::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, bollard::errors::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match read().await {
+            Err(bollard::errors::Error::JsonDataError { message, .. })
+                if tries < 50 && message.contains("unknown variant `stopp") =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Docker {
     /// Connects using `DOCKER_HOST` or the local socket, and agrees on an API version.
     ///
@@ -115,9 +167,21 @@ impl Docker {
             endpoint: endpoint.clone(),
             reason,
         };
-        let client = bollard::Docker::connect_with_defaults()
-            .map_err(|e| unreachable(e.to_string()))?
-            .with_timeout(request_deadline());
+        let tunnel = if endpoint.starts_with("ssh://") {
+            Some(Arc::new(super::ssh_tunnel::Tunnel::open(&endpoint).await?))
+        } else {
+            None
+        };
+        let client = match &tunnel {
+            Some(t) => bollard::Docker::connect_with_unix(
+                &t.socket().to_string_lossy(),
+                request_deadline().as_secs(),
+                bollard::API_DEFAULT_VERSION,
+            ),
+            None => bollard::Docker::connect_with_defaults(),
+        }
+        .map_err(|e| unreachable(e.to_string()))?
+        .with_timeout(request_deadline());
         let client = tokio::time::timeout(Duration::from_secs(10), client.negotiate_version())
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
@@ -126,12 +190,20 @@ impl Docker {
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
+        let podman = client.version().await.is_ok_and(|v| {
+            v.components
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.name.contains("Podman"))
+        });
         Ok(Docker {
             api: client,
             creating: Arc::default(),
             host: Arc::default(),
             remote: super::relay::is_remote(&endpoint),
             relay: Arc::default(),
+            tunnel,
+            podman,
         })
     }
 
@@ -307,12 +379,19 @@ impl Docker {
         entrypoint: Option<Vec<String>>,
     ) -> Result<String, EngineError> {
         let (repo, tag) = split_reference(reference);
-        let options = CommitContainerOptionsBuilder::new()
+        let mut options = CommitContainerOptionsBuilder::new()
             .container(container)
             .repo(repo)
             .tag(tag)
-            .pause(true)
-            .build();
+            .pause(true);
+        if self.podman {
+            options = options.changes(&podman_changes(
+                &labels,
+                cmd.as_deref(),
+                entrypoint.as_deref(),
+            ));
+        }
+        let options = options.build();
         let config = bollard::models::ContainerConfig {
             labels: Some(labels),
             cmd,
@@ -551,9 +630,7 @@ impl Docker {
     /// # Errors
     /// Engine failures (e.g. a host port already in use).
     pub async fn start(&self, id: &str, name: &str) -> Result<(), EngineError> {
-        let inspected = self
-            .api
-            .inspect_container(id, None)
+        let inspected = past_transient_states(|| self.api.inspect_container(id, None))
             .await
             .map_err(api(format!("inspecting container {name}")))?;
         if let Err(e) = self.api.start_container(id, None).await {
@@ -583,14 +660,13 @@ impl Docker {
     async fn boot_helper(&self, node: &str, name: &str, image: &str) -> Result<(), EngineError> {
         let host = self.host().await?;
         let (cmd, host_config) = privileges::helper(&host, node)?;
-        let mut labels: HashMap<String, String> = self
-            .api
-            .inspect_container(node, None)
-            .await
-            .ok()
-            .and_then(|c| c.config)
-            .and_then(|c| c.labels)
-            .unwrap_or_default();
+        let mut labels: HashMap<String, String> =
+            past_transient_states(|| self.api.inspect_container(node, None))
+                .await
+                .ok()
+                .and_then(|c| c.config)
+                .and_then(|c| c.labels)
+                .unwrap_or_default();
         labels.remove(privileges::BOOT_IMAGE);
         labels.insert(
             crate::backend::labels::ROLE.into(),
@@ -715,9 +791,7 @@ impl Docker {
             .all(true)
             .filters(filters)
             .build();
-        let list = self
-            .api
-            .list_containers(Some(options))
+        let list = past_transient_states(|| self.api.list_containers(Some(options.clone())))
             .await
             .map_err(api("listing containers"))?;
         Ok(list
@@ -796,9 +870,7 @@ impl Docker {
     /// # Errors
     /// Engine failures, including "no such container".
     pub async fn state(&self, id: &str) -> Result<(bool, Option<i64>), EngineError> {
-        let info = self
-            .api
-            .inspect_container(id, None)
+        let info = past_transient_states(|| self.api.inspect_container(id, None))
             .await
             .map_err(api(format!("inspecting container {id}")))?;
         let state = info.state.unwrap_or_default();
@@ -810,9 +882,7 @@ impl Docker {
     /// # Errors
     /// Engine failures, including "no such container".
     pub async fn inspect(&self, id: &str) -> Result<serde_json::Value, EngineError> {
-        let info = self
-            .api
-            .inspect_container(id, None)
+        let info = past_transient_states(|| self.api.inspect_container(id, None))
             .await
             .map_err(api(format!("inspecting container {id}")))?;
         serde_json::to_value(info)
@@ -1095,6 +1165,49 @@ pub fn tail(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_is_told_what_a_commit_sets_as_dockerfile_instructions() {
+        let labels = HashMap::from([
+            ("io.envctl.node".to_string(), "web".to_string()),
+            ("note".to_string(), "say \"hi\" = yes".to_string()),
+        ]);
+        let cmd = vec![
+            "nginx".to_string(),
+            "-g".to_string(),
+            "daemon off;".to_string(),
+        ];
+        assert_eq!(
+            podman_changes(&labels, Some(&cmd), None),
+            "ENTRYPOINT []\nCMD [\"nginx\",\"-g\",\"daemon off;\"]\nLABEL \"io.envctl.node\"=\"web\"\nLABEL \"note\"=\"say \\\"hi\\\" = yes\""
+        );
+    }
+
+    #[tokio::test]
+    async fn podmans_passing_states_are_read_again_and_other_errors_are_not() {
+        let unknown = |state: &str| bollard::errors::Error::JsonDataError {
+            message: format!("unknown variant `{state}`, expected one of `created`"),
+            column: 7,
+        };
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let read = past_transient_states(|| {
+            let n = tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let state = ["stopping", "stopped"].get(n).copied();
+            async move { state.map_or(Ok("exited"), |s| Err(unknown(s))) }
+        })
+        .await;
+        assert_eq!(read.unwrap(), "exited");
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let read: Result<(), _> = past_transient_states(|| {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(unknown("frozen")) }
+        })
+        .await;
+        assert!(read.is_err());
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn splits_references() {

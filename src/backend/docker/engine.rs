@@ -27,6 +27,10 @@ impl Backend for Docker {
         self.remote
     }
 
+    fn tool_endpoint(&self) -> Option<String> {
+        self.tunnel.as_ref().map(|t| t.endpoint())
+    }
+
     async fn reach(
         &self,
         network: &str,

@@ -12,6 +12,7 @@ pub mod engine_info;
 pub mod image;
 pub mod privileges;
 pub mod relay;
+pub mod ssh_tunnel;
 pub mod systemd;
 pub mod transfer;
 pub mod volume;

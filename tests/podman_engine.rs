@@ -154,6 +154,35 @@ impl Drop for Podman {
         let _ = self.service.kill();
         let _ = self.service.wait();
         let _ = self.podman_cmd(&["system", "reset", "-f"]).output();
+        // Podman 4.3 leaves the monitor (conmon) of every exec session running after its
+        // container is gone; they are this engine's, named by its storage directory.
+        let ours = self.dir.display().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            if cmdline.starts_with("/usr/bin/conmon") && cmdline.contains(&ours) {
+                if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        // And netavark the firewall rules of networks it has removed.
+        let rules = Command::new("iptables").arg("-S").output().unwrap();
+        for rule in String::from_utf8_lossy(&rules.stdout).lines() {
+            let gone = rule
+                .split_whitespace()
+                .skip_while(|w| *w != "-i" && *w != "-o")
+                .nth(1)
+                .is_some_and(|link| {
+                    link.starts_with("podman")
+                        && !std::path::Path::new("/sys/class/net").join(link).exists()
+                });
+            if rule.starts_with("-A NETAVARK") && gone {
+                let mut delete = Command::new("iptables");
+                delete.arg("-D").args(rule.split_whitespace().skip(1));
+                let _ = delete.status();
+            }
+        }
         common::unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }

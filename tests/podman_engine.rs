@@ -124,24 +124,9 @@ impl Podman {
         p.run_env(args, &[("DOCKER_HOST", self.socket().as_str())])
     }
 
-    /// envctl's containers, networks and volumes on this engine (the package cache's
-    /// volumes aside, which stay on any engine).
+    /// envctl's objects left on this engine.
     fn objects(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for what in [
-            &["ps", "-a", "--format", "{{.Names}}"][..],
-            &["network", "ls", "--format", "{{.Name}}"][..],
-            &["volume", "ls", "--format", "{{.Name}}"][..],
-        ] {
-            let out = self.podman_cmd(what).output().unwrap();
-            names.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter(|l| l.starts_with("envctl") && !l.starts_with("envctl-packages-"))
-                    .map(str::to_string),
-            );
-        }
-        names
+        common::engine_objects(&self.socket())
     }
 }
 
@@ -219,30 +204,6 @@ path = "/etc/provisioned"
 contains = ["provisioned"]
 "#;
 
-/// A systemd node whose provisioning installs and starts a service.
-const SYSTEMD: &str = r#"
-[nodes.svc]
-image = "debian:bookworm"
-init = "systemd"
-provision = [{ shell = """
-printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/greeter.service
-systemctl enable --now greeter.service
-""" }]
-"#;
-
-const SYSTEMD_SPECS: &str = r#"
-[[service]]
-node = "svc"
-name = "greeter"
-enabled = true
-
-[[service]]
-title = "nothing else was started"
-node = "svc"
-name = "nginx"
-running = false
-"#;
-
 /// One engine for the suite's environments, in one test: starting Podman and loading
 /// the base is most of the cost.
 #[test]
@@ -280,8 +241,8 @@ fn the_same_environments_and_specs_pass_on_podman_and_leave_nothing() {
 
     // A systemd node: systemd boots, provisioning enables a service, specs see it.
     let s = Project::empty();
-    s.file("environments/sysd.toml", SYSTEMD);
-    s.file("specs/sysd/sysd.toml", SYSTEMD_SPECS);
+    s.file("environments/sysd.toml", common::SYSTEMD_ENV);
+    s.file("specs/sysd/sysd.toml", common::SYSTEMD_SPECS);
     let booted = podman.envctl(&s, &["test", "sysd"]);
     assert_eq!(booted.code, 0, "{}", booted.output());
     assert!(booted.stdout.contains("2 passed"), "{}", booted.output());

@@ -295,8 +295,8 @@ impl RemoteEngine {
     /// mirror) and carried over, as a pull would bring it.
     fn systemd_passes(&self) {
         let p = Project::empty();
-        p.file("environments/sysd.toml", SYSTEMD);
-        p.file("specs/sysd/sysd.toml", SYSTEMD_SPECS);
+        p.file("environments/sysd.toml", common::SYSTEMD_ENV);
+        p.file("specs/sysd/sysd.toml", common::SYSTEMD_SPECS);
         // Here, to derive the image: the shared base's systemd image, built once.
         p.run(&["provision", "sysd"]).expect(0);
         self.carry(&systemd_image());
@@ -382,29 +382,20 @@ impl RemoteEngine {
         );
     }
 
-    /// `docker ps -a` / `network ls` / `volume ls` names on the remote, envctl's only
-    /// (the package cache aside).
+    /// A run this engine never let in: a fault (exit 3) naming the engine, nothing made.
+    fn refused(&self, run: &common::Run) {
+        assert_eq!(run.code, 3, "{}", run.output());
+        assert!(
+            run.stderr.contains(&self.host()),
+            "the error names the engine: {}",
+            run.output()
+        );
+        assert!(self.objects().is_empty(), "{:?}", self.objects());
+    }
+
+    /// envctl's objects left on the remote.
     fn objects(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for what in [
-            &["ps", "-a", "--format", "{{.Names}}"][..],
-            &["network", "ls", "--format", "{{.Name}}"][..],
-            &["volume", "ls", "--format", "{{.Name}}"][..],
-        ] {
-            let out = Command::new("docker")
-                .args(["-H", &self.socket()])
-                .args(what)
-                .output()
-                .unwrap();
-            names.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    // The package cache's volumes stay, as on any engine (docs/provisioning.md).
-                    .filter(|l| l.starts_with("envctl") && !l.starts_with("envctl-packages-"))
-                    .map(str::to_string),
-            );
-        }
-        names
+        common::engine_objects(&self.socket())
     }
 }
 
@@ -593,13 +584,7 @@ fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_cert
             ("DOCKER_CERT_PATH", elsewhere.path().to_str().unwrap()),
         ],
     );
-    assert_eq!(refused.code, 3, "{}", refused.output());
-    assert!(
-        refused.stderr.contains(&remote.host()),
-        "the error names the engine: {}",
-        refused.output()
-    );
-    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    remote.refused(&refused);
 }
 
 /// A copy of the repository's demo (nodes, provisioning, specs, promotion).
@@ -638,30 +623,6 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
         remote.objects()
     );
 }
-
-/// A systemd node whose provisioning installs and starts a service.
-const SYSTEMD: &str = r#"
-[nodes.svc]
-image = "debian:bookworm"
-init = "systemd"
-provision = [{ shell = """
-printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/greeter.service
-systemctl enable --now greeter.service
-""" }]
-"#;
-
-const SYSTEMD_SPECS: &str = r#"
-[[service]]
-node = "svc"
-name = "greeter"
-enabled = true
-
-[[service]]
-title = "nothing else was started"
-node = "svc"
-name = "nginx"
-running = false
-"#;
 
 /// The local engine's systemd image of the shared base (`envctl-systemd:KEY`, labelled
 /// with the base image it was derived from).
@@ -749,11 +710,5 @@ fn the_same_over_ssh_with_the_users_keys_and_ansible_through_envctls_socket() {
     )
     .unwrap();
     let refused = remote.envctl(&p, &["test", "web"]);
-    assert_eq!(refused.code, 3, "{}", refused.output());
-    assert!(
-        refused.stderr.contains(&remote.host()),
-        "the error names the engine: {}",
-        refused.output()
-    );
-    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    remote.refused(&refused);
 }

@@ -667,3 +667,53 @@ pub fn must(command: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// envctl's containers, networks and volumes on the engine at `socket` (`docker -H`),
+/// the package cache's volumes aside: they stay, as on any engine (docs/provisioning.md).
+pub fn engine_objects(socket: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for what in [
+        &["ps", "-a", "--format", "{{.Names}}"][..],
+        &["network", "ls", "--format", "{{.Name}}"][..],
+        &["volume", "ls", "--format", "{{.Name}}"][..],
+    ] {
+        let out = Command::new("docker")
+            .args(["-H", socket])
+            .args(what)
+            .output()
+            .unwrap();
+        names.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with("envctl") && !l.starts_with("envctl-packages-"))
+                .map(str::to_string),
+        );
+    }
+    names
+}
+
+/// A systemd node whose provisioning installs and starts a service (`environments/`),
+/// for the suites that run it on another engine.
+pub const SYSTEMD_ENV: &str = r#"
+[nodes.svc]
+image = "debian:bookworm"
+init = "systemd"
+provision = [{ shell = """
+printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/greeter.service
+systemctl enable --now greeter.service
+""" }]
+"#;
+
+/// The specs of [`SYSTEMD_ENV`]: the service is enabled and running, another is not.
+pub const SYSTEMD_SPECS: &str = r#"
+[[service]]
+node = "svc"
+name = "greeter"
+enabled = true
+
+[[service]]
+title = "nothing else was started"
+node = "svc"
+name = "nginx"
+running = false
+"#;

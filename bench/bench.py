@@ -8,6 +8,9 @@ Scenarios (each repeated --runs times; medians reported, with envctl/alternative
   scale     `envctl up`/`down` of 1, 10, 25, 50 nodes vs starting/removing as many containers
             with `docker run -d` one after the other and eight at a time / `docker rm -f` (the
             raw floor); envctl's peak RSS at 50
+  swarm     `envctl up`/`down` of 20 nodes on one engine vs spread over a two-machine swarm (two
+            dockerds of its own, each in a network namespace), with the image on both machines
+            and with the worker lacking it (envctl carries it), and carrying the image alone
   molecule  `envctl test` vs `molecule test` for one Ansible role on one node: cold with every
             cache empty, cold with only the package cache kept, warm, and the edit loop (one
             template changed, then test); each tool's own overhead (its time minus its runs
@@ -233,6 +236,91 @@ def scale(work, runs, sizes=(1, 10, 25, 50)):
     return results
 
 
+# --- swarm: 20 nodes on one engine vs spread over two ----------------------------------------
+
+class TwoMachines:
+    """Two dockerds, each in a network namespace and a UTS namespace of its own, joined by a
+    veth pair; A manages a swarm B joins. Each engine's API is on a link to this host."""
+
+    def __init__(self, work):
+        self.dir = work / "swarm"
+        self.procs = []
+        self.sockets = {m: f"unix://{self.dir / m / 'docker.sock'}" for m in "ab"}
+        self.api = {"a": "10.246.0.2", "b": "10.247.0.2"}
+        sh("ip netns add envbench-a && ip netns add envbench-b")
+        sh("ip link add mnet0 netns envbench-a type veth peer name mnet0 netns envbench-b")
+        for m, address in (("a", "10.248.0.1"), ("b", "10.248.0.2")):
+            ns = f"envbench-{m}"
+            sh(f"ip -n {ns} link set lo up && ip -n {ns} addr add {address}/24 dev mnet0 && ip -n {ns} link set mnet0 up")
+            sh(f"ip link add vbench{m} type veth peer name up0 netns {ns}")
+            host = self.api[m].rsplit(".", 1)[0] + ".1"
+            sh(f"ip addr add {host}/30 dev vbench{m} && ip link set vbench{m} up")
+            sh(f"ip -n {ns} addr add {self.api[m]}/30 dev up0 && ip -n {ns} link set up0 up")
+            root = self.dir / m
+            root.mkdir(parents=True)
+            log = open(root / "dockerd.log", "w")
+            self.procs.append(subprocess.Popen(
+                ["nsenter", f"--net=/run/netns/{ns}", "unshare", "--uts", "sh", "-c",
+                 'hostname "$0" && exec /usr/sbin/dockerd "$@"', f"bench-{m}",
+                 f"--host={self.sockets[m]}", f"--host=tcp://{self.api[m]}:2375",
+                 f"--data-root={root / 'data'}", f"--exec-root={root / 'exec'}",
+                 f"--pidfile={root / 'docker.pid'}", "--bridge=none"], stdout=log, stderr=log))
+        for m in "ab":
+            for _ in range(600):
+                if subprocess.run(["docker", "-H", self.sockets[m], "version"], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+        self.docker("a", "swarm", "init", "--advertise-addr", "10.248.0.1", "--default-addr-pool", "10.249.0.0/16")
+        token = self.docker("a", "swarm", "join-token", "-q", "worker").strip()
+        self.docker("b", "swarm", "join", "--token", token, "10.248.0.1:2377")
+        self.docker("a", "node", "update", "--label-add", f"io.envctl.engine=tcp://{self.api['b']}:2375", "bench-b")
+        sh(f"docker save debian:bookworm | docker -H {self.sockets['a']} load -q")
+
+    def docker(self, m, *args):
+        return sh(["docker", "-H", self.sockets[m], *args])
+
+    def env(self, engine):
+        return {**os.environ, "DOCKER_HOST": f"tcp://{self.api['a']}:2375", "ENVCTL_ENGINE": engine}
+
+    def stop(self):
+        for m in "ab":
+            pid = (self.dir / m / "docker.pid")
+            if pid.exists():
+                sh(["kill", pid.read_text().strip()], check=False)
+        for p in self.procs:
+            p.wait()
+        sh("ip link del vbencha; ip link del vbenchb; ip netns del envbench-a; ip netns del envbench-b", check=False)
+        sh(f"grep ' {self.dir}' /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l", check=False)
+
+
+def swarm(work, runs, n=20):
+    project = work / "swarm20"
+    body = "".join(f'[nodes.n{i}]\nimage = "debian:bookworm"\ncommand = ["sleep", "infinity"]\n' for i in range(n))
+    write(project / "environments" / "s.toml", body)
+    machines = TwoMachines(work)
+    results = {k: [] for k in ("one_up", "one_down", "two_up", "two_down", "two_up_cold", "carry")}
+    try:
+        one, two = machines.env("docker"), machines.env("swarm")
+        for _ in range(runs):
+            results["one_up"].append(timed(envctl(project, "up", "s"), env=one))
+            results["one_down"].append(timed(envctl(project, "down", "s"), env=one))
+            # The worker lacks the image: envctl carries it there during `up`.
+            machines.docker("b", "image", "rm", "-f", "debian:bookworm")
+            results["two_up_cold"].append(timed(envctl(project, "up", "s"), env=two))
+            results["two_down"].append(timed(envctl(project, "down", "s"), env=two))
+            results["two_up"].append(timed(envctl(project, "up", "s"), env=two))
+            spread = [len(machines.docker(m, "ps", "-q", "--filter", "label=io.envctl.role=node").split()) for m in "ab"]
+            results.setdefault("spread", []).append(spread)
+            sh(envctl(project, "down", "s"), env=two)
+            # The same carrying alone: the manager's export into the worker's load.
+            machines.docker("b", "image", "rm", "-f", "debian:bookworm")
+            results["carry"].append(timed(
+                f"docker -H {machines.sockets['a']} save debian:bookworm | docker -H {machines.sockets['b']} load -q"))
+    finally:
+        machines.stop()
+    return results
+
+
 # --- molecule: envctl test vs molecule test ---------------------------------------------------
 
 # Times every ansible-playbook run either tool makes, so each tool's own overhead (its time
@@ -365,6 +453,16 @@ def report(all_results, runs):
             lines += ["", f"envctl peak RSS, 50-node up: {c['envctl_peak_rss_kb_up_50'][0] / 1024:.1f} MiB; "
                           f"50-node down: {c['envctl_peak_rss_kb_down_50'][0] / 1024:.1f} MiB"]
         lines.append("")
+    w = all_results.get("swarm")
+    if w:
+        spread = w["spread"][-1] if w.get("spread") else ["?", "?"]
+        lines += ["### 20 nodes: one engine vs spread over a two-machine swarm", "",
+                  "| step | one engine (the manager alone) | swarm of two | ratio |", "|---|---|---|---|",
+                  f"| up, image on both machines | {fmt(median(w['one_up']))} | {fmt(median(w['two_up']))} | {ratio(w['two_up'], w['one_up'])} |",
+                  f"| up, image on the manager only (envctl carries it) | - | {fmt(median(w['two_up_cold']))} | - |",
+                  f"| carrying the image alone (export into load) | - | {fmt(median(w['carry']))} | - |",
+                  f"| down | {fmt(median(w['one_down']))} | {fmt(median(w['two_down']))} | {ratio(w['two_down'], w['one_down'])} |",
+                  "", f"Nodes per machine on the swarm (manager, worker): {spread[0]}, {spread[1]}.", ""]
     m = all_results.get("molecule")
     if m:
         if "skipped" in m:
@@ -396,7 +494,7 @@ def report(all_results, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", nargs="*", default=["stack3", "verify", "scale", "molecule"])
+    parser.add_argument("--only", nargs="*", default=["stack3", "verify", "scale", "swarm", "molecule"])
     parser.add_argument("--json", default=str(ROOT / "target" / "bench.json"))
     args = parser.parse_args()
     build_image()

@@ -25,7 +25,9 @@ DURATIONS = os.path.join(ROOT, "target", "test-durations.json")
 # Order for a first run on a machine, before any durations were recorded: the suites
 # that took longest on the CI machine.
 FIRST_RUN_ORDER = [
+    "remote_engine",
     "vm_vagrant",
+    "swarm_engine",
     "platform_matrix",
     "provision_examples",
     "promote_demo",

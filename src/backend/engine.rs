@@ -102,6 +102,7 @@ pub fn features_of(kind: EngineKind) -> &'static [Feature] {
         EngineKind::Docker => super::docker::FEATURES,
         EngineKind::Vagrant => super::vagrant::FEATURES,
         EngineKind::Qemu => super::qemu::FEATURES,
+        EngineKind::Swarm => super::swarm::FEATURES,
     }
 }
 
@@ -155,6 +156,12 @@ pub trait Backend: Send + Sync {
     /// socket that leads to an engine reached over ssh.
     fn tool_endpoint(&self) -> Option<String> {
         None
+    }
+
+    /// The `DOCKER_HOST` of the engine that runs node `id`, for tools (as
+    /// [`Backend::tool_endpoint`]): on a swarm, the machine the node was placed on.
+    fn tool_endpoint_for(&self, _id: &str) -> Option<String> {
+        self.tool_endpoint()
     }
 
     /// A local address that leads to `target`, an address on the instance `network`:

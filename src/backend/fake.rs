@@ -283,6 +283,7 @@ fn info(n: &FakeNode, id: &str, s: &State) -> NodeInfo {
             .collect(),
         addresses: HashMap::from([(n.spec.network.clone(), "10.0.0.2".to_string())]),
         image_id,
+        machine: None,
     }
 }
 

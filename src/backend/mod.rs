@@ -1,5 +1,6 @@
 //! Backends run nodes, one folder per engine: `docker` (the Docker Engine through
-//! bollard), `vagrant` (machines of the top-level Vagrantfile) and `qemu` (real VMs).
+//! bollard), `swarm` (Docker engines of a swarm, one per machine, behind one manager),
+//! `vagrant` (machines of the top-level Vagrantfile) and `qemu` (real VMs).
 //! Every verb reaches its engine through [`Backend`] (`engine.rs`), chosen once per
 //! command; `node.rs` holds the engine-neutral types it speaks in. Checks reach nodes
 //! only through the small [`NodeAccess`] trait (exec, address lookup), which
@@ -15,6 +16,7 @@ pub mod node;
 pub mod qemu;
 pub mod salt;
 pub mod ssh;
+pub mod swarm;
 pub mod vagrant;
 pub mod view;
 

@@ -32,6 +32,8 @@ pub struct NodeSpec {
     pub resources: crate::model::resources::Resources,
     /// When the engine restarts the container after it exits.
     pub restart: crate::model::environment::Restart,
+    /// Where on a swarm it may run (every constraint holding).
+    pub place: Vec<crate::model::placement::Constraint>,
 }
 
 /// A node replica as the engine lists it (a container, a machine).
@@ -51,6 +53,8 @@ pub struct NodeInfo {
     pub addresses: HashMap<String, String>,
     /// The id of the image the container runs.
     pub image_id: String,
+    /// The machine it runs on, on an engine of several (a swarm's hostname).
+    pub machine: Option<String>,
 }
 
 impl NodeInfo {

@@ -20,8 +20,8 @@ pub struct Cli {
         env = "ENVCTL_INSTANCE"
     )]
     pub instance: String,
-    /// Engine to run the environment on (`docker`, `vagrant` or `qemu`), overriding its `engine`.
-    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "vagrant", "qemu"])]
+    /// Engine to run the environment on (`docker`, `swarm`, `vagrant` or `qemu`), overriding its `engine`.
+    #[arg(long, global = true, env = "ENVCTL_ENGINE", value_parser = ["docker", "swarm", "vagrant", "qemu"])]
     pub engine: Option<String>,
     /// CI annotations: `github` prints workflow commands that put invalid input and
     /// failed assertions on their lines, and writes the job summary. Default: `github`

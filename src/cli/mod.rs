@@ -147,10 +147,32 @@ impl Context {
     /// [`Failure::Invalid`] with one diagnostic per key.
     fn refuse_container_keys(&self, env: &Environment) -> Result<(), Failure> {
         let kind = self.engine_kind(env);
-        if kind == EngineKind::Docker {
-            return Ok(());
+        let mut refused: Vec<crate::model::Diagnostic> = if kind == EngineKind::Swarm {
+            Vec::new()
+        } else {
+            env.nodes
+                .values()
+                .filter_map(|node| {
+                    node.place_at.as_ref().map(|at| {
+                        at.diagnostic(
+                            Some(&format!("nodes.{}.place", node.name)),
+                            format!(
+                                "the {kind} engine does not support `place` (node `{}`): it says where a node runs on a swarm, and only the swarm engine has machines to choose from (`--engine swarm`); leave it out here",
+                                node.name
+                            ),
+                        )
+                    })
+                })
+                .collect()
+        };
+        if kind.runs_containers() {
+            return if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(crate::model::ModelError::Diagnostics(refused).into())
+            };
         }
-        let refused: Vec<crate::model::Diagnostic> = env
+        refused.extend(env
             .nodes
             .values()
             .flat_map(|node| {
@@ -163,8 +185,7 @@ impl Context {
                         ),
                     )
                 })
-            })
-            .collect();
+            }));
         if refused.is_empty() {
             Ok(())
         } else {
@@ -208,6 +229,10 @@ impl Context {
     pub fn backend(&self, env: &Environment) -> Result<Arc<dyn Backend>, Failure> {
         match self.engine_kind(env) {
             EngineKind::Docker => self.docker().map(|d| Arc::new(d) as Arc<dyn Backend>),
+            EngineKind::Swarm => Ok(Arc::new(
+                self.runtime
+                    .block_on(crate::backend::swarm::Swarm::connect(!self.quiet))?,
+            )),
             other => Err(Failure::Invalid(format!(
                 "the {other} engine runs machines through its own verbs; this command needs `--engine docker`"
             ))),
@@ -221,6 +246,25 @@ impl Context {
     /// [`Failure::Environment`] with how to start the engine.
     pub fn docker(&self) -> Result<Docker, Failure> {
         Ok(self.runtime.block_on(Docker::connect())?)
+    }
+
+    /// The engine `gc` sweeps: the swarm when `--engine swarm` says so or `DOCKER_HOST`
+    /// names a swarm's manager (its other machines hold nodes too), else the Docker
+    /// Engine.
+    ///
+    /// # Errors
+    /// [`Failure::Environment`] with how to start the engine.
+    pub fn sweeper(&self) -> Result<Arc<dyn Backend>, Failure> {
+        let docker = self.docker()?;
+        let swarm = self.engine == Some(EngineKind::Swarm)
+            || (self.engine.is_none() && self.runtime.block_on(docker.manages_a_swarm())?);
+        if !swarm {
+            return Ok(Arc::new(docker));
+        }
+        let explicit = self.engine == Some(EngineKind::Swarm) && !self.quiet;
+        Ok(Arc::new(self.runtime.block_on(
+            crate::backend::swarm::Swarm::of(docker, explicit),
+        )?))
     }
 
     /// The instance of `env` named on the command line, on the engine it runs on.

@@ -1025,6 +1025,7 @@ fn replica_spec(
         mounts: mounts.to_vec(),
         resources: node.resources,
         restart: node.restart,
+        place: node.place.clone(),
     }
 }
 
@@ -1131,6 +1132,7 @@ pub fn provision_spec(inst: &Instance, node: &Node, image: &str, purpose: &str) 
         mounts: vec![],
         resources: Default::default(),
         restart: Default::default(),
+        place: node.place.clone(),
     }
 }
 

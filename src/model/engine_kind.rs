@@ -1,7 +1,7 @@
 //! Which engine runs an environment: `engine = "docker"` (the default, containers) or
 //! `engine = "vagrant"` (machines defined by the top-level Vagrantfile) or
-//! `engine = "qemu"` (real VMs under QEMU). The command line's `--engine` overrides
-//! the file.
+//! `engine = "qemu"` (real VMs under QEMU) or `engine = "swarm"` (containers spread over
+//! the machines of a Docker Swarm). The command line's `--engine` overrides the file.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,6 +17,15 @@ pub enum EngineKind {
     Vagrant,
     /// Real VMs under QEMU (software emulation where KVM is missing).
     Qemu,
+    /// Containers on the machines of a Docker Swarm, one overlay network per instance.
+    Swarm,
+}
+
+impl EngineKind {
+    /// Whether the engine's nodes are containers (what `volumes`, `memory`... need).
+    pub fn runs_containers(self) -> bool {
+        matches!(self, EngineKind::Docker | EngineKind::Swarm)
+    }
 }
 
 impl FromStr for EngineKind {
@@ -27,8 +36,9 @@ impl FromStr for EngineKind {
             "docker" => Ok(EngineKind::Docker),
             "vagrant" => Ok(EngineKind::Vagrant),
             "qemu" => Ok(EngineKind::Qemu),
+            "swarm" => Ok(EngineKind::Swarm),
             other => Err(format!(
-                "unknown engine `{other}`; use \"docker\", \"vagrant\" or \"qemu\""
+                "unknown engine `{other}`; use \"docker\", \"swarm\", \"vagrant\" or \"qemu\""
             )),
         }
     }
@@ -40,6 +50,7 @@ impl fmt::Display for EngineKind {
             EngineKind::Docker => "docker",
             EngineKind::Vagrant => "vagrant",
             EngineKind::Qemu => "qemu",
+            EngineKind::Swarm => "swarm",
         })
     }
 }
@@ -58,7 +69,12 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for kind in [EngineKind::Docker, EngineKind::Vagrant, EngineKind::Qemu] {
+        for kind in [
+            EngineKind::Docker,
+            EngineKind::Vagrant,
+            EngineKind::Qemu,
+            EngineKind::Swarm,
+        ] {
             assert_eq!(kind.to_string().parse::<EngineKind>(), Ok(kind));
         }
     }

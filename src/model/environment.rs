@@ -130,6 +130,10 @@ pub struct Node {
     pub container_keys: Vec<(&'static str, Location)>,
     /// What `up --watch` copies into its running containers when it changes.
     pub sync: Vec<SyncRule>,
+    /// Where on a swarm it may run: every constraint must hold for a machine.
+    pub place: Vec<super::placement::Constraint>,
+    /// Where `place` was written: only the swarm engine serves it.
+    pub place_at: Option<Location>,
 }
 
 /// A `sync` rule: project files copied into a running node by `up --watch` when they
@@ -576,6 +580,7 @@ struct PartialNode {
     /// The environment's `compose` key, for a node that is a compose service.
     compose: Option<Location>,
     sync: Option<Located<Vec<SyncRule>>>,
+    place: Option<Located<Vec<super::placement::Constraint>>>,
 }
 
 fn resolve(
@@ -977,6 +982,9 @@ fn overlay(base: &mut PartialNode, layer: PartialNode, header: Location) {
     if layer.compose.is_some() {
         base.compose = layer.compose;
     }
+    if layer.place.is_some() {
+        base.place = layer.place;
+    }
     base.env.extend(layer.env);
     if layer.ports.is_some() {
         base.ports = layer.ports;
@@ -1302,6 +1310,24 @@ fn partial_node(
             None
         }
     });
+    let place = raw.place.map(|list| {
+        let at = Location {
+            src: src.clone(),
+            span: list.span(),
+        };
+        let value = list
+            .into_inner()
+            .into_iter()
+            .filter_map(|c| match c.get_ref().parse() {
+                Ok(constraint) => Some(constraint),
+                Err(message) => {
+                    errors.push(src.diagnostic(Some(c.span()), message));
+                    None
+                }
+            })
+            .collect();
+        Located { value, at }
+    });
     let groups = raw.groups.map(|groups| {
         groups
             .into_iter()
@@ -1349,6 +1375,7 @@ fn partial_node(
         restart,
         compose: None,
         sync,
+        place,
     }
 }
 
@@ -1933,6 +1960,8 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
             .collect(),
         container_keys,
         sync: p.sync.map(|s| s.value).unwrap_or_default(),
+        place_at: p.place.as_ref().map(|l| l.at.clone()),
+        place: p.place.map(|l| l.value).unwrap_or_default(),
     })
 }
 

@@ -139,6 +139,9 @@ pub struct RawNode {
     /// Files `up --watch` copies into the running node when they change, instead of
     /// provisioning again (application source).
     pub sync: Option<Vec<Spanned<RawSync>>>,
+    /// Where on a swarm the node may run (`engine = "swarm"` only):
+    /// `["node.hostname == m2"]`, every constraint holding (see `model::placement`).
+    pub place: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `sync = [{ from = "app", to = "/srv/app", then = "systemctl restart app" }]`.

@@ -15,6 +15,7 @@ pub mod environment_file;
 pub mod goss;
 pub mod inventory;
 pub mod mounts;
+pub mod placement;
 pub mod port;
 pub mod privileges;
 pub mod project;

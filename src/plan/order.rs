@@ -72,6 +72,8 @@ mod tests {
                 run: Default::default(),
                 container_keys: Vec::new(),
                 sync: Vec::new(),
+                place: Vec::new(),
+                place_at: None,
             },
         )
     }

@@ -72,7 +72,8 @@ pub async fn run(
         .unwrap_or_else(|| target.node.name.clone());
     let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
     let inventory_path = dir.path().join("inventory.yml");
-    let engine = engine_vars(target.backend.tool_endpoint());
+    let endpoint = target.backend.tool_endpoint_for(target.container);
+    let engine = engine_vars(endpoint.clone());
     let text = inventory(target.env, &target.hosts, &host, target.container, &engine);
     std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
     let mut changed = Vec::new();
@@ -113,8 +114,9 @@ pub async fn run(
             cmd.env_remove("REQUESTS_CA_BUNDLE")
                 .env_remove("CURL_CA_BUNDLE");
         }
-        if let Some(endpoint) = target.backend.tool_endpoint() {
-            // An engine over ssh: the playbook's connection goes through envctl's socket.
+        if let Some(endpoint) = &endpoint {
+            // An engine over ssh (the playbook's connection goes through envctl's socket),
+            // or the machine of a swarm that runs the node.
             cmd.env("DOCKER_HOST", endpoint)
                 .env_remove("DOCKER_TLS_VERIFY")
                 .env_remove("DOCKER_CERT_PATH");
@@ -311,31 +313,23 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
 /// envctl's socket), else `DOCKER_HOST`, with the docker CLI's TLS variables.
 fn engine_vars(tool_endpoint: Option<String>) -> Mapping {
     let mut vars = Mapping::new();
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let host = match tool_endpoint {
-        Some(endpoint) => Some(endpoint),
-        None => {
-            let host = var("DOCKER_HOST");
-            // As the docker CLI: DOCKER_TLS_VERIFY set (to anything) means TLS, verified,
-            // with DOCKER_CERT_PATH (else ~/.docker) holding ca.pem, cert.pem, key.pem.
-            if host.is_some() && std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
-                let dir = var("DOCKER_CERT_PATH")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| {
-                        PathBuf::from(var("HOME").unwrap_or_default()).join(".docker")
-                    });
-                vars.insert("ansible_docker_validate_certs".into(), Value::from(true));
-                for (k, file) in [
-                    ("ansible_docker_ca_cert", "ca.pem"),
-                    ("ansible_docker_client_cert", "cert.pem"),
-                    ("ansible_docker_client_key", "key.pem"),
-                ] {
-                    vars.insert(k.into(), Value::from(dir.join(file).display().to_string()));
-                }
-            }
-            host
+    let host =
+        tool_endpoint.or_else(|| std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()));
+    // As the docker CLI: DOCKER_TLS_VERIFY set (to anything) means TLS, verified, with
+    // DOCKER_CERT_PATH (else ~/.docker) holding ca.pem, cert.pem, key.pem.
+    let tls = host.as_deref().is_some_and(|h| h.starts_with("tcp://"))
+        && std::env::var_os("DOCKER_TLS_VERIFY").is_some();
+    if tls {
+        let dir = crate::backend::docker::engine_info::cert_dir();
+        vars.insert("ansible_docker_validate_certs".into(), Value::from(true));
+        for (k, file) in [
+            ("ansible_docker_ca_cert", "ca.pem"),
+            ("ansible_docker_client_cert", "cert.pem"),
+            ("ansible_docker_client_key", "key.pem"),
+        ] {
+            vars.insert(k.into(), Value::from(dir.join(file).display().to_string()));
         }
-    };
+    }
     if let Some(host) = host {
         vars.insert("ansible_docker_docker_host".into(), Value::from(host));
     }

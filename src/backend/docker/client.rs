@@ -37,6 +37,9 @@ pub struct Docker {
     pub(super) tunnel: Option<Arc<super::ssh_tunnel::Tunnel>>,
     /// The engine is Podman's Docker-compatible service (its commit reads `changes`).
     pub(super) podman: bool,
+    /// Instance networks are attachable overlays, spanning the machines of a swarm
+    /// (this is a swarm's manager).
+    pub(super) overlay: bool,
 }
 
 /// How long the engine may take to answer one request (to send the head of its
@@ -163,22 +166,51 @@ impl Docker {
     pub async fn connect() -> Result<Docker, EngineError> {
         let endpoint =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        Docker::open(&endpoint, true).await
+    }
+
+    /// Connects to the engine at `endpoint` (`unix://`, `tcp://`, `ssh://`), with TLS
+    /// as `DOCKER_TLS_VERIFY` and `DOCKER_CERT_PATH` say for a `tcp://` one: a machine
+    /// of a swarm, named by its node's `io.envctl.engine` label.
+    ///
+    /// # Errors
+    /// [`EngineError::Unreachable`] with instructions when no engine answers.
+    pub async fn connect_to(endpoint: &str) -> Result<Docker, EngineError> {
+        Docker::open(endpoint, false).await
+    }
+
+    async fn open(endpoint: &str, from_env: bool) -> Result<Docker, EngineError> {
         let unreachable = |reason: String| EngineError::Unreachable {
-            endpoint: endpoint.clone(),
+            endpoint: endpoint.to_string(),
             reason,
         };
         let tunnel = if endpoint.starts_with("ssh://") {
-            Some(Arc::new(super::ssh_tunnel::Tunnel::open(&endpoint).await?))
+            Some(Arc::new(super::ssh_tunnel::Tunnel::open(endpoint).await?))
         } else {
             None
         };
+        let secs = request_deadline().as_secs();
+        let version = bollard::API_DEFAULT_VERSION;
         let client = match &tunnel {
-            Some(t) => bollard::Docker::connect_with_unix(
-                &t.socket().to_string_lossy(),
-                request_deadline().as_secs(),
-                bollard::API_DEFAULT_VERSION,
-            ),
-            None => bollard::Docker::connect_with_defaults(),
+            Some(t) => {
+                bollard::Docker::connect_with_unix(&t.socket().to_string_lossy(), secs, version)
+            }
+            None if from_env => bollard::Docker::connect_with_defaults(),
+            None if endpoint.starts_with("unix://") => {
+                bollard::Docker::connect_with_unix(endpoint, secs, version)
+            }
+            None if std::env::var_os("DOCKER_TLS_VERIFY").is_some() => {
+                let dir = super::engine_info::cert_dir();
+                bollard::Docker::connect_with_ssl(
+                    endpoint,
+                    &dir.join("key.pem"),
+                    &dir.join("cert.pem"),
+                    &dir.join("ca.pem"),
+                    secs,
+                    version,
+                )
+            }
+            None => bollard::Docker::connect_with_http(endpoint, secs, version),
         }
         .map_err(|e| unreachable(e.to_string()))?
         .with_timeout(request_deadline());
@@ -200,10 +232,11 @@ impl Docker {
             api: client,
             creating: Arc::default(),
             host: Arc::default(),
-            remote: super::relay::is_remote(&endpoint),
+            remote: super::relay::is_remote(endpoint),
             relay: Arc::default(),
             tunnel,
             podman,
+            overlay: false,
         })
     }
 
@@ -473,7 +506,8 @@ impl Docker {
         }
         let request = NetworkCreateRequest {
             name: name.to_string(),
-            driver: Some("bridge".into()),
+            driver: Some(if self.overlay { "overlay" } else { "bridge" }.into()),
+            attachable: self.overlay.then_some(true),
             labels: Some(labels),
             ..Default::default()
         };
@@ -812,6 +846,7 @@ impl Docker {
                         .to_string(),
                     labels: c.labels.unwrap_or_default(),
                     image_id: c.image_id.unwrap_or_default(),
+                    machine: None,
                     running: state == "running",
                     state,
                     status: c.status.unwrap_or_default(),

@@ -48,6 +48,16 @@ pub fn endpoint() -> String {
         .unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
+/// Where the client certificates of a TLS engine are, as the docker CLI looks:
+/// `DOCKER_CERT_PATH`, else `~/.docker` (`ca.pem`, `cert.pem`, `key.pem`).
+pub fn cert_dir() -> std::path::PathBuf {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    var("DOCKER_CERT_PATH").map_or_else(
+        || std::path::PathBuf::from(var("HOME").unwrap_or_default()).join(".docker"),
+        std::path::PathBuf::from,
+    )
+}
+
 impl Docker {
     /// Asks the engine for its version and system information.
     ///

@@ -2,7 +2,9 @@
 //! build, bootstrap without a registry: `image.rs`, `bootstrap.rs`), systemd-derived
 //! images and their boot wait (`systemd.rs`), what containers may do (`privileges.rs`:
 //! least privilege for systemd, the boot helper, `privileged`), what the engine says about
-//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), host-side checks on a remote engine through a probe container (`relay.rs`), and the [`Backend`](crate::backend::Backend) every verb
+//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), host-side checks on a remote engine through a probe container (`relay.rs`), what a
+//! swarm's manager says about its machines and images carried between engines
+//! (`swarm_nodes.rs`), and the [`Backend`](crate::backend::Backend) every verb
 //! reaches it through (`engine.rs`).
 
 pub mod bootstrap;
@@ -13,6 +15,7 @@ pub mod image;
 pub mod privileges;
 pub mod relay;
 pub mod ssh_tunnel;
+pub mod swarm_nodes;
 pub mod systemd;
 pub mod transfer;
 pub mod volume;

@@ -112,7 +112,9 @@ impl Docker {
         network: &str,
         target: SocketAddr,
     ) -> Result<SocketAddr, EngineError> {
-        if !self.remote {
+        // A swarm's overlay spans machines this host has no route into, even when the
+        // manager is local.
+        if !self.remote && !self.overlay {
             return Ok(target);
         }
         let key = (network.to_string(), target);
@@ -290,6 +292,7 @@ impl Docker {
             mounts: vec![],
             resources: Default::default(),
             restart: Default::default(),
+            place: vec![],
         };
         let id = self.create_container(&spec).await?;
         if let Err(e) = self.start(&id, &name).await {

@@ -13,8 +13,8 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::Invalid(format!("--lease: {e}")))?
         .0;
     ctx.require_engine(Feature::Gc)?;
-    let docker = ctx.docker()?;
-    let garbage = ctx.runtime.block_on(gc::find(&docker, lease))?;
+    let engine = ctx.sweeper()?;
+    let garbage = ctx.runtime.block_on(gc::find(engine.as_ref(), lease))?;
     let verb = if args.dry_run {
         "would remove"
     } else {
@@ -30,7 +30,8 @@ pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
         );
     }
     if !args.dry_run {
-        ctx.runtime.block_on(gc::remove(&docker, &garbage))?;
+        ctx.runtime
+            .block_on(gc::remove(engine.as_ref(), &garbage))?;
     }
     if !ctx.quiet {
         let n = garbage.len();

@@ -15,7 +15,12 @@ pub fn run(ctx: &Context, args: EnvArg) -> Result<u8, Failure> {
     }
     let inst = ctx.instance(&project, env)?;
     print(ctx, &inst)?;
-    if inst.backend.remote() {
+    if inst.backend.kind() == crate::model::EngineKind::Swarm {
+        outln!(
+            "checks: the nodes run on the machines of a swarm (manager {}); host-side checks (health, http, tcp, the promotion probe) run from a probe container on the manager, on the instance's overlay network",
+            crate::backend::docker::engine_info::endpoint()
+        );
+    } else if inst.backend.remote() {
         outln!(
             "checks: the engine is on another machine ({}); host-side checks (health, http, tcp, the promotion probe) run from its probe container on the instance network",
             crate::backend::docker::engine_info::endpoint()
@@ -120,13 +125,18 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
             }
         })));
     outln!("{}/{} (network {network})", inst.env.name, inst.id.instance);
-    let mut rows = vec![[
+    // On an engine of several machines, which one runs each node.
+    let machines = view.replicas().values().any(|c| c.machine.is_some());
+    let mut rows = vec![vec![
         "NODE".to_string(),
         "STATE".into(),
         "HEALTH".into(),
         "PORTS".into(),
         "ADDRESS".into(),
     ]];
+    if machines {
+        rows[0].push("MACHINE".into());
+    }
     for ((replica, c), health) in view.replicas().iter().zip(healths) {
         let ports = c
             .ports
@@ -135,9 +145,13 @@ pub fn print(ctx: &Context, inst: &Instance) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ");
         let address = c.addresses.get(&network).cloned().unwrap_or_default();
-        rows.push([replica.clone(), c.status.clone(), health, ports, address]);
+        let mut row = vec![replica.clone(), c.status.clone(), health, ports, address];
+        if machines {
+            row.push(c.machine.clone().unwrap_or_default());
+        }
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

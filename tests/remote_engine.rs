@@ -585,6 +585,54 @@ fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_cert
         ],
     );
     remote.refused(&refused);
+
+    // The same engine as a Docker context the docker CLI made (its certificates copied
+    // into the context's store) and chose: envctl, given nothing but DOCKER_CONFIG,
+    // runs there.
+    let config = remote.dir.join("docker-config");
+    let certs = remote.dir.join("certs/client");
+    let cli = |args: &[&str]| {
+        let out = Command::new("docker")
+            .env("DOCKER_CONFIG", &config)
+            .env_remove("DOCKER_HOST")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let endpoint = format!(
+        "host={},ca={},cert={},key={}",
+        remote.host(),
+        certs.join("ca.pem").display(),
+        certs.join("cert.pem").display(),
+        certs.join("key.pem").display()
+    );
+    cli(&["context", "create", "remote", "--docker", &endpoint]);
+    cli(&["context", "use", "remote"]);
+    let config_var = config.display().to_string();
+    let by_context = [("DOCKER_CONFIG", config_var.as_str())];
+    p.run_env(&["up", "web"], &by_context).expect(0);
+    let on_remote = remote.objects();
+    assert!(
+        on_remote.iter().any(|o| o.ends_with(".web")),
+        "the context's engine runs the node: {on_remote:?}"
+    );
+    p.run_env(&["down", "web"], &by_context).expect(0);
+    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
+    // A context that does not exist is a fault naming it; nothing runs anywhere.
+    let missing = p.run_env(
+        &["up", "web"],
+        &[
+            ("DOCKER_CONFIG", config_var.as_str()),
+            ("DOCKER_CONTEXT", "nowhere"),
+        ],
+    );
+    assert_eq!(missing.code, 3, "{}", missing.output());
+    assert!(missing.stderr.contains("`nowhere`"), "{}", missing.output());
 }
 
 /// A copy of the repository's demo (nodes, provisioning, specs, promotion).

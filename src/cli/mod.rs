@@ -42,6 +42,10 @@ pub fn main() -> ExitCode {
         Some(kind) => kind == "github",
         None => crate::report::github::detected(),
     });
+    // Before any thread: a Docker context becomes the DOCKER_HOST everything reads.
+    if let Err(e) = crate::backend::docker::context::apply() {
+        return Failure::Environment(e).report();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()

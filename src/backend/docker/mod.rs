@@ -2,13 +2,14 @@
 //! build, bootstrap without a registry: `image.rs`, `bootstrap.rs`), systemd-derived
 //! images and their boot wait (`systemd.rs`), what containers may do (`privileges.rs`:
 //! least privilege for systemd, the boot helper, `privileged`), what the engine says about
-//! itself (`engine_info.rs`), named volumes, mounts and limits (`volume.rs`), host-side checks on a remote engine through a probe container (`relay.rs`), what a
+//! itself (`engine_info.rs`), Docker contexts resolved into `DOCKER_HOST` (`context.rs`), named volumes, mounts and limits (`volume.rs`), host-side checks on a remote engine through a probe container (`relay.rs`), what a
 //! swarm's manager says about its machines and images carried between engines
 //! (`swarm_nodes.rs`), and the [`Backend`](crate::backend::Backend) every verb
 //! reaches it through (`engine.rs`).
 
 pub mod bootstrap;
 pub mod client;
+pub mod context;
 pub mod engine;
 pub mod engine_info;
 pub mod image;

@@ -135,22 +135,7 @@ impl RemoteEngine {
 
     /// Copies a local image to the remote engine.
     fn carry(&self, image: &str) {
-        let mut save = Command::new("docker")
-            .args(["save", image])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let loaded = Command::new("docker")
-            .args(["-H", &self.socket(), "load", "-q"])
-            .stdin(save.stdout.take().unwrap())
-            .output()
-            .unwrap();
-        assert!(save.wait().unwrap().success(), "docker save {image}");
-        assert!(
-            loaded.status.success(),
-            "{}",
-            String::from_utf8_lossy(&loaded.stderr)
-        );
+        common::carry_image(&self.socket(), image);
     }
 
     /// An sshd in the namespace, with a host key and a client key of its own: the
@@ -299,7 +284,7 @@ impl RemoteEngine {
         p.file("specs/sysd/sysd.toml", common::SYSTEMD_SPECS);
         // Here, to derive the image: the shared base's systemd image, built once.
         p.run(&["provision", "sysd"]).expect(0);
-        self.carry(&systemd_image());
+        self.carry(&common::systemd_image());
         let passed = self.envctl(&p, &["test", "sysd"]);
         assert_eq!(passed.code, 0, "{}", passed.output());
         assert!(passed.stdout.contains("2 passed"), "{}", passed.output());
@@ -670,32 +655,6 @@ fn the_demo_passes_and_promotes_on_a_remote_engine_with_its_images_carried_there
         "down leaves nothing on the remote: {:?}",
         remote.objects()
     );
-}
-
-/// The local engine's systemd image of the shared base (`envctl-systemd:KEY`, labelled
-/// with the base image it was derived from).
-fn systemd_image() -> String {
-    let base = Command::new("docker")
-        .args(["image", "inspect", "debian:bookworm", "--format", "{{.Id}}"])
-        .output()
-        .unwrap();
-    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
-    let images = Command::new("docker")
-        .args([
-            "images",
-            "envctl-systemd",
-            "--filter",
-            &format!("label=io.envctl.systemd-base={base}"),
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&images.stdout)
-        .lines()
-        .next()
-        .unwrap_or_else(|| panic!("no systemd image of {base} here"))
-        .to_string()
 }
 
 /// A local image with python3, which Ansible needs in the node (the remote has no

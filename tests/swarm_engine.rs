@@ -192,22 +192,7 @@ impl Swarm {
 
     /// Copies a local image to the manager.
     fn carry(&self, image: &str) {
-        let mut save = Command::new("docker")
-            .args(["save", image])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let loaded = Command::new("docker")
-            .args(["-H", &self.manager().socket, "load", "-q"])
-            .stdin(save.stdout.take().unwrap())
-            .output()
-            .unwrap();
-        assert!(save.wait().unwrap().success(), "docker save {image}");
-        assert!(
-            loaded.status.success(),
-            "{}",
-            String::from_utf8_lossy(&loaded.stderr)
-        );
+        common::carry_image(&self.manager().socket, image);
     }
 
     /// What envctl is given: the manager's API, and the swarm engine.
@@ -567,31 +552,6 @@ fn the_demo_passes_and_promotes_with_nodes_on_both_machines() {
     );
 }
 
-/// The local engine's systemd image of the shared base (`envctl-systemd:KEY`).
-fn systemd_image() -> String {
-    let base = Command::new("docker")
-        .args(["image", "inspect", "debian:bookworm", "--format", "{{.Id}}"])
-        .output()
-        .unwrap();
-    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
-    let images = Command::new("docker")
-        .args([
-            "images",
-            "envctl-systemd",
-            "--filter",
-            &format!("label=io.envctl.systemd-base={base}"),
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&images.stdout)
-        .lines()
-        .next()
-        .unwrap_or_else(|| panic!("no systemd image of {base} here"))
-        .to_string()
-}
-
 #[test]
 fn a_provisioned_systemd_node_passes_on_the_worker() {
     let mut guard = swarm();
@@ -602,7 +562,7 @@ fn a_provisioned_systemd_node_passes_on_the_worker() {
     if !swarm.systemd_carried {
         // Here, to derive the image (no machine of the swarm has a package mirror).
         p.run(&["provision", "sysd"]).expect(0);
-        swarm.carry(&systemd_image());
+        swarm.carry(&common::systemd_image());
         swarm.systemd_carried = true;
     }
     let passed = swarm.envctl(&p, &["test", "sysd"]);

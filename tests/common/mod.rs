@@ -717,3 +717,50 @@ node = "svc"
 name = "nginx"
 running = false
 "#;
+
+/// Copies a local image to the engine at `socket` (`docker save` into `docker load`), as
+/// a pull would bring it there.
+pub fn carry_image(socket: &str, image: &str) {
+    let mut save = Command::new("docker")
+        .args(["save", image])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let loaded = Command::new("docker")
+        .args(["-H", socket, "load", "-q"])
+        .stdin(save.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(save.wait().unwrap().success(), "docker save {image}");
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+}
+
+/// The local engine's systemd image of the shared base (`envctl-systemd:KEY`, labelled
+/// with the base image it was derived from).
+pub fn systemd_image() -> String {
+    let base = Command::new("docker")
+        .args(["image", "inspect", "debian:bookworm", "--format", "{{.Id}}"])
+        .output()
+        .unwrap();
+    let base = String::from_utf8_lossy(&base.stdout).trim().to_string();
+    let images = Command::new("docker")
+        .args([
+            "images",
+            "envctl-systemd",
+            "--filter",
+            &format!("label=io.envctl.systemd-base={base}"),
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&images.stdout)
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no systemd image of {base} here"))
+        .to_string()
+}

@@ -2,7 +2,7 @@
 //! removed, with each node's output and description, the provisioning logs and the
 //! reports, and never a secret; not written after a pass unless asked.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! CI systems read more than a JUnit file: GitHub Actions annotations and the job
 //! summary, GitLab's Code Quality report.
 
-mod common;
+use crate::common;
 use common::Project;
 
 const FAILING: &str = r#"# line 1

@@ -5,7 +5,7 @@
 //! one leaves its failure bundle. Only installing envctl is left out: the suite has
 //! built it, and it is put on PATH.
 
-mod common;
+use crate::common;
 use common::Project;
 use saphyr::{LoadableYamlNode, Yaml};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! keys envctl does not read, and the keys compose users rely on (jobs, health checks,
 //! limits, env files, interpolation, profiles, subsets) in both directions.
 
-mod common;
+use crate::common;
 
 use common::{fixtures, Project};
 use std::process::Command;

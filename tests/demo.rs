@@ -1,7 +1,7 @@
 //! The demo environment shipped in the repository: `envctl test demo` passes and
 //! leaves nothing behind.
 
-mod common;
+use crate::common;
 use common::{leftovers, repo, unique_instance};
 use std::process::Command;
 

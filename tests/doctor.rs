@@ -1,6 +1,6 @@
 //! `envctl doctor` on this machine's real engine, and against an engine that is not there.
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// The cgroup version the engine reports, asked directly.

@@ -3,7 +3,7 @@
 //! table in docs/vms.md). What VMs do serve is shown against real engines in
 //! tests/vm_vagrant.rs and tests/vm_qemu.rs.
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// Verbs and flags refused on VM engines, with the words naming the feature.

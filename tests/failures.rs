@@ -1,6 +1,6 @@
 //! Failing specs (exit 1) and faults (exit 3) with clear messages and cleanup.
 
-mod common;
+use crate::common;
 use common::Project;
 
 #[test]

@@ -5,7 +5,7 @@
 //! (`matching_basic.yaml`, `matching_transformers.yaml`) or fail (`*_failing.yaml`) whole.
 //! One instance serves the whole suite.
 
-mod common;
+use crate::common;
 use common::Project;
 use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! Molecule scenario, in a Puppet module, beside a goss file; each project it writes passes `envctl test` against the engine, and
 //! fails it when what its specs check is made false. Nothing is ever overwritten.
 
-mod common;
+use crate::common;
 use common::{leftovers, unique_instance};
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Malformed definitions and specs: each exits 2, names file, line and field, and
 //! creates nothing on the engine.
 
-mod common;
+use crate::common;
 use common::Project;
 
 const GOOD_NODE: &str =

@@ -1,6 +1,6 @@
 //! up / verify / status / logs / exec / down on a real engine.
 
-mod common;
+use crate::common;
 use common::{container_ids, Project};
 
 #[test]

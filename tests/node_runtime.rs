@@ -3,8 +3,8 @@
 //! limits seen and enforced inside the node, and jobs (`run = "once"`) that run before
 //! their dependents, once.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use background::{eventually, Background};
 use common::Project;

@@ -6,7 +6,7 @@
 //! Each test gives the base image a name of its own, so its cache slots are its own:
 //! what another run cached cannot make a first run look warm.
 
-mod common;
+use crate::common;
 use common::{Project, Run};
 use std::process::Command;
 

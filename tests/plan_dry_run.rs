@@ -2,7 +2,7 @@
 //! the engine holds and nothing is created; and instances belong to their project, so
 //! two projects with the same environment and instance names never touch each other.
 
-mod common;
+use crate::common;
 use common::{container_ids, unique_instance, Project};
 use std::collections::BTreeMap;
 

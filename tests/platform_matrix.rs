@@ -1,7 +1,7 @@
 //! `envctl test ENV --platform A --platform B`: one environment on several Debian
 //! releases in one command, side by side, each platform named in its reports.
 
-mod common;
+use crate::common;
 
 use common::{leftovers, Project};
 use std::path::Path;

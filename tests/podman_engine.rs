@@ -4,7 +4,7 @@
 //! Docker Engine, unchanged: shell provisioning, a systemd node, the demo; `envctl test`
 //! passes, a spec that must fail fails, and nothing is left on the engine.
 
-mod common;
+use crate::common;
 use common::Project;
 use std::path::PathBuf;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! (its own dockerd, data root and network namespace) makes `envctl test` of the Ansible
 //! example run warm: no provisioning step and no idempotence run.
 
-mod common;
+use crate::common;
 use common::{repo, Project};
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! `vagrant-config`); the command line wins; a bad file is invalid input naming its
 //! line and field, before anything is created.
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// The web fixture with a second environment, so that a verb needs to be told which.

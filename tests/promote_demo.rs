@@ -8,7 +8,7 @@
 //! One demo instance serves every test of this file (tests take turns); each test reads
 //! the live colour instead of assuming one.
 
-mod common;
+use crate::common;
 use common::{Answer, HttpClient, Project, Shared};
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Bad promotion definitions and arguments: exit 2, the error names file, line and field,
 //! and nothing is created.
 
-mod common;
+use crate::common;
 use common::Project;
 
 const NODES: &str = r#"

@@ -5,7 +5,7 @@
 //! every version. An independent client (tests/clients/http_client.py) reads the site
 //! during the good releases.
 
-mod common;
+use crate::common;
 use common::{Answer, HttpClient, Project};
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! upstream config into the router and reloads it. The demo's nginx is switched this way
 //! here, with its etcd keys left as they were.
 
-mod common;
+use crate::common;
 use common::Project;
 use std::path::Path;
 

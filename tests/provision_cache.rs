@@ -1,7 +1,7 @@
 //! The provisioning cache on systemd nodes: an unchanged node comes back from its cached
 //! image without provisioning; editing one template re-provisions only that node.
 
-mod common;
+use crate::common;
 use common::Project;
 
 fn provisioned(run: &common::Run, node: &str) -> bool {

@@ -6,7 +6,7 @@
 //! installs again. Anything that would be downloaded is refused at its line, exit 2,
 //! with nothing created; so is a Puppet module dependency the vendored directory lacks.
 
-mod common;
+use crate::common;
 use common::Project;
 use std::path::Path;
 use std::process::Command;

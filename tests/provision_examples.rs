@@ -3,7 +3,7 @@
 //! inventory, scaled down), and a Puppet module that runs redis under systemd. Both pass
 //! `envctl test` (up, idempotence check, specs, down) and leave nothing behind.
 
-mod common;
+use crate::common;
 use common::{leftovers, repo, unique_instance};
 use std::process::Command;
 

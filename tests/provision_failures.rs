@@ -1,7 +1,7 @@
 //! Provisioning failures name the node and the step, show the tail of the tool's output,
 //! keep the full output for `envctl logs --provision`, exit 3 and leave nothing behind.
 
-mod common;
+use crate::common;
 use common::Project;
 
 #[test]

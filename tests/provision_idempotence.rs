@@ -1,7 +1,7 @@
 //! The idempotence check: a second run of the steps must change nothing; what it changed
 //! is named (files, and what the tools report), and `envctl test` exits 4.
 
-mod common;
+use crate::common;
 use common::Project;
 
 const COUNTER: &str = r#"

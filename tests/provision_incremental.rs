@@ -4,7 +4,7 @@
 //! a run without the flag never takes it: it builds from the base (resuming from the
 //! normal snapshots) as before.
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// A two-step node; the second step is `second`. The first step writes, once, a value

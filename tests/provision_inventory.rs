@@ -1,6 +1,6 @@
 //! Production's topology from an Ansible inventory, scaled down per group.
 
-mod common;
+use crate::common;
 use common::Project;
 
 const INVENTORY: &str = "\

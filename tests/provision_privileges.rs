@@ -3,7 +3,7 @@
 //! one, while a node that asks for a capability gets it and envctl says so. Bad
 //! `privileged` / `capabilities` values are invalid input.
 
-mod common;
+use crate::common;
 use common::{assert_cannot_change_its_host, probe_results, Project, PRIVILEGE_PROBES};
 
 fn probe(p: &Project, node: &str, name: &str) -> std::collections::BTreeMap<String, String> {

@@ -3,7 +3,7 @@
 //! `--no-cache` starts from nothing; a failed step's node is kept running as the step left
 //! it, `envctl shell` enters it, and the printed `down` command removes it.
 
-mod common;
+use crate::common;
 use common::{Project, Run};
 
 /// A five-step node whose first step records a value no later run can guess, and whose

@@ -4,7 +4,7 @@
 //! run is invalid input (exit 2, nothing created). The passing direction is the
 //! salt-nginx example (tests/provision_examples.rs).
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// A project with a Salt state tree: `ok` (a managed file), `broken` (a command that

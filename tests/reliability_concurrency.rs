@@ -1,8 +1,8 @@
 //! Parallel instances of one environment on one engine, and two commands on one
 //! instance at once.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use background::{has_container, Background, SLOW_PROVISIONING};
 use common::{unique_instance, Project};

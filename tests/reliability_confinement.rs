@@ -4,7 +4,7 @@
 //! the same symlink to a file or directory of the project is accepted. Runs `validate`
 //! only: no engine is involved.
 
-mod common;
+use crate::common;
 
 use common::Project;
 

@@ -3,7 +3,7 @@
 //! (`at = "FILE:LINE"`) and the field that the error must name. Each must exit 2 with
 //! that diagnostic, never panic, and create nothing (no engine object, no local state).
 
-mod common;
+use crate::common;
 
 use common::Project;
 use std::path::{Path, PathBuf};

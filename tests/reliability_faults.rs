@@ -2,8 +2,8 @@
 //! verify. Each exits 3 with a message naming what failed, and nothing is left behind
 //! once the engine is reachable again.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use background::{
     Background, ENDLESS_SPEC, FAULT_SECRET, SLOW_PROVISIONING, SLOW_PROVISIONING_WITH_SECRET,

@@ -1,7 +1,7 @@
 //! `envctl gc` after runs killed with SIGKILL, and `down` trusting only labels.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use background::{eventually, has_container, Background, ENDLESS_SPEC, SLOW_PROVISIONING};
 use common::Project;

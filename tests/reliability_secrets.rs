@@ -1,6 +1,6 @@
 //! Secrets never appear in output, logs or reports, and files that held them are 0600.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use std::os::unix::fs::PermissionsExt;

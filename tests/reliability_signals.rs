@@ -1,8 +1,8 @@
 //! SIGINT and SIGTERM at several moments of `envctl test`, `up` and `verify`: exit 130
 //! and nothing of the instance left on the engine.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use background::{
     has_container, Background, ENDLESS_SPEC, FAULT_SECRET, SLOW_PROVISIONING,

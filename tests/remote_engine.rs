@@ -6,7 +6,7 @@
 //! the nodes, with the specs unchanged, over plain TCP, over TLS and over ssh, and `down` must
 //! leave nothing on the remote. The demo runs there too, its images carried over.
 
-mod common;
+use crate::common;
 use common::Project;
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! (xmllint), JSON against docs/report.schema.json (python jsonschema), TAP through
 //! Perl's TAP::Parser, HTML rendered by headless Chromium and looked at, and evidence.
 
-mod common;
+use crate::common;
 use common::{repo, Project};
 use std::path::Path;
 use std::process::Command;

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""Runs envctl's test binaries (the unit tests and every tests/*.rs) two at a time.
+"""Runs envctl's tests: the unit tests, and the integration tests (tests/suite.rs, one
+binary with a module per file of tests/) a module at a time, two at a time.
 
-`cargo test` runs one binary after the other; a binary whose tests share one slow
-fixture keeps one core idle for minutes. Here each binary runs with one test thread and
-two binaries run side by side, so no more than two tests run at once (the machines
-have two cores) and the slow suites overlap with the rest. The longest binaries start
-first: their durations from the last run are kept in target/test-durations.json.
+`cargo test` runs one test binary after the other, and one binary's tests in one
+process; a module whose tests share one slow fixture keeps one core idle for minutes.
+Here each module of the suite runs in a process of its own with one test thread (as if
+it were a binary of its own: its fixtures and process-wide state are its own), and two
+run side by side, so no more than two tests run at once (the machines have two cores)
+and the slow modules overlap with the rest. The longest start first: their durations
+from the last run are kept in target/test-durations.json.
 
-Usage: tests/run_suite.py [ARGS...]   ARGS go to every test binary (a name filter,
-`--ignored`...). ENVCTL_TEST_JOBS sets how many binaries run at once (default 2).
-Exit status 1 when any binary failed; each binary's output is printed when it ends.
+Usage: tests/run_suite.py [ARGS...]   ARGS go to every test process: name filters select
+tests (of the unit tests, and of the suite's modules), flags (`--ignored`...) apply to
+each. ENVCTL_TEST_JOBS sets how many run at once (default 2).
+Exit status 1 when any module failed; each one's output is printed when it ends.
 """
 
 import json
@@ -73,6 +77,48 @@ def test_binaries():
     return binaries
 
 
+def split_args(args):
+    """ARGS as (flags, filters): `--skip` takes the next argument as its value."""
+    flags, filters = [], []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--skip" and i + 1 < len(args):
+            flags += [arg, args[i + 1]]
+            i += 2
+            continue
+        (flags if arg.startswith("-") else filters).append(arg)
+        i += 1
+    return flags, filters
+
+
+def runs(binaries, args):
+    """What to run: (name, command) for the unit tests, and one for each module of the
+    suite with the names of its tests that ARGS select."""
+    flags, _ = split_args(args)
+    out = []
+    for name, path in binaries:
+        if name == "unittests":
+            out.append((name, [path, "--test-threads=1", *args]))
+            continue
+        listed = subprocess.run(
+            [path, "--list", "--format=terse", *args],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
+        modules = {}
+        for line in listed.splitlines():
+            if not line.endswith(": test"):
+                continue
+            test = line[: -len(": test")]
+            modules.setdefault(test.split("::", 1)[0], []).append(test)
+        for module, tests in modules.items():
+            out.append((module, [path, "--test-threads=1", "--exact", *flags, *tests]))
+    return out
+
+
 def load_durations():
     try:
         with open(DURATIONS) as f:
@@ -94,10 +140,9 @@ def order(binaries, durations):
 
 
 def main(args):
-    binaries = order(test_binaries(), load_durations())
+    queue = order(runs(test_binaries(), args), load_durations())
     jobs = int(os.environ.get("ENVCTL_TEST_JOBS", "2"))
     lock = threading.Lock()
-    queue = list(binaries)
     results = {}
     started = time.monotonic()
 
@@ -106,12 +151,12 @@ def main(args):
             with lock:
                 if not queue:
                     return
-                name, path = queue.pop(0)
+                name, command = queue.pop(0)
                 print(f"--- {name}: running", flush=True)
             begin = time.monotonic()
             env = dict(os.environ, CARGO_MANIFEST_DIR=ROOT)
             proc = subprocess.run(
-                [path, "--test-threads=1", *args],
+                command,
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -135,7 +180,7 @@ def main(args):
 
     failed = sorted(name for name, (code, _) in results.items() if code != 0)
     total = time.monotonic() - started
-    print(f"\n{len(results)} test binaries in {total:.0f} s, {len(failed)} failed", flush=True)
+    print(f"\n{len(results)} test processes in {total:.0f} s, {len(failed)} failed", flush=True)
     for name in failed:
         print(f"  failed: {name}")
     if not args:

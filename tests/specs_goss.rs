@@ -1,6 +1,6 @@
 //! goss files in goss's own format against a real nginx node.
 
-mod common;
+use crate::common;
 use common::Project;
 
 #[test]

@@ -1,7 +1,7 @@
 //! http extras against a real nginx serving https with a self-signed certificate:
 //! insecure TLS, redirects followed through published ports, and no-redirect.
 
-mod common;
+use crate::common;
 use common::Project;
 
 #[test]

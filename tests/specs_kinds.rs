@@ -1,7 +1,7 @@
 //! Every assertion kind against a real node: it passes when true and fails with a
 //! precise expected-vs-actual message when false. Deadlines and retries too.
 
-mod common;
+use crate::common;
 use common::Project;
 
 /// True facts about the `web` fixture's nodes (plain Debian, a perl HTTP server).

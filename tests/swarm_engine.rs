@@ -8,8 +8,8 @@
 //! whatever B runs, envctl carried there. One swarm serves every test of the binary; it
 //! is stopped and removed when the binary exits.
 
-mod background;
-mod common;
+use crate::background;
+use crate::common;
 
 use common::Project;
 use std::path::PathBuf;

@@ -12,7 +12,7 @@
 //!
 //! The VM is the suite's one fixture: it boots once and every check runs in it.
 
-mod common;
+use crate::common;
 use common::{assert_cannot_change_its_host, probe_results, repo, PRIVILEGE_PROBES};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -4,7 +4,7 @@
 //! `./dev test-vm` (CI runs both), which builds the base disk
 //! (images/qemu-node/build.sh) and sets ENVCTL_QEMU_IMAGE.
 
-mod common;
+use crate::common;
 use common::Project;
 
 fn image() -> String {

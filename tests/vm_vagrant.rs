@@ -3,7 +3,7 @@
 //! brought up as SSH-enabled machines, provisioned by the same steps, and verified by
 //! the same specs as on the container engine.
 
-mod common;
+use crate::common;
 use common::{repo, Project};
 use std::process::Command;
 

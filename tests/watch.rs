@@ -6,7 +6,7 @@
 //! reported and watching goes on; Ctrl-C stops (`up` leaves the environment up, `test`
 //! removes it).
 
-mod common;
+use crate::common;
 use common::{container_ids, Project};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds the base disk for real VMs under QEMU (docs/vms.md): a debootstrap'd Debian
 # bookworm with systemd, DHCP on its first network interface (systemd-networkd), sshd,
-# sudo and a `vagrant` user that Vagrant's insecure key logs in to, booted with the
-# host's Debian kernel and initrd (copied beside the disk).
+# sudo, python3 (for Ansible's modules) and a `vagrant` user that Vagrant's insecure key
+# logs in to, booted with the host's Debian kernel and initrd (copied beside the disk).
 #   images/qemu-node/build.sh OUT_DIR [ROOTFS]
 # (ROOTFS: an already debootstrap'd tree with the packages below, used in place.)
 # ENVCTL_VM_PACKAGES adds packages (space-separated) and ENVCTL_VM_DISK_SIZE sets the
 # disk's size (3G): the cgroup v2 suite's docker host (tests/vm_cgroup_v2.rs) is this
 # disk with the Docker Engine and Ansible in it.
-# OUT_DIR gets disk.qcow2, vmlinuz, initrd.img and key (the private key). Needs root,
+# OUT_DIR gets disk.qcow2, vmlinuz, initrd.img, key (the private key) and version (the
+# layout this script builds: ./dev rebuilds a disk of an older one). Needs root,
 # debootstrap, e2fsprogs, qemu-utils, vagrant (for the key) and a Debian kernel in /boot.
 set -euo pipefail
 out="${1:?usage: build.sh OUT_DIR}"
@@ -21,7 +22,7 @@ release=${kernel#/boot/vmlinuz-}
 root="${2:-$work/root}"
 if [ -z "${2:-}" ]; then
     debootstrap --variant=minbase \
-        --include=openssh-server,sudo,perl,iproute2,systemd-sysv,udev,kmod,procps \
+        --include=openssh-server,sudo,perl,python3,iproute2,systemd-sysv,udev,kmod,procps \
         bookworm "$root" http://deb.debian.org/debian >"$out/debootstrap.log" 2>&1
 fi
 if [ -n "${ENVCTL_VM_PACKAGES:-}" ]; then
@@ -59,4 +60,6 @@ qemu-img convert -O qcow2 "$work/disk.raw" "$out/disk.qcow2"
 cp "$kernel" "$out/vmlinuz"
 cp "/boot/initrd.img-$release" "$out/initrd.img"
 install -m 0600 "$keys/vagrant" "$out/key"
+# 2: python3 in the disk.
+echo 2 > "$out/version"
 echo "built $out/disk.qcow2 (kernel $release)"

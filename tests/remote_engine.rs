@@ -267,9 +267,10 @@ impl RemoteEngine {
         let p = Project::empty();
         p.file("environments/web.toml", WEB);
         p.file("specs/web/web.toml", SPECS);
+        p.file("specs/web/web.goss.yaml", GOSS);
         let passed = self.envctl(&p, &["test", "web"]);
         assert_eq!(passed.code, 0, "{}", passed.output());
-        assert!(passed.stdout.contains("4 passed"), "{}", passed.output());
+        assert!(passed.stdout.contains(ASSERTIONS), "{}", passed.output());
         assert!(self.objects().is_empty(), "{:?}", self.objects());
         p
     }
@@ -478,7 +479,8 @@ fn certificates(dir: &std::path::Path, address: &str) {
 
 /// A web node served by Perl (the base image has it; the remote has no package mirror;
 /// a client that hangs up early must not end it),
-/// published on a fixed port, with an http health check; specs of every host-side kind.
+/// published on a fixed port, with an http health check, and a second one with a tcp
+/// health check; specs of every host-side kind and in-node ones, and a goss file.
 const WEB: &str = r#"
 [nodes.web]
 image = "debian:bookworm"
@@ -486,7 +488,15 @@ ports = ["18431:8000"]
 provision = [{ shell = "echo provisioned > /etc/provisioned" }]
 command = ["perl", "-MIO::Socket::INET", "-e", "$SIG{PIPE} = q(IGNORE); $s = IO::Socket::INET->new(LocalPort => 8000, Listen => 16, ReuseAddr => 1) or die $!; while ($c = $s->accept) { while (<$c>) { last if /^\\r?$/ } print $c qq(HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello from web\\n); close $c }"]
 health = { http = "http://localhost:8000/" }
+
+[nodes.echo]
+image = "debian:bookworm"
+command = ["perl", "-MIO::Socket::INET", "-e", "$s = IO::Socket::INET->new(LocalPort => 7000, Listen => 16, ReuseAddr => 1) or die $!; while ($c = $s->accept) { close $c }"]
+health = { tcp = 7000 }
 "#;
+
+/// How many assertions [`SPECS`] and [`GOSS`] make together.
+const ASSERTIONS: &str = "9 passed";
 
 const SPECS: &str = r#"
 [[http]]
@@ -504,12 +514,33 @@ title = "nothing on port 9"
 address = "web:9"
 reachable = false
 
+[[tcp]]
+title = "the tcp-health node accepts"
+address = "echo:7000"
+
 [[file]]
 title = "provisioned"
 node = "web"
 path = "/etc/provisioned"
 contains = ["provisioned"]
+
+[[command]]
+title = "perl serves"
+node = "web"
+run = "cat /proc/1/comm"
+stdout = ["perl"]
+
+[[port]]
+node = "web"
+port = "tcp:8000"
+
+[[dns]]
+node = "web"
+host = "echo"
 "#;
+
+/// A goss file for the web node: its `addr` and `http` run inside the node.
+const GOSS: &str = "addr:\n  tcp://echo:7000:\n    reachable: true\n";
 
 #[test]
 fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_reach() {
@@ -551,6 +582,24 @@ fn host_side_checks_reach_the_nodes_of_an_engine_whose_ports_the_host_cannot_rea
         "down leaves nothing on the remote: {:?}",
         remote.objects()
     );
+
+    // A tcp health check whose port nothing listens on (published, so the remote's
+    // proxy accepts on it) never passes through the probe container: exit 3, nothing left.
+    let silent = Project::empty();
+    silent.file(
+        "environments/silent.toml",
+        "[nodes.silent]\nimage = \"debian:bookworm\"\nports = [\"18432:7000\"]\nhealth = { tcp = 7000, interval = \"100ms\", timeout = \"3s\" }\n",
+    );
+    let unhealthy = remote.envctl(&silent, &["up", "silent"]);
+    assert_eq!(unhealthy.code, 3, "{}", unhealthy.output());
+    assert!(
+        unhealthy
+            .stderr
+            .contains("node `silent` did not become healthy"),
+        "{}",
+        unhealthy.output()
+    );
+    assert!(remote.objects().is_empty(), "{:?}", remote.objects());
 }
 
 #[test]
@@ -558,6 +607,9 @@ fn the_same_over_tls_with_the_docker_clis_variables_and_only_with_the_right_cert
     let remote = RemoteEngine::start(Transport::Tls);
     let p = remote.web_passes();
     remote.systemd_passes();
+    // Ansible's Docker connection reaches the node through envctl's local socket, which
+    // envctl carries over TLS with the same certificates.
+    remote.ansible_passes();
     remote.demo_passes();
     // Without the client certificates nothing runs: a clear fault naming the engine.
     let elsewhere = tempfile::tempdir().unwrap();

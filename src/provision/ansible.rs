@@ -108,15 +108,9 @@ pub async fn run(
                 ),
             );
         }
-        if engine.contains_key("ansible_docker_ca_cert") {
-            // requests lets these variables override the CA the connection is given, so a
-            // machine that sets them (for its own CA bundle) could not reach a TLS engine.
-            cmd.env_remove("REQUESTS_CA_BUNDLE")
-                .env_remove("CURL_CA_BUNDLE");
-        }
         if let Some(endpoint) = &endpoint {
-            // An engine over ssh (the playbook's connection goes through envctl's socket),
-            // or the machine of a swarm that runs the node.
+            // An engine over ssh or TLS (the playbook's connection goes through envctl's
+            // socket), or the machine of a swarm that runs the node.
             cmd.env("DOCKER_HOST", endpoint)
                 .env_remove("DOCKER_TLS_VERIFY")
                 .env_remove("DOCKER_CERT_PATH");
@@ -309,27 +303,13 @@ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pyth
 
 /// How Ansible's Docker connection reaches the engine envctl uses, as host variables.
 /// The connection plugin does not read `DOCKER_HOST` (its own default, the local socket,
-/// wins), so any other engine must be named: `tool_endpoint` (an engine over ssh, through
-/// envctl's socket), else `DOCKER_HOST`, with the docker CLI's TLS variables.
+/// wins), so any other engine must be named: `tool_endpoint` (an engine over ssh or TLS,
+/// through envctl's own socket; the machine of a swarm that runs the node), else
+/// `DOCKER_HOST`.
 fn engine_vars(tool_endpoint: Option<String>) -> Mapping {
     let mut vars = Mapping::new();
     let host =
         tool_endpoint.or_else(|| std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()));
-    // As the docker CLI: DOCKER_TLS_VERIFY set (to anything) means TLS, verified, with
-    // DOCKER_CERT_PATH (else ~/.docker) holding ca.pem, cert.pem, key.pem.
-    let tls = host.as_deref().is_some_and(|h| h.starts_with("tcp://"))
-        && std::env::var_os("DOCKER_TLS_VERIFY").is_some();
-    if tls {
-        let dir = crate::backend::docker::engine_info::cert_dir();
-        vars.insert("ansible_docker_validate_certs".into(), Value::from(true));
-        for (k, file) in [
-            ("ansible_docker_ca_cert", "ca.pem"),
-            ("ansible_docker_client_cert", "cert.pem"),
-            ("ansible_docker_client_key", "key.pem"),
-        ] {
-            vars.insert(k.into(), Value::from(dir.join(file).display().to_string()));
-        }
-    }
     if let Some(host) = host {
         vars.insert("ansible_docker_docker_host".into(), Value::from(host));
     }
@@ -510,7 +490,7 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
             vars["ansible_docker_docker_host"],
             Value::from("unix:///tmp/envctl-ssh-x/docker.sock")
         );
-        assert!(!vars.contains_key("ansible_docker_validate_certs"));
+        assert_eq!(vars.len(), 1, "{vars:?}");
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Docker {
     pub(super) relay: Arc<super::relay::Relay>,
     /// The way to an engine named by `ssh://`, while this connection lives.
     pub(super) tunnel: Option<Arc<super::ssh_tunnel::Tunnel>>,
+    /// A plain socket leading to an engine over TLS, for the tools envctl runs.
+    pub(super) tls_forward: Option<Arc<super::tls_forward::Forward>>,
     /// The engine is Podman's Docker-compatible service (its commit reads `changes`).
     pub(super) podman: bool,
     /// Instance networks are attachable overlays, spanning the machines of a swarm
@@ -222,6 +224,17 @@ impl Docker {
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
+        let tls_forward = if tunnel.is_none()
+            && endpoint.starts_with("tcp://")
+            && std::env::var_os("DOCKER_TLS_VERIFY").is_some()
+        {
+            let certs = super::engine_info::cert_dir();
+            Some(Arc::new(super::tls_forward::Forward::open(
+                endpoint, &certs,
+            )?))
+        } else {
+            None
+        };
         let podman = client.version().await.is_ok_and(|v| {
             v.components
                 .unwrap_or_default()
@@ -235,6 +248,7 @@ impl Docker {
             remote: super::relay::is_remote(endpoint),
             relay: Arc::default(),
             tunnel,
+            tls_forward,
             podman,
             overlay: false,
         })

@@ -28,7 +28,11 @@ impl Backend for Docker {
     }
 
     fn tool_endpoint(&self) -> Option<String> {
-        self.tunnel.as_ref().map(|t| t.endpoint())
+        match (&self.tunnel, &self.tls_forward) {
+            (Some(tunnel), _) => Some(tunnel.endpoint()),
+            (None, Some(forward)) => Some(forward.endpoint()),
+            (None, None) => None,
+        }
     }
 
     async fn reach(

@@ -10,6 +10,7 @@
 //! The master's own session reads envctl's end of a pipe, so an envctl that dies for any
 //! reason takes the master (and the sessions) with it.
 
+use super::tool_socket::ToolSocket;
 use crate::backend::EngineError;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -21,9 +22,8 @@ const CONNECT: Duration = Duration::from_secs(15);
 
 /// A running tunnel: the master connection, and the socket that leads to the engine.
 pub struct Tunnel {
-    dir: tempfile::TempDir,
+    socket: ToolSocket,
     master: std::sync::Mutex<Option<Child>>,
-    accept: tokio::task::JoinHandle<()>,
 }
 
 /// Where `ssh` goes: `[user@]host` and a port.
@@ -132,31 +132,27 @@ impl Tunnel {
         }
         // What the master says from now on (a dropped connection) is not envctl's output.
         drop(child.stderr.take());
-        let socket = dir.path().join("docker.sock");
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(|e| unreachable(format!("cannot listen on {}: {e}", socket.display())))?;
-        let accept = tokio::spawn(serve(listener, control, destination));
+        let socket = ToolSocket::serve(dir, |listener| serve(listener, control, destination))
+            .map_err(unreachable)?;
         Ok(Tunnel {
-            dir,
+            socket,
             master: std::sync::Mutex::new(Some(child)),
-            accept,
         })
     }
 
     /// The local socket that leads to the engine.
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("docker.sock")
+        self.socket.path()
     }
 
     /// `DOCKER_HOST` for the tools envctl runs.
     pub fn endpoint(&self) -> String {
-        format!("unix://{}", self.socket().display())
+        self.socket.endpoint()
     }
 }
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        self.accept.abort();
         // Closing the master's stdin ends its session, and with it the master.
         if let Ok(mut master) = self.master.lock() {
             if let Some(mut child) = master.take() {

@@ -1,7 +1,7 @@
 //! Property-based fuzzing of the parsers users feed: environment definitions, spec
 //! files, durations, ports and patterns. Whatever the input, parsing returns a value or
 //! diagnostics pointing inside the file; it never panics. More cases:
-//! `PROPTEST_CASES=20000 cargo test --release --test fuzz_parsers` (see
+//! `PROPTEST_CASES=20000 cargo test --release --test suite fuzz_parsers::` (see
 //! docs/reliability.md for recorded runs).
 
 use envctl::model::assertion::pattern::Pattern;

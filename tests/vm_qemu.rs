@@ -22,6 +22,36 @@ impl Drop for Down<'_> {
     }
 }
 
+/// A fourth step for the `vm` example's node: an Ansible playbook (a template task,
+/// become root through sudo), run by the same step runner as on containers, with a
+/// spec of what it wrote. The second run of the idempotence check runs it again.
+fn ansible_step(p: &Project) {
+    p.file(
+        "ansible/vm.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: greeting\n      ansible.builtin.copy:\n        dest: /etc/envctl-vm.txt\n        content: \"{{ greeting }} on {{ inventory_hostname }}\\n\"\n        mode: \"0644\"\n",
+    );
+    let kernel = "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },";
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
+        .unwrap()
+        .replace(
+            kernel,
+            &format!("{kernel}\n  {{ name = \"the greeting, by ansible\", ansible = \"ansible/vm.yml\" }},"),
+        );
+    let env = env.replace(
+        "[nodes.web]",
+        "[vars]\ngreeting = \"hello from ansible\"\n\n[nodes.web]",
+    );
+    assert!(
+        env.contains("by ansible") && env.contains("[vars]"),
+        "{env}"
+    );
+    p.file("environments/vm.toml", env);
+    p.file(
+        "specs/vm/ansible.toml",
+        "[[file]]\ntitle = \"written by ansible over ssh\"\nnode = \"web\"\npath = \"/etc/envctl-vm.txt\"\ncontains = [\"hello from ansible on web\"]\nowner = \"root\"\n",
+    );
+}
+
 #[test]
 #[ignore = "boots a real VM under QEMU; run with ./dev test-vm"]
 fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
@@ -31,6 +61,7 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
         ("ENVCTL_ENGINE", "qemu"),
     ];
     let p = Project::vm_example();
+    ansible_step(&p);
     let _down = Down(&p, vars);
     // `test --keep`: up, the idempotence check on the VM, the specs; the VM stays.
     let evidence = p.path().join("evidence.json");
@@ -62,6 +93,13 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
         "{}",
         provision.output()
     );
+    // Ansible ran on this host against the VM, over ssh with envctl's inventory.
+    assert!(
+        provision.stdout.contains("(04 the greeting, by ansible)")
+            && provision.stdout.contains("changed: [web]"),
+        "{}",
+        provision.output()
+    );
     // A booted kernel of its own: the guest runs the base disk's kernel, not the host's.
     let guest = p
         .run_env(&["exec", "vm", "web", "--", "uname", "-r"], &vars)
@@ -73,7 +111,7 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
         .expect(0);
     assert_eq!(init.stdout.trim(), "systemd");
     let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
-    assert!(verify.stdout.contains("5 passed"), "{}", verify.output());
+    assert!(verify.stdout.contains("6 passed"), "{}", verify.output());
     // A step that appends on every run: the check on the running VM (already up, so not
     // provisioned again) runs it a second time and names the file, exit 4.
     p.vm_counting_step("");

@@ -87,25 +87,57 @@ pub fn remote_command(command: &[String]) -> String {
     line
 }
 
-#[async_trait]
-impl NodeAccess for SshAccess {
-    async fn exec(
+impl SshAccess {
+    /// Runs `command` on a machine as root (sudo) with `env` (`K=V`), `stdin` fed to it
+    /// (else none), with a deadline.
+    ///
+    /// # Errors
+    /// The machine is unknown, ssh cannot reach it, or the deadline passed.
+    pub async fn run(
         &self,
         node: &str,
         command: &[String],
+        env: &[String],
+        stdin: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<ExecOutput, EngineError> {
         let machine = self.machine(node)?;
-        let run = tokio::process::Command::new("ssh")
+        let mut line = command.to_vec();
+        if !env.is_empty() {
+            line = [vec!["env".to_string()], env.to_vec(), line].concat();
+        }
+        let child = tokio::process::Command::new("ssh")
             .arg("-F")
             .arg(&self.ssh_config)
             .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
             .arg(machine)
             .arg("--")
-            .arg(remote_command(command))
-            .stdin(Stdio::null())
+            .arg(remote_command(&line))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .output();
+            .spawn()
+            .map_err(|e| EngineError::Other(format!("cannot run ssh: {e}")))?;
+        let run = async move {
+            let mut child = child;
+            if let (Some(data), Some(mut to)) = (stdin, child.stdin.take()) {
+                use tokio::io::AsyncWriteExt;
+                // Written beside the reading below: a full pipe must not stall either.
+                let feed = async move {
+                    let _ = to.write_all(&data).await;
+                    drop(to);
+                };
+                let (out, ()) = tokio::join!(child.wait_with_output(), feed);
+                out
+            } else {
+                child.wait_with_output().await
+            }
+        };
         let out = tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| EngineError::ExecTimeout {
@@ -118,7 +150,7 @@ impl NodeAccess for SshAccess {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if code == 255 {
             return Err(EngineError::Other(format!(
-                "ssh to Vagrant machine `{machine}` failed: {}",
+                "ssh to machine `{machine}` failed: {}",
                 stderr.trim()
             )));
         }
@@ -127,6 +159,18 @@ impl NodeAccess for SshAccess {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr,
         })
+    }
+}
+
+#[async_trait]
+impl NodeAccess for SshAccess {
+    async fn exec(
+        &self,
+        node: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, EngineError> {
+        self.run(node, command, &[], None, timeout).await
     }
 
     async fn address(&self, node: &str, port: u16) -> Result<SocketAddr, EngineError> {

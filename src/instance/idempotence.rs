@@ -197,10 +197,11 @@ async fn compare(
     };
     let before_run = snapshot(inst, node, id, &present(&at_start)).await?;
     let total = node.provision.len();
+    let host = provision::OnEngine(inst.backend.as_ref());
     let target = provision::Target {
-        backend: inst.backend.as_ref(),
+        host: &host,
         root: &inst.root,
-        container: id,
+        id,
         node,
         env: &inst.env,
         hosts: up::host_names(inst),

@@ -857,10 +857,11 @@ async fn provision_image(
             inst.backend.wait_booted(&id, BOOT_TIMEOUT).await?;
         }
         let total = node.provision.len();
+        let host = provision::OnEngine(inst.backend.as_ref());
         let target = provision::Target {
-            backend: inst.backend.as_ref(),
+            host: &host,
             root: &inst.root,
-            container: &id,
+            id: &id,
             node,
             env: &inst.env,
             hosts: host_names(inst),

@@ -1,11 +1,13 @@
 //! `ansible` steps: the user's playbook, unchanged, run by the real `ansible-playbook`
-//! on this host against the node through the `community.docker.docker_api` connection
-//! (the Docker Engine's exec API; no SSH, no agent). envctl writes the inventory: one host
-//! per replica of every node, grouped by node name and the node's `groups`, with the
+//! on this host against the node: a container through the `community.docker.docker_api`
+//! connection (the Docker Engine's exec API; no SSH, no agent), a machine over ssh with
+//! envctl's `ssh_config` ([`super::host`]). envctl writes the inventory: one host per
+//! replica of every node, grouped by node name and the node's `groups`, with the
 //! environment's `vars` as group `all` vars and imported host variables per host. The
 //! engine is the one envctl uses (`DOCKER_HOST`, else the local socket; for an engine
-//! over ssh, envctl's own socket that leads there).
+//! over ssh or TLS, envctl's own socket that leads there).
 
+use super::host::DOCKER_CONNECTION as CONNECTION;
 use super::Target;
 use crate::model::ansible_requirements::Requirements;
 use crate::model::Environment;
@@ -23,9 +25,6 @@ pub struct Played {
     /// Tasks (and handlers) that reported `changed`.
     pub changed: Vec<String>,
 }
-
-/// Connection plugin used for every host.
-pub const CONNECTION: &str = "community.docker.docker_api";
 
 /// Runs `playbook` limited to the node being provisioned.
 ///
@@ -72,9 +71,9 @@ pub async fn run(
         .unwrap_or_else(|| target.node.name.clone());
     let dir = tempfile::tempdir().map_err(|e| (e.to_string(), String::new()))?;
     let inventory_path = dir.path().join("inventory.yml");
-    let endpoint = target.backend.tool_endpoint_for(target.container);
-    let engine = engine_vars(endpoint.clone());
-    let text = inventory(target.env, &target.hosts, &host, target.container, &engine);
+    let endpoint = target.host.tool_endpoint(target.id);
+    let connection = |id: &str| target.host.ansible_connection(id);
+    let text = inventory(target.env, &target.hosts, &host, target.id, &connection);
     std::fs::write(&inventory_path, text).map_err(|e| (e.to_string(), String::new()))?;
     let mut changed = Vec::new();
     let pipelining = !pipelining_configured(&cwd);
@@ -282,49 +281,29 @@ fi
 echo "envctl: installing python3 for Ansible"
 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null"#;
     let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
-    super::exec_step(
-        target.backend,
-        target.container,
-        &cmd,
-        &[],
-        Duration::from_secs(600),
-    )
-    .await
-    .map_err(|(reason, out)| {
-        (
-            format!(
-                "preparing node `{}` for Ansible: {reason}; use an image with python3",
-                target.node.name
-            ),
-            out,
-        )
-    })
-}
-
-/// How Ansible's Docker connection reaches the engine envctl uses, as host variables.
-/// The connection plugin does not read `DOCKER_HOST` (its own default, the local socket,
-/// wins), so any other engine must be named: `tool_endpoint` (an engine over ssh or TLS,
-/// through envctl's own socket; the machine of a swarm that runs the node), else
-/// `DOCKER_HOST`.
-fn engine_vars(tool_endpoint: Option<String>) -> Mapping {
-    let mut vars = Mapping::new();
-    let host =
-        tool_endpoint.or_else(|| std::env::var("DOCKER_HOST").ok().filter(|v| !v.is_empty()));
-    if let Some(host) = host {
-        vars.insert("ansible_docker_docker_host".into(), Value::from(host));
-    }
-    vars
+    super::exec_step(target.host, target.id, &cmd, &[], Duration::from_secs(600))
+        .await
+        .map_err(|(reason, out)| {
+            (
+                format!(
+                    "preparing node `{}` for Ansible: {reason}; use an image with python3",
+                    target.node.name
+                ),
+                out,
+            )
+        })
 }
 
 /// The generated inventory (YAML, written as JSON). `provisioned` is the host standing for the container
-/// being provisioned; other hosts point at their replicas' container names. `engine`:
-/// the connection's variables naming the engine ([`engine_vars`]).
+/// (or machine) being provisioned; other hosts point at their replicas' containers.
+/// `connection`: the host variables of the connection to a container or machine
+/// ([`super::StepHost::ansible_connection`]).
 fn inventory(
     env: &Environment,
     containers: &BTreeMap<String, String>,
     provisioned: &str,
     provisioning_container: &str,
-    engine: &Mapping,
+    connection: &dyn Fn(&str) -> Mapping,
 ) -> String {
     let mut groups: BTreeMap<String, Mapping> = BTreeMap::new();
     let mut hosts = Mapping::new();
@@ -335,15 +314,11 @@ fn inventory(
             } else {
                 containers.get(&replica).cloned().unwrap_or(replica.clone())
             };
-            let mut vars = engine.clone();
+            let mut vars = connection(&container);
             let mut set = |k: &str, v: &str| {
                 vars.insert(k.to_string(), Value::from(v));
             };
-            set("ansible_connection", CONNECTION);
-            set("ansible_host", &container);
             set("ansible_python_interpreter", "/usr/bin/python3");
-            // Nodes run as root and rarely have sudo; `become` still works through su.
-            set("ansible_become_method", "su");
             for (k, v) in &node.host_vars {
                 set(k, v);
             }
@@ -484,16 +459,6 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
     }
 
     #[test]
-    fn an_engine_envctl_reaches_through_its_own_socket_is_named_to_the_connection() {
-        let vars = engine_vars(Some("unix:///tmp/envctl-ssh-x/docker.sock".into()));
-        assert_eq!(
-            vars["ansible_docker_docker_host"],
-            Value::from("unix:///tmp/envctl-ssh-x/docker.sock")
-        );
-        assert_eq!(vars.len(), 1, "{vars:?}");
-    }
-
-    #[test]
     fn the_inventory_has_every_replica_grouped_with_vars() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("environments")).unwrap();
@@ -508,7 +473,10 @@ web                        : ok=5    changed=3    unreachable=0    failed=0
             ("web-2".to_string(), "envctl-e-i-web-2".to_string()),
             ("db".to_string(), "envctl-e-i-db".to_string()),
         ]);
-        let text = inventory(&env, &containers, "web-1", "abc123", &Mapping::new());
+        let engine = crate::backend::fake::Fake::new();
+        let on_engine = super::super::OnEngine(&engine);
+        let connection = |id: &str| super::super::StepHost::ansible_connection(&on_engine, id);
+        let text = inventory(&env, &containers, "web-1", "abc123", &connection);
         let doc: Value = crate::model::yaml::parse(&text).unwrap().to_json();
         let all = &doc["all"];
         assert_eq!(all["vars"]["greeting"], Value::from("hi"));

@@ -1,33 +1,36 @@
-//! Provisioning: runs a node's steps, in order, inside a container through the engine,
-//! keeping each step's output. The provisioned filesystem is then committed by `instance`
-//! as an image keyed by the node's provisioning hash. One file per step kind that needs
+//! Provisioning: runs a node's steps, in order, inside a container through the engine
+//! or on a machine over SSH (its [`StepHost`]), keeping each step's output. A
+//! container's provisioned filesystem is then committed by `instance` as an image keyed
+//! by the node's provisioning hash. One file per step kind that needs
 //! more than an exec (`template`, `ansible`, `puppet`, `salt`); `idempotence` compares two runs.
 
 pub mod ansible;
 pub mod dependencies;
+pub mod host;
 pub mod idempotence;
 pub mod puppet;
 pub mod salt;
 pub mod template;
 
-use crate::backend::Backend;
 use crate::backend::{archive, EngineError};
 use crate::model::{Environment, Node, Step, StepKind};
+pub use host::{OnEngine, StepHost};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where a node's steps run.
 pub struct Target<'a> {
-    pub backend: &'a dyn Backend,
+    /// What the steps run on: an engine's nodes ([`OnEngine`]) or machines over SSH.
+    pub host: &'a dyn StepHost,
     /// The project root (scripts, templates, playbooks are relative to it).
     pub root: &'a Path,
-    /// The container the steps run in.
-    pub container: &'a str,
+    /// The container (or machine) the steps run in.
+    pub id: &'a str,
     pub node: &'a Node,
     pub env: &'a Environment,
-    /// Container name of every replica of the instance, by replica name, for the
-    /// inventory Ansible steps get.
+    /// The container (or machine) of every replica of the instance, by replica name,
+    /// for the inventory Ansible steps get.
     pub hosts: BTreeMap<String, String>,
     /// Skip steps marked `idempotent = false` (the idempotence check's second run).
     pub second_run: bool,
@@ -113,8 +116,7 @@ pub async fn run_step(
     index: usize,
     step: &Step,
 ) -> Result<StepLog, ProvisionError> {
-    let (backend, root, container, node) =
-        (target.backend, target.root, target.container, target.node);
+    let (host, root, id, node) = (target.host, target.root, target.id, target.node);
     let env: Vec<String> = node.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     {
         let started = Instant::now();
@@ -130,7 +132,7 @@ pub async fn run_step(
         let output = match &step.kind {
             StepKind::Shell { command } => {
                 let cmd = vec!["sh".to_string(), "-c".to_string(), command.clone()];
-                exec_step(backend, container, &cmd, &env, timeout)
+                exec_step(host, id, &cmd, &env, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?
             }
@@ -142,7 +144,7 @@ pub async fn run_step(
                         String::new(),
                     )
                 })?;
-                stage(backend, container, &name, &data)
+                stage(host, id, &name, &data)
                     .await
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 let staged = format!("{STAGING}/{name}");
@@ -156,12 +158,12 @@ pub async fn run_step(
                     staged,
                 ];
                 cmd.extend(args.iter().cloned());
-                exec_step(backend, container, &cmd, &env, timeout)
+                exec_step(host, id, &cmd, &env, timeout)
                     .await
                     .map_err(|(reason, out)| fail(reason, out))?
             }
             StepKind::Copy { from, to, mode } => {
-                copy(backend, container, &root.join(from), to, *mode)
+                copy(host, id, &root.join(from), to, *mode)
                     .await
                     .map_err(|e| fail(e.to_string(), String::new()))?;
                 String::new()
@@ -247,20 +249,20 @@ pub async fn finish(target: &Target<'_>) {
     }) {
         let cleanup = vec!["rm".to_string(), "-rf".to_string(), STAGING.to_string()];
         let _ = target
-            .backend
-            .exec(target.container, &cleanup, &[], Duration::from_secs(30))
+            .host
+            .exec(target.id, &cleanup, &[], Duration::from_secs(30))
             .await;
     }
 }
 
 pub(crate) async fn exec_step(
-    backend: &dyn Backend,
-    container: &str,
+    host: &dyn StepHost,
+    id: &str,
     cmd: &[String],
     env: &[String],
     timeout: Duration,
 ) -> Result<String, (String, String)> {
-    match backend.exec(container, cmd, env, timeout).await {
+    match host.exec(id, cmd, env, timeout).await {
         Ok(out) => {
             let text = format!("{}{}", out.stdout, out.stderr);
             if out.exit_code == 0 {
@@ -278,22 +280,20 @@ pub(crate) async fn exec_step(
 }
 
 pub(crate) async fn stage(
-    backend: &dyn Backend,
-    container: &str,
+    host: &dyn StepHost,
+    id: &str,
     name: &str,
     data: &[u8],
 ) -> Result<(), EngineError> {
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), STAGING.to_string()];
-    backend
-        .exec(container, &mkdir, &[], Duration::from_secs(30))
-        .await?;
+    host.exec(id, &mkdir, &[], Duration::from_secs(30)).await?;
     let tar = archive::bytes(name, data, 0o755).map_err(|e| EngineError::Other(e.to_string()))?;
-    backend.upload(container, STAGING, tar).await
+    host.upload(id, STAGING, tar).await
 }
 
 pub(crate) async fn copy(
-    backend: &dyn Backend,
-    container: &str,
+    host: &dyn StepHost,
+    id: &str,
     from: &Path,
     to: &str,
     mode: Option<u32>,
@@ -310,16 +310,14 @@ pub(crate) async fn copy(
         (dir, archive::entry(from, &name, mode).map_err(io)?)
     };
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), dir.clone()];
-    let out = backend
-        .exec(container, &mkdir, &[], Duration::from_secs(30))
-        .await?;
+    let out = host.exec(id, &mkdir, &[], Duration::from_secs(30)).await?;
     if out.exit_code != 0 {
         return Err(EngineError::Other(format!(
             "cannot create {dir}: {}",
             out.stderr.trim()
         )));
     }
-    backend.upload(container, &dir, tar).await
+    host.upload(id, &dir, tar).await
 }
 
 fn file_name(path: &Path) -> String {

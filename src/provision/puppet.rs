@@ -22,7 +22,7 @@ pub struct ModulePath<'a> {
     pub vendor: Option<&'a Path>,
 }
 
-/// Stages and applies `manifest` in the target container.
+/// Stages and applies `manifest` in the target node.
 ///
 /// # Errors
 /// `(reason, output)`: puppet missing and not installable, staging failed, or the
@@ -47,8 +47,8 @@ pub async fn run(
     match dir {
         // The manifest's directory may hold files it imports; stage all of it.
         Some(d) => super::copy(
-            target.backend,
-            target.container,
+            target.host,
+            target.id,
             &target.root.join(d),
             &format!("{staged}/manifests"),
             None,
@@ -56,8 +56,8 @@ pub async fn run(
         .await
         .map_err(stage_err)?,
         None => super::copy(
-            target.backend,
-            target.container,
+            target.host,
+            target.id,
             &target.root.join(manifest),
             &format!("{staged}/manifests/{name}"),
             None,
@@ -75,15 +75,9 @@ pub async fn run(
     for (dir, staged_as) in [(paths.modules, "modules"), (paths.vendor, "vendor")] {
         let Some(dir) = dir else { continue };
         let into = format!("{staged}/{staged_as}");
-        super::copy(
-            target.backend,
-            target.container,
-            &target.root.join(dir),
-            &into,
-            None,
-        )
-        .await
-        .map_err(stage_err)?;
+        super::copy(target.host, target.id, &target.root.join(dir), &into, None)
+            .await
+            .map_err(stage_err)?;
         modulepath.push(into);
     }
     if !modulepath.is_empty() {
@@ -98,11 +92,7 @@ pub async fn run(
             .iter()
             .map(|(k, v)| format!("FACTER_{k}={v}")),
     );
-    let out = match target
-        .backend
-        .exec(target.container, &cmd, &env, timeout)
-        .await
-    {
+    let out = match target.host.exec(target.id, &cmd, &env, timeout).await {
         Ok(out) => out,
         Err(crate::backend::EngineError::ExecTimeout { timeout, .. }) => {
             return Err((
@@ -136,23 +126,17 @@ fi
 echo "envctl: installing puppet"
 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends puppet >/dev/null"#;
     let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
-    super::exec_step(
-        target.backend,
-        target.container,
-        &cmd,
-        &[],
-        Duration::from_secs(900),
-    )
-    .await
-    .map_err(|(reason, out)| {
-        (
-            format!(
-                "preparing node `{}` for Puppet: {reason}; use an image with puppet",
-                target.node.name
-            ),
-            out,
-        )
-    })
+    super::exec_step(target.host, target.id, &cmd, &[], Duration::from_secs(900))
+        .await
+        .map_err(|(reason, out)| {
+            (
+                format!(
+                    "preparing node `{}` for Puppet: {reason}; use an image with puppet",
+                    target.node.name
+                ),
+                out,
+            )
+        })
 }
 
 /// Resources Puppet reported changing (`Notice: /Stage[main]/...` lines), without the

@@ -17,7 +17,7 @@ pub struct Applied {
     pub changed: Vec<String>,
 }
 
-/// Stages the trees and applies `state` (or the highstate) in the target container.
+/// Stages the trees and applies `state` (or the highstate) in the target node.
 ///
 /// # Errors
 /// `(reason, output)`: salt missing and not installable, staging failed, a state failed
@@ -36,8 +36,8 @@ pub async fn run(
     let stage_err =
         |e: crate::backend::EngineError| (format!("staging salt files: {e}"), String::new());
     super::copy(
-        target.backend,
-        target.container,
+        target.host,
+        target.id,
         &target.root.join(states),
         &format!("{staged}/states"),
         None,
@@ -52,8 +52,8 @@ pub async fn run(
     ];
     if let Some(p) = pillar {
         super::copy(
-            target.backend,
-            target.container,
+            target.host,
+            target.id,
             &target.root.join(p),
             &format!("{staged}/pillar"),
             None,
@@ -73,11 +73,7 @@ pub async fn run(
         "salt-call".to_string(),
     ];
     cmd.extend(args);
-    let out = match target
-        .backend
-        .exec(target.container, &cmd, env, timeout)
-        .await
-    {
+    let out = match target.host.exec(target.id, &cmd, env, timeout).await {
         Ok(out) => out,
         Err(crate::backend::EngineError::ExecTimeout { timeout, .. }) => {
             return Err((
@@ -118,7 +114,7 @@ async fn ensure_salt(target: &Target<'_>) -> Result<String, (String, String)> {
         });
     let mut env = Vec::new();
     if let Some(b) = bundle.and_then(|b| std::fs::read(b).ok()) {
-        if super::stage(target.backend, target.container, "host-ca.crt", &b)
+        if super::stage(target.host, target.id, "host-ca.crt", &b)
             .await
             .is_ok()
         {
@@ -126,23 +122,17 @@ async fn ensure_salt(target: &Target<'_>) -> Result<String, (String, String)> {
         }
     }
     let cmd = vec!["sh".to_string(), "-c".to_string(), install_script()];
-    super::exec_step(
-        target.backend,
-        target.container,
-        &cmd,
-        &env,
-        Duration::from_secs(900),
-    )
-    .await
-    .map_err(|(reason, out)| {
-        (
-            format!(
-                "preparing node `{}` for Salt: {reason}; use an image with salt-call",
-                target.node.name
-            ),
-            out,
-        )
-    })
+    super::exec_step(target.host, target.id, &cmd, &env, Duration::from_secs(900))
+        .await
+        .map_err(|(reason, out)| {
+            (
+                format!(
+                    "preparing node `{}` for Salt: {reason}; use an image with salt-call",
+                    target.node.name
+                ),
+                out,
+            )
+        })
 }
 
 /// What `--out=json` said about each state.

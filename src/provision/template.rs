@@ -16,7 +16,7 @@ pub struct Placed {
     pub output: String,
 }
 
-/// Renders `from` and writes it at `to` in the target container when it differs.
+/// Renders `from` and writes it at `to` in the target node when it differs.
 ///
 /// # Errors
 /// A message saying what failed (rendering, writing, chown).
@@ -38,8 +38,7 @@ pub async fn place(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let backend = target.backend;
-    let container = target.container;
+    let (host, id) = (target.host, target.id);
     let probe = vec![
         "sh".to_string(),
         "-c".to_string(),
@@ -47,8 +46,8 @@ pub async fn place(
         "envctl-template".to_string(),
         to.to_string(),
     ];
-    let current = backend
-        .exec(container, &probe, &[], Duration::from_secs(30))
+    let current = host
+        .exec(id, &probe, &[], Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
     let mut lines = current.stdout.lines();
@@ -74,22 +73,21 @@ pub async fn place(
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| format!("`{to}` is not a file path"))?;
     let mkdir = vec!["mkdir".to_string(), "-p".to_string(), dir.clone()];
-    let out = backend
-        .exec(container, &mkdir, &[], Duration::from_secs(30))
+    let out = host
+        .exec(id, &mkdir, &[], Duration::from_secs(30))
         .await
         .map_err(|e| e.to_string())?;
     if out.exit_code != 0 {
         return Err(format!("cannot create {dir}: {}", out.stderr.trim()));
     }
     let tar = archive::bytes(&name, text.as_bytes(), mode).map_err(|e| e.to_string())?;
-    backend
-        .upload(container, &dir, tar)
+    host.upload(id, &dir, tar)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(owner) = owner {
         let chown = vec!["chown".to_string(), owner.to_string(), to.to_string()];
-        let out = backend
-            .exec(container, &chown, &[], Duration::from_secs(30))
+        let out = host
+            .exec(id, &chown, &[], Duration::from_secs(30))
             .await
             .map_err(|e| e.to_string())?;
         if out.exit_code != 0 {

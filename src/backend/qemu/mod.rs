@@ -1,13 +1,13 @@
 //! The QEMU engine: each node replica is a real VM under `qemu-system-x86_64` with
 //! software emulation (TCG, for hosts without KVM), booted from a copy-on-write overlay
 //! of a base disk (`images/qemu-node/build.sh`), with user-mode networking that
-//! forwards SSH and the node's ports to 127.0.0.1 only. Provisioning runs the same
-//! steps, mapped as for the Vagrantfile ([`vagrant::config::provisioners`]), over SSH;
-//! checks reach the VMs through [`vagrant::SshAccess`].
+//! forwards SSH and the node's ports to 127.0.0.1 only. Provisioning runs the steps
+//! over SSH through the same step runner as on containers (`provision`, with the
+//! [`SshAccess`] as the step host, by the VM verbs); checks reach the VMs through
+//! [`SshAccess`] too.
 
-use crate::backend::node::StepRun;
 use crate::backend::ssh::SshAccess;
-use crate::backend::vagrant::config::{self, Machine, Provisioner};
+use crate::backend::vagrant::config::{self, Machine};
 use crate::backend::NodeAccess;
 use crate::model::Environment;
 use crate::wait::{self, Poll};
@@ -103,18 +103,19 @@ impl Qemu {
         Ok(())
     }
 
-    /// Boots every machine of `env`, provisions it over SSH and starts its command.
-    /// Returns what each machine's steps printed (nothing when it was up already).
+    /// Boots every machine of `env` and waits until each answers on SSH; the caller
+    /// then provisions them ([`SshAccess`] is their step host) and starts their
+    /// commands ([`Qemu::start_command`]). `false` when the instance was up already.
     ///
     /// # Errors
     /// [`QemuError`]; the caller destroys what was made.
-    pub async fn up(&self, env: &Environment) -> Result<BTreeMap<String, Vec<StepRun>>, QemuError> {
+    pub async fn up(&self, env: &Environment) -> Result<bool, QemuError> {
         self.check_image()?;
         if self.exists() {
             // Already up: VMs are not changed in place (`down` first to re-create them).
             let status = self.status();
             if !status.is_empty() && status.values().all(|s| s == "running") {
-                return Ok(BTreeMap::new());
+                return Ok(false);
             }
             return Err(QemuError::Command {
                 command: "up".into(),
@@ -146,12 +147,22 @@ impl Qemu {
         )
         .map_err(io(&ports_path))?;
         let access = self.access(env)?;
-        let mut runs = BTreeMap::new();
         for m in &cfg.machines {
             self.wait_for_ssh(&access, &m.name).await?;
-            runs.insert(m.name.clone(), self.provision(&access, m).await?);
+            // The base disk does not know the machine's name; sudo wants to resolve it.
+            let hosts = format!(
+                "grep -q ' {0}$' /etc/hosts || echo '127.0.1.1 {0}' >> /etc/hosts",
+                m.hostname
+            );
+            self.shell(&access, m, &hosts)
+                .await
+                .map_err(|output| QemuError::Step {
+                    machine: m.name.clone(),
+                    step: "hostname".into(),
+                    output,
+                })?;
         }
-        Ok(runs)
+        Ok(true)
     }
 
     /// Starts one VM; returns its SSH port and guest -> host port forwards.
@@ -244,137 +255,29 @@ impl Qemu {
         })
     }
 
-    /// Runs the machine's provisioners over SSH, then starts its command.
-    async fn provision(&self, access: &SshAccess, m: &Machine) -> Result<Vec<StepRun>, QemuError> {
-        // The base disk does not know the machine's name; sudo wants to resolve it.
-        let hosts = format!(
-            "grep -q ' {0}$' /etc/hosts || echo '127.0.1.1 {0}' >> /etc/hosts",
-            m.hostname
-        );
-        self.shell(access, m, &hosts)
-            .await
-            .map_err(|output| QemuError::Step {
-                machine: m.name.clone(),
-                step: "hostname".into(),
-                output,
-            })?;
-        let runs = self.run_steps(access, m).await?;
-        if let Some(command) = &m.command {
-            let log = format!("/var/log/envctl-{}.log", m.name);
-            let start = format!(
-                "{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &",
-                exports(m),
-                name = m.name
-            );
-            self.shell(access, m, &start)
-                .await
-                .map_err(|output| QemuError::Step {
-                    machine: m.name.clone(),
-                    step: "command".into(),
-                    output,
-                })?;
-        }
-        Ok(runs)
-    }
-
-    /// Runs the machine's steps in order over SSH; returns what each printed. The
-    /// idempotence check runs them again through it ([`Machine::for_second_run`]).
+    /// Starts the machine's command (once it is provisioned), as a daemon logging to
+    /// `/var/log/envctl-NODE.log`.
     ///
     /// # Errors
-    /// [`QemuError::Step`] naming the machine and the step that failed.
-    pub async fn run_steps(
-        &self,
-        access: &SshAccess,
-        m: &Machine,
-    ) -> Result<Vec<StepRun>, QemuError> {
-        let exports = exports(m);
-        let ssh_config = self.state.join("ssh_config");
-        let mut runs = Vec::new();
-        for step in &m.provision {
-            let name = step.name().to_string();
-            let fail = |output: String| QemuError::Step {
+    /// [`QemuError::Step`] when it cannot be started.
+    pub async fn start_command(&self, access: &SshAccess, m: &Machine) -> Result<(), QemuError> {
+        let Some(command) = &m.command else {
+            return Ok(());
+        };
+        let log = format!("/var/log/envctl-{}.log", m.name);
+        let start = format!(
+            "{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &",
+            exports(m),
+            name = m.name
+        );
+        self.shell(access, m, &start)
+            .await
+            .map(drop)
+            .map_err(|output| QemuError::Step {
                 machine: m.name.clone(),
-                step: name.clone(),
+                step: "command".into(),
                 output,
-            };
-            let script = match step {
-                Provisioner::File {
-                    source,
-                    destination,
-                    ..
-                } => {
-                    let parent = Path::new(destination)
-                        .parent()
-                        .map_or("/".into(), |p| p.display().to_string());
-                    self.shell(
-                        access,
-                        m,
-                        &format!("mkdir -p {} && chown vagrant {0}", config::quote(&parent)),
-                    )
-                    .await
-                    .map_err(fail)?;
-                    let target = format!("{}:{destination}", m.name);
-                    let output = run(
-                        "scp",
-                        &[
-                            "-q".as_ref(),
-                            "-r".as_ref(),
-                            "-F".as_ref(),
-                            ssh_config.as_os_str(),
-                            source.as_ref(),
-                            target.as_ref(),
-                        ],
-                    )
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                    runs.push(StepRun {
-                        label: name.clone(),
-                        tool: step.tool(),
-                        output,
-                    });
-                    continue;
-                }
-                Provisioner::Shell {
-                    inline: Some(inline),
-                    ..
-                } => format!("{exports}{inline}"),
-                Provisioner::Shell {
-                    path: Some(path),
-                    args,
-                    ..
-                } => {
-                    let staged = "/tmp/envctl-step";
-                    let target = format!("{}:{staged}", m.name);
-                    run(
-                        "scp",
-                        &[
-                            "-q".as_ref(),
-                            "-F".as_ref(),
-                            ssh_config.as_os_str(),
-                            path.as_ref(),
-                            target.as_ref(),
-                        ],
-                    )
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                    let args: Vec<String> = args.iter().map(|a| config::quote(a)).collect();
-                    format!("{exports}chmod +x {staged} && {staged} {}", args.join(" "))
-                }
-                Provisioner::Shell { .. } => continue,
-                Provisioner::Ansible { .. } | Provisioner::Puppet { .. } => {
-                    return Err(fail(
-                        "ansible and puppet steps do not run on the qemu engine yet; use engine = \"vagrant\" (Vagrant's own provisioners) or \"docker\"".into(),
-                    ));
-                }
-            };
-            let output = self.shell(access, m, &script).await.map_err(fail)?;
-            runs.push(StepRun {
-                label: name.clone(),
-                tool: step.tool(),
-                output,
-            });
-        }
-        Ok(runs)
+            })
     }
 
     async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<String, String> {
@@ -488,7 +391,7 @@ fn pid(dir: &Path) -> Option<u32> {
         .ok()
 }
 
-/// The machine's environment, as `export` lines for its shell steps.
+/// The machine's environment, as `export` lines for its command.
 fn exports(m: &Machine) -> String {
     m.env
         .iter()

@@ -5,7 +5,7 @@
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
-use crate::backend::node::{MachineRun, StepRun};
+use crate::backend::node::{MachineRun, StepRun, StepTool};
 use crate::backend::qemu::Qemu;
 use crate::backend::ssh::SshAccess;
 use crate::backend::vagrant::config::VagrantConfig;
@@ -50,7 +50,21 @@ impl Machines {
                     .map(|m| (m.name.clone(), machines::step_outputs(&out, m)))
                     .collect())
             }
-            Machines::Qemu(q) => q.up(env).await.map_err(|e| e.to_string()),
+            Machines::Qemu(q) => {
+                if !q.up(env).await.map_err(|e| e.to_string())? {
+                    return Ok(BTreeMap::new());
+                }
+                let access = q.access(env).map_err(|e| e.to_string())?;
+                let mut runs = BTreeMap::new();
+                for m in &cfg.machines {
+                    let steps = steps_over_ssh(&q.root, env, &access, m, false).await?;
+                    runs.insert(m.name.clone(), steps);
+                    q.start_command(&access, m)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(runs)
+            }
         }
     }
 
@@ -71,7 +85,7 @@ impl Machines {
             let skipped = again.for_second_run(node);
             let steps = match self {
                 Machines::Vagrant(v) => v.provision_again(&again).await.map_err(|e| e.to_string()),
-                Machines::Qemu(q) => q.run_steps(access, &again).await.map_err(|e| e.to_string()),
+                Machines::Qemu(q) => steps_over_ssh(&q.root, env, access, m, true).await,
             }?;
             runs.push(MachineRun {
                 machine: m.name.clone(),
@@ -103,6 +117,55 @@ impl Machines {
             Machines::Qemu(_) => "qemu",
         }
     }
+}
+
+/// Runs the steps of machine `m`'s node over SSH, through the step runner containers
+/// use (every step kind: shell, script, copy, template, ansible, puppet, salt); on
+/// the second run of the idempotence check without the steps marked `idempotent =
+/// false`. What each step printed, as the machine's provisioning log keeps it.
+async fn steps_over_ssh(
+    root: &std::path::Path,
+    env: &Environment,
+    access: &SshAccess,
+    m: &crate::backend::vagrant::config::Machine,
+    second_run: bool,
+) -> Result<Vec<StepRun>, String> {
+    let Some(node) = env.nodes.get(&m.node) else {
+        return Ok(Vec::new());
+    };
+    let target = crate::provision::Target {
+        host: access,
+        root,
+        id: &m.name,
+        node,
+        env,
+        // Each replica is a machine of its own name (a `Host` of the ssh_config).
+        hosts: access
+            .nodes
+            .keys()
+            .map(|r| (r.clone(), r.clone()))
+            .collect(),
+        second_run,
+    };
+    let logs = crate::provision::run(&target, &|_, _| {})
+        .await
+        .map_err(|e| format!("machine `{}`: {e}", m.name))?;
+    Ok(node
+        .provision
+        .iter()
+        .zip(logs)
+        .enumerate()
+        .filter(|(_, (_, log))| !log.skipped)
+        .map(|(i, (step, log))| StepRun {
+            label: format!("{:02} {}", i + 1, log.label),
+            tool: match step.kind {
+                crate::model::StepKind::Ansible { .. } => StepTool::Ansible,
+                crate::model::StepKind::Puppet { .. } => StepTool::Puppet,
+                _ => StepTool::Other,
+            },
+            output: log.output,
+        })
+        .collect())
 }
 
 /// The VM engine instance `instance` of environment `env` has machines (or their

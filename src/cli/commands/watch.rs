@@ -301,7 +301,7 @@ fn sync(
             for (replica, container) in replicas {
                 let done = ctx.runtime.block_on(async {
                     crate::provision::copy(
-                        inst.backend.as_ref(),
+                        &crate::provision::OnEngine(inst.backend.as_ref()),
                         &container,
                         &root.join(&rule.from),
                         &rule.to,

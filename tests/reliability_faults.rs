@@ -151,10 +151,16 @@ fn engine_gone_during_verify_exits_3_with_a_message() {
 }
 
 #[test]
-fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
+fn a_node_killed_during_verify_exits_3_naming_it_with_its_log_and_writes_its_report() {
     let p = Project::fixture("web");
     p.file("specs/web/endless.toml", ENDLESS_SPEC);
-    let mut bg = Background::start(&p, &p.instance, &["test", "web", "never"], &[]);
+    let junit = p.path().join("junit.xml");
+    let mut bg = Background::start(
+        &p,
+        &p.instance,
+        &["test", "web", "never", "--junit", junit.to_str().unwrap()],
+        &[],
+    );
     bg.wait_for_verify();
     kill_container(&format!("{}.web", p.object_prefix("web", &p.instance)));
     let out = bg.finish().expect(3);
@@ -163,6 +169,13 @@ fn a_node_killed_during_verify_exits_3_naming_it_with_its_log() {
         out.stderr.contains("listening on 8080"),
         "log tail: {}",
         out.stderr
+    );
+    // The run stopped at the fault and still wrote its report: the assertion it cut
+    // short says so, and is not a pass.
+    let report = std::fs::read_to_string(&junit).expect("the JUnit report is written");
+    assert!(
+        report.contains("<skipped") && report.contains("interrupted"),
+        "{report}"
     );
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

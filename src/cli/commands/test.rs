@@ -152,7 +152,7 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         up.and_then(|()| super::up::every_replica_runs(ctx, &inst))
             .and_then(|()| super::provision::check_idempotence(ctx, &inst, !args.no_cache))
             .and_then(|()| {
-                let watchdog = ctx.runtime.spawn(on_fault(inst.clone(), keep));
+                let watchdog = ctx.runtime.spawn(on_fault(inst.clone()));
                 verified = true;
                 let result = super::verify::verify_after(
                     ctx,
@@ -165,7 +165,9 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
                     },
                     bundle.as_ref(),
                 );
-                watchdog.abort();
+                if fault().is_none() {
+                    watchdog.abort();
+                }
                 result
             })
     };
@@ -197,14 +199,22 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
         let up = (events.as_slice(), origin, up_failed);
         super::artifacts::finish_after_up(ctx, &inst, bundle, up, verified);
     }
-    if !keep {
-        let cut_short = interrupted.load(SeqCst);
+    let faulted = fault();
+    if faulted.is_some_and(|f| f.engine_lost) {
+        // Nothing can be removed from an engine that is gone; `down` or `gc` will.
+        eprintln!(
+            "not removing the instance: the engine is gone; run `{}` once it is back",
+            crate::hint::command(&format!("down {}", inst.env.name))
+        );
+    } else if !keep {
+        // After an interrupt or a fault, an engine that stopped answering must not keep
+        // envctl.
+        let cut_short = interrupted.load(SeqCst) || faulted.is_some();
         let gone = ctx.runtime.block_on(async {
             let gone = down::down_until_gone(&inst);
             if !cut_short {
                 return gone.await;
             }
-            // After an interrupt, an engine that stopped answering must not keep envctl.
             tokio::time::timeout(interrupt::CLEANUP, gone)
                 .await
                 .unwrap_or_else(|_| {
@@ -300,19 +310,36 @@ fn dry_run(
     Ok(())
 }
 
+/// A fault seen while specs ran: what it said (redacted), and whether the engine is gone.
+pub struct SeenFault {
+    pub message: String,
+    pub engine_lost: bool,
+}
+
+static FAULT: std::sync::OnceLock<SeenFault> = std::sync::OnceLock::new();
+
+/// The fault [`on_fault`] saw, if any: the run it cut short ends with exit 3 saying it.
+pub fn fault() -> Option<&'static SeenFault> {
+    FAULT.get()
+}
+
 /// While specs run (the main thread is busy with them): when a node stops or the engine
-/// goes away, reports it, removes the instance when the engine is still there, and
-/// exits 3.
-pub async fn on_fault(inst: crate::instance::Instance, keep: bool) {
+/// goes away, records the fault and cancels the run, which then stops, writes its
+/// reports (the assertions cut short say "interrupted"), cleans up what the engine still
+/// lets it, and ends with exit 3 naming the fault. When the engine is gone, this task
+/// also makes sure the process ends: if the run has not finished within the cleanup
+/// grace, it reports the fault and exits 3 itself.
+pub async fn on_fault(inst: crate::instance::Instance) {
     let fault = crate::instance::watch::first_fault(&inst).await;
-    eprintln!(
-        "error: {}",
-        crate::model::secrets::redact(&fault.to_string())
-    );
-    if !keep && !fault.engine_lost() {
-        if let Err(e) = down::down_until_gone(&inst).await {
-            eprintln!("error: cleaning up: {e}\n  run `envctl gc` to remove what is left");
-        }
+    let seen = FAULT.get_or_init(|| SeenFault {
+        message: crate::model::secrets::redact(&fault.to_string()),
+        engine_lost: fault.engine_lost(),
+    });
+    crate::cancel::cancel();
+    if !seen.engine_lost {
+        return;
     }
+    tokio::time::sleep(interrupt::CLEANUP).await;
+    eprintln!("error: {}", seen.message);
     std::process::exit(i32::from(super::super::exit::ENVIRONMENT));
 }

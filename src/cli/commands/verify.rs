@@ -34,8 +34,9 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
         tokio::time::sleep(super::super::interrupt::CLEANUP).await;
         std::process::exit(i32::from(super::super::exit::INTERRUPTED));
     });
-    // A node that stops or an engine that goes away is a fault (exit 3), not failed specs.
-    ctx.runtime.spawn(super::test::on_fault(inst.clone(), true));
+    // A node that stops or an engine that goes away is a fault (exit 3), not failed specs;
+    // the run stops and writes its reports first.
+    ctx.runtime.spawn(super::test::on_fault(inst.clone()));
     let result = verify_after(
         ctx,
         &inst,
@@ -210,7 +211,11 @@ pub fn verify_after(
     }
     write_evidence(&summary, report, &inst.root, &inst.env, images)?;
     if crate::cancel::is_cancelled() {
-        // Assertions cut short say "interrupted" in the reports; none is a failure.
+        // Assertions cut short say "interrupted" in the reports; none is a failure. A
+        // node that stopped, or an engine that went away, is a fault (exit 3).
+        if let Some(fault) = super::test::fault() {
+            return Err(Failure::Environment(fault.message.clone()));
+        }
         return Err(Failure::Interrupted);
     }
     Ok(if summary.failed() > 0 {

@@ -63,6 +63,56 @@ fn qemu_refuses_what_it_cannot_serve_before_creating_anything() {
     assert_refused("qemu");
 }
 
+/// An ansible step with roles from a `requirements.yml`: Vagrant's own provisioner does
+/// not install them, so the vagrant engine refuses the step (exit 2, its line); QEMU's
+/// machines use envctl's step runner, which does (tests/vm_qemu.rs runs one).
+#[test]
+fn vagrant_refuses_a_steps_requirements_at_its_line() {
+    let p = Project::vm_example();
+    p.file("ansible/site.yml", "- hosts: web\n  roles: [motd]\n");
+    p.file(
+        "ansible/requirements.yml",
+        "roles:\n  - src: ../vendor/motd\n",
+    );
+    p.file(
+        "vendor/motd/tasks/main.yml",
+        "- ansible.builtin.debug: {}\n",
+    );
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml")).unwrap();
+    p.file(
+        "environments/vm.toml",
+        env.replace(
+            "provision = [",
+            "provision = [\n  { ansible = \"ansible/site.yml\" },",
+        ),
+    );
+    let run = p.run(&["--engine", "vagrant", "up", "vm"]).expect(2);
+    assert!(
+        run.stderr.contains("environments/vm.toml:11")
+            && run
+                .stderr
+                .contains("the vagrant engine does not support `requirements`"),
+        "{}",
+        run.output()
+    );
+    assert!(!p.path().join(".envctl/vagrant").exists());
+    // The same definition passes validation on qemu (it fails later, for want of a VM
+    // base disk here, not at the step).
+    let on_qemu = p.run_env(
+        &["--engine", "qemu", "up", "vm"],
+        &[(
+            "ENVCTL_QEMU_IMAGE",
+            p.path().join("no-disk").to_str().unwrap(),
+        )],
+    );
+    assert!(
+        !on_qemu.stderr.contains("does not support"),
+        "{}",
+        on_qemu.output()
+    );
+    assert_eq!(on_qemu.code, 3, "{}", on_qemu.output());
+}
+
 #[test]
 fn docker_serves_the_verbs_vms_refuse() {
     // The same flags are accepted on docker: what fails there is the missing instance or

@@ -22,13 +22,24 @@ impl Drop for Down<'_> {
     }
 }
 
-/// A fourth step for the `vm` example's node: an Ansible playbook (a template task,
-/// become root through sudo), run by the same step runner as on containers, with a
-/// spec of what it wrote. The second run of the idempotence check runs it again.
+/// A fourth step for the `vm` example's node: an Ansible playbook (a role from its
+/// requirements.yml and a copy task, become root through sudo), run by the same step
+/// runner as on containers, with specs of what it wrote. The second run of the
+/// idempotence check runs it again.
 fn ansible_step(p: &Project) {
     p.file(
         "ansible/vm.yml",
-        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: greeting\n      ansible.builtin.copy:\n        dest: /etc/envctl-vm.txt\n        content: \"{{ greeting }} on {{ inventory_hostname }}\\n\"\n        mode: \"0644\"\n",
+        "- hosts: web\n  gather_facts: false\n  roles: [motd]\n  tasks:\n    - name: greeting\n      ansible.builtin.copy:\n        dest: /etc/envctl-vm.txt\n        content: \"{{ greeting }} on {{ inventory_hostname }}\\n\"\n        mode: \"0644\"\n",
+    );
+    // A role from the project, named by the playbook's requirements.yml: installed on
+    // this host by the step runner before the playbook runs, as for containers.
+    p.file(
+        "ansible/requirements.yml",
+        "roles:\n  - src: ../vendor/motd\n",
+    );
+    p.file(
+        "vendor/motd/tasks/main.yml",
+        "- ansible.builtin.copy:\n    dest: /etc/motd-envctl\n    content: \"from the vendored role\\n\"\n",
     );
     let kernel = "{ name = \"record the kernel\", shell = \"uname -r > /srv/www/kernel.txt\" },";
     let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
@@ -48,7 +59,7 @@ fn ansible_step(p: &Project) {
     p.file("environments/vm.toml", env);
     p.file(
         "specs/vm/ansible.toml",
-        "[[file]]\ntitle = \"written by ansible over ssh\"\nnode = \"web\"\npath = \"/etc/envctl-vm.txt\"\ncontains = [\"hello from ansible on web\"]\nowner = \"root\"\n",
+        "[[file]]\ntitle = \"written by ansible over ssh\"\nnode = \"web\"\npath = \"/etc/envctl-vm.txt\"\ncontains = [\"hello from ansible on web\"]\nowner = \"root\"\n\n[[file]]\ntitle = \"written by the role requirements.yml names\"\nnode = \"web\"\npath = \"/etc/motd-envctl\"\ncontains = [\"from the vendored role\"]\n",
     );
 }
 
@@ -111,7 +122,7 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
         .expect(0);
     assert_eq!(init.stdout.trim(), "systemd");
     let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
-    assert!(verify.stdout.contains("6 passed"), "{}", verify.output());
+    assert!(verify.stdout.contains("7 passed"), "{}", verify.output());
     // A step that appends on every run: the check on the running VM (already up, so not
     // provisioned again) runs it a second time and names the file, exit 4.
     p.vm_counting_step("");

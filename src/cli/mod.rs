@@ -180,7 +180,14 @@ impl Context {
             .nodes
             .values()
             .flat_map(|node| {
-                node.container_keys.iter().map(move |(key, at)| {
+                node.container_keys
+                    .iter()
+                    // A step's dependencies are installed on this host by envctl's step
+                    // runner, which QEMU's machines share; Vagrant's run its own.
+                    .filter(move |(key, _)| {
+                        !(kind == EngineKind::Qemu && matches!(*key, "requirements" | "vendor"))
+                    })
+                    .map(move |(key, at)| {
                     at.diagnostic(
                         Some(&format!("nodes.{}.{key}", node.name)),
                         format!(

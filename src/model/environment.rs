@@ -1899,7 +1899,8 @@ fn finish_node(name: &str, p: PartialNode, errors: &mut Vec<Diagnostic>) -> Opti
     if let Some(sync) = &p.sync {
         container_keys.push(("sync", sync.at.clone()));
     }
-    // Dependencies are installed by envctl's own step runner, which machines do not use.
+    // Dependencies are installed by envctl's own step runner, which Vagrant's machines
+    // do not use (their steps run through Vagrant's provisioners).
     for step in p.provision.iter().flatten() {
         let key = match &step.kind {
             StepKind::Ansible { dependencies, .. } if !dependencies.is_empty() => "requirements",

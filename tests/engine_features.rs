@@ -65,9 +65,10 @@ fn qemu_refuses_what_it_cannot_serve_before_creating_anything() {
 
 /// An ansible step with roles from a `requirements.yml`: Vagrant's own provisioner does
 /// not install them, so the vagrant engine refuses the step (exit 2, its line); QEMU's
-/// machines use envctl's step runner, which does (tests/vm_qemu.rs runs one).
+/// machines use envctl's step runner, which does (tests/vm_qemu.rs runs one). A puppet
+/// step's `vendor` is refused on qemu.
 #[test]
-fn vagrant_refuses_a_steps_requirements_at_its_line() {
+fn vagrant_refuses_a_steps_requirements_and_qemu_a_puppet_vendor_at_their_line() {
     let p = Project::vm_example();
     p.file("ansible/site.yml", "- hosts: web\n  roles: [motd]\n");
     p.file(
@@ -111,6 +112,31 @@ fn vagrant_refuses_a_steps_requirements_at_its_line() {
         on_qemu.output()
     );
     assert_eq!(on_qemu.code, 3, "{}", on_qemu.output());
+
+    // A puppet step's vendored modules are not yet shown on a real VM: refused on qemu.
+    p.file("puppet/site.pp", "notice('hi')\n");
+    p.file(
+        "puppet/vendor/stdlib/manifests/init.pp",
+        "class stdlib {}\n",
+    );
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml")).unwrap();
+    p.file(
+        "environments/vm.toml",
+        env.replace(
+            "{ ansible = \"ansible/site.yml\" },",
+            "{ puppet = \"puppet/site.pp\", vendor = \"puppet/vendor\" },",
+        ),
+    );
+    let run = p.run(&["--engine", "qemu", "up", "vm"]).expect(2);
+    assert!(
+        run.stderr.contains("environments/vm.toml:11")
+            && run
+                .stderr
+                .contains("the qemu engine does not support `vendor`"),
+        "{}",
+        run.output()
+    );
+    assert!(!p.path().join(".envctl/qemu").exists());
 }
 
 #[test]

@@ -363,6 +363,12 @@ pub enum StepKind {
 }
 
 impl Step {
+    /// The label with the step's number (`index` from 1), as machines' logs and
+    /// Vagrant's provisioners name a step: `03 record the kernel`.
+    pub fn numbered_label(&self, index: usize) -> String {
+        format!("{index:02} {}", self.label())
+    }
+
     /// A short description for progress output and errors.
     pub fn label(&self) -> String {
         if let Some(name) = &self.name {

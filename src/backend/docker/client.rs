@@ -224,17 +224,15 @@ impl Docker {
             .await
             .map_err(|_| unreachable("no answer within 10s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        let tls_forward = if tunnel.is_none()
-            && endpoint.starts_with("tcp://")
-            && std::env::var_os("DOCKER_TLS_VERIFY").is_some()
-        {
-            let certs = super::engine_info::cert_dir();
-            Some(Arc::new(super::tls_forward::Forward::open(
-                endpoint, &certs,
-            )?))
-        } else {
-            None
-        };
+        let tls_forward =
+            if endpoint.starts_with("tcp://") && std::env::var_os("DOCKER_TLS_VERIFY").is_some() {
+                let certs = super::engine_info::cert_dir();
+                Some(Arc::new(super::tls_forward::Forward::open(
+                    endpoint, &certs,
+                )?))
+            } else {
+                None
+            };
         let podman = client.version().await.is_ok_and(|v| {
             v.components
                 .unwrap_or_default()

@@ -28,11 +28,9 @@ impl Backend for Docker {
     }
 
     fn tool_endpoint(&self) -> Option<String> {
-        match (&self.tunnel, &self.tls_forward) {
-            (Some(tunnel), _) => Some(tunnel.endpoint()),
-            (None, Some(forward)) => Some(forward.endpoint()),
-            (None, None) => None,
-        }
+        // At most one of them: ssh:// has the tunnel, tcp:// with TLS the forward.
+        (self.tunnel.as_ref().map(|t| t.endpoint()))
+            .or_else(|| self.tls_forward.as_ref().map(|f| f.endpoint()))
     }
 
     async fn reach(

@@ -37,14 +37,7 @@ struct Destination {
 impl Destination {
     /// Reads `ssh://[USER@]HOST[:PORT]`, as the docker CLI does (no path).
     fn parse(endpoint: &str) -> Result<Destination, String> {
-        let url = reqwest::Url::parse(endpoint).map_err(|e| format!("not a URL: {e}"))?;
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or("no host")?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let (url, host) = super::tool_socket::endpoint_host(endpoint)?;
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
             return Err("only ssh://[USER@]HOST[:PORT], with no path".into());
         }

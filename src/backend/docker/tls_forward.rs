@@ -29,14 +29,7 @@ struct Address {
 
 impl Address {
     fn parse(endpoint: &str) -> Result<Address, String> {
-        let url = reqwest::Url::parse(endpoint).map_err(|e| format!("not a URL: {e}"))?;
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or("no host")?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let (url, host) = super::tool_socket::endpoint_host(endpoint)?;
         // The docker CLI's default port for a TLS engine.
         let port = url.port().unwrap_or(2376);
         Ok(Address { host, port })

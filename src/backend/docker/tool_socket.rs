@@ -45,6 +45,23 @@ impl ToolSocket {
     }
 }
 
+/// The URL `endpoint` (`ssh://...`, `tcp://...`) and its host, without an IPv6
+/// address's brackets: what both ways to an engine connect to.
+///
+/// # Errors
+/// Not a URL, or no host.
+pub fn endpoint_host(endpoint: &str) -> Result<(reqwest::Url, String), String> {
+    let url = reqwest::Url::parse(endpoint).map_err(|e| format!("not a URL: {e}"))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok((url, host))
+}
+
 impl Drop for ToolSocket {
     fn drop(&mut self) {
         self.accept.abort();

@@ -119,7 +119,7 @@ impl Machine {
         self.command = None;
         skipped
             .iter()
-            .map(|&i| format!("{:02} {}", i + 1, node.provision[i].label()))
+            .map(|&i| node.provision[i].numbered_label(i + 1))
             .collect()
     }
 }
@@ -263,7 +263,7 @@ fn machine(
 pub fn provisioners(env: &Environment, node: &Node, root: &Path) -> Vec<Provisioner> {
     let mut out = Vec::new();
     for (i, step) in node.provision.iter().enumerate() {
-        let name = format!("{:02} {}", i + 1, step.label());
+        let name = step.numbered_label(i + 1);
         match &step.kind {
             StepKind::Shell { command } => out.push(Provisioner::Shell {
                 name,

@@ -157,7 +157,7 @@ async fn steps_over_ssh(
         .enumerate()
         .filter(|(_, (_, log))| !log.skipped)
         .map(|(i, (step, log))| StepRun {
-            label: format!("{:02} {}", i + 1, log.label),
+            label: step.numbered_label(i + 1),
             tool: match step.kind {
                 crate::model::StepKind::Ansible { .. } => StepTool::Ansible,
                 crate::model::StepKind::Puppet { .. } => StepTool::Puppet,

@@ -123,16 +123,95 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     assert_eq!(init.stdout.trim(), "systemd");
     let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
     assert!(verify.stdout.contains("7 passed"), "{}", verify.output());
-    // A step that appends on every run: the check on the running VM (already up, so not
-    // provisioned again) runs it a second time and names the file, exit 4.
-    p.vm_counting_step("");
-    let test = p.run_env(&["test", "vm", "--keep"], &vars).expect(4);
+    // The command's output, and what it writes next (`logs --follow`).
+    let logs = p.run_env(&["logs", "vm", "web"], &vars).expect(0);
     assert!(
-        test.stderr.contains("file added:    /srv/www/runs.txt"),
+        logs.stdout.contains("listening on 8080"),
+        "{}",
+        logs.output()
+    );
+    let mut follow = crate::background::Background::start(
+        &p,
+        &p.instance,
+        &["logs", "vm", "web", "--follow"],
+        &vars,
+    );
+    follow.wait_until("the log so far is shown", |bg| {
+        bg.output().contains("listening on 8080")
+    });
+    p.run_env(
+        &[
+            "exec",
+            "vm",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo followed-line >> /var/log/envctl-web.log",
+        ],
+        &vars,
+    )
+    .expect(0);
+    follow.wait_until("a new line is shown", |bg| {
+        bg.output().contains("followed-line")
+    });
+    follow.signal(libc::SIGINT);
+    drop(follow.finish());
+    // A step that appends on every run, added to the running VM by `provision` (the
+    // current steps, run again over SSH; the command keeps running, once)...
+    p.vm_counting_step("");
+    p.run_env(&["provision", "vm"], &vars).expect(0);
+    let runs = p
+        .run_env(
+            &["exec", "vm", "web", "--", "cat", "/srv/www/runs.txt"],
+            &vars,
+        )
+        .expect(0);
+    assert_eq!(runs.stdout.lines().count(), 1, "{}", runs.output());
+    let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
+    assert!(verify.stdout.contains("7 passed"), "{}", verify.output());
+    // ... then the check on the running VM (already up, so not provisioned again) runs
+    // it a second time and names the file, exit 4; the failure bundle holds the VM's
+    // console, its command's output, the logs and its state.
+    let bundle = p.path().join("bundle");
+    let test = p
+        .run_env(
+            &[
+                "test",
+                "vm",
+                "--keep",
+                "--artifacts",
+                bundle.to_str().unwrap(),
+            ],
+            &vars,
+        )
+        .expect(4);
+    assert!(
+        test.stderr
+            .contains("file modified: /srv/www/runs.txt (content)"),
         "{}",
         test.output()
     );
     assert!(!test.stderr.contains("kernel.txt"), "{}", test.output());
+    let read = |f: &str| {
+        std::fs::read_to_string(bundle.join(f)).unwrap_or_else(|e| panic!("bundle {f}: {e}"))
+    };
+    let console = p
+        .path()
+        .join(".envctl/qemu/vm")
+        .join(&p.instance)
+        .join("web/console.log");
+    let console = std::fs::read_to_string(console).unwrap();
+    let taken = read("nodes/web.console.log");
+    assert!(!taken.is_empty(), "the VM's console is empty");
+    assert!(console.starts_with(&taken), "{taken}");
+    assert!(read("nodes/web.log").contains("followed-line"));
+    assert!(read("logs/web.idempotence.log").contains("(04 count runs)"));
+    assert!(
+        read("nodes.txt").contains("web\tmachine\trunning"),
+        "{}",
+        read("nodes.txt")
+    );
     let again = p
         .run_env(&["logs", "vm", "web", "--idempotence"], &vars)
         .expect(0);
@@ -165,4 +244,41 @@ fn without_a_base_disk_up_says_how_to_build_one_and_leaves_nothing() {
     );
     assert!(!p.path().join(".envctl/qemu/vm").join(&p.instance).exists());
     p.run_env(&["status", "vm"], &vars).expect(0);
+}
+
+#[test]
+#[ignore = "boots a real VM under QEMU; run with ./dev test-vm"]
+fn a_killed_test_run_leaves_a_vm_that_gc_stops_and_removes() {
+    let image = image();
+    let vars = [
+        ("ENVCTL_QEMU_IMAGE", image.as_str()),
+        ("ENVCTL_ENGINE", "qemu"),
+    ];
+    let p = Project::vm_example();
+    let _down = Down(&p, vars);
+    let state = p.path().join(".envctl/qemu/vm").join(&p.instance);
+    let pid_file = state.join("web/pid");
+    let mut run = crate::background::Background::start(&p, &p.instance, &["test", "vm"], &vars);
+    run.wait_until("the VM is started", |_| pid_file.is_file());
+    run.signal(libc::SIGKILL);
+    drop(run.finish());
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let process = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(process.exists(), "the killed run's VM is not running");
+    let dry = p.run_env(&["gc", "--dry-run"], &vars).expect(0);
+    assert!(
+        dry.stdout
+            .contains(&format!("would remove qemu machines (vm/{})", p.instance))
+            && dry.stdout.contains("is gone"),
+        "{}",
+        dry.output()
+    );
+    assert!(process.exists(), "a dry run stopped the VM");
+    p.run_env(&["gc"], &vars).expect(0);
+    assert!(!process.exists(), "gc left the VM running");
+    assert!(!state.exists(), "gc left the VM's state");
+    assert!(!state.with_extension("owner.json").exists());
 }

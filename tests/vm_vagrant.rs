@@ -308,26 +308,171 @@ fn a_failing_step_on_vagrant_is_an_environment_error_and_leaves_nothing() {
     p.run(&["status", "vm"]).expect(0);
 }
 
+/// A secret of the `vm` example for the tests of what machines print.
+const VM_SECRET: &str = "vm-secret-4c1e9a";
+
 #[test]
-fn exec_and_status_reach_a_vagrant_machine() {
+fn exec_status_logs_provision_and_the_bundle_on_a_vagrant_machine() {
     let _one = one_at_a_time();
     let p = vm_project(false);
-    p.run_env(&["up", "vm"], &[("ENVCTL_VAGRANT_PROVIDER", "docker")])
-        .expect(0);
+    p.vm_counting_step("");
+    let env = std::fs::read_to_string(p.path().join("environments/vm.toml"))
+        .unwrap()
+        .replace(
+            "[nodes.web]",
+            &format!("[secrets]\nVM_TOKEN = {{ value = \"{VM_SECRET}\" }}\n\n[nodes.web]"),
+        );
+    p.file("environments/vm.toml", env);
+    let vars = [("ENVCTL_VAGRANT_PROVIDER", "docker")];
+    p.run_env(&["up", "vm"], &vars).expect(0);
     let out = p
         .run(&["exec", "vm", "web", "--", "cat", "/srv/www/marker.txt"])
         .expect(0);
     assert_eq!(out.stdout.trim(), "provisioned by envctl");
     p.run(&["exec", "vm", "web", "--", "sh", "-c", "exit 5"])
         .expect(5);
+    // What a machine prints never shows a secret.
+    let said = p
+        .run(&["exec", "vm", "web", "--", "echo", "token", VM_SECRET])
+        .expect(0);
+    assert_eq!(said.stdout.trim(), "token [redacted]", "{}", said.output());
     let status = p.run(&["status", "vm"]).expect(0);
     assert!(
         status.stdout.contains("web") && status.stdout.contains("running"),
         "{}",
         status.stdout
     );
+
+    // logs: the command's output, its last lines, and what it writes next.
+    let logs = p.run(&["logs", "vm", "web"]).expect(0);
+    assert!(
+        logs.stdout.contains("listening on 8080"),
+        "{}",
+        logs.output()
+    );
+    let append = |line: &str| {
+        let cmd = format!("echo {line} >> /var/log/envctl-web.log");
+        p.run(&["exec", "vm", "web", "--", "sh", "-c", &cmd])
+            .expect(0);
+    };
+    append("second-line");
+    let tail = p.run(&["logs", "vm", "web", "--tail", "1"]).expect(0);
+    assert_eq!(tail.stdout.trim(), "second-line", "{}", tail.output());
+    let mut follow = crate::background::Background::start(
+        &p,
+        &p.instance,
+        &["logs", "vm", "web", "--follow"],
+        &[],
+    );
+    follow.wait_until("the log so far is shown", |bg| {
+        bg.output().contains("second-line")
+    });
+    append(&format!("followed-{VM_SECRET}"));
+    follow.wait_until("a new line is shown", |bg| {
+        bg.output().contains("followed-")
+    });
+    follow.signal(libc::SIGINT);
+    let followed = follow.finish();
+    assert!(
+        followed.stdout.contains("followed-[redacted]") && !followed.output().contains(VM_SECRET),
+        "{}",
+        followed.output()
+    );
+
+    // provision: the steps run again on the running machine (the counting step adds a
+    // line), the command keeps serving, and the log of the new run replaces the first.
+    p.run_env(&["provision", "vm"], &vars).expect(0);
+    let runs = p
+        .run(&["exec", "vm", "web", "--", "wc", "-l", "/srv/www/runs.txt"])
+        .expect(0);
+    assert!(runs.stdout.starts_with("2 "), "{}", runs.output());
+    let log = p.run(&["logs", "vm", "web", "--provision"]).expect(0);
+    assert!(log.stdout.contains("(04 count runs)"), "{}", log.output());
+    let verify = p.run(&["verify", "vm"]).expect(0);
+    assert!(verify.stdout.contains("5 passed"), "{}", verify.output());
+    // ... and with the check, the counting step is named (exit 4).
+    let check = p
+        .run_env(&["provision", "vm", "--check-idempotence"], &vars)
+        .expect(4);
+    assert!(
+        check.stderr.contains("/srv/www/runs.txt"),
+        "{}",
+        check.output()
+    );
+
+    // A failing spec with --artifacts: the bundle holds the reports, the machine's
+    // output, its provisioning log and its state, all redacted.
+    p.file(
+        "specs/vm/broken.toml",
+        "[[file]]\ntitle = \"a file nobody wrote\"\nnode = \"web\"\npath = \"/srv/www/missing.txt\"\nexists = true\n",
+    );
+    let bundle = p.path().join("bundle");
+    let failed = p
+        .run(&["verify", "vm", "--artifacts", bundle.to_str().unwrap()])
+        .expect(1);
+    assert!(
+        failed.stderr.contains("wrote the run's artifacts"),
+        "{}",
+        failed.output()
+    );
+    let read =
+        |f: &str| std::fs::read_to_string(bundle.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    assert!(read("junit.xml").contains("a_file_nobody_wrote"));
+    assert!(read("nodes/web.log").contains("followed-[redacted]"));
+    assert!(read("logs/web.provision.log").contains("(04 count runs)"));
+    assert!(
+        read("nodes.txt").contains("web\tmachine\trunning"),
+        "{}",
+        read("nodes.txt")
+    );
+    for (path, bytes) in common::files_under(&bundle) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(VM_SECRET),
+            "{} shows the secret",
+            path.display()
+        );
+    }
     p.run(&["down", "vm"]).expect(0);
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+}
+
+#[test]
+fn a_killed_test_run_leaves_machines_that_gc_destroys() {
+    let _one = one_at_a_time();
+    let p = vm_project(false);
+    let vars = [("ENVCTL_VAGRANT_PROVIDER", "docker")];
+    let mut run = crate::background::Background::start(&p, &p.instance, &["test", "vm"], &vars);
+    run.wait_until("the machines are up", |bg| bg.output().contains(": up in"));
+    run.signal(libc::SIGKILL);
+    drop(run.finish());
+    let owner = p
+        .path()
+        .join(".envctl/vagrant/vm")
+        .join(format!("{}.owner.json", p.instance));
+    assert!(owner.is_file(), "the run recorded no owner");
+    assert!(
+        !p.leftovers().is_empty(),
+        "the killed run left nothing to collect"
+    );
+    // `up` machines are not garbage: only the dead run's.
+    let dry = p.run(&["gc", "--engine", "vagrant", "--dry-run"]).expect(0);
+    assert!(
+        dry.stdout.contains(&format!(
+            "would remove vagrant machines (vm/{})",
+            p.instance
+        )) && dry.stdout.contains("is gone"),
+        "{}",
+        dry.output()
+    );
+    assert!(!p.leftovers().is_empty(), "a dry run removed something");
+    p.run_env(&["gc", "--engine", "vagrant"], &vars).expect(0);
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
+    assert!(!owner.exists());
+    assert!(!p
+        .path()
+        .join(".envctl/vagrant/vm")
+        .join(&p.instance)
+        .exists());
 }
 
 /// The repository as a fresh clone has it, after `cargo build --release`: the built

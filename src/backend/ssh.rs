@@ -77,6 +77,61 @@ impl SshAccess {
     }
 }
 
+impl SshAccess {
+    /// The machines of a node (each replica), or the one machine a replica name names.
+    pub fn machines_of(&self, node: &str) -> Vec<String> {
+        if self.hosts.contains_key(node) {
+            return vec![node.to_string()];
+        }
+        self.nodes
+            .iter()
+            .filter(|(replica, n)| *n == node && self.hosts.contains_key(*replica))
+            .map(|(replica, _)| replica.clone())
+            .collect()
+    }
+
+    /// Runs `command` on a machine as root and streams what it prints to standard
+    /// output as it comes (`logs --follow`); the stream ends with the command, and
+    /// dropping it ends ssh.
+    ///
+    /// # Errors
+    /// The machine is unknown or ssh cannot start.
+    pub fn stream(
+        &self,
+        node: &str,
+        command: &[String],
+    ) -> Result<futures_util::stream::BoxStream<'static, Result<String, EngineError>>, EngineError>
+    {
+        use futures_util::StreamExt;
+        let machine = self.machine(node)?;
+        let mut child = tokio::process::Command::new("ssh")
+            .arg("-F")
+            .arg(&self.ssh_config)
+            .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .arg(machine)
+            .arg("--")
+            .arg(remote_command(command))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| EngineError::Other(format!("cannot run ssh: {e}")))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| EngineError::Other("ssh gave no output pipe".into()))?;
+        // The child lives as long as the stream: dropping the stream kills ssh.
+        let chunks = tokio_util::io::ReaderStream::new(stdout).map(move |chunk| {
+            let _alive = &child;
+            chunk
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .map_err(|e| EngineError::Other(format!("reading from ssh: {e}")))
+        });
+        Ok(chunks.boxed())
+    }
+}
+
 /// The remote command line: root through `sudo`, every argument quoted.
 pub fn remote_command(command: &[String]) -> String {
     let mut line = String::from("sudo -n");

@@ -134,7 +134,10 @@ fn redacted(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// Copies the instance's provisioning and idempotence logs into `logs/`.
-fn copy_logs(dir: &Path, bundle: &Bundle) -> Result<(), String> {
+///
+/// # Errors
+/// A message naming the file that cannot be written.
+pub fn copy_logs(dir: &Path, bundle: &Bundle) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };

@@ -22,6 +22,10 @@ use std::time::Duration;
 pub const FEATURES: &[crate::backend::Feature] = &[
     crate::backend::Feature::Idempotence,
     crate::backend::Feature::ProvisionLogs,
+    crate::backend::Feature::FollowLogs,
+    crate::backend::Feature::Artifacts,
+    crate::backend::Feature::Gc,
+    crate::backend::Feature::ProvisionOnly,
 ];
 
 /// How long a VM has to boot and answer on SSH (software emulation is slow).
@@ -265,8 +269,9 @@ impl Qemu {
             return Ok(());
         };
         let log = format!("/var/log/envctl-{}.log", m.name);
+        // Started once: a command still running (a second `provision`) is left as it is.
         let start = format!(
-            "{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &",
+            "pid=/run/envctl-{name}.pid; if [ -f $pid ] && kill -0 \"$(cat $pid)\" 2>/dev/null; then exit 0; fi\n{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &\necho $! > $pid",
             exports(m),
             name = m.name
         );

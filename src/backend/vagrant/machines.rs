@@ -173,6 +173,15 @@ impl Vagrant {
     ///
     /// # Errors
     /// [`VagrantError`] with the tail of Vagrant's output.
+    /// `vagrant provision`: every machine's steps again, as they are defined now; what
+    /// Vagrant printed.
+    ///
+    /// # Errors
+    /// [`VagrantError`] when a step fails.
+    pub async fn provision(&self) -> Result<String, VagrantError> {
+        self.run(&["provision"]).await
+    }
+
     pub async fn provision_again(&self, machine: &Machine) -> Result<Vec<StepRun>, VagrantError> {
         let out = self
             .run_with(

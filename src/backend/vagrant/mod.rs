@@ -15,4 +15,8 @@ pub use machines::Vagrant;
 pub const FEATURES: &[crate::backend::Feature] = &[
     crate::backend::Feature::Idempotence,
     crate::backend::Feature::ProvisionLogs,
+    crate::backend::Feature::FollowLogs,
+    crate::backend::Feature::Artifacts,
+    crate::backend::Feature::Gc,
+    crate::backend::Feature::ProvisionOnly,
 ];

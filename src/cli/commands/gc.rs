@@ -7,12 +7,16 @@ use super::super::Context;
 use crate::backend::Feature;
 use crate::instance::gc;
 use crate::model::duration::HumanDuration;
+use crate::model::EngineKind;
 
 pub fn run(ctx: &Context, args: GcArgs) -> Result<u8, Failure> {
     let lease = HumanDuration::parse(&args.lease)
         .map_err(|e| Failure::Invalid(format!("--lease: {e}")))?
         .0;
     ctx.require_engine(Feature::Gc)?;
+    if let Some(kind @ (EngineKind::Qemu | EngineKind::Vagrant)) = ctx.engine {
+        return super::vm::gc::run(ctx, kind, args.dry_run, lease);
+    }
     let engine = ctx.sweeper()?;
     let garbage = ctx.runtime.block_on(gc::find(engine.as_ref(), lease))?;
     let verb = if args.dry_run {

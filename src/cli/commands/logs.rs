@@ -3,7 +3,9 @@
 use super::super::args::LogsArgs;
 use super::super::exit::{Failure, SUCCESS};
 use super::super::Context;
+use crate::backend::EngineError;
 use crate::backend::{labels, Feature};
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use std::io::Write;
 
@@ -60,7 +62,7 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
         return Ok(SUCCESS);
     }
     if super::vm::on_machines(ctx, &env) {
-        return super::vm::logs(ctx, &project, &env, &node);
+        return super::vm::logs(ctx, &project, &env, &node, args.follow, args.tail);
     }
     let inst = ctx.instance(&project, env)?;
     let view = ctx.runtime.block_on(inst.view())?;
@@ -76,38 +78,53 @@ pub fn run(ctx: &Context, args: LogsArgs) -> Result<u8, Failure> {
             inst.env.name
         )));
     }
-    let prefix = targets.len() > 1;
-    ctx.runtime.block_on(async {
-        let streams = targets.iter().map(|(replica, id)| {
-            let replica = replica.clone();
-            inst.backend
-                .logs(id, args.follow, args.tail)
-                .map(move |chunk| (replica.clone(), chunk))
-                .boxed()
-        });
-        let mut merged = futures_util::stream::select_all(streams);
-        let mut stdout = std::io::stdout();
-        // One redacting stream per replica: a secret split across two chunks of a
-        // replica's output is still hidden.
-        let mut redacting: std::collections::BTreeMap<String, crate::model::secrets::Stream> =
-            Default::default();
-        let show = |stdout: &mut std::io::Stdout, replica: &str, text: &str| {
-            if prefix {
-                for line in text.lines() {
-                    let _ = writeln!(stdout, "{replica} | {line}");
-                }
-            } else {
-                let _ = write!(stdout, "{text}");
-            }
-        };
-        while let Some((replica, chunk)) = merged.next().await {
-            let text = redacting.entry(replica.clone()).or_default().push(&chunk?);
-            show(&mut stdout, &replica, &text);
-        }
-        for (replica, rest) in redacting {
-            show(&mut stdout, &replica, &rest.finish());
-        }
-        Ok::<(), Failure>(())
-    })?;
+    let streams = targets
+        .iter()
+        .map(|(replica, id)| {
+            (
+                replica.clone(),
+                inst.backend.logs(id, args.follow, args.tail),
+            )
+        })
+        .collect();
+    ctx.runtime.block_on(show_merged(streams))?;
     Ok(SUCCESS)
+}
+
+/// Prints the output of each replica as it comes, redacted (one redacting stream per
+/// replica, so a secret split across two chunks is still hidden), each line prefixed
+/// with its replica's name when there are several.
+///
+/// # Errors
+/// [`Failure::Environment`] when a stream fails.
+pub async fn show_merged(
+    streams: Vec<(String, BoxStream<'_, Result<String, EngineError>>)>,
+) -> Result<(), Failure> {
+    let prefix = streams.len() > 1;
+    let mut merged = futures_util::stream::select_all(
+        streams
+            .into_iter()
+            .map(|(replica, s)| s.map(move |chunk| (replica.clone(), chunk)).boxed()),
+    );
+    let mut stdout = std::io::stdout();
+    let mut redacting: std::collections::BTreeMap<String, crate::model::secrets::Stream> =
+        Default::default();
+    let show = |stdout: &mut std::io::Stdout, replica: &str, text: &str| {
+        if prefix {
+            for line in text.lines() {
+                let _ = writeln!(stdout, "{replica} | {line}");
+            }
+        } else {
+            let _ = write!(stdout, "{text}");
+        }
+        let _ = stdout.flush();
+    };
+    while let Some((replica, chunk)) = merged.next().await {
+        let text = redacting.entry(replica.clone()).or_default().push(&chunk?);
+        show(&mut stdout, &replica, &text);
+    }
+    for (replica, rest) in redacting {
+        show(&mut stdout, &replica, &rest.finish());
+    }
+    Ok(())
 }

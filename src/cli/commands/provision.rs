@@ -20,7 +20,13 @@ pub fn run(ctx: &Context, args: ProvisionArgs) -> Result<u8, Failure> {
     if args.incremental {
         ctx.require(&env, &[Feature::Incremental])?;
     }
+    if args.no_cache {
+        ctx.require(&env, &[Feature::ProvisionCache])?;
+    }
     let _lock = ctx.lock(&project, &env, &format!("provision {}", env.name))?;
+    if super::vm::on_machines(ctx, &env) {
+        return super::vm::provision(ctx, &project, &env, args.check_idempotence);
+    }
     let mut inst = ctx.instance(&project, env)?;
     inst.package_cache = !args.no_package_cache;
     inst.incremental = args.incremental;

@@ -84,7 +84,15 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     )
     .map_err(|e| Failure::Environment(e.to_string()))?;
     if super::vm::on_machines(ctx, &env) {
-        return super::vm::test(ctx, &project, &env, selected, &args.report, args.keep);
+        return super::vm::test(
+            ctx,
+            &project,
+            &env,
+            selected,
+            &args.report,
+            args.keep,
+            bundle.as_ref(),
+        );
     }
     let backend = ctx.backend(&env)?;
     let mut inst = crate::instance::Instance::new(backend, &project.root, env, &instance);

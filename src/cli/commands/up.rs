@@ -46,7 +46,14 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
     let _lock = ctx.lock(&project, &env, &format!("up {}", env.name))?;
     if super::vm::on_machines(ctx, &env) {
-        return super::vm::up(ctx, &project, &env);
+        let result = super::vm::up(ctx, &project, &env, bundle.as_ref(), false);
+        // A failed `up` took the bundle before removing its machines.
+        if result.is_ok() {
+            if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
+                super::vm::collect(ctx, &project, &env, bundle);
+            }
+        }
+        return result;
     }
     let mut inst = ctx.instance(&project, env)?;
     inst.package_cache = !args.no_package_cache;

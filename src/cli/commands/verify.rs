@@ -22,7 +22,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<u8, Failure> {
     let selected = select(specs, &filters, &args.report)?;
     let bundle = super::artifacts::wanted(ctx, &project, &env, &args.artifacts)?;
     if super::vm::on_machines(ctx, &env) {
-        return super::vm::verify(ctx, &project, &env, selected, &args.report);
+        let result =
+            super::vm::verify(ctx, &project, &env, selected, &args.report, bundle.as_ref());
+        if let Some(bundle) = super::artifacts::due(bundle.as_ref(), &result) {
+            super::vm::collect(ctx, &project, &env, bundle);
+        }
+        return result;
     }
     let inst = ctx.instance(&project, env)?;
     let selected = part_of_subset(ctx, &inst, selected);

@@ -2,6 +2,11 @@
 //! or `--engine`): the same verbs, specs and reports as containers, with machines run
 //! by the top-level Vagrantfile or by QEMU directly, reached over SSH.
 
+mod bundle;
+pub mod gc;
+
+pub use bundle::collect;
+
 use super::super::args::ReportArgs;
 use super::super::exit::{Failure, SPECS_FAILED, SUCCESS};
 use super::super::{interrupt, Context};
@@ -12,6 +17,8 @@ use crate::backend::vagrant::config::VagrantConfig;
 use crate::backend::vagrant::{config, machines, Vagrant};
 use crate::backend::NodeAccess;
 use crate::check::runner::{self, RunOptions};
+use crate::events::{Event, Observer, Phase};
+use crate::instance::artifacts::Bundle;
 use crate::instance::{machine_idempotence, ready};
 use crate::model::assertion::Assertion;
 use crate::model::{EngineKind, Environment, Project};
@@ -40,31 +47,50 @@ impl Machines {
         &self,
         env: &Environment,
         cfg: &VagrantConfig,
+        observer: &dyn Observer,
     ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
+        // QEMU leaves running VMs as they are; `vagrant up` goes over its machines.
+        let unchanged = matches!(self, Machines::Qemu(_)) && self.exists();
+        for m in &cfg.machines {
+            observer.event(&Event::Node {
+                node: m.name.clone(),
+                phase: if unchanged {
+                    Phase::Unchanged
+                } else {
+                    Phase::Starting
+                },
+            });
+        }
         match self {
             Machines::Vagrant(v) => {
                 let out = v.up().await.map_err(|e| e.to_string())?;
-                Ok(cfg
-                    .machines
-                    .iter()
-                    .map(|m| (m.name.clone(), machines::step_outputs(&out, m)))
-                    .collect())
+                Ok(step_runs(cfg, &out))
             }
             Machines::Qemu(q) => {
                 if !q.up(env).await.map_err(|e| e.to_string())? {
                     return Ok(BTreeMap::new());
                 }
                 let access = q.access(env).map_err(|e| e.to_string())?;
-                let mut runs = BTreeMap::new();
-                for m in &cfg.machines {
-                    let steps = steps_over_ssh(&q.root, env, &access, m, false).await?;
-                    runs.insert(m.name.clone(), steps);
-                    q.start_command(&access, m)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(runs)
+                provision_vms(q, env, cfg, &access, observer).await
             }
+        }
+    }
+
+    /// Runs every machine's steps again on the running machines (`vagrant provision`;
+    /// on QEMU the step runner over SSH), then starts each command that is not running.
+    async fn provision(
+        &self,
+        env: &Environment,
+        cfg: &VagrantConfig,
+        access: &SshAccess,
+        observer: &dyn Observer,
+    ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
+        match self {
+            Machines::Vagrant(v) => {
+                let out = v.provision().await.map_err(|e| e.to_string())?;
+                Ok(step_runs(cfg, &out))
+            }
+            Machines::Qemu(q) => provision_vms(q, env, cfg, access, observer).await,
         }
     }
 
@@ -85,7 +111,9 @@ impl Machines {
             let skipped = again.for_second_run(node);
             let steps = match self {
                 Machines::Vagrant(v) => v.provision_again(&again).await.map_err(|e| e.to_string()),
-                Machines::Qemu(q) => steps_over_ssh(&q.root, env, access, m, true).await,
+                Machines::Qemu(q) => {
+                    steps_over_ssh(&q.root, env, access, m, true, &crate::events::Silent).await
+                }
             }?;
             runs.push(MachineRun {
                 machine: m.name.clone(),
@@ -97,11 +125,19 @@ impl Machines {
         Ok(runs)
     }
 
+    /// Destroys the machines and their state; the owner record goes last, so `gc`
+    /// still finds machines whose removal failed.
     async fn destroy(&self) -> Result<(), String> {
         match self {
             Machines::Vagrant(v) => v.destroy().await.map_err(|e| e.to_string()),
             Machines::Qemu(q) => q.destroy().await.map_err(|e| e.to_string()),
+        }?;
+        let _ = std::fs::remove_file(self.owner_file());
+        // The environment's directory goes too once its last instance has.
+        if let Some(parent) = self.state().parent() {
+            let _ = std::fs::remove_dir(parent);
         }
+        Ok(())
     }
 
     async fn status(&self) -> Result<BTreeMap<String, String>, String> {
@@ -111,12 +147,71 @@ impl Machines {
         }
     }
 
+    /// `.envctl/ENGINE/ENV/INSTANCE`: the engine's state of the instance.
+    fn state(&self) -> &std::path::Path {
+        match self {
+            Machines::Vagrant(v) => &v.state,
+            Machines::Qemu(q) => &q.state,
+        }
+    }
+
+    /// `.envctl/ENGINE/ENV/INSTANCE.owner.json`, beside the state: the run of `envctl
+    /// test` whose machines these are (owner process, its start, when), for `gc`.
+    fn owner_file(&self) -> std::path::PathBuf {
+        self.state().with_extension("owner.json")
+    }
+
+    /// Records that the machines about to be made belong to this process only.
+    fn record_owner(&self) -> Result<(), String> {
+        use crate::backend::labels;
+        let record = std::collections::HashMap::from([
+            (labels::OWNER, labels::owner()),
+            (labels::OWNER_START, labels::owner_start()),
+            (labels::CREATED, labels::now_secs().to_string()),
+            (labels::EPHEMERAL, "true".to_string()),
+        ]);
+        let path = self.owner_file();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Machines::Vagrant(_) => "vagrant",
             Machines::Qemu(_) => "qemu",
         }
     }
+}
+
+/// What each machine's steps printed, read from Vagrant's output.
+fn step_runs(cfg: &VagrantConfig, vagrant_output: &str) -> BTreeMap<String, Vec<StepRun>> {
+    cfg.machines
+        .iter()
+        .map(|m| (m.name.clone(), machines::step_outputs(vagrant_output, m)))
+        .collect()
+}
+
+/// Runs each VM's steps (telling `observer` of each), then starts its command unless
+/// it runs already; what each VM's steps printed.
+async fn provision_vms(
+    q: &Qemu,
+    env: &Environment,
+    cfg: &VagrantConfig,
+    access: &SshAccess,
+    observer: &dyn Observer,
+) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
+    let mut runs = BTreeMap::new();
+    for m in &cfg.machines {
+        let steps = steps_over_ssh(&q.root, env, access, m, false, observer).await?;
+        runs.insert(m.name.clone(), steps);
+        q.start_command(access, m)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(runs)
 }
 
 /// Runs the steps of machine `m`'s node over SSH, through the step runner containers
@@ -129,6 +224,7 @@ async fn steps_over_ssh(
     access: &SshAccess,
     m: &crate::backend::vagrant::config::Machine,
     second_run: bool,
+    observer: &dyn Observer,
 ) -> Result<Vec<StepRun>, String> {
     let Some(node) = env.nodes.get(&m.node) else {
         return Ok(Vec::new());
@@ -147,7 +243,18 @@ async fn steps_over_ssh(
             .collect(),
         second_run,
     };
-    let logs = crate::provision::run(&target, &|_, _| {})
+    let total = node.provision.len();
+    let on_step = |index: usize, step: &crate::model::Step| {
+        observer.event(&Event::Node {
+            node: m.name.clone(),
+            phase: Phase::Provisioning {
+                index,
+                total,
+                label: step.label(),
+            },
+        });
+    };
+    let logs = crate::provision::run(&target, &on_step)
         .await
         .map_err(|e| format!("machine `{}`: {e}", m.name))?;
     Ok(node
@@ -186,10 +293,19 @@ pub fn on_machines(ctx: &Context, env: &Environment) -> bool {
 }
 
 fn machines(ctx: &Context, project: &Project, env: &Environment) -> Machines {
-    if ctx.engine_kind(env) == EngineKind::Qemu {
-        Machines::Qemu(Qemu::new(&project.root, &env.name, &ctx.instance))
+    machines_of(
+        ctx.engine_kind(env),
+        &project.root,
+        &env.name,
+        &ctx.instance,
+    )
+}
+
+fn machines_of(kind: EngineKind, root: &std::path::Path, env: &str, instance: &str) -> Machines {
+    if kind == EngineKind::Qemu {
+        Machines::Qemu(Qemu::new(root, env, instance))
     } else {
-        Machines::Vagrant(Vagrant::new(&project.root, &env.name, &ctx.instance))
+        Machines::Vagrant(Vagrant::new(root, env, instance))
     }
 }
 
@@ -220,7 +336,7 @@ pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<Ssh
     let (ssh_config, hosts) = ctx
         .runtime
         .block_on(vagrant.ssh_config())
-        .map_err(|_| not_running())?;
+        .map_err(|e| Failure::Environment(format!("{}\n({e})", not_running().detail())))?;
     let cfg = config::build(env, &vagrant.root, &ctx.instance, None);
     let nodes = cfg
         .machines
@@ -248,13 +364,27 @@ pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<Ssh
 }
 
 /// `vagrant up --provision`, then waits for health checks. A failed or interrupted
-/// first `up` destroys what it made.
+/// first `up` destroys what it made, after taking what its machines said into
+/// `bundle` (`--artifacts`) when there is one. `ephemeral` (`test` without `--keep`):
+/// the machines must not outlive this process, and `gc` removes them if it dies.
 ///
 /// # Errors
 /// [`Failure::Environment`] with the engine's output.
-pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Failure> {
+pub fn up(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    bundle: Option<&Bundle>,
+    ephemeral: bool,
+) -> Result<u8, Failure> {
     let vagrant = machines(ctx, project, env);
     let fresh = !vagrant.exists();
+    if fresh && ephemeral {
+        // A run killed before its cleanup leaves machines `gc` can tell are garbage.
+        vagrant
+            .record_owner()
+            .map_err(|e| Failure::Environment(format!("cannot record the run's machines: {e}")))?;
+    }
     let started = Instant::now();
     if !ctx.quiet {
         eprintln!(
@@ -267,19 +397,50 @@ pub fn up(ctx: &Context, project: &Project, env: &Environment) -> Result<u8, Fai
         );
     }
     let cfg = config::build(env, &project.root, &ctx.instance, None);
+    // The same progress as containers: each machine starting, its steps, its health.
+    let observer = crate::report::progress::for_stderr(ctx.quiet);
+    let each = |phase: Phase| {
+        for m in &cfg.machines {
+            observer.event(&Event::Node {
+                node: m.name.clone(),
+                phase: phase.clone(),
+            });
+        }
+    };
     let result = ctx
         .runtime
-        .block_on(interrupt::unless_interrupted(vagrant.up(env, &cfg)))
+        .block_on(interrupt::unless_interrupted(vagrant.up(
+            env,
+            &cfg,
+            observer.as_ref(),
+        )))
         .ok_or(Failure::Interrupted)
         .and_then(|r| r.map_err(fault))
         .and_then(|runs| {
             write_provision_logs(&log_dir(ctx, project, env), &runs);
             let access = access(ctx, project, env)?;
+            each(Phase::WaitingHealthy);
             ctx.runtime
                 .block_on(ready::wait_healthy(env, &access))
                 .map_err(Failure::Environment)
         });
+    each(if result.is_ok() {
+        Phase::Ready {
+            elapsed: started.elapsed(),
+        }
+    } else {
+        Phase::Failed
+    });
+    drop(observer);
     if let Err(e) = result {
+        // What the machines said, taken before they go.
+        let ran = !matches!(
+            e,
+            Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)
+        );
+        if let Some(bundle) = bundle.filter(|b| ran && b.wanted(true)) {
+            collect(ctx, project, env, bundle);
+        }
         if fresh {
             let _ = ctx.runtime.block_on(vagrant.destroy());
         }
@@ -385,6 +546,56 @@ pub fn check_idempotence(
     super::provision::judge(ctx, &reports, &env.name, &ctx.instance)
 }
 
+/// `envctl provision` on machines, which keep no provisioned image: runs every node's
+/// steps again on the instance's running machines (as `vagrant provision` does; each
+/// machine's provisioning log is replaced), or brings the machines up when the instance
+/// has none. With `check`, the idempotence check of `test` follows.
+///
+/// # Errors
+/// [`Failure::Environment`] when a step fails; [`Failure::NotIdempotent`] from the
+/// check.
+pub fn provision(
+    ctx: &Context,
+    project: &Project,
+    env: &Environment,
+    check: bool,
+) -> Result<u8, Failure> {
+    let engine = machines(ctx, project, env);
+    if engine.exists() {
+        let cfg = config::build(env, &project.root, &ctx.instance, None);
+        let access = access(ctx, project, env)?;
+        if !ctx.quiet {
+            eprintln!(
+                "{}/{}: {} provision: running the steps again on the running machines",
+                env.name,
+                ctx.instance,
+                engine.name()
+            );
+        }
+        let observer = crate::report::progress::for_stderr(ctx.quiet);
+        let runs = ctx
+            .runtime
+            .block_on(interrupt::unless_interrupted(engine.provision(
+                env,
+                &cfg,
+                &access,
+                observer.as_ref(),
+            )))
+            .ok_or(Failure::Interrupted)?
+            .map_err(fault)?;
+        write_provision_logs(&log_dir(ctx, project, env), &runs);
+    } else {
+        up(ctx, project, env, None, false)?;
+    }
+    if !ctx.quiet {
+        eprintln!("{}/{}: machines provisioned", env.name, ctx.instance);
+    }
+    if check {
+        check_idempotence(ctx, project, env)?;
+    }
+    Ok(SUCCESS)
+}
+
 /// `vagrant destroy --force` and the instance's Vagrant state.
 ///
 /// # Errors
@@ -469,25 +680,51 @@ pub fn shell(
     Ok(u8::try_from(code).unwrap_or(1))
 }
 
-/// The output of the node's command (the Vagrantfile starts it with a log file).
+/// The output of the node's command on each of its machines (the command is started
+/// with a log file of the machine's name), redacted: the last `tail` lines, then, with
+/// `follow`, what it writes until interrupted.
 ///
 /// # Errors
-/// [`Failure::Environment`] when the machine cannot be reached.
+/// [`Failure::Environment`] when no machine of the node runs or one cannot be reached.
 pub fn logs(
     ctx: &Context,
     project: &Project,
     env: &Environment,
     node: &str,
+    follow: bool,
+    tail: Option<usize>,
 ) -> Result<u8, Failure> {
-    let cmd = vec![
-        "sh".to_string(),
-        "-c".to_string(),
-        format!(
-            "cat /var/log/envctl-{}.log 2>/dev/null || true",
-            config::quote(node)
-        ),
-    ];
-    exec(ctx, project, env, node, &cmd).map(|_| SUCCESS)
+    let access = access(ctx, project, env)?;
+    let machines = access.machines_of(node);
+    if machines.is_empty() {
+        return Err(Failure::Environment(format!(
+            "node `{node}` has no running machine; start it with `{}`",
+            crate::hint::command(&format!("up {}", env.name))
+        )));
+    }
+    // ssh is spawned on the runtime, which reads its output.
+    let _runtime = ctx.runtime.enter();
+    let streams = machines
+        .iter()
+        .map(|m| {
+            let file = format!("/var/log/envctl-{}.log", config::quote(m));
+            let lines = tail.map_or_else(|| "+1".to_string(), |n| n.to_string());
+            // `tail -F` waits for a log the command has not written yet.
+            let read = if follow {
+                format!("exec tail -n {lines} -F {file} 2>/dev/null")
+            } else {
+                format!("tail -n {lines} {file} 2>/dev/null || true")
+            };
+            let cmd = ["sh".to_string(), "-c".to_string(), read];
+            Ok((m.clone(), access.stream(m, &cmd)?))
+        })
+        .collect::<Result<Vec<_>, crate::backend::EngineError>>()?;
+    ctx.runtime
+        .block_on(interrupt::unless_interrupted(super::logs::show_merged(
+            streams,
+        )))
+        .unwrap_or(Ok(()))?;
+    Ok(SUCCESS)
 }
 
 /// What each machine booted, for evidence: the QEMU base disk, or the box (VM
@@ -527,6 +764,7 @@ pub fn verify(
     env: &Environment,
     selected: Vec<Assertion>,
     report: &ReportArgs,
+    bundle: Option<&Bundle>,
 ) -> Result<u8, Failure> {
     let access = access(ctx, project, env)?;
     let started = Instant::now();
@@ -543,6 +781,9 @@ pub fn verify(
         Arc::new(access),
         &options,
     );
+    let failed = outcomes.iter().any(|o| !o.passed);
+    let bundle = bundle.filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled());
+    let attachments = bundle.map(|b| bundle::attachments(env, b));
     let summary = RunSummary {
         environment: &env.name,
         instance: &ctx.instance,
@@ -552,9 +793,12 @@ pub fn verify(
         duration: started.elapsed(),
         started_at,
         timeline: crate::report::timeline::verify_spans(&selected, &outcomes, started),
-        attachments: None,
+        attachments: attachments.as_ref(),
     };
     super::verify::write_reports(&summary, report)?;
+    if let Some(bundle) = bundle {
+        super::artifacts::write_reports(&summary, bundle)?;
+    }
     super::verify::write_evidence(
         &summary,
         report,
@@ -569,7 +813,8 @@ pub fn verify(
     })
 }
 
-/// Up, the idempotence check, verify, down (down always runs unless `keep`).
+/// Up, the idempotence check, verify, down (down always runs unless `keep`); the
+/// failure bundle, when asked for, before the machines go.
 ///
 /// # Errors
 /// As [`up`] and [`verify`]; a failed cleanup is an environment error.
@@ -580,12 +825,32 @@ pub fn test(
     selected: Vec<Assertion>,
     report: &ReportArgs,
     keep: bool,
+    bundle: Option<&Bundle>,
 ) -> Result<u8, Failure> {
-    let result = up(ctx, project, env)
-        .and_then(|_| check_idempotence(ctx, project, env))
-        .and_then(|()| verify(ctx, project, env, selected, report));
+    // A failed `up` has taken what its machines said into the bundle already.
+    let result = up(ctx, project, env, bundle, !keep).and_then(|_| {
+        let result = check_idempotence(ctx, project, env)
+            .and_then(|()| verify(ctx, project, env, selected, report, bundle));
+        if let Some(bundle) = super::artifacts::due(bundle, &result) {
+            collect(ctx, project, env, bundle);
+        }
+        result
+    });
     if !keep {
         down(ctx, project, env)?;
+    } else if !ctx.quiet {
+        let engine = machines(ctx, project, env);
+        if engine.exists() {
+            eprintln!(
+                "kept {}/{}; enter a machine with `{}`, remove them with `{}`",
+                env.name,
+                ctx.instance,
+                crate::hint::command(&format!("shell {} NODE", env.name)),
+                crate::hint::command(&format!("down {}", env.name))
+            );
+        } else {
+            eprintln!("nothing was kept: `up` failed and removed the machines it made");
+        }
     }
     result
 }

@@ -14,8 +14,6 @@ const REFUSED_ON_VMS: &[(&[&str], &str)] = &[
     (&["promote", "vm", "web", "--release", "v2"], "promotion"),
     (&["rollback", "vm", "web"], "promotion"),
     (&["image", "list"], "`envctl image`"),
-    (&["up", "vm", "--dry-run"], "the plan (`--dry-run`)"),
-    (&["test", "vm", "--dry-run"], "the plan (`--dry-run`)"),
     (&["up", "vm", "--watch"], "watching (`--watch`)"),
     (&["test", "vm", "--watch"], "watching (`--watch`)"),
     (&["up", "vm", "--incremental"], "incremental provisioning"),
@@ -213,4 +211,47 @@ fn down_of_a_vagrant_instance_with_a_broken_definition_refuses_and_keeps_it() {
         run.output()
     );
     assert!(state.join("machines").is_dir(), "nothing was removed");
+}
+
+/// `up --dry-run` and `test --dry-run` on machines: the plan (boot, provision, start,
+/// health, in order; then the check, verify and the removal), and nothing is created.
+/// The plan of a running instance is shown against the real engines
+/// (tests/vm_vagrant.rs, tests/vm_qemu.rs).
+#[test]
+fn the_plan_of_a_vm_environment_is_printed_and_nothing_is_created() {
+    let p = Project::vm_example();
+    for engine in ["vagrant", "qemu"] {
+        let up = p
+            .run(&["--engine", engine, "up", "vm", "--dry-run"])
+            .expect(0);
+        assert!(
+            up.stdout
+                .contains("the plan (--dry-run: nothing is created)")
+                && up.stdout.contains("machines, in start order:")
+                && up.stdout.contains(&format!("web  boot {engine}:"))
+                && up
+                    .stdout
+                    .contains("provision (3 steps), start its command, wait until healthy"),
+            "{engine}:\n{}",
+            up.output()
+        );
+        let test = p
+            .run(&["--engine", engine, "test", "vm", "--dry-run"])
+            .expect(0);
+        assert!(
+            test.stdout.contains(
+                "then the idempotence check: the steps of web run again on its running machine"
+            ) && test
+                .stdout
+                .contains("then verify: 5 assertions from 1 file")
+                && test.stdout.contains("then everything is removed"),
+            "{engine}:\n{}",
+            test.output()
+        );
+        assert!(
+            !p.path().join(".envctl").join(engine).exists(),
+            "{engine} state was created"
+        );
+    }
+    assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }

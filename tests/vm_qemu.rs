@@ -123,6 +123,14 @@ fn the_vm_example_runs_as_a_real_vm_and_passes_its_specs() {
     assert_eq!(init.stdout.trim(), "systemd");
     let verify = p.run_env(&["verify", "vm"], &vars).expect(0);
     assert!(verify.stdout.contains("7 passed"), "{}", verify.output());
+    // The plan of `up` on the running VM: nothing to do.
+    let plan = p.run_env(&["up", "vm", "--dry-run"], &vars).expect(0);
+    assert!(
+        plan.stdout
+            .contains("nothing to do: the instance's VMs run"),
+        "{}",
+        plan.output()
+    );
     // The command's output, and what it writes next (`logs --follow`).
     let logs = p.run_env(&["logs", "vm", "web"], &vars).expect(0);
     assert!(

@@ -4,7 +4,7 @@
 //! machine's address, or at a fixed forwarded port when the machine is only reachable
 //! through 127.0.0.1 (VirtualBox's NAT, QEMU's user-mode networking).
 
-use super::vagrant::config::quote;
+use super::vagrant::config::{quote, Machine};
 use crate::backend::{EngineError, ExecOutput, NodeAccess};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -129,6 +129,41 @@ impl SshAccess {
                 .map_err(|e| EngineError::Other(format!("reading from ssh: {e}")))
         });
         Ok(chunks.boxed())
+    }
+}
+
+impl SshAccess {
+    /// Starts a provisioned machine's command as a daemon with the node's environment,
+    /// logging to `/var/log/envctl-MACHINE.log` (what `logs` reads); a command that
+    /// still runs (a second `provision`) is left as it is.
+    ///
+    /// # Errors
+    /// What the machine said when the command could not be started.
+    pub async fn start_command(&self, m: &Machine) -> Result<(), String> {
+        let Some(command) = &m.command else {
+            return Ok(());
+        };
+        let exports: String = m
+            .env
+            .iter()
+            .map(|(k, v)| format!("export {k}={}; ", quote(v)))
+            .collect();
+        let start = format!(
+            "pid=/run/envctl-{name}.pid; if [ -f $pid ] && kill -0 \"$(cat $pid)\" 2>/dev/null; then exit 0; fi\n{exports}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >/var/log/envctl-{name}.log 2>&1 </dev/null &\necho $! > $pid",
+            name = m.name
+        );
+        let cmd = vec!["sh".to_string(), "-c".to_string(), start];
+        match self.exec(&m.name, &cmd, Duration::from_secs(120)).await {
+            Ok(out) if out.exit_code == 0 => Ok(()),
+            Ok(out) => Err(format!(
+                "machine `{}`: its command did not start (exit {})\n{}{}",
+                m.name, out.exit_code, out.stdout, out.stderr
+            )),
+            Err(e) => Err(format!(
+                "machine `{}`: its command did not start: {e}",
+                m.name
+            )),
+        }
     }
 }
 

@@ -183,9 +183,9 @@ impl Context {
                 node.container_keys
                     .iter()
                     // An ansible step's roles and collections are installed on this
-                    // host by envctl's step runner, which QEMU's machines share;
-                    // Vagrant's run their own provisioners. (A puppet step's `vendor`
-                    // stays refused on QEMU until a real VM has shown it.)
+                    // host by envctl's step runner, which both VM engines use; a QEMU
+                    // VM has shown it, a Vagrant machine not yet. (A puppet step's
+                    // `vendor` stays refused on both until a real machine has shown it.)
                     .filter(move |(key, _)| !(kind == EngineKind::Qemu && *key == "requirements"))
                     .map(move |(key, at)| {
                     at.diagnostic(

@@ -26,6 +26,7 @@ pub const FEATURES: &[crate::backend::Feature] = &[
     crate::backend::Feature::Artifacts,
     crate::backend::Feature::Gc,
     crate::backend::Feature::ProvisionOnly,
+    crate::backend::Feature::Plan,
 ];
 
 /// How long a VM has to boot and answer on SSH (software emulation is slow).
@@ -109,7 +110,7 @@ impl Qemu {
 
     /// Boots every machine of `env` and waits until each answers on SSH; the caller
     /// then provisions them ([`SshAccess`] is their step host) and starts their
-    /// commands ([`Qemu::start_command`]). `false` when the instance was up already.
+    /// commands (`SshAccess::start_command`). `false` when the instance was up already.
     ///
     /// # Errors
     /// [`QemuError`]; the caller destroys what was made.
@@ -259,32 +260,6 @@ impl Qemu {
         })
     }
 
-    /// Starts the machine's command (once it is provisioned), as a daemon logging to
-    /// `/var/log/envctl-NODE.log`.
-    ///
-    /// # Errors
-    /// [`QemuError::Step`] when it cannot be started.
-    pub async fn start_command(&self, access: &SshAccess, m: &Machine) -> Result<(), QemuError> {
-        let Some(command) = &m.command else {
-            return Ok(());
-        };
-        let log = format!("/var/log/envctl-{}.log", m.name);
-        // Started once: a command still running (a second `provision`) is left as it is.
-        let start = format!(
-            "pid=/run/envctl-{name}.pid; if [ -f $pid ] && kill -0 \"$(cat $pid)\" 2>/dev/null; then exit 0; fi\n{}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &\necho $! > $pid",
-            exports(m),
-            name = m.name
-        );
-        self.shell(access, m, &start)
-            .await
-            .map(drop)
-            .map_err(|output| QemuError::Step {
-                machine: m.name.clone(),
-                step: "command".into(),
-                output,
-            })
-    }
-
     async fn shell(&self, access: &SshAccess, m: &Machine, script: &str) -> Result<String, String> {
         let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
         match access
@@ -394,14 +369,6 @@ fn pid(dir: &Path) -> Option<u32> {
         .trim()
         .parse()
         .ok()
-}
-
-/// The machine's environment, as `export` lines for its command.
-fn exports(m: &Machine) -> String {
-    m.env
-        .iter()
-        .map(|(k, v)| format!("export {k}={}; ", config::quote(v)))
-        .collect()
 }
 
 fn free_port() -> Result<u16, QemuError> {

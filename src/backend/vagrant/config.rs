@@ -21,9 +21,11 @@ use std::path::Path;
 /// Version of the JSON shape; the Vagrantfile refuses shapes it does not know.
 pub const FORMAT: u32 = 1;
 
-/// Set (to `1`) while the idempotence check runs the steps again: `envctl
-/// vagrant-config` then describes each machine as [`Machine::for_second_run`] does.
-pub const SECOND_RUN_VAR: &str = "ENVCTL_SECOND_RUN";
+/// Set (to `1`) when envctl itself drives Vagrant: `envctl vagrant-config` then
+/// describes the machines only ([`Machine::machine_only`]), and envctl's step runner
+/// runs the steps and starts the command over SSH, as on every engine. Unset (a plain
+/// `vagrant up`), the Vagrantfile maps the steps to Vagrant's provisioners.
+pub const MACHINES_ONLY_VAR: &str = "ENVCTL_MACHINES_ONLY";
 
 /// Where copied files wait inside the machine before moving to their destination.
 const STAGING: &str = "/tmp/envctl-provision";
@@ -103,35 +105,12 @@ pub enum Provisioner {
 }
 
 impl Machine {
-    /// The machine as the idempotence check runs it again: without the provisioners of
-    /// the steps `node` marks `idempotent = false` and without its command, which runs
-    /// already. Returns the labels of the steps left out.
-    pub fn for_second_run(&mut self, node: &Node) -> Vec<String> {
-        let skipped: Vec<usize> = node
-            .provision
-            .iter()
-            .enumerate()
-            .filter(|(_, step)| !step.idempotent)
-            .map(|(i, _)| i)
-            .collect();
-        self.provision
-            .retain(|p| step_index(p.name()).is_none_or(|i| !skipped.contains(&i)));
+    /// The machine without its provisioners and command: what Vagrant makes when envctl
+    /// runs the steps itself.
+    pub fn machine_only(&mut self) {
+        self.provision.clear();
         self.command = None;
-        skipped
-            .iter()
-            .map(|&i| node.provision[i].numbered_label(i + 1))
-            .collect()
     }
-}
-
-/// The step (counted from 0) a provisioner was made from: its name starts with the
-/// step's number.
-fn step_index(name: &str) -> Option<usize> {
-    name.split(' ')
-        .next()?
-        .parse::<usize>()
-        .ok()?
-        .checked_sub(1)
 }
 
 impl Provisioner {
@@ -605,45 +584,22 @@ mod tests {
     }
 
     #[test]
-    fn the_second_run_leaves_out_non_idempotent_steps_and_the_command() {
-        let mut n = node(vec![
-            StepKind::Copy {
-                from: PathBuf::from("files/site.conf"),
-                to: "/etc/site.conf".into(),
-                mode: None,
-            },
-            StepKind::Shell {
-                command: "echo run >> /var/counter".into(),
-            },
-            StepKind::Shell {
-                command: "echo hi".into(),
-            },
-        ]);
-        n.provision[1].idempotent = false;
+    fn a_machine_envctl_provisions_has_no_provisioners_and_no_command() {
+        let mut n = node(vec![StepKind::Shell {
+            command: "echo hi".into(),
+        }]);
         n.command = Some(crate::model::scalar::CommandLine(vec![
             "sleep".into(),
             "infinity".into(),
         ]));
         let mut env = env();
-        env.nodes.insert("web".into(), n.clone());
+        env.nodes.insert("web".into(), n);
         let mut m = build(&env, Path::new("/proj"), "default", None)
             .machines
             .remove(0);
-        assert!(m.command.is_some());
-        let skipped = m.for_second_run(&n);
-        assert_eq!(
-            skipped,
-            vec!["02 shell `echo run >> /var/counter`".to_string()]
-        );
-        let names: Vec<&str> = m.provision.iter().map(Provisioner::name).collect();
-        assert_eq!(
-            names,
-            vec![
-                "01 copy files/site.conf -> /etc/site.conf (upload)",
-                "01 copy files/site.conf -> /etc/site.conf",
-                "03 shell `echo hi`"
-            ]
-        );
-        assert!(m.command.is_none());
+        assert!(!m.provision.is_empty() && m.command.is_some());
+        m.machine_only();
+        assert!(m.provision.is_empty() && m.command.is_none());
+        assert_eq!(m.name, "web");
     }
 }

@@ -3,8 +3,7 @@
 //! instances of one environment run side by side. The Vagrantfile is the project's own
 //! top-level one when it has one, otherwise the one shipped inside envctl.
 
-use super::config::{self, Machine};
-use crate::backend::node::StepRun;
+use super::config;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -108,11 +107,6 @@ impl Vagrant {
     /// # Errors
     /// [`VagrantError`] when vagrant is missing or exits non-zero.
     pub async fn run(&self, args: &[&str]) -> Result<String, VagrantError> {
-        self.run_with(args, &[]).await
-    }
-
-    /// [`Vagrant::run`] with more variables for the Vagrantfile.
-    async fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Result<String, VagrantError> {
         std::fs::create_dir_all(&self.state).map_err(|source| VagrantError::Io {
             path: self.state.display().to_string(),
             source,
@@ -132,7 +126,7 @@ impl Vagrant {
             .env("ENVCTL_ENV", &self.environment)
             .env("ENVCTL_INSTANCE", &self.instance)
             .env("ENVCTL_BIN", exe)
-            .envs(vars.iter().copied())
+            .env(config::MACHINES_ONLY_VAR, "1")
             .current_dir(&cwd)
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -155,7 +149,8 @@ impl Vagrant {
         }
     }
 
-    /// Creates and provisions every machine (`vagrant up --provision`).
+    /// Creates every machine (`vagrant up`); envctl's step runner then provisions them
+    /// over SSH and starts their commands ([`config::MACHINES_ONLY_VAR`]).
     ///
     /// # Errors
     /// [`VagrantError`] with the tail of Vagrant's output.
@@ -173,25 +168,6 @@ impl Vagrant {
     ///
     /// # Errors
     /// [`VagrantError`] with the tail of Vagrant's output.
-    /// `vagrant provision`: every machine's steps again, as they are defined now; what
-    /// Vagrant printed.
-    ///
-    /// # Errors
-    /// [`VagrantError`] when a step fails.
-    pub async fn provision(&self) -> Result<String, VagrantError> {
-        self.run(&["provision"]).await
-    }
-
-    pub async fn provision_again(&self, machine: &Machine) -> Result<Vec<StepRun>, VagrantError> {
-        let out = self
-            .run_with(
-                &["provision", &machine.name],
-                &[(config::SECOND_RUN_VAR, "1")],
-            )
-            .await?;
-        Ok(step_outputs(&out, machine))
-    }
-
     /// Machine name -> state (`running`, `not_created`, ...).
     ///
     /// # Errors
@@ -269,47 +245,6 @@ pub fn parse_hosts(out: &str) -> BTreeMap<String, String> {
     hosts
 }
 
-/// Each provisioner's output in what `vagrant up` or `vagrant provision` printed for
-/// `machine`: the lines after its `==> MACHINE: Running provisioner: NAME` header, with
-/// Vagrant's `    MACHINE: ` prefix taken off.
-pub fn step_outputs(output: &str, machine: &Machine) -> Vec<StepRun> {
-    let header = format!("==> {}: Running provisioner: ", machine.name);
-    let prefix = format!("    {}: ", machine.name);
-    let mut runs: Vec<StepRun> = Vec::new();
-    let mut current: Option<usize> = None;
-    for line in output.lines() {
-        if let Some(rest) = line.strip_prefix(&header) {
-            current = machine
-                .provision
-                .iter()
-                .filter(|p| rest.starts_with(p.name()))
-                .max_by_key(|p| p.name().len())
-                .map(|p| {
-                    runs.push(StepRun {
-                        label: p.name().to_string(),
-                        tool: p.tool(),
-                        output: String::new(),
-                    });
-                    runs.len() - 1
-                });
-            continue;
-        }
-        if line.starts_with("==> ") {
-            // Another machine's or Vagrant's own message.
-            if !line.starts_with(&format!("==> {}: ", machine.name)) {
-                current = None;
-            }
-            continue;
-        }
-        if let Some(i) = current {
-            let text = line.strip_prefix(&prefix).unwrap_or(line);
-            runs[i].output.push_str(text);
-            runs[i].output.push('\n');
-        }
-    }
-    runs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,36 +269,5 @@ mod tests {
         let h = parse_hosts(out);
         assert_eq!(h["web"], "172.17.0.3");
         assert_eq!(h["db"], "127.0.0.1");
-    }
-
-    #[test]
-    fn step_outputs_follow_the_provisioner_headers_of_one_machine() {
-        let mut env = crate::model::Environment::default();
-        let node: crate::model::Node = toml_node();
-        env.nodes.insert("web".into(), node);
-        let m = config::build(&env, Path::new("/proj"), "default", None)
-            .machines
-            .remove(0);
-        let out = "==> web: Running provisioner: 01 shell `echo hi` (shell)...\n    web: Running: inline script\n    web: hi\n==> web: Running provisioner: 02 ansible site.yml (ansible)...\n    web: Running ansible-playbook...\nTASK [x] ***\nchanged: [web]\n==> other: Running provisioner: 01 shell `echo hi` (shell)...\n    other: not ours\n";
-        let runs = step_outputs(out, &m);
-        assert_eq!(runs.len(), 2, "{runs:?}");
-        assert_eq!(runs[0].label, "01 shell `echo hi`");
-        assert!(runs[0].output.contains("hi\n"), "{:?}", runs[0]);
-        assert_eq!(runs[1].tool, crate::backend::node::StepTool::Ansible);
-        assert!(runs[1].output.contains("changed: [web]"), "{:?}", runs[1]);
-        assert!(!runs[1].output.contains("not ours"), "{:?}", runs[1]);
-    }
-
-    fn toml_node() -> crate::model::Node {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("environments")).unwrap();
-        std::fs::write(
-            dir.path().join("environments/e.toml"),
-            "[nodes.web]\nimage = \"debian:bookworm\"\nprovision = [\n  { shell = \"echo hi\" },\n  { ansible = \"site.yml\" },\n]\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("site.yml"), "- hosts: all\n  tasks: []\n").unwrap();
-        let env = crate::model::environment::load(dir.path(), "e").unwrap();
-        env.nodes["web"].clone()
     }
 }

@@ -19,4 +19,5 @@ pub const FEATURES: &[crate::backend::Feature] = &[
     crate::backend::Feature::Artifacts,
     crate::backend::Feature::Gc,
     crate::backend::Feature::ProvisionOnly,
+    crate::backend::Feature::Plan,
 ];

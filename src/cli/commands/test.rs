@@ -72,6 +72,11 @@ pub fn run(ctx: &Context, args: TestArgs) -> Result<u8, Failure> {
     }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
+        if super::vm::on_machines(ctx, &env) {
+            super::vm::plan::print(ctx, &project, &env);
+            print_after_plan(&env, &selected, &args, "on its running machine");
+            return Ok(0);
+        }
         let backend = ctx.backend(&env)?;
         let inst = crate::instance::Instance::new(backend, &project.root, env, &instance);
         return dry_run(ctx, &inst, &selected, &args).map(|()| 0);
@@ -281,8 +286,24 @@ fn dry_run(
         ..UpOptions::default()
     };
     super::up::print_plan(ctx, inst, &options)?;
-    let provisioned: Vec<&str> = inst
-        .env
+    let from = if args.no_cache {
+        "from the provisioned image"
+    } else {
+        "from the provisioned image (a verdict recorded for the same image stands)"
+    };
+    print_after_plan(&inst.env, selected, args, from);
+    Ok(())
+}
+
+/// What `test --dry-run` says after `up`'s plan: the idempotence check (its steps run
+/// again `from` where), how many assertions verify runs, and what is left after.
+fn print_after_plan(
+    env: &crate::model::Environment,
+    selected: &[crate::model::Assertion],
+    args: &TestArgs,
+    from: &str,
+) {
+    let provisioned: Vec<&str> = env
         .nodes
         .values()
         .filter(|n| n.replicas > 0 && !n.provision.is_empty())
@@ -290,13 +311,8 @@ fn dry_run(
         .collect();
     if !provisioned.is_empty() {
         println!(
-            "then the idempotence check: the steps of {} run again from the provisioned image{}",
-            provisioned.join(", "),
-            if args.no_cache {
-                ""
-            } else {
-                " (a verdict recorded for the same image stands)"
-            }
+            "then the idempotence check: the steps of {} run again {from}",
+            provisioned.join(", ")
         );
     }
     let files: std::collections::BTreeSet<String> = selected
@@ -315,7 +331,6 @@ fn dry_run(
     } else {
         println!("then everything is removed");
     }
-    Ok(())
 }
 
 /// A fault seen while specs ran: what it said (redacted), and whether the engine is gone.

@@ -34,6 +34,10 @@ pub fn run(ctx: &Context, args: UpArgs) -> Result<u8, Failure> {
     }
     if args.dry_run {
         ctx.require(&env, &[Feature::Plan])?;
+        if super::vm::on_machines(ctx, &env) {
+            super::vm::plan::print(ctx, &project, &env);
+            return Ok(SUCCESS);
+        }
         let inst = ctx.instance(&project, env)?;
         let options = UpOptions {
             no_cache: args.no_cache,

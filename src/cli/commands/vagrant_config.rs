@@ -16,12 +16,10 @@ pub fn run(ctx: &Context, args: VagrantConfigArgs) -> Result<u8, Failure> {
     let root = std::fs::canonicalize(&project.root).unwrap_or(project.root.clone());
     let box_override = std::env::var("ENVCTL_BOX").ok();
     let mut cfg = config::build(&env, &root, &ctx.instance, box_override.as_deref());
-    // The idempotence check's second run (`vagrant provision` from `envctl test`).
-    if std::env::var(config::SECOND_RUN_VAR).is_ok_and(|v| v == "1") {
+    // envctl driving Vagrant runs the steps and the command itself, over SSH.
+    if std::env::var(config::MACHINES_ONLY_VAR).is_ok_and(|v| v == "1") {
         for m in &mut cfg.machines {
-            if let Some(node) = env.nodes.get(&m.node) {
-                m.for_second_run(node);
-            }
+            m.machine_only();
         }
     }
     let text = serde_json::to_string_pretty(&cfg)

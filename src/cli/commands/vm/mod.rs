@@ -4,6 +4,7 @@
 
 mod bundle;
 pub mod gc;
+pub mod plan;
 
 pub use bundle::collect;
 
@@ -49,7 +50,7 @@ impl Machines {
         cfg: &VagrantConfig,
         observer: &dyn Observer,
     ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
-        // QEMU leaves running VMs as they are; `vagrant up` goes over its machines.
+        // QEMU leaves running VMs as they are; running Vagrant machines get their steps again.
         let unchanged = matches!(self, Machines::Qemu(_)) && self.exists();
         for m in &cfg.machines {
             observer.event(&Event::Node {
@@ -61,37 +62,19 @@ impl Machines {
                 },
             });
         }
-        match self {
+        let access = match self {
             Machines::Vagrant(v) => {
-                let out = v.up().await.map_err(|e| e.to_string())?;
-                Ok(step_runs(cfg, &out))
+                v.up().await.map_err(|e| e.to_string())?;
+                vagrant_access(v, env).await?
             }
             Machines::Qemu(q) => {
                 if !q.up(env).await.map_err(|e| e.to_string())? {
                     return Ok(BTreeMap::new());
                 }
-                let access = q.access(env).map_err(|e| e.to_string())?;
-                provision_vms(q, env, cfg, &access, observer).await
+                q.access(env).map_err(|e| e.to_string())?
             }
-        }
-    }
-
-    /// Runs every machine's steps again on the running machines (`vagrant provision`;
-    /// on QEMU the step runner over SSH), then starts each command that is not running.
-    async fn provision(
-        &self,
-        env: &Environment,
-        cfg: &VagrantConfig,
-        access: &SshAccess,
-        observer: &dyn Observer,
-    ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
-        match self {
-            Machines::Vagrant(v) => {
-                let out = v.provision().await.map_err(|e| e.to_string())?;
-                Ok(step_runs(cfg, &out))
-            }
-            Machines::Qemu(q) => provision_vms(q, env, cfg, access, observer).await,
-        }
+        };
+        provision_machines(self.root(), env, cfg, &access, observer).await
     }
 
     /// Runs the steps of every provisioned machine a second time, leaving out those
@@ -107,14 +90,15 @@ impl Machines {
             let Some(node) = env.nodes.get(&m.node).filter(|n| !n.provision.is_empty()) else {
                 continue;
             };
-            let mut again = m.clone();
-            let skipped = again.for_second_run(node);
-            let steps = match self {
-                Machines::Vagrant(v) => v.provision_again(&again).await.map_err(|e| e.to_string()),
-                Machines::Qemu(q) => {
-                    steps_over_ssh(&q.root, env, access, m, true, &crate::events::Silent).await
-                }
-            }?;
+            let skipped = node
+                .provision
+                .iter()
+                .enumerate()
+                .filter(|(_, step)| !step.idempotent)
+                .map(|(i, step)| step.numbered_label(i + 1))
+                .collect();
+            let steps =
+                steps_over_ssh(self.root(), env, access, m, true, &crate::events::Silent).await?;
             runs.push(MachineRun {
                 machine: m.name.clone(),
                 node: m.node.clone(),
@@ -144,6 +128,14 @@ impl Machines {
         match self {
             Machines::Vagrant(v) => v.status().await.map_err(|e| e.to_string()),
             Machines::Qemu(q) => Ok(q.status()),
+        }
+    }
+
+    /// The project the machines belong to.
+    fn root(&self) -> &std::path::Path {
+        match self {
+            Machines::Vagrant(v) => &v.root,
+            Machines::Qemu(q) => &q.root,
         }
     }
 
@@ -186,18 +178,10 @@ impl Machines {
     }
 }
 
-/// What each machine's steps printed, read from Vagrant's output.
-fn step_runs(cfg: &VagrantConfig, vagrant_output: &str) -> BTreeMap<String, Vec<StepRun>> {
-    cfg.machines
-        .iter()
-        .map(|m| (m.name.clone(), machines::step_outputs(vagrant_output, m)))
-        .collect()
-}
-
-/// Runs each VM's steps (telling `observer` of each), then starts its command unless
-/// it runs already; what each VM's steps printed.
-async fn provision_vms(
-    q: &Qemu,
+/// Runs each machine's steps over SSH (telling `observer` of each), then starts its
+/// command unless it runs already; what each machine's steps printed.
+async fn provision_machines(
+    root: &std::path::Path,
     env: &Environment,
     cfg: &VagrantConfig,
     access: &SshAccess,
@@ -205,11 +189,9 @@ async fn provision_vms(
 ) -> Result<BTreeMap<String, Vec<StepRun>>, String> {
     let mut runs = BTreeMap::new();
     for m in &cfg.machines {
-        let steps = steps_over_ssh(&q.root, env, access, m, false, observer).await?;
+        let steps = steps_over_ssh(root, env, access, m, false, observer).await?;
         runs.insert(m.name.clone(), steps);
-        q.start_command(access, m)
-            .await
-            .map_err(|e| e.to_string())?;
+        access.start_command(m).await?;
     }
     Ok(runs)
 }
@@ -333,11 +315,16 @@ pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<Ssh
     if !vagrant.exists() {
         return Err(not_running());
     }
-    let (ssh_config, hosts) = ctx
-        .runtime
-        .block_on(vagrant.ssh_config())
-        .map_err(|e| Failure::Environment(format!("{}\n({e})", not_running().detail())))?;
-    let cfg = config::build(env, &vagrant.root, &ctx.instance, None);
+    ctx.runtime
+        .block_on(vagrant_access(&vagrant, env))
+        .map_err(|e| Failure::Environment(format!("{}\n({e})", not_running().detail())))
+}
+
+/// Reaches the running machines of a Vagrant instance over SSH, with the configuration
+/// `vagrant ssh-config` writes.
+async fn vagrant_access(vagrant: &Vagrant, env: &Environment) -> Result<SshAccess, String> {
+    let (ssh_config, hosts) = vagrant.ssh_config().await.map_err(|e| e.to_string())?;
+    let cfg = config::build(env, &vagrant.root, &vagrant.instance, None);
     let nodes = cfg
         .machines
         .iter()
@@ -363,7 +350,8 @@ pub fn access(ctx: &Context, project: &Project, env: &Environment) -> Result<Ssh
     })
 }
 
-/// `vagrant up --provision`, then waits for health checks. A failed or interrupted
+/// Brings the machines up (`vagrant up`, or QEMU's boot), runs their steps and starts
+/// their commands over SSH, then waits for health checks. A failed or interrupted
 /// first `up` destroys what it made, after taking what its machines said into
 /// `bundle` (`--artifacts`) when there is one. `ephemeral` (`test` without `--keep`):
 /// the machines must not outlive this process, and `gc` removes them if it dies.
@@ -547,8 +535,8 @@ pub fn check_idempotence(
 }
 
 /// `envctl provision` on machines, which keep no provisioned image: runs every node's
-/// steps again on the instance's running machines (as `vagrant provision` does; each
-/// machine's provisioning log is replaced), or brings the machines up when the instance
+/// steps again on the instance's running machines (each machine's provisioning log is
+/// replaced), or brings the machines up when the instance
 /// has none. With `check`, the idempotence check of `test` follows.
 ///
 /// # Errors
@@ -575,7 +563,8 @@ pub fn provision(
         let observer = crate::report::progress::for_stderr(ctx.quiet);
         let runs = ctx
             .runtime
-            .block_on(interrupt::unless_interrupted(engine.provision(
+            .block_on(interrupt::unless_interrupted(provision_machines(
+                engine.root(),
                 env,
                 &cfg,
                 &access,

@@ -235,6 +235,14 @@ fn the_plan_of_a_vm_environment_is_printed_and_nothing_is_created() {
             "{engine}:\n{}",
             up.output()
         );
+        // The example has no QEMU base disk: the plan says `up` would fail, and how to
+        // build one.
+        assert_eq!(
+            up.stdout.contains("note: no base disk in"),
+            engine == "qemu",
+            "{engine}:\n{}",
+            up.output()
+        );
         let test = p
             .run(&["--engine", engine, "test", "vm", "--dry-run"])
             .expect(0);

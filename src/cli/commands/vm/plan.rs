@@ -22,6 +22,15 @@ pub fn print(ctx: &Context, project: &Project, env: &Environment) {
         );
         return;
     }
+    if let Machines::Qemu(q) = &engine {
+        if !q.image.join("disk.qcow2").is_file() {
+            println!(
+                "note: no base disk in {}: `up` fails until one is built (`images/qemu-node/build.sh {}`, or set ENVCTL_QEMU_IMAGE)",
+                q.image.display(),
+                q.image.display()
+            );
+        }
+    }
     let cfg = config::build(env, &project.root, &ctx.instance, None);
     let boots = booted(ctx, project, env);
     println!("machines, in start order:");

@@ -149,8 +149,9 @@ impl SshAccess {
             .map(|(k, v)| format!("export {k}={}; ", quote(v)))
             .collect();
         let start = format!(
-            "pid=/run/envctl-{name}.pid; if [ -f $pid ] && kill -0 \"$(cat $pid)\" 2>/dev/null; then exit 0; fi\n{exports}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >/var/log/envctl-{name}.log 2>&1 </dev/null &\necho $! > $pid",
-            name = m.name
+            "pid=/run/envctl-{name}.pid; if [ -f $pid ] && kill -0 \"$(cat $pid)\" 2>/dev/null; then exit 0; fi\n{exports}cat > /run/envctl-{name}.cmd <<'ENVCTL_COMMAND'\n{command}\nENVCTL_COMMAND\nsetsid sh /run/envctl-{name}.cmd >{log} 2>&1 </dev/null &\necho $! > $pid",
+            name = m.name,
+            log = quote(&command_log(&m.name))
         );
         let cmd = vec!["sh".to_string(), "-c".to_string(), start];
         match self.exec(&m.name, &cmd, Duration::from_secs(120)).await {
@@ -165,6 +166,11 @@ impl SshAccess {
             )),
         }
     }
+}
+
+/// Where a machine's command writes its output (`logs` reads it, the bundle takes it).
+pub fn command_log(machine: &str) -> String {
+    format!("/var/log/envctl-{machine}.log")
 }
 
 /// The remote command line: root through `sudo`, every argument quoted.

@@ -129,12 +129,28 @@ pub fn announce(ctx: &Context, bundle: &Bundle) {
 /// `--artifacts-always`. Never after an interrupt (the run was stopped, and ends at
 /// once) or invalid input (nothing ran).
 pub fn due<'b>(bundle: Option<&'b Bundle>, result: &Result<u8, Failure>) -> Option<&'b Bundle> {
-    let failed = match result {
-        Ok(code) => *code != super::super::exit::SUCCESS,
-        Err(Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)) => return None,
-        Err(_) => true,
-    };
-    bundle.filter(|b| b.wanted(failed))
+    match result {
+        Ok(code) => bundle.filter(|b| b.wanted(*code != super::super::exit::SUCCESS)),
+        Err(e) => due_after(bundle, e),
+    }
+}
+
+/// [`due`] for a verb that failed with `failure`.
+pub fn due_after<'b>(bundle: Option<&'b Bundle>, failure: &Failure) -> Option<&'b Bundle> {
+    match failure {
+        Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_) => None,
+        _ => bundle,
+    }
+}
+
+/// The bundle a verify run whose `outcomes` decide its exit code writes its reports
+/// into: after a failed assertion (or always, as asked), never after an interrupt.
+pub fn of_verify<'b>(
+    bundle: Option<&'b Bundle>,
+    outcomes: &[crate::check::Outcome],
+) -> Option<&'b Bundle> {
+    let failed = outcomes.iter().any(|o| !o.passed);
+    bundle.filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled())
 }
 
 /// The bundle of a verb that ran `up` (`up`, `test`): when its specs did not run

@@ -185,8 +185,7 @@ pub fn verify_after(
     let platform = super::platforms::current();
     // Decided once, on what decides the exit code: whether this run writes the bundle
     // (its reports, and JUnit cases attaching each node's output).
-    let failed = outcomes.iter().any(|o| !o.passed);
-    let bundle = bundle.filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled());
+    let bundle = super::artifacts::of_verify(bundle, &outcomes);
     let attachments = bundle.map(|b| super::artifacts::attachments(&inst.env, b));
     let summary = RunSummary {
         environment: &inst.env.name,

@@ -51,8 +51,8 @@ pub fn collect(ctx: &Context, project: &Project, env: &Environment, bundle: &Bun
                         "sh".to_string(),
                         "-c".to_string(),
                         format!(
-                            "cat /var/log/envctl-{}.log 2>/dev/null || true",
-                            config::quote(machine)
+                            "cat {} 2>/dev/null || true",
+                            config::quote(&crate::backend::ssh::command_log(machine))
                         ),
                     ];
                     match ctx.runtime.block_on(access.run(

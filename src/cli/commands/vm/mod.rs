@@ -422,11 +422,7 @@ pub fn up(
     drop(observer);
     if let Err(e) = result {
         // What the machines said, taken before they go.
-        let ran = !matches!(
-            e,
-            Failure::Interrupted | Failure::Invalid(_) | Failure::Model(_)
-        );
-        if let Some(bundle) = bundle.filter(|b| ran && b.wanted(true)) {
+        if let Some(bundle) = super::artifacts::due_after(bundle, &e) {
             collect(ctx, project, env, bundle);
         }
         if fresh {
@@ -696,7 +692,7 @@ pub fn logs(
     let streams = machines
         .iter()
         .map(|m| {
-            let file = format!("/var/log/envctl-{}.log", config::quote(m));
+            let file = config::quote(&crate::backend::ssh::command_log(m));
             let lines = tail.map_or_else(|| "+1".to_string(), |n| n.to_string());
             // `tail -F` waits for a log the command has not written yet.
             let read = if follow {
@@ -770,8 +766,7 @@ pub fn verify(
         Arc::new(access),
         &options,
     );
-    let failed = outcomes.iter().any(|o| !o.passed);
-    let bundle = bundle.filter(|b| b.wanted(failed) && !crate::cancel::is_cancelled());
+    let bundle = super::artifacts::of_verify(bundle, &outcomes);
     let attachments = bundle.map(|b| bundle::attachments(env, b));
     let summary = RunSummary {
         environment: &env.name,
